@@ -1,0 +1,192 @@
+"""The stage-boundary probe: per-stage items, batches and self time of a generator chain.
+
+Every crossing of a stage boundary (a consumer asking a stage for its next value, or the
+stage handing one back) takes one monotonic timestamp and charges the time since the
+previous crossing to whoever ran in between: the consumer on the way in, the stage on the
+way out. Self times therefore add up exactly to the wall time of the chain (plus the small
+share of the sink that drains it). The fast path is the C extension ``_probe``; the
+pure-Python ``PyClock``/``PyProbe`` twins below have the same semantics and are used where
+the extension could not be built (``PIPEBENCH_PURE_PROBE=1`` forces them).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+try:  # pragma: no cover - which branch runs depends on the build
+    if os.environ.get("PIPEBENCH_PURE_PROBE"):
+        raise ImportError("pure probe requested")
+    from workbench.engine import _probe as _c_probe
+except ImportError:  # pragma: no cover
+    _c_probe = None
+
+#: Which implementation build_chain uses: "c" or "python".
+IMPLEMENTATION = "c" if _c_probe is not None else "python"
+
+
+def batch_types() -> tuple[type, ...]:
+    """Types whose values are batches: NumPy arrays, and torch tensors if torch is loaded."""
+    types: list[type] = []
+    np = sys.modules.get("numpy")
+    if np is not None:
+        types.append(np.ndarray)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        types.append(torch.Tensor)
+    return tuple(types)
+
+
+def _leading_dim(x: Any) -> int | None:
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) == 0:
+        return None
+    return int(shape[0])
+
+
+def _shared_leading_dim(values: Any) -> int | None:
+    dims = {_leading_dim(v) for v in values}
+    if len(dims) == 1:
+        return dims.pop()
+    return None
+
+
+def count_items(x: Any) -> int:
+    """Items in one yielded value.
+
+    An array or tensor counts its leading dimension. A list or tuple counts its length,
+    except a small structure of arrays that share a leading dimension (``(X, y)`` as a
+    DataLoader collates it), which counts that dimension; a dict or named tuple of such
+    arrays likewise. Anything else (a scalar, a record, a string) is one item.
+    """
+    if type(x) is list or type(x) is tuple:
+        if not x:
+            return 0
+        shared = _shared_leading_dim(x) if len(x) <= 8 else None
+        return len(x) if shared is None else shared
+    if isinstance(x, (dict, tuple)):  # a record, or a named structure of arrays
+        shared = _shared_leading_dim(x.values() if isinstance(x, dict) else x)
+        return 1 if shared is None else shared
+    dim = _leading_dim(x)
+    return 1 if dim is None else dim
+
+
+class PyClock:
+    """Pure-Python twin of ``_probe.Clock``."""
+
+    def __init__(self, n: int, counter: Callable[[Any], int], batch_types: tuple[type, ...]):
+        if n < 1:
+            raise ValueError("a chain needs at least one iterator")
+        self.n = n
+        self.counter = counter
+        self.self_ns = [0] * (n + 1)
+        self.items = [0] * n
+        self.batches = [0] * n
+        self.done = [False] * n
+        self.failed = -1
+        self.start = self.last = time.monotonic_ns()
+
+    def restart(self) -> None:
+        self.start = self.last = time.monotonic_ns()
+
+    def finish(self) -> None:
+        t = time.monotonic_ns()
+        self.self_ns[self.n] += t - self.last
+        self.last = t
+
+    def read(self) -> tuple[int, list[int], list[int], list[int], list[bool], int]:
+        return (
+            self.last - self.start,
+            list(self.self_ns),
+            list(self.items),
+            list(self.batches),
+            list(self.done),
+            self.failed,
+        )
+
+
+class PyProbe:
+    """Pure-Python twin of ``_probe.Probe``."""
+
+    def __init__(self, clock: PyClock, index: int, iterator: Iterator[Any]):
+        if not 0 <= index < clock.n:
+            raise IndexError("probe index out of range")
+        if not isinstance(iterator, Iterator):
+            raise TypeError("a probe wraps an iterator")
+        self.clock = clock
+        self.index = index
+        self.it = iterator
+        self._next = iterator.__next__
+
+    def __iter__(self) -> PyProbe:
+        return self
+
+    def __next__(self) -> Any:
+        c = self.clock
+        i = self.index
+        t = time.monotonic_ns()
+        c.self_ns[i + 1] += t - c.last
+        c.last = t
+        try:
+            x = self._next()
+        except StopIteration:
+            t = time.monotonic_ns()
+            c.self_ns[i] += t - c.last
+            c.last = t
+            c.done[i] = True
+            raise
+        except BaseException:
+            t = time.monotonic_ns()
+            c.self_ns[i] += t - c.last
+            c.last = t
+            if c.failed < 0:
+                c.failed = i
+            raise
+        t = time.monotonic_ns()
+        c.self_ns[i] += t - c.last
+        c.last = t
+        c.items[i] += c.counter(x)
+        c.batches[i] += 1
+        return x
+
+    def close(self) -> None:
+        close = getattr(self.it, "close", None)
+        if close is not None:
+            close()
+
+
+def make_clock(n: int) -> Any:
+    """A clock for a chain of ``n`` probed iterators (source and stages)."""
+    if _c_probe is not None:
+        return _c_probe.Clock(n, count_items, batch_types())
+    return PyClock(n, count_items, batch_types())
+
+
+def make_probe(clock: Any, index: int, iterator: Iterator[Any]) -> Iterator[Any]:
+    """Wrap ``iterator``, the output of chain position ``index``, in a probe."""
+    if isinstance(clock, PyClock):
+        return PyProbe(clock, index, iterator)
+    return _c_probe.Probe(clock, index, iterator)  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class ChainReading:
+    """One consistent reading of a chain's counters."""
+
+    elapsed_ns: int
+    self_ns: tuple[int, ...]  # per probed iterator, then the sink
+    items: tuple[int, ...]
+    batches: tuple[int, ...]
+    done: tuple[bool, ...]
+    failed: int  # index of the stage whose next() raised first, or -1
+
+
+def read(clock: Any) -> ChainReading:
+    elapsed, self_ns, items, batches, done, failed = clock.read()
+    return ChainReading(
+        elapsed, tuple(self_ns), tuple(items), tuple(batches), tuple(done), failed
+    )
