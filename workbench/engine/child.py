@@ -18,7 +18,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -46,6 +46,7 @@ from workbench.engine.protocol import (
     StageSample,
     encode,
 )
+from workbench.engine.samplers import SamplerContext, SectionSampler, section_samplers
 from workbench.engine.samplers.memory import MemorySampler
 
 CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
@@ -72,6 +73,13 @@ class RunConfig:
     memory_budget: int | None = None
     parent_pid: int | None = None
     pdeathsig: bool = False
+    mode: str = "pipeline"  # a key of MODES
+    options: dict[str, Any] = field(default_factory=dict)  # mode-specific
+
+
+#: What a runner child can do besides running a pipeline: mode -> "module:function", the
+#: function taking (RunConfig, Outbox) and returning the exit code.
+MODES: dict[str, str] = {}
 
 
 class Outbox:
@@ -144,6 +152,7 @@ class Run:
         self.clock: Any = None
         self.stage_names: tuple[str, ...] = ()
         self.probes: list[Any] = []
+        self.sections: list[SectionSampler] = []
         self.running = False
         self.stop_reason: str | None = None
         self.budget_batch: int | None = None
@@ -171,7 +180,14 @@ class Run:
             StageSample(r.items[i], r.batches[i], r.self_ns[i], r.done[i])
             for i in range(len(r.items))
         )
-        return Snapshot(r.elapsed_ns, stages, r.self_ns[-1], self.memory.reading(), r.failed)
+        sections = {}
+        for sampler in self.sections:
+            try:
+                sections[sampler.section] = sampler.read()
+            except Exception as exc:  # one broken sampler must not end the run
+                sections[sampler.section] = {"unavailable": f"{type(exc).__name__}: {exc}"}
+        return Snapshot(r.elapsed_ns, stages, r.self_ns[-1], self.memory.reading(), r.failed,
+                        sections)
 
     def _sampler(self) -> None:
         cfg = self.config
@@ -203,7 +219,9 @@ class Run:
         reason = missing_requirement(pipe)
         if reason:
             raise UserError(f"pipeline {pipe.name} cannot run here: it {reason}")
-        return pipe, resolve_params(pipe, self.config.params)
+        params = resolve_params(pipe, self.config.params)
+        self.sections = section_samplers(SamplerContext(module, pipe, params))
+        return pipe, params
 
     def build(self, pipe: Any, params: dict[str, Any]) -> Iterator[Any]:
         try:
@@ -311,6 +329,11 @@ class Run:
         self._sampler_stop.set()
         if sampler.is_alive():
             sampler.join()
+        for section in self.sections:
+            try:
+                section.close()
+            except Exception as exc:
+                self.outbox.post(Log("pipebench", f"{section.section} sampler: {exc}"))
         if self.clock is not None:
             self.memory.sample_rss()
             self.memory.sample_uss()
@@ -372,11 +395,17 @@ def main() -> int:
         return EXIT_FAILED
     faulthandler.enable()
     outbox = Outbox(cfg.events_fd)
-    run = Run(cfg, outbox)
-    signal.signal(signal.SIGINT, run.on_signal)
-    signal.signal(signal.SIGTERM, run.on_signal)
     try:
-        code = run.execute()
+        if cfg.mode != "pipeline":
+            module_name, _, func = MODES[cfg.mode].partition(":")
+            import importlib
+
+            code = getattr(importlib.import_module(module_name), func)(cfg, outbox)
+        else:
+            run = Run(cfg, outbox)
+            signal.signal(signal.SIGINT, run.on_signal)
+            signal.signal(signal.SIGTERM, run.on_signal)
+            code = run.execute()
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         outbox.close()

@@ -71,6 +71,7 @@ class Snapshot:
     sink_ns: int
     memory: MemorySample
     failed_stage: int = -1
+    sections: dict[str, Any] = field(default_factory=dict)  # e.g. "caches", "gpu", "contexts"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ class RunOptions:
     snapshot_s: float = 0.1
     grace_s: float = GRACE_S
     cwd: str | None = None
+    mode: str = "pipeline"  # see child.MODES
+    mode_options: dict[str, Any] = field(default_factory=dict)
 
 
 class RunHandle:
@@ -65,7 +67,7 @@ class RunHandle:
             target=self.target, params=dict(opts.params), events_fd=write_fd,
             snapshot_s=opts.snapshot_s, max_batches=opts.max_batches,
             max_seconds=opts.max_seconds, memory_budget=opts.memory_budget,
-            parent_pid=os.getpid(),
+            parent_pid=os.getpid(), mode=opts.mode, options=dict(opts.mode_options),
             # PDEATHSIG fires when the spawning *thread* exits: only safe from the main one.
             pdeathsig=threading.current_thread() is threading.main_thread(),
         )

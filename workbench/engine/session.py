@@ -223,4 +223,6 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
             "exit_code": state.exited.returncode if state.exited else None,
         },
         "log_tail": list(state.log_tail[-50:]),
+        # Sections added by section samplers (caches, gpu, contexts, ...): their last value.
+        **(dict(snap.sections) if snap else {}),
     }
