@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,25 @@ def status_line(state: RunState, record: str | None = None) -> Text:
     return t
 
 
+#: Headless views of snapshot sections: section name -> "module:function", the function
+#: taking the section's data and returning a Rich renderable (or None to show nothing).
+SECTION_VIEWS: dict[str, str] = {}
+
+
+def section_views(state: RunState) -> list[Any]:
+    """Renderables for the sections of the last snapshot that have a registered view."""
+    snap = state.snapshot
+    out: list[Any] = []
+    for name, spec in SECTION_VIEWS.items():
+        if snap is None or name not in snap.sections:
+            continue
+        module, _, func = spec.partition(":")
+        view = getattr(importlib.import_module(module), func)(snap.sections[name])
+        if view is not None:
+            out.append(view)
+    return out
+
+
 def run_view(state: RunState, record: str | None = None) -> Group:
     hello = state.hello
     title = Text()
@@ -78,7 +98,8 @@ def run_view(state: RunState, record: str | None = None) -> Group:
         title.append(f"  {hello.path}  {params_text(hello.params)}", style="dim")
     else:
         title.append(state.target, style="bold")
-    parts: list[Any] = [title, stage_table(state), memory_line(state), status_line(state, record)]
+    parts: list[Any] = [title, stage_table(state), *section_views(state), memory_line(state),
+                        status_line(state, record)]
     return Group(*parts)
 
 
