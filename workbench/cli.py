@@ -115,20 +115,19 @@ def execute(target: str, options: RunOptions, console: Console,
     interrupted = False
     display = Live(run_view(state), console=console, refresh_per_second=4,
                    transient=True) if live else None
-    events = handle.iter_events()
     try:
         if display:
             display.start()
-        while True:
+        while not state.ended:
             try:
-                for ev in events:
-                    state = apply(state, ev)
-                    if isinstance(ev, Log) and ev.stream in ("stdout", "stderr"):
-                        console.print(f"[dim]│ {ev.text}[/]", markup=True, highlight=False,
-                                      soft_wrap=True)
-                    elif display and state.hello:
-                        display.update(run_view(state))
-                break
+                # Not handle.iter_events(): a Ctrl-C raised inside a generator ends it.
+                ev = handle.events.get()
+                state = apply(state, ev)
+                if isinstance(ev, Log):
+                    console.print(f"[dim]│ {ev.text}[/]", markup=True, highlight=False,
+                                  soft_wrap=True)
+                elif display and state.hello:
+                    display.update(run_view(state))
             except KeyboardInterrupt:
                 if interrupted:
                     handle.kill()

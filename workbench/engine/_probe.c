@@ -28,6 +28,7 @@ typedef struct {
     int64_t *batches;
     char *done;
     Py_ssize_t failed;   /* index of the first probe that saw an exception, or -1 */
+    int finished;        /* finish() was called: elapsed is frozen */
     PyObject *counter;   /* callable(item) -> int, for items that may be batches */
     PyObject *batch_types; /* tuple of types handed to counter */
 } Clock;
@@ -80,6 +81,7 @@ static int Clock_init(Clock *self, PyObject *args, PyObject *kwds) {
 
 static PyObject *Clock_restart(Clock *self, PyObject *unused) {
     self->start = self->last = now_ns();
+    self->finished = 0;
     Py_RETURN_NONE;
 }
 
@@ -88,10 +90,26 @@ static PyObject *Clock_finish(Clock *self, PyObject *unused) {
     int64_t t = now_ns();
     self->self_ns[self->n] += t - self->last;
     self->last = t;
+    self->finished = 1;
     Py_RETURN_NONE;
 }
 
-/* (elapsed_ns, self_ns list, items list, batches list, done list, failed) */
+/* Charge the time since the last crossing to position i (a stage being built). */
+static PyObject *Clock_charge(Clock *self, PyObject *arg) {
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (i == -1 && PyErr_Occurred()) return NULL;
+    if (i < 0 || i > self->n) {
+        PyErr_SetString(PyExc_IndexError, "chain position out of range");
+        return NULL;
+    }
+    int64_t t = now_ns();
+    self->self_ns[i] += t - self->last;
+    self->last = t;
+    Py_RETURN_NONE;
+}
+
+/* (elapsed_ns, self_ns list, items list, batches list, done list, failed); elapsed runs
+ * on until finish(), after which it equals the sum of the self times. */
 static PyObject *Clock_read(Clock *self, PyObject *unused) {
     Py_ssize_t i;
     PyObject *s = PyList_New(self->n + 1), *it = PyList_New(self->n),
@@ -104,7 +122,8 @@ static PyObject *Clock_read(Clock *self, PyObject *unused) {
         PyList_SET_ITEM(b, i, PyLong_FromLongLong(self->batches[i]));
         PyList_SET_ITEM(d, i, PyBool_FromLong(self->done[i]));
     }
-    return Py_BuildValue("LNNNNn", (long long)(self->last - self->start), s, it, b, d,
+    int64_t end = self->finished ? self->last : now_ns();
+    return Py_BuildValue("LNNNNn", (long long)(end - self->start), s, it, b, d,
                          self->failed);
 fail:
     Py_XDECREF(s); Py_XDECREF(it); Py_XDECREF(b); Py_XDECREF(d);
@@ -114,6 +133,8 @@ fail:
 static PyMethodDef Clock_methods[] = {
     {"restart", (PyCFunction)Clock_restart, METH_NOARGS, "Reset the start of the wall clock."},
     {"finish", (PyCFunction)Clock_finish, METH_NOARGS, "Charge the tail to the sink."},
+    {"charge", (PyCFunction)Clock_charge, METH_O,
+     "Charge the time since the last crossing to chain position i."},
     {"read", (PyCFunction)Clock_read, METH_NOARGS,
      "(elapsed_ns, self_ns[n+1], items[n], batches[n], done[n], failed_index)"},
     {NULL}

@@ -265,6 +265,7 @@ class Run:
         self.probes = [probe.make_probe(self.clock, 0, upstream)]
         for i, s in enumerate(stages, start=1):
             out = s(self.probes[-1])
+            self.clock.charge(i)  # a stage that does work when called (not a generator)
             if not isinstance(out, Iterator):
                 raise UserError(
                     f"stage {self.stage_names[i]} returned {type(out).__name__}, not an "

@@ -88,19 +88,28 @@ class PyClock:
         self.batches = [0] * n
         self.done = [False] * n
         self.failed = -1
+        self.finished = False
         self.start = self.last = time.monotonic_ns()
 
     def restart(self) -> None:
         self.start = self.last = time.monotonic_ns()
+        self.finished = False
 
     def finish(self) -> None:
+        self.charge(self.n)
+        self.finished = True
+
+    def charge(self, index: int) -> None:
+        if not 0 <= index <= self.n:
+            raise IndexError("chain position out of range")
         t = time.monotonic_ns()
-        self.self_ns[self.n] += t - self.last
+        self.self_ns[index] += t - self.last
         self.last = t
 
     def read(self) -> tuple[int, list[int], list[int], list[int], list[bool], int]:
+        end = self.last if self.finished else time.monotonic_ns()
         return (
-            self.last - self.start,
+            end - self.start,
             list(self.self_ns),
             list(self.items),
             list(self.batches),

@@ -1,0 +1,132 @@
+"""`pipebench run` on real pipelines in real runner child processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.helpers import EXAMPLES, pipebench
+
+
+def test_jsonl_tokens_report(tmp_path, pipebench_home):
+    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens", "--batch-size", "50",
+                  "--param", "rows=3000", cwd=tmp_path)
+    assert r.code == 0, r.err
+    rep = r.report
+    assert rep["status"] == "finished" and rep["error"] is None
+    assert rep["pipeline"] == "jsonl_tokens" and rep["module"] == "jsonl_tokens"
+    assert rep["params"] == {"batch_size": 50, "rows": 3000}
+    assert [s["name"] for s in rep["stages"]] == ["read_jsonl", "tokenize", "to_features"]
+    for s in rep["stages"]:
+        assert s["items"] == 3000 and s["batches"] == 60
+        assert s["items_per_s"] > 0 and 0 <= s["self_pct"] <= 100
+    assert sum(s["bottleneck"] for s in rep["stages"]) == 1
+    # Self times (plus the sink's share) account for the chain's wall time within 5%.
+    total = sum(s["self_s"] for s in rep["stages"]) + rep["sink_s"]
+    assert abs(total - rep["duration_s"]) <= 0.05 * rep["duration_s"]
+    mem = rep["memory"]
+    assert 0 < mem["rss_start_bytes"] <= mem["rss_peak_bytes"]
+    assert mem["rss_end_bytes"] > 0 and mem["uss_peak_bytes"] > 0
+    # The printed table names every stage and the bottleneck.
+    for name in ("read_jsonl", "tokenize", "to_features", "bottleneck", "finished"):
+        assert name in r.out
+    # The run record is written too, the same report.
+    records = list((pipebench_home / "runs").glob("*.json"))
+    assert len(records) == 1
+    assert json.loads(records[0].read_text())["run_id"] == rep["run_id"]
+
+
+def test_peak_rss_agrees_with_the_kernel_high_water_mark(tmp_path):
+    # A wrapper process runs pipebench and reports getrusage(RUSAGE_CHILDREN).ru_maxrss: the
+    # kernel's own peak RSS over its descendants, the runner child being the largest.
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run([sys.executable, '-m', 'workbench.cli', *sys.argv[1:]], check=True,"
+        " stdout=subprocess.DEVNULL)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, "run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens_load_all",
+         "--param", "rows=60000", "--json", "run.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    kernel_peak = int(out.stdout.split()[-1])
+    mem = json.loads((tmp_path / "run.json").read_text())["memory"]
+    assert mem["rss_peak_bytes"] - mem["rss_start_bytes"] > 20 * 2**20  # the list shows
+    assert abs(mem["rss_peak_bytes"] - kernel_peak) <= 0.05 * kernel_peak
+
+
+def test_numpy_batches_under_a_memory_budget(tmp_path):
+    r = pipebench("run", f"{EXAMPLES}/numpy_batches.py:numpy_batches", "--batch-size", "256",
+                  "--param", "size=20000", "--memory-budget", "2GiB", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert r.report["status"] == "finished"
+    assert r.report["stages"][-1]["items"] == 20000
+    assert r.report["options"]["memory_budget_bytes"] == 2 * 1024**3
+
+
+def test_memmap_twin(tmp_path):
+    r = pipebench("run", f"{EXAMPLES}/numpy_batches.py:numpy_batches_memmap",
+                  "--param", "size=20000", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert r.report["stages"][0]["items"] == 20000
+
+
+def test_torch_dataloader_sources(tmp_path):
+    pytest.importorskip("torch")
+    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens_torch",
+                  "--param", "rows=2000", "--batch-size", "100", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert r.report["stages"][0]["name"] == "DataLoader"
+    assert r.report["stages"][0]["items"] == 2000 and r.report["stages"][0]["batches"] == 20
+    r = pipebench("run", f"{EXAMPLES}/numpy_batches.py:numpy_batches_torch",
+                  "--param", "size=5000", "--batch-size", "500", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert r.report["stages"][0]["items"] == 5000  # tensors count their leading dimension
+
+
+def test_limits_stop_the_run(tmp_path):
+    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens", "--param", "rows=3000",
+                  "--batch-size", "10", "--max-batches", "7", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert (r.report["status"], r.report["stop_reason"]) == ("stopped", "max_batches")
+    assert r.report["stages"][-1]["batches"] == 7
+
+
+def test_module_name_target(tmp_path, write_module):
+    r = pipebench("run", "workbench.examples.jsonl_tokens:jsonl_tokens", "--param", "rows=500",
+                  cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert r.report["items"] == 500
+
+
+def test_list_shows_pipelines_and_unavailable_ones(tmp_path, write_module):
+    write_module("needs_gpu_lib", """
+        from workbench import pipeline
+
+        @pipeline(requires=["surely_not_a_module_xyz"])
+        def fancy(batch_size: int = 4):
+            return range(10)
+
+        @pipeline
+        def plain(batch_size: int = 4):
+            return range(10)
+    """)
+    write_module("broken", "def f(:\n")
+    r = pipebench("list", str(tmp_path / "mods"), cwd=tmp_path)
+    assert r.code == 0, r.err
+    out = " ".join(r.out.split())
+    assert "needs_gpu_lib.py:plain" in out and "needs_gpu_lib.py:fancy" in out
+    assert "unavailable" in out and "surely_not_a_module_xyz" in out
+    assert "broken.py" in out and "syntax error" in out
+
+
+def test_list_defaults_to_the_bundled_examples(tmp_path):
+    r = pipebench("list", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert "jsonl_tokens.py:jsonl_tokens" in r.out
+    assert "numpy_batches.py:numpy_batches_memmap" in r.out

@@ -1,0 +1,49 @@
+"""Ctrl-C on `pipebench run`: the chain is closed (finally blocks run), the report written."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+HEADER = "from workbench import pipeline\n"
+
+
+def test_ctrl_c_closes_the_chain_and_writes_the_report(tmp_path, write_module):
+    marker = tmp_path / "closed.txt"
+    path = write_module("slow", HEADER + f"""
+import time
+
+def slow(it):
+    try:
+        for x in it:
+            time.sleep(0.01)
+            yield x
+    finally:
+        open({str(marker)!r}, "w").write("closed")
+
+@pipeline
+def p(batch_size: int = 1):
+    return range(10**9), slow
+""")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "run", str(path), "--json", "run.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.0)  # let it start and count some items
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "the run should have a runner child"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert marker.read_text() == "closed"
+    rep = json.loads((tmp_path / "run.json").read_text())
+    assert (rep["status"], rep["stop_reason"]) == ("stopped", "user")
+    assert rep["stages"][-1]["items"] > 10
+    assert "Traceback" not in out + err
+    for c in children:
+        assert not c.is_running() or c.status() == psutil.STATUS_ZOMBIE

@@ -1,0 +1,155 @@
+"""Every way of naming a pipeline wrongly gets one clear line that says what to do."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from workbench import pipeline
+from workbench.api import PipelineDefinitionError
+from workbench.engine.errors import UserError
+from workbench.engine.loader import (
+    Target,
+    examples_dir,
+    load_module,
+    missing_requirement,
+    parse_target,
+    resolve_params,
+    select_pipeline,
+)
+
+GOOD = """
+from workbench import pipeline
+
+def numbers(n):
+    yield from range(n)
+
+def square(it):
+    for x in it:
+        yield x * x
+
+@pipeline
+def squares(batch_size: int = 8, n: int = 100, scale: float = 1.0, fast: bool = False,
+            label: str = "x"):
+    return numbers(n), square
+
+@pipeline
+def cubes(batch_size: int = 8):
+    return numbers(10), square
+"""
+
+
+def one_line(exc: pytest.ExceptionInfo[UserError]) -> str:
+    message = exc.value.message
+    assert "\n" not in message
+    return message
+
+
+def test_parse_target():
+    assert parse_target("pipelines/a.py") == Target("pipelines/a.py")
+    assert parse_target("pipelines/a.py:squares") == Target("pipelines/a.py", "squares")
+    assert parse_target("pkg.mod:fn") == Target("pkg.mod", "fn")
+    assert parse_target("pkg.mod").is_path is False
+    assert parse_target("a.py").is_path is True
+
+
+def test_loads_and_selects_by_name(write_module):
+    path = write_module("good_mod", GOOD)
+    module = load_module(Target(str(path)))
+    p = select_pipeline(module, Target(str(path), "squares"))
+    assert p.name == "squares"
+    assert [q.name for q in p.params] == ["batch_size", "n", "scale", "fast", "label"]
+    params = resolve_params(p, {"n": "1_000", "scale": "0.5", "fast": "yes", "label": "7"})
+    assert params == {"batch_size": 8, "n": 1000, "scale": 0.5, "fast": True, "label": "7"}
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError) as exc:
+        load_module(Target(str(tmp_path / "nope.py")))
+    assert "no such file" in one_line(exc)
+
+
+def test_syntax_error_names_file_and_line(write_module):
+    path = write_module("broken", "x = 1\ndef f(:\n    pass\n")
+    with pytest.raises(UserError) as exc:
+        load_module(Target(str(path)))
+    msg = one_line(exc)
+    assert "syntax error" in msg and "broken.py" in msg and "line 2" in msg
+
+
+def test_import_error_names_the_missing_module(write_module):
+    path = write_module("needs", "import surely_not_a_module_xyz\n")
+    with pytest.raises(UserError) as exc:
+        load_module(Target(str(path)))
+    assert "surely_not_a_module_xyz" in one_line(exc)
+
+
+def test_module_raising_on_import(write_module):
+    path = write_module("raises", "raise RuntimeError('no config')\n")
+    with pytest.raises(UserError) as exc:
+        load_module(Target(str(path)))
+    assert "RuntimeError: no config" in one_line(exc)
+    assert exc.value.traceback and "Traceback" in exc.value.traceback
+
+
+def test_no_pipelines_says_what_was_found(write_module):
+    path = write_module("plain", "def read(n):\n    yield from range(n)\n")
+    module = load_module(Target(str(path)))
+    with pytest.raises(UserError) as exc:
+        select_pipeline(module, Target(str(path)))
+    msg = one_line(exc)
+    assert "no pipelines" in msg and "read" in msg and "@workbench.pipeline" in msg
+
+
+def test_unknown_name_lists_the_available(write_module):
+    path = write_module("good_mod2", GOOD)
+    module = load_module(Target(str(path)))
+    with pytest.raises(UserError) as exc:
+        select_pipeline(module, Target(str(path), "sqares"))
+    assert "squares, cubes" in one_line(exc)
+
+
+def test_several_pipelines_and_no_name(write_module):
+    path = write_module("good_mod3", GOOD)
+    module = load_module(Target(str(path)))
+    with pytest.raises(UserError) as exc:
+        select_pipeline(module, Target(str(path)))
+    assert f"{path}:squares" in one_line(exc)
+
+
+def test_unknown_param_and_wrong_type(write_module):
+    path = write_module("good_mod4", GOOD)
+    p = select_pipeline(load_module(Target(str(path))), Target(str(path), "squares"))
+    with pytest.raises(UserError) as exc:
+        resolve_params(p, {"rows": "3"})
+    assert "no parameter 'rows'" in one_line(exc) and "batch_size, n, scale" in one_line(exc)
+    with pytest.raises(UserError) as exc:
+        resolve_params(p, {"n": "many"})
+    assert "takes int" in one_line(exc) and "'many'" in one_line(exc)
+    with pytest.raises(UserError):
+        resolve_params(p, {"fast": "maybe"})
+
+
+def test_parameters_need_defaults():
+    with pytest.raises(PipelineDefinitionError, match="needs a default"):
+        @pipeline
+        def bad(batch_size, rows=3):
+            return range(3)
+
+
+def test_missing_requirement_is_a_reason():
+    @pipeline(requires=["surely_not_a_module_xyz"])
+    def needs(batch_size: int = 1):
+        return range(3)
+
+    assert "surely_not_a_module_xyz" in missing_requirement(needs)
+
+
+def test_examples_ship_with_the_package():
+    folder = examples_dir()
+    assert (folder / "jsonl_tokens.py").exists()
+    assert (folder / "numpy_batches.py").exists()
+    import workbench.examples.jsonl_tokens as mod
+
+    assert "jsonl_tokens" in sys.modules[mod.__name__].__dict__

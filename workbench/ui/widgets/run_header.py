@@ -1,0 +1,81 @@
+"""The run's header: pipeline and parameters, state, elapsed time and items/s."""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from workbench.engine.session import RunState, rate_now, throughput
+from workbench.engine.units import format_bytes, format_rate, format_seconds
+
+#: A symbol and a word for every state, so that it reads without colour.
+STATUS_TEXT = {
+    "starting": ("◌", "starting"), "running": ("●", "running"),
+    "finished": ("✓", "finished"), "stopped": ("■", "stopped"),
+    "failed": ("✗", "FAILED"), "crashed": ("✗", "CRASHED"),
+    "budget_exceeded": ("▲", "OVER MEMORY BUDGET"),
+}
+
+
+def status_label(status: str) -> str:
+    symbol, word = STATUS_TEXT.get(status, ("?", status))
+    return f"{symbol} {word}"
+
+
+def params_text(params: dict[str, object] | None) -> str:
+    return " ".join(f"{k}={v}" for k, v in (params or {}).items())
+
+
+class RunHeader(Widget):
+    """What runs, how it is going, and how fast."""
+
+    DEFAULT_CSS = """
+    RunHeader { height: auto; }
+    RunHeader > .run-header--title { text-style: bold; }
+    RunHeader > .run-header--dim { color: $text-muted; }
+    RunHeader > .run-header--ok { color: $success; text-style: bold; }
+    RunHeader > .run-header--active { color: $accent; text-style: bold; }
+    RunHeader > .run-header--bad { color: $error; text-style: bold; }
+    """
+    COMPONENT_CLASSES = {
+        "run-header--title", "run-header--dim", "run-header--ok", "run-header--active",
+        "run-header--bad",
+    }
+
+    state: reactive[RunState | None] = reactive(None, layout=True)
+    """The run shown; None before the first run."""
+
+    def _style(self, name: str) -> object:
+        return self.get_component_rich_style(f"run-header--{name}")
+
+    def render(self) -> RenderableType:
+        state = self.state
+        if state is None:
+            return Text("pipebench: no run yet", style=self._style("dim"))  # type: ignore[arg-type]
+        hello = state.hello
+        text = Text(no_wrap=False)
+        name = hello.pipeline if hello else state.target.rpartition(":")[2]
+        text.append(name, self._style("title"))  # type: ignore[arg-type]
+        params = hello.params if hello else state.options.get("params")
+        if params:
+            text.append(f"  {params_text(params)}")
+        budget = state.options.get("memory_budget_bytes")
+        if budget:
+            text.append(f"  budget {format_bytes(budget)}", self._style("dim"))  # type: ignore[arg-type]
+        text.append("\n")
+        kind = ("active" if state.status in ("starting", "running")
+                else "ok" if state.status in ("finished", "stopped") else "bad")
+        text.append(status_label(state.status), self._style(kind))  # type: ignore[arg-type]
+        if state.snapshot is not None:
+            text.append(f"  {format_seconds(state.elapsed_s)}")
+            total = throughput(state)
+            text.append(f"  {format_rate(total)} items/s")
+            now = rate_now(state)
+            if now is not None and not state.ended:
+                text.append(f" (now {format_rate(now)})", self._style("dim"))  # type: ignore[arg-type]
+        if state.message and state.status not in ("starting", "running"):
+            text.append(f"\n{state.message}",
+                        self._style("bad" if kind == "bad" else "dim"))  # type: ignore[arg-type]
+        return text

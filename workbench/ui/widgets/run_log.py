@@ -1,0 +1,42 @@
+"""The run's log: the pipeline's stdout/stderr, pipebench's notes, errors and tracebacks."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from workbench.ui.messages import LogLine
+
+#: A prefix per stream, so that which stream a line came from reads without colour.
+PREFIX = {"stdout": "  ", "stderr": "! ", "pipebench": "» ", "error": "✗ ", "traceback": "  "}
+STYLE = {"stderr": "yellow", "pipebench": "dim", "error": "bold red", "traceback": "red"}
+
+
+class RunLog(RichLog):
+    """Appends what it has not shown yet of each update's recent lines."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=2000, wrap=False, markup=False, highlight=False,
+                         auto_scroll=True)
+        self._run_id: str | None = None
+        self._shown = 0
+
+    def begin(self, run_id: str, title: str) -> None:
+        """Start the part of the log of a new run."""
+        self._run_id, self._shown = run_id, 0
+        self.write(Text(f"── {title} ──", style="bold"))
+
+    def show(self, run_id: str, total: int, recent: tuple[LogLine, ...]) -> None:
+        """Write the lines of ``recent`` not shown yet; ``total`` counts all lines so far."""
+        if run_id != self._run_id:
+            return
+        new = total - self._shown
+        if new <= 0:
+            return
+        if new > len(recent):
+            self.write(Text(f"… {new - len(recent):,} lines not shown (too many to follow)",
+                            style="dim"))
+            new = len(recent)
+        for stream, line in recent[len(recent) - new:]:
+            self.write(Text(PREFIX.get(stream, "  ") + line, style=STYLE.get(stream, "")))
+        self._shown = total

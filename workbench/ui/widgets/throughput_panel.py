@@ -1,0 +1,31 @@
+"""Items per second out of the last stage over the run, as a bar chart."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from workbench.engine.units import format_rate
+from workbench.ui.widgets.chart import BarChart
+
+
+class ThroughputPanel(Vertical):
+    """Throughput over time: one column per snapshot (merged when the run is long)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="throughput-figures")
+        yield BarChart(id="throughput-chart", empty="items/s over time: no sample yet")
+
+    def on_mount(self) -> None:
+        self.border_title = "throughput (items/s out of the last stage)"
+
+    def show(self, rates: tuple[float, ...]) -> None:
+        """Show the series of items/s, oldest first."""
+        label = self.query_one("#throughput-figures", Static)
+        if rates:
+            label.update(f"now {format_rate(rates[-1])}/s  max {format_rate(max(rates))}/s  "
+                         f"min {format_rate(min(rates))}/s")
+        else:
+            label.update("")
+        self.query_one("#throughput-chart", BarChart).data = rates
