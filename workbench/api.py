@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, overload
 
 

@@ -39,7 +39,7 @@ def test_round_trip(event):
 
 @pytest.mark.parametrize("line", [
     "not json", '{"v": 1, "e": "nope"}', '{"v": 99, "e": "log", "stream": "a", "text": "b"}',
-    '{"v": %d, "e": "log"}' % VERSION,
+    f'{{"v": {VERSION}, "e": "log"}}',
 ])
 def test_bad_lines_are_refused(line):
     with pytest.raises(ProtocolError):

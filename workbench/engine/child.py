@@ -8,6 +8,7 @@ latest unsent one, so a slow reader never blocks the pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import os
@@ -136,10 +137,8 @@ class Outbox:
             self._closed = True
             self._cond.notify()
         self._thread.join(timeout)
-        try:
+        with contextlib.suppress(OSError):
             self._file.close()
-        except OSError:
-            pass
 
 
 class Run:
@@ -199,9 +198,9 @@ class Run:
             if cfg.memory_budget and rss > cfg.memory_budget and self.stop_reason is None:
                 self.budget_batch = probe.read(self.clock).batches[-1]
                 self.request_stop("memory_budget")
-            if cfg.max_seconds is not None and now - start >= cfg.max_seconds:
-                if self.stop_reason is None:
-                    self.request_stop("max_seconds")
+            elapsed = now - start
+            if cfg.max_seconds is not None and elapsed >= cfg.max_seconds and not self.stop_reason:
+                self.request_stop("max_seconds")
             if cfg.parent_pid is not None and os.getppid() != cfg.parent_pid:
                 os._exit(EXIT_FAILED)  # the parent is gone: nobody to report to
             if now >= next_uss:

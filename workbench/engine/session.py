@@ -136,7 +136,7 @@ def stage_rows(state: RunState) -> list[StageRow]:
     selfs = [s.self_ns for s in snap.stages]
     top = max(range(len(selfs)), key=selfs.__getitem__) if any(selfs) else -1
     rows = []
-    for i, (name, s) in enumerate(zip(hello.stages, snap.stages)):
+    for i, (name, s) in enumerate(zip(hello.stages, snap.stages, strict=True)):
         self_s = s.self_ns / 1e9
         rows.append(StageRow(
             name=name, items=s.items, batches=s.batches,
