@@ -21,9 +21,9 @@ from typing import Any
 try:  # pragma: no cover - which branch runs depends on the build
     if os.environ.get("PIPEBENCH_PURE_PROBE"):
         raise ImportError("pure probe requested")
-    from workbench.engine import _probe as _c_probe
+    import workbench.engine._probe as _c_probe
 except ImportError:  # pragma: no cover
-    _c_probe = None
+    _c_probe = None  # type: ignore[assignment]
 
 #: Which implementation build_chain uses: "c" or "python".
 IMPLEMENTATION = "c" if _c_probe is not None else "python"
