@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.live import Live
 
+from workbench import cli_kernels
 from workbench.engine import records
 from workbench.engine.catalog import discover
 from workbench.engine.errors import UserError
@@ -27,7 +28,7 @@ from workbench.engine.units import parse_size
 from workbench.render import catalog_table, run_view
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("list", "run")
+COMMANDS = ("list", "run", "kernels")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report to FILE")
     p.add_argument("--snapshot-interval", type=_positive_float, default=0.1, metavar="S",
                    help="seconds between snapshots from the runner (default 0.1)")
+    cli_kernels.add_parser(sub)
     return parser
 
 
@@ -208,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, console)
         if args.command == "list":
             return cmd_list(args, console)
+        if args.command == "kernels":
+            return cli_kernels.cmd_kernels(args, console)
         return cmd_workbench(None, console)
     except UserError as exc:
         err.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
