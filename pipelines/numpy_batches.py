@@ -6,6 +6,7 @@ file (only the pages touched are read), and a torch ``IterableDataset`` yielding
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,28 @@ def numpy_batches_torch(batch_size: int = 256, size: int = 1_000_000, dim: int =
 
     loader = DataLoader(_tensor_dataset(make_data(size, dim), batch_size), batch_size=None)
     return (loader, tensors_to_numpy, *STAGES)
+
+
+# ---- the parallel twin: the costliest stage fanned out over worker processes ------------
+@functools.lru_cache(maxsize=8)
+def _projection(dim: int, width: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random projection ``random_features`` draws, made once per process."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((dim, width)).astype(np.float32)
+    b = rng.uniform(0, 2 * np.pi, width).astype(np.float32)
+    return w, b
+
+
+def random_features_batch(x: np.ndarray, width: int = 256, seed: int = 2) -> np.ndarray:
+    """``random_features`` for one batch: a map-like function that workers can run."""
+    w, b = _projection(x.shape[1], width, seed)
+    return np.cos(x @ w + b)
+
+
+@pipeline
+def numpy_batches_parallel(batch_size: int = 4096, size: int = 1_000_000, dim: int = 32,
+                           workers: int = 2):
+    """The same stages with the features stage on `workers` processes (pipebench run
+    --backend picks loky, threading or a Dask cluster); larger batches pay for the fan-out."""
+    features = stage(random_features_batch, name="features", workers=workers)
+    return batch_generator(make_data(size, dim), batch_size), normalize, augment, features

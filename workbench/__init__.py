@@ -4,6 +4,7 @@ The public authoring API lives here; it never imports Textual or the engine.
 """
 
 from workbench.api import Pipeline, PipelineDefinitionError, data_dir, pipeline, stage
+from workbench.caching import cached, disk_cached
 from workbench.kernels_api import (
     KernelDefinitionError,
     KernelSet,
@@ -11,7 +12,16 @@ from workbench.kernels_api import (
     kernels,
     torch_inputs,
 )
+from workbench.resources import (
+    experiment_log,
+    gpu_memory,
+    sqlite_transaction,
+    timed,
+    track,
+)
 
 __all__ = ["Pipeline", "PipelineDefinitionError", "data_dir", "pipeline", "stage"]
 __all__ += ["KernelDefinitionError", "KernelSet", "as_lists", "kernels", "torch_inputs"]
+__all__ += ["experiment_log", "gpu_memory", "sqlite_transaction", "timed", "track"]
+__all__ += ["cached", "disk_cached"]
 __version__ = "0.1.0"

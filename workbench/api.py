@@ -104,24 +104,58 @@ def pipeline(factory: Callable[..., Any] | None = None, *, name: str | None = No
 
 
 class Stage:
-    """A named stage: a callable from an iterator to an iterator."""
+    """A named stage: a callable from an iterator to an iterator.
 
-    def __init__(self, fn: Callable[[Iterator[Any]], Iterator[Any]], name: str | None = None):
+    With ``workers`` it is map-like instead: ``fn`` takes one value (an item or a batch)
+    and returns one, and the stage applies it to every value from upstream on ``workers``
+    joblib workers (see ``workbench.parallel``), in order unless ``ordered=False``.
+    """
+
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, *,
+                 workers: int | None = None, ordered: bool = True,
+                 pre_dispatch: int | None = None):
         if not callable(fn):
             raise PipelineDefinitionError(f"stage {fn!r} is not callable")
+        for label, value in (("workers", workers), ("pre_dispatch", pre_dispatch)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise PipelineDefinitionError(
+                    f"stage {name or stage_name(fn)!r}: {label} must be a whole number >= 1, "
+                    f"not {value!r}"
+                )
         self.fn = fn
         self.name = name or stage_name(fn)
+        self.workers = workers
+        self.ordered = ordered
+        self.pre_dispatch = pre_dispatch  # items taken ahead of those yielded; 2 x workers
 
     def __call__(self, upstream: Iterator[Any]) -> Iterator[Any]:
-        return self.fn(upstream)
+        if self.workers is None:
+            return self.fn(upstream)
+        from workbench.parallel import fan_out  # joblib is imported only here
+
+        return fan_out(self, upstream)
 
     def __repr__(self) -> str:
-        return f"<stage {self.name}>"
+        more = f" workers={self.workers}" if self.workers is not None else ""
+        return f"<stage {self.name}{more}>"
 
 
-def stage(fn: Callable[[Iterator[Any]], Iterator[Any]], name: str | None = None) -> Stage:
-    """Give a stage a name (plain generator functions need no wrapping)."""
-    return Stage(fn, name=name)
+def stage(fn: Callable[..., Any], name: str | None = None, *, workers: int | None = None,
+          ordered: bool = True, pre_dispatch: int | None = None) -> Stage:
+    """Give a stage a name, or fan a map-like stage out over workers.
+
+    Args:
+        fn: a stage (iterator in, iterator out); with ``workers``, a function applied to
+            each value from upstream (an item or a batch), one value in, one out.
+        name: the name shown (default: the function's name).
+        workers: run ``fn`` on this many joblib workers (loky processes by default; the
+            backend is chosen per run: ``pipebench run --backend``). On a Dask cluster the
+            cluster's threads set the parallelism, as in joblib.
+        ordered: yield results in upstream order (False: as they complete).
+        pre_dispatch: the most values taken from upstream ahead of those yielded
+            (default 2 x workers), which bounds memory.
+    """
+    return Stage(fn, name=name, workers=workers, ordered=ordered, pre_dispatch=pre_dispatch)
 
 
 def stage_name(obj: Any) -> str:

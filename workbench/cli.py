@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.live import Live
 
-from workbench import cli_kernels
+from workbench import cli_kernels, cli_lines, cli_parallel, cli_sweep
 from workbench.engine import records
 from workbench.engine.catalog import discover
 from workbench.engine.errors import UserError
@@ -28,7 +28,7 @@ from workbench.engine.units import parse_size
 from workbench.render import catalog_table, run_view
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("list", "run", "kernels")
+COMMANDS = ("list", "run", "kernels", "lines", *cli_sweep.COMMANDS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report to FILE")
     p.add_argument("--snapshot-interval", type=_positive_float, default=0.1, metavar="S",
                    help="seconds between snapshots from the runner (default 0.1)")
+    cli_parallel.add_arguments(p)
     cli_kernels.add_parser(sub)
+    cli_lines.add_parser(sub)
+    cli_sweep.add_parser(sub)
     return parser
 
 
@@ -151,6 +154,7 @@ def _options_dict(o: RunOptions) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
     options = run_options(args)
     state, interrupted = execute(args.target, options, console, live=console.is_terminal)
     failure = state.failure
@@ -212,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_list(args, console)
         if args.command == "kernels":
             return cli_kernels.cmd_kernels(args, console)
+        if args.command == "lines":
+            return cli_lines.cmd_lines(args, console)
+        if args.command in cli_sweep.COMMANDS:
+            return cli_sweep.main(args, console)
         return cmd_workbench(None, console)
     except UserError as exc:
         err.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)

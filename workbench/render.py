@@ -12,8 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from workbench.engine.catalog import ModuleInfo
+from workbench.engine.kernels_load import KernelSetInfo
 from workbench.engine.session import RunState, stage_rows
 from workbench.engine.units import format_bytes, format_rate, format_seconds
+from workbench.views_parallel import bottleneck_note
 
 STATUS_STYLE = {
     "finished": "green", "stopped": "yellow", "failed": "red",
@@ -45,6 +47,7 @@ def stage_table(state: RunState) -> Table:
     if top is not None:
         table.caption = (f"◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run "
                          "(largest self time)")
+        table.caption += bottleneck_note(state, rows.index(top))  # a parallel stage's wait
     return table
 
 
@@ -73,7 +76,12 @@ def status_line(state: RunState, record: str | None = None) -> Text:
 
 #: Headless views of snapshot sections: section name -> "module:function", the function
 #: taking the section's data and returning a Rich renderable (or None to show nothing).
-SECTION_VIEWS: dict[str, str] = {}
+SECTION_VIEWS: dict[str, str] = {
+    "gpu": "workbench.views_resources:gpu_view",
+    "contexts": "workbench.views_resources:contexts_view",
+    "caches": "workbench.views_caches:caches_table",
+    "parallel": "workbench.views_parallel:parallel_view",
+}
 
 
 def section_views(state: RunState) -> list[Any]:
@@ -113,7 +121,7 @@ def catalog_table(modules: list[ModuleInfo]) -> Table:
         if m.error:
             table.add_row(Text(name), "", Text(f"cannot load: {m.error}", style="red"))
             continue
-        if not m.pipelines:
+        if not m.pipelines and not m.kernels:
             table.add_row(Text(name, style="dim"), "", Text("no pipelines", style="dim"))
         for p in m.pipelines:
             params = " ".join(f"{n}={d}" for n, d, _ in p.params)
@@ -122,4 +130,21 @@ def catalog_table(modules: list[ModuleInfo]) -> Table:
                 Text(f"{name}:{p.name}", style="" if p.available else "dim"), params,
                 Text(about, style="" if p.available else "dim"),
             )
+        for k in m.kernels:  # kernel sets: run with `pipebench kernels`
+            table.add_row(Text(f"{name}:{k.name}"), "sizes=" + ",".join(map(_compact, k.sizes)),
+                          Text(kernel_set_about(k)))
     return table
+
+
+def _compact(n: int) -> str:
+    for div, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if n >= div and n % div == 0:
+            return f"{n // div}{suffix}"
+    return str(n)
+
+
+def kernel_set_about(k: KernelSetInfo) -> str:
+    """One line on a kernel set: its implementations (reference marked) and its doc."""
+    impls = ", ".join(f"{i}*" if i == k.reference else i for i in k.impls
+                      if i not in dict(k.unavailable))
+    return f"kernels [{impls}] (* reference) {k.doc}".strip()

@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.errors import UserError
+from workbench.engine.kernels_load import (
+    KernelSetInfo,
+    describe_kernel_sets,
+    kernel_infos_from_json,
+)
 from workbench.engine.loader import (
     Target,
     find_pipelines,
@@ -47,6 +52,7 @@ class ModuleInfo:
     name: str
     pipelines: tuple[PipelineInfo, ...] = ()
     error: str | None = None
+    kernels: tuple[KernelSetInfo, ...] = ()
 
 
 def _json_safe(v: Any) -> Any:
@@ -66,7 +72,8 @@ def describe(path: Path) -> ModuleInfo:
             params=tuple((q.name, _json_safe(q.default), q.kind.__name__) for q in p.params),
             reason=missing_requirement(p),
         ))
-    return ModuleInfo(str(path), path.stem, tuple(infos))
+    return ModuleInfo(str(path), path.stem, tuple(infos),
+                      kernels=describe_kernel_sets(module, str(path)))
 
 
 def expand(root: str | Path) -> list[Path]:
@@ -87,7 +94,8 @@ def _from_json(d: dict[str, Any]) -> ModuleInfo:
                      tuple(tuple(x) for x in p["params"]), p["reason"])  # type: ignore[misc]
         for p in d["pipelines"]
     )
-    return ModuleInfo(d["path"], d["name"], pipes, d["error"])
+    return ModuleInfo(d["path"], d["name"], pipes, d["error"],
+                      kernel_infos_from_json(d.get("kernels")))
 
 
 def discover(root: str | Path, timeout: float = 60.0) -> list[ModuleInfo]:

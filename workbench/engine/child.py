@@ -33,6 +33,7 @@ from workbench.engine.loader import (
     resolve_params,
     select_pipeline,
 )
+from workbench.engine.lru_timing import install as time_lru_cache_misses
 from workbench.engine.protocol import (
     BUDGET_EXCEEDED,
     FAILED,
@@ -81,6 +82,8 @@ class RunConfig:
 #: What a runner child can do besides running a pipeline: mode -> "module:function", the
 #: function taking (RunConfig, Outbox) and returning the exit code.
 MODES: dict[str, str] = {}
+MODES["kernels"] = "workbench.engine.kernels:child_main"
+MODES["lines"] = "workbench.engine.lines:child_main"
 
 
 class Outbox:
@@ -213,6 +216,7 @@ class Run:
     # ---- the run --------------------------------------------------------------------
     def load(self) -> tuple[Any, dict[str, Any]]:
         target = parse_target(self.config.target)
+        time_lru_cache_misses(target)  # lru_cache misses of the user's code are timed
         module = load_module(target)
         pipe = select_pipeline(module, target)
         reason = missing_requirement(pipe)
@@ -259,6 +263,7 @@ class Run:
             stages=self.stage_names, probe=probe.IMPLEMENTATION,
             python=sys.version.split()[0], started_at=time.time(),
         ))
+        upstream, stages = self.instrument(upstream, stages)
         self.memory.mark_start()
         self.clock = probe.make_clock(len(names))
         self.probes = [probe.make_probe(self.clock, 0, upstream)]
@@ -272,6 +277,12 @@ class Run:
                 )
             self.probes.append(probe.make_probe(self.clock, i, out))
         return self.probes[-1]  # type: ignore[no-any-return]
+
+    def instrument(self, source: Iterator[Any], stages: list[Any]
+                   ) -> tuple[Iterator[Any], list[Any]]:
+        """Hook for modes that watch stages (``lines``): the source iterator and the stage
+        callables to build the chain from, after their names are known and Hello is sent."""
+        return source, stages
 
     def drive(self, chain: Iterator[Any]) -> None:
         limit = self.config.max_batches
@@ -293,6 +304,11 @@ class Run:
                 self.outbox.post(Log(
                     "pipebench", f"closing stage {p.index} raised {type(exc).__name__}: {exc}"
                 ))
+        # An iterator without close() (a DataLoader's, map, zip) still holds the generator it
+        # wraps: let go of the chain so that such generators are finalized, and their
+        # finally blocks and with-blocks run, now rather than never (the child ends with
+        # os._exit, which runs no finalizers).
+        self.probes.clear()
 
     def execute(self) -> int:
         try:
@@ -301,6 +317,7 @@ class Run:
             return self.fail_user("load", exc)
         sampler = threading.Thread(target=self._sampler, name="pipebench-sampler", daemon=True)
         status, message, code = FINISHED, None, EXIT_OK
+        chain: Iterator[Any] | None = None
         try:
             self.running = True
             try:
@@ -309,6 +326,7 @@ class Run:
                 self.drive(chain)
             finally:
                 self.running = False
+                chain = None  # self.probes alone holds the chain now (see close_chain)
         except UserError as exc:
             return self.fail_user("build", exc)
         except StopRun:

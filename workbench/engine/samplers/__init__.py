@@ -53,7 +53,12 @@ class SectionSampler(Sampler):
 
 #: Factories of section samplers, "module:function"; each takes a SamplerContext and
 #: returns a SectionSampler, or None when it has nothing to say about this run.
-SECTION_FACTORIES: tuple[str, ...] = ()
+SECTION_FACTORIES: tuple[str, ...] = (
+    "workbench.engine.resources:make_sampler",
+    "workbench.engine.samplers.gpu:make_sampler",
+    "workbench.engine.caches:make_sampler",
+    "workbench.engine.parallel_section:make_sampler",
+)
 
 
 def section_samplers(ctx: SamplerContext) -> list[SectionSampler]:

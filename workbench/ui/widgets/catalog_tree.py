@@ -98,7 +98,8 @@ class CatalogTree(Tree[CatalogItem]):
                 if first is None and item.available:
                     first = leaf
         if first is not None:
-            self.move_cursor(first)
+            # Lines are laid out on the next refresh; move the cursor once they are.
+            self.call_after_refresh(self.move_cursor, first)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[CatalogItem]) -> None:
         event.stop()

@@ -16,7 +16,7 @@ class MemoryPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("no run yet", id="memory-figures")
-        yield BarChart(id="memory-chart", empty="RSS over time: no sample yet",
+        yield BarChart(id="memory-chart", empty="RSS over time: no sample",
                        limit_label="budget", fmt=format_bytes)
         yield Static("runner process memory (RSS/USS), not Python heap",
                      id="memory-note", classes="note")
@@ -30,15 +30,15 @@ class MemoryPanel(Vertical):
         figures = self.query_one("#memory-figures", Static)
         chart = self.query_one("#memory-chart", BarChart)
         snap = state.snapshot
-        budget_text = f"budget {format_bytes(budget)}" if budget else "budget none (p sets one)"
+        budget_text = f"budget {format_bytes(budget)}" if budget else "budget none"
         if snap is None:
             figures.update(f"no sample yet\n{budget_text}")
         else:
             m = snap.memory
             figures.update(
-                f"RSS {format_bytes(m.rss):>10}  peak {format_bytes(m.rss_peak)}\n"
-                f"USS {format_bytes(m.uss):>10}  peak {format_bytes(m.uss_peak)}\n"
-                f"{budget_text}, start {format_bytes(m.rss_start)}"
+                f"RSS {format_bytes(m.rss)} peak {format_bytes(m.rss_peak)}\n"
+                f"USS {format_bytes(m.uss)} peak {format_bytes(m.uss_peak)}\n"
+                f"{budget_text} · start {format_bytes(m.rss_start)}"
             )
         chart.limit = float(budget) if budget else None
         chart.data = tuple(float(x) for x in rss)

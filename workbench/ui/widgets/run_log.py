@@ -9,6 +9,9 @@ from workbench.ui.messages import LogLine
 
 #: A prefix per stream, so that which stream a line came from reads without colour.
 PREFIX = {"stdout": "  ", "stderr": "! ", "pipebench": "» ", "error": "✗ ", "traceback": "  "}
+#: Lines written per update at most: more than a screenful is never read as it scrolls by,
+#: and rendering them is what would slow the UI under a pipeline that prints a lot.
+MAX_PER_UPDATE = 100
 STYLE = {"stderr": "yellow", "pipebench": "dim", "error": "bold red", "traceback": "red"}
 
 
@@ -16,7 +19,7 @@ class RunLog(RichLog):
     """Appends what it has not shown yet of each update's recent lines."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=2000, wrap=False, markup=False, highlight=False,
+        super().__init__(id=id, max_lines=2000, wrap=True, markup=False, highlight=False,
                          auto_scroll=True)
         self._run_id: str | None = None
         self._shown = 0
@@ -33,10 +36,13 @@ class RunLog(RichLog):
         new = total - self._shown
         if new <= 0:
             return
-        if new > len(recent):
-            self.write(Text(f"… {new - len(recent):,} lines not shown (too many to follow)",
-                            style="dim"))
-            new = len(recent)
+        shown = min(new, len(recent), MAX_PER_UPDATE)
+        if new > shown:
+            self.write(Text(f"… {new - shown:,} lines not shown (too many to follow; "
+                            "the last ones are in the run record)", style="dim"))
+        new = shown
+        width = self.scrollable_content_region.width or None
         for stream, line in recent[len(recent) - new:]:
-            self.write(Text(PREFIX.get(stream, "  ") + line, style=STYLE.get(stream, "")))
+            self.write(Text(PREFIX.get(stream, "  ") + line, style=STYLE.get(stream, "")),
+                       width=width)
         self._shown = total

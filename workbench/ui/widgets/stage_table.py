@@ -16,7 +16,7 @@ from textual.widget import Widget
 from workbench.engine.session import RunState, stage_rows
 from workbench.engine.units import format_rate, format_seconds
 
-#: Below this width the self-time-in-seconds column is left out (self % stays).
+#: Below this width the table is compact: no self time in seconds (self % stays), no rule.
 WIDE = 70
 
 
@@ -48,11 +48,12 @@ class StageTable(Widget):
                 note = "the pipeline never started: see the log below"
             return Text(note, style=self.get_component_rich_style("stage-table--caption"))
         wide = self.size.width >= WIDE
-        table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False,
-                      expand=False, show_edge=False)
+        # Narrow: no rule under the header (one more line for the stages).
+        table = Table(box=box.SIMPLE_HEAD if wide else None, padding=(0, 0, 0, 1),
+                      pad_edge=False, expand=False, show_edge=False, header_style="bold")
         table.add_column("stage", no_wrap=True, overflow="ellipsis", ratio=None)
         for name in ("items", "batches", "items/s", *(("self s",) if wide else ()),
-                     "self %", "per batch"):
+                     "self %" if wide else "self%", "per batch"):
             table.add_column(name, justify="right", no_wrap=True)
         top_style = self.get_component_rich_style("stage-table--bottleneck")
         failed_style = self.get_component_rich_style("stage-table--failed")
@@ -69,7 +70,9 @@ class StageTable(Widget):
         if top is None:
             return Group(table, Text("no self time measured yet", style=caption_style))
         caption = Text(f"◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run in its "
-                       "own code (largest self time)", style=caption_style)
+                       "own code (largest self time)" if wide else
+                       f"◀ bottleneck: {top.name} ({top.self_pct:.1f}% self time)",
+                       style=caption_style)
         failed = next((r for r in rows if r.failed), None)
         if failed is not None:
             caption.append(f"\n✗ failed in: {failed.name}", style=failed_style)

@@ -15,17 +15,16 @@ class ThroughputPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="throughput-figures")
-        yield BarChart(id="throughput-chart", empty="items/s over time: no sample yet")
+        yield BarChart(id="throughput-chart", empty="no sample yet")
 
     def on_mount(self) -> None:
-        self.border_title = "throughput (items/s out of the last stage)"
+        self.border_title = "items/s out of the last stage"
 
     def show(self, rates: tuple[float, ...]) -> None:
         """Show the series of items/s, oldest first."""
         label = self.query_one("#throughput-figures", Static)
         if rates:
-            label.update(f"now {format_rate(rates[-1])}/s  max {format_rate(max(rates))}/s  "
-                         f"min {format_rate(min(rates))}/s")
+            label.update(f"now {format_rate(rates[-1])} · max {format_rate(max(rates))}")
         else:
             label.update("")
         self.query_one("#throughput-chart", BarChart).data = rates

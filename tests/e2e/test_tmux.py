@@ -1,0 +1,178 @@
+"""``pipebench`` in a real terminal (tmux): run an example, read the screen, stop, quit,
+and hang up the terminal mid-run; no process may be left behind."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "pipelines"
+
+
+class Tmux:
+    """One tmux server of our own (its own socket), one session running pipebench."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        out = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+                             capture_output=True, text=True, timeout=10)
+        if check and out.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout
+
+    def start(self, command: str, width: int, height: int) -> int:
+        self.tmux("new-session", "-d", "-s", "pb", "-x", str(width), "-y", str(height),
+                  command)
+        return int(self.tmux("display-message", "-p", "-t", "pb", "#{pane_pid}").strip())
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "pb", *keys)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "pb", "-l", text)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "pb", check=False)
+
+    def alive(self) -> bool:
+        return self.tmux("has-session", "-t", "pb", check=False) != "" or subprocess.run(
+            ["tmux", "-L", self.socket, "has-session", "-t", "pb"],
+            capture_output=True, timeout=10).returncode == 0
+
+    def wait_for(self, check: Callable[[str], object], what: str,
+                 timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen}")
+
+
+@pytest.fixture
+def term(tmp_path: Path) -> Iterator[Tmux]:
+    t = Tmux(f"pipebench-e2e-{tmp_path.name}")
+    yield t
+    t.tmux("kill-server", check=False)
+
+
+def launch(term: Tmux, tmp_path: Path, home: Path, width: int = 100, height: int = 30) -> int:
+    """Start ``pipebench`` on the examples folder; returns its pid."""
+    # COLUMNS/LINES can sit in this process's C environment (set by a library): they would
+    # pin the app to 80x24 whatever the pane's size, so they are dropped.
+    command = (f"cd {shlex.quote(str(tmp_path))} && exec env -u COLUMNS -u LINES "
+               f"PIPEBENCH_HOME={shlex.quote(str(home))} TERM=xterm-256color "
+               f"{shlex.quote(sys.executable)} -m workbench.cli {shlex.quote(str(EXAMPLES))}")
+    pid = term.start(command, width, height)
+    term.wait_for(lambda s: "jsonl_tokens" in s and "Quit" in s, "the pipeline tree")
+    return pid
+
+
+def select_jsonl_tokens(term: Tmux) -> None:
+    """Move the tree's cursor down until the jsonl_tokens pipeline is described (its name
+    heads the description under the tree)."""
+    term.keys(*["Up"] * 30)
+    for _ in range(40):
+        time.sleep(0.15)
+        if re.search(r"^ jsonl_tokens\s", term.screen(), re.MULTILINE):
+            return
+        term.keys("Down")
+    raise AssertionError(f"jsonl_tokens not found:\n{term.screen()}")
+
+
+def set_params(term: Tmux, batch_size: str, rows: str) -> None:
+    term.keys("p")
+    term.wait_for(lambda s: "Parameters of jsonl_tokens" in s, "the parameters dialog")
+    for value in (batch_size, rows):  # the batch_size field has the focus first
+        term.keys("C-a", "C-k")
+        term.type(value)
+        term.keys("Tab")
+        time.sleep(0.1)
+    term.keys("Enter")
+    term.wait_for(lambda s: "Parameters of" not in s, "the dialog to close")
+
+
+def gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def child_pid(ui_pid: int) -> int:
+    """The runner child of the pipebench process (the only child it has during a run)."""
+    children = [p for p in psutil.Process(ui_pid).children()
+                if "workbench.engine.child" in " ".join(p.cmdline())]
+    assert len(children) == 1, children
+    return children[0].pid
+
+
+def test_run_stop_quit(term: Tmux, tmp_path: Path) -> None:
+    ui_pid = launch(term, tmp_path, tmp_path / "home")
+    select_jsonl_tokens(term)
+    set_params(term, "64", "20000")
+    term.keys("r")
+    screen = term.wait_for(lambda s: "✓ finished" in s, "the run to finish")
+    for stage in ("read_jsonl", "tokenize", "to_features"):
+        assert stage in screen
+    rate = re.search(r"✓ finished\s+\S+ \S+\s+([\d.]+)(k|M)? items/s", screen)
+    assert rate and float(rate.group(1)) > 0, screen
+    assert re.search(r"read_jsonl\s+20,000\s+313\s+[\d.]+k?", screen), screen
+    assert "◀ bottleneck" in screen
+
+    # A longer run, stopped with s.
+    set_params(term, "1", "200000")
+    term.keys("r")
+    term.wait_for(lambda s: "● running" in s, "the run to be going", timeout=60)
+    runner = child_pid(ui_pid)
+    term.keys("s")
+    term.wait_for(lambda s: "■ stopped" in s, "the run to stop")
+    assert gone(runner)
+
+    # Another run, and q while it goes: the child is stopped first, then the app ends.
+    term.keys("r")
+    term.wait_for(lambda s: "● running" in s, "the run to be going", timeout=60)
+    runner = child_pid(ui_pid)
+    term.keys("q")
+    deadline = time.monotonic() + 15
+    while term.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not term.alive(), term.screen()
+    assert gone(ui_pid) and gone(runner)
+    records = list((tmp_path / "home" / "runs").glob("*.json"))
+    assert len(records) == 3
+
+
+def test_hangup_leaves_no_process(term: Tmux, tmp_path: Path) -> None:
+    ui_pid = launch(term, tmp_path, tmp_path / "home", 80, 24)
+    select_jsonl_tokens(term)
+    set_params(term, "1", "200000")
+    term.keys("r")
+    term.wait_for(lambda s: "● running" in s, "the run to be going", timeout=60)
+    runner = child_pid(ui_pid)
+    term.tmux("kill-server")  # the terminal goes away: SIGHUP
+    assert gone(ui_pid, 15), "pipebench outlived its terminal"
+    assert gone(runner, 15), "the runner child outlived pipebench"

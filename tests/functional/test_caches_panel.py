@@ -1,0 +1,132 @@
+"""The caches panel alone, driven by Pilot: rows from a section, ``c`` + confirmation clears."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from workbench.engine.cache_entries import make_row
+from workbench.ui.widgets.caches_panel import CachesPanel, ConfirmClear
+
+
+class PanelApp(App[None]):
+    """A tiny app holding the panel and keeping what it reports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished: list[CachesPanel.ClearFinished] = []
+
+    def compose(self) -> ComposeResult:
+        yield CachesPanel(id="caches")
+
+    def on_caches_panel_clear_finished(self, event: CachesPanel.ClearFinished) -> None:
+        self.finished.append(event)
+
+
+def joblib_folder(tmp_path: Path, entries: int) -> Path:
+    folder = tmp_path / "jl" / "mod" / "load"
+    for i in range(entries):
+        entry = folder / f"{i:032x}"
+        entry.mkdir(parents=True)
+        (entry / "output.pkl").write_bytes(b"x" * 100)
+    (folder / "func_code.py").write_text("# first line: 1\n")
+    return folder
+
+
+def section(folder: Path, *, live: bool, control: Path | None = None,
+            served: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "caches": [
+            make_row("load", "disk", "joblib", hits=20, misses=10, entries=3, bytes=300,
+                     bytes_basis="on disk", seconds_saved=1.5, path=str(folder)),
+            make_row("feats", "memory", "lru_cache", hits=800, misses=400, entries=400,
+                     maxsize=512, bytes=454_400, bytes_basis="estimate", seconds_saved=0.02),
+        ],
+        "live": live, "pid": os.getpid(), "control": str(control) if control else None,
+        "served": served or [],
+    }
+
+
+async def until(pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not check():
+        assert loop.time() < end, "timed out"
+        await pilot.pause(0.02)
+
+
+def status(panel: CachesPanel) -> str:
+    return str(panel.query_one(".caches-status", Static).render())
+
+
+def test_rows_and_clearing_from_disk_after_the_run(tmp_path: Path) -> None:
+    folder = joblib_folder(tmp_path, 3)
+
+    async def scenario() -> None:
+        app = PanelApp()
+        async with app.run_test(size=(110, 20)) as pilot:
+            panel = app.query_one(CachesPanel)
+            panel.update_section(section(folder, live=False))
+            table = panel.query_one(DataTable)
+            table.focus()
+            await pilot.pause()
+            assert table.row_count == 2
+            assert [str(c) for c in table.get_row("feats")][:2] == ["feats", "66.7%"]
+            assert "2 cache(s)" in status(panel)
+            await pilot.press("c")  # the cursor is on the first row: load
+            await until(pilot, lambda: isinstance(app.screen, ConfirmClear))
+            await pilot.press("n")  # kept
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmClear))
+            assert len(list(folder.glob("*/output.pkl"))) == 3
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmClear))
+            await pilot.press("y")
+            await until(pilot, lambda: bool(app.finished))
+            assert app.finished[0].ok and app.finished[0].name == "load"
+            assert not list(folder.glob("*/output.pkl"))
+            assert (folder / "func_code.py").exists()
+            assert "3 entries" in status(panel)
+            await pilot.press("down", "c")  # feats lived in the ended run's memory
+            await until(pilot, lambda: isinstance(app.screen, ConfirmClear))
+            await pilot.press("y")
+            await until(pilot, lambda: len(app.finished) == 2)
+            assert app.finished[1].ok is False and "the run is over" in status(panel)
+
+    asyncio.run(scenario())
+
+
+def test_clearing_a_live_run_goes_through_its_control_folder(tmp_path: Path) -> None:
+    folder = joblib_folder(tmp_path, 1)
+    control = tmp_path / "control"
+    control.mkdir()
+
+    async def scenario() -> None:
+        app = PanelApp()
+        async with app.run_test(size=(110, 20)) as pilot:
+            panel = app.query_one(CachesPanel)
+            panel.update_section(section(folder, live=True, control=control))
+            panel.query_one(DataTable).focus()
+            await pilot.press("down", "c")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmClear))
+            await pilot.press("y")
+            await until(pilot, lambda: any(control.glob("*.json")))
+            (request,) = control.glob("*.json")
+            req = json.loads(request.read_text())
+            assert req["clear"] == "feats"
+            await until(pilot, lambda: "asked the run" in status(panel))
+            assert not app.finished  # pending until the run answers
+            answer = {"id": req["id"], "name": "feats", "ok": True,
+                      "message": "cleared feats: 400 entries dropped from memory"}
+            panel.update_section(section(folder, live=True, control=control, served=[answer]))
+            await until(pilot, lambda: bool(app.finished))
+            assert app.finished[0].ok and "400 entries" in status(panel)
+
+    asyncio.run(scenario())

@@ -1,0 +1,235 @@
+"""`pipebench kernels` end to end: real runner children, real Numba compiles, small sizes.
+
+Timing settings are shrunk with the command's own options so the whole file stays fast;
+no assertion depends on how fast anything ran, only on what was reported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.integration.helpers import EXAMPLES, pipebench
+from workbench.engine.kernels_runner import KernelOptions, KernelRun
+from workbench.engine.kernels_session import KernelState, apply_kernel_event, kernel_rows
+from workbench.engine.kernels_timing import TimingSettings
+from workbench.engine.protocol import KernelResult
+
+QUICK = ["--samples", "3", "--warmup", "0.01", "--min-time", "0.002", "--no-gemm"]
+
+KERNELS = '''
+import numpy as np
+from numba import njit
+from workbench import kernels
+
+@kernels(sizes=(64, 256), reference="numpy", flops=lambda n: n)
+def scale(n):
+    """Twice a vector."""
+    return np.arange(n, dtype=np.float64)
+
+@scale.impl("python")
+def scale_python(a):
+    return [2.0 * x for x in a.tolist()]
+
+@scale.impl("numpy")
+def scale_numpy(a):
+    return a * 2.0
+
+@scale.impl("numba")
+@njit
+def scale_numba(a):
+    out = np.empty_like(a)
+    for i in range(a.shape[0]):
+        out[i] = a[i] * 2.0
+    return out
+
+@scale.impl("wrong")
+def scale_wrong(a):
+    return a * 2.001
+
+@scale.impl("raises")
+def scale_raises(a):
+    raise ValueError("no luck")
+
+@scale.impl("shape")
+def scale_shape(a):
+    return (a * 2.0)[:-1]
+
+@scale.impl("nocompile")
+@njit
+def scale_nocompile(a):
+    return a.not_an_attribute * 2
+
+@kernels(sizes=(8, 16))
+def broken(n):
+    """Its inputs cannot be made past size 8."""
+    if n > 8:
+        raise RuntimeError("cannot make inputs this big")
+    return np.ones(n)
+
+@broken.impl("python")
+def broken_python(a):
+    return float(a.sum())
+'''
+
+
+@pytest.fixture
+def kernel_module(write_module):
+    return write_module("kmod", KERNELS)
+
+
+def rows_by(report):
+    return {(r["impl"], r["size"]): r for r in report["results"]}
+
+
+def test_every_verdict_and_the_json_report(kernel_module, tmp_path):
+    out = tmp_path / "k.json"
+    res = pipebench("kernels", f"{kernel_module}:scale", *QUICK[:-1], "--json", str(out),
+                    cwd=tmp_path, json_name=None)
+    assert res.code == 1, res.err  # some implementations failed: non-zero, rows kept
+    assert "failed or disagree with the reference" in res.err
+    rep = json.loads(out.read_text())
+    rows = rows_by(rep)
+    for size in (64, 256):
+        assert rows[("numpy", size)]["correct"] is True and rows[("numpy", size)]["reference"]
+        assert rows[("numba", size)]["correct"] is True
+        assert rows[("python", size)]["correct"] is True
+        wrong = rows[("wrong", size)]
+        assert wrong["status"] == "ok" and wrong["correct"] is False
+        assert wrong["speedup"] == {} and wrong["gflops"] is None and wrong["n"] == 3
+        raised = rows[("raises", size)]
+        assert raised["status"] == "error" and "ValueError: no luck" in raised["error"]
+        assert "Traceback" in raised["rounds"][0]["traceback"]
+        shape = rows[("shape", size)]
+        assert shape["status"] == "error" and "wrong shape" in shape["error"]
+        nocomp = rows[("nocompile", size)]
+        assert nocomp["status"] == "error" and "failed to compile" in nocomp["error"]
+    # Compile time apart: reported for the first size only, and the samples exclude it.
+    numba_small, numba_big = rows[("numba", 64)], rows[("numba", 256)]
+    assert numba_small["compile_s"] is not None and numba_small["compile_s"] > 0
+    assert numba_big["compile_s"] is None
+    assert max(numba_small["rounds"][0]["samples"]) < numba_small["compile_s"]
+    assert numba_small["recompiles"] == 0
+    assert numba_small["speedup"].keys() == {"python", "numpy"}
+    # Raw samples and the machine.
+    assert len(numba_small["rounds"][0]["samples"]) == 3
+    assert numba_small["rounds"][0]["loops"] >= 1
+    machine = rep["machine"]
+    assert machine["cpu"] and machine["cpus"] >= 1
+    assert machine["threads"]["requested"] == "1" and machine["threads"]["numba"] == 1
+    assert all(lib["threads"] == 1 for lib in machine["threads"]["blas"])
+    assert machine["gemm_gflops"] > 0 and machine["gemm"][0]["samples"]
+    assert "numpy" in machine["versions"] and "numba" in machine["versions"]
+    # The table says it too.
+    assert "raised ValueError: no luck" in res.out and "wrong shape" in res.out
+    assert "✗" in res.out and "✓" in res.out
+
+
+def test_an_input_factory_that_raises_is_one_clear_line(kernel_module, tmp_path):
+    res = pipebench("kernels", str(kernel_module), "--kernel", "broken", *QUICK,
+                    cwd=tmp_path, json_name=None)
+    assert res.code == 2
+    err = [line for line in res.err.splitlines() if line.strip()]
+    assert len(err) == 1
+    assert "input factory raised RuntimeError: cannot make inputs this big (size 16)" in err[0]
+    assert "python (ref)" in res.out  # size 8 was measured and is kept
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--kernel", "nope"], "no kernel 'nope' in"),
+    (["--impl", "fortran"], "no implementation 'fortran'"),
+    (["--threads", "zero"], "--threads takes a whole number or 'all'"),
+    (["--sizes", "ten"], "is not a size"),
+])
+def test_bad_arguments_name_the_fix(kernel_module, tmp_path, args, text):
+    res = pipebench("kernels", str(kernel_module), *args, *QUICK, cwd=tmp_path,
+                    json_name=None)
+    assert res.code == 2, res.err
+    assert text in res.err
+    if args[0] == "--kernel":
+        assert "available: scale, broken" in res.err
+
+
+def test_a_module_without_kernel_sets(write_module, tmp_path):
+    path = write_module("plain", "def f():\n    return 1\n")
+    res = pipebench("kernels", str(path), *QUICK, cwd=tmp_path, json_name=None)
+    assert res.code == 2 and "no kernel sets in" in res.err and "@workbench.kernels" in res.err
+
+
+def test_rigorous_repeats_in_fresh_processes(kernel_module, tmp_path):
+    out = tmp_path / "r.json"
+    res = pipebench("kernels", f"{kernel_module}:scale", "--rigorous", "--impl", "numba",
+                    "--sizes", "32", *QUICK, "--json", str(out), cwd=tmp_path, json_name=None)
+    assert res.code == 0, res.err
+    rep = json.loads(out.read_text())
+    assert rep["processes"] == 3
+    assert len({e["pid"] for e in rep["environments"]}) == 3
+    numba = rows_by(rep)[("numba", 32)]
+    assert [r["round"] for r in numba["rounds"]] == [0, 1, 2]
+    assert numba["n"] == 9
+    assert all(r["compile_s"] for r in numba["rounds"])  # each fresh process compiles
+
+
+def test_list_shows_kernel_sets(kernel_module, tmp_path):
+    res = pipebench("list", str(kernel_module), cwd=tmp_path, json_name=None)
+    assert res.code == 0, res.err
+    assert "kmod.py:scale" in res.out and "numpy*" in res.out
+
+
+def test_stopping_keeps_the_rows_so_far(write_module):
+    path = write_module("slow", '''
+        import time
+        from workbench import kernels
+
+        @kernels(sizes=tuple(range(1, 40)))
+        def nap(n):
+            return (n,)
+
+        @nap.impl("python")
+        def nap_python(n):
+            time.sleep(0.002)
+            return n
+    ''')
+    run = KernelRun(str(path), KernelOptions(gemm=False, timing=TimingSettings(
+        samples=3, min_sample_s=0.005, warmup_s=0.01))).start()
+    state = KernelState(str(path))
+    stopped = False
+    deadline = time.monotonic() + 60
+    for ev in run.iter_events():
+        state = apply_kernel_event(state, ev)
+        if isinstance(ev, KernelResult) and not stopped:
+            run.stop()
+            stopped = True
+        assert time.monotonic() < deadline
+    assert state.status == "stopped"
+    assert 1 <= len(kernel_rows(state)) < 39
+
+
+def test_the_example_runs_every_implementation_it_can(tmp_path):
+    out = tmp_path / "ex.json"
+    res = pipebench("kernels", str(EXAMPLES / "distance_kernels.py"), "--sizes", "40",
+                    "--samples", "2", "--warmup", "0.005", "--min-time", "0.001",
+                    "--max-time", "0.2", "--json", str(out), cwd=tmp_path, json_name=None,
+                    timeout=240)
+    assert res.code == 0, res.err + res.out
+    rep = json.loads(out.read_text())
+    rows = rows_by(rep)
+    impls = {impl for impl, _ in rows}
+    assert {"python", "numpy", "numpy-gemm", "numba", "numba-parallel", "numba-gemm",
+            "numpy-unique",
+            "python-counter"} <= impls
+    assert all(r["correct"] is True for r in rep["results"]), [
+        (r["kernel"], r["impl"], r["check"]) for r in rep["results"] if not r["correct"]]
+
+
+def test_the_example_imports_neither_torch_nor_compiles_at_import():
+    code = ("import sys, workbench.examples.distance_kernels as d\n"
+            "assert 'torch' not in sys.modules\n"
+            "assert not d.euclidean_numba.signatures\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr

@@ -1,0 +1,105 @@
+"""Aggregating kernel events into rows, speedups, plot series and the JSON report."""
+
+from __future__ import annotations
+
+import json
+
+from workbench.engine.kernels_session import (
+    KernelState,
+    apply_kernel_event,
+    kernel_report,
+    kernel_rows,
+    kernel_series,
+)
+from workbench.engine.protocol import (
+    Exited,
+    Finished,
+    KernelEnvironment,
+    KernelResult,
+    decode,
+    encode,
+)
+
+PLAN = {"name": "k", "doc": "", "sizes": [10], "impls": ["python", "numpy", "numba", "bad"],
+        "reference": "python", "unavailable": {}, "flops": True, "bytes": False}
+
+
+def env(round_: int = 0, gflops: float = 50.0) -> KernelEnvironment:
+    return KernelEnvironment(
+        pid=1, module="m", path="/m.py", round=round_, python="3.11", versions={},
+        cpu="cpu", cpus=2, threads={"requested": "1", "blas": []},
+        gemm={"n": 512, "gflops": gflops}, kernels=(PLAN,), settings={}, started_at=0.0)
+
+
+def result(impl: str, samples: tuple[float, ...], round_: int = 0, **kw) -> KernelResult:
+    kw.setdefault("correct", True)
+    return KernelResult(kernel="k", size=10, impl=impl, round=round_, status="ok",
+                        samples=samples, loops=1, flops=1e9, **kw)
+
+
+def fold(events, rounds: int = 1) -> KernelState:
+    state = KernelState("m.py", rounds=rounds)
+    for ev in events:
+        state = apply_kernel_event(state, ev)
+    return state
+
+
+def test_speedups_gflops_and_gemm_fraction():
+    state = fold([
+        env(),
+        result("python", (1.0, 1.0, 1.0), reference=True),
+        result("numpy", (0.1, 0.1, 0.1)),
+        result("numba", (0.05, 0.05, 0.05), compile_s=0.3),
+        Finished("finished"), Exited(0),
+    ])
+    rows = {r.impl: r for r in kernel_rows(state)}
+    assert state.status == "finished" and state.ended
+    assert rows["numba"].speedup == {"python": 20.0, "numpy": 2.0}
+    assert rows["numba"].gflops == 20.0
+    assert rows["numba"].gemm_fraction == 0.4
+    assert rows["numba"].compile_s == 0.3
+    assert rows["python"].mark == "✓"
+
+
+def test_a_wrong_implementation_is_marked_and_gets_no_speedup():
+    state = fold([
+        env(),
+        result("python", (1.0,), reference=True),
+        result("bad", (0.001,), correct=False, check="3 of 10 values off"),
+        KernelResult(kernel="k", size=10, impl="numba", round=0, status="error",
+                     correct=False, error="raised ValueError: no"),
+    ])
+    rows = {r.impl: r for r in kernel_rows(state)}
+    assert rows["bad"].mark == "✗" and rows["bad"].speedup == {} and rows["bad"].gflops is None
+    assert "disagrees" in rows["bad"].notes[0]
+    assert rows["numba"].mark == "✗" and rows["numba"].notes == ["raised ValueError: no"]
+    assert "bad" not in kernel_series(state, "k")
+    assert kernel_series(state, "k") == {"python": [(10, 1.0)]}
+
+
+def test_rounds_from_fresh_processes_are_pooled():
+    state = fold([
+        env(0, 40.0), result("python", (1.0, 1.0), 0, reference=True),
+        result("numba", (0.1, 0.1), 0, compile_s=0.2), Finished("finished"), Exited(0),
+        env(1, 60.0), result("python", (1.0, 1.0), 1, reference=True),
+        result("numba", (0.2, 0.2), 1, compile_s=0.4), Finished("finished"), Exited(0),
+    ], rounds=3)
+    assert not state.ended and state.status == "running"
+    row = {r.impl: r for r in kernel_rows(state)}["numba"]
+    assert row.samples == (0.1, 0.1, 0.2, 0.2) and len(row.rounds) == 2
+    assert abs(row.compile_s - 0.3) < 1e-12
+    assert state.gemm_gflops == 50.0
+
+
+def test_report_holds_raw_samples_and_machine_metadata():
+    state = fold([env(), result("python", (1.0, 2.0, 3.0), reference=True),
+                  Finished("finished"), Exited(0)])
+    rep = json.loads(json.dumps(kernel_report(state)))
+    assert rep["machine"]["cpu"] == "cpu" and rep["machine"]["gemm_gflops"] == 50.0
+    (row,) = rep["results"]
+    assert row["rounds"][0]["samples"] == [1.0, 2.0, 3.0] and row["median_s"] == 2.0
+
+
+def test_kernel_events_round_trip_the_protocol():
+    for ev in (env(), result("numba", (0.5, 0.25), compile_s=0.1, low_n="low n: 2 of 7")):
+        assert decode(encode(ev)) == ev

@@ -1,0 +1,390 @@
+"""The pipebench workbench app: pick a pipeline, run it in a runner child, watch it live.
+
+``run_app(root)`` is what ``pipebench [PATH]`` calls. The catalog, the run starter and the
+bridge interval can be injected, so tests can feed the app a recorded run and a fixed
+catalog without spawning anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from workbench.engine.catalog import ModuleInfo, discover
+from workbench.engine.errors import UserError
+from workbench.engine.protocol import FINISHED
+from workbench.engine.records import load_runs, save_run
+from workbench.engine.runner import GRACE_S, RunOptions
+from workbench.engine.session import report, throughput
+from workbench.engine.units import format_rate
+from workbench.ui.bridge import INTERVAL_S
+from workbench.ui.messages import CatalogLoaded, RunEnded, RunRecordsLoaded, RunUpdated
+from workbench.ui.run_control import ActiveRun, Starter, default_starter, launch, same_file
+from workbench.ui.screens.dialogs import BatchSizeDialog, ParamsDialog
+from workbench.ui.screens.help import HelpScreen
+from workbench.ui.screens.main import MainScreen
+from workbench.ui.settings import PipelineSettings, param_value, scaled_batch
+from workbench.ui.widgets.catalog_tree import CatalogItem, CatalogTree
+
+#: Actions that only make sense on the main screen (disabled while a dialog is open).
+MAIN_ACTIONS = {"run", "stop", "batch", "batch_size", "params"}
+
+
+class PipebenchApp(App[int]):
+    """The workbench."""
+
+    CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss"]
+    TITLE = "pipebench"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "run", "Run", key_display="r/⏎"),
+        Binding("s", "stop", "Stop", key_display="s/␣"),
+        Binding("plus", "batch(2)", "Batch×2", key_display="+"),
+        Binding("minus", "batch(0.5)", "Batch÷2", key_display="-"),
+        Binding("b", "batch_size", "Batch"),
+        Binding("p", "params", "Params"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        modules: list[ModuleInfo] | None = None,
+        starter: Starter | None = None,
+        interval: float = INTERVAL_S,
+        handle_signals: bool = False,
+    ) -> None:
+        super().__init__()
+        self.root = root
+        self.interval = interval
+        self.settings: dict[str, PipelineSettings] = {}
+        """Parameters and memory budget per pipeline target, for this session."""
+        self.selected: CatalogItem | None = None
+        self.active: ActiveRun | None = None
+        """The run going (or ending); None when there is none."""
+        self.shown_run_id: str | None = None
+        self.last_update: RunUpdated | None = None
+        """The latest update of the shown run (tests read it)."""
+        self._modules = modules
+        self._starter: Starter = starter or default_starter
+        self._queued: CatalogItem | None = None
+        self._quitting = False
+        self._handle_signals = handle_signals
+        self.main = MainScreen()
+        """The one main screen (dialogs and help go on top of it)."""
+
+    def get_default_screen(self) -> Screen[None]:
+        return self.main
+
+    # ---- start-up -------------------------------------------------------------------
+    def on_mount(self) -> None:
+        if self._modules is not None:
+            self.post_message(CatalogLoaded(self._modules))
+        else:
+            # After the first frame: the import child must not compete with drawing it.
+            self.call_after_refresh(self.discover_catalog)
+        if self._handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.hang_up)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="catalog",
+          description="discovering the pipeline modules")
+    def discover_catalog(self) -> None:
+        try:
+            modules = discover(self.root)
+        except UserError as exc:
+            self.post_message(CatalogLoaded([], exc.message))
+            return
+        self.post_message(CatalogLoaded(modules))
+
+    def on_catalog_loaded(self, msg: CatalogLoaded) -> None:
+        if not self.main.is_mounted:  # discovery can beat the first frame
+            self.call_after_refresh(self.on_catalog_loaded, msg)
+            return
+        self.main.show_catalog(msg.modules, msg.error)
+        if msg.error:
+            self.notify(msg.error, title="cannot list pipelines", severity="error")
+
+    # ---- selection ------------------------------------------------------------------
+    def on_catalog_tree_item_highlighted(self, msg: CatalogTree.ItemHighlighted) -> None:
+        self.selected = msg.item
+        info = msg.item.pipeline
+        self.main.show_selection(msg.item, self.settings.get(info.target) if info else None)
+        if info is not None:
+            self.load_records(info.name, msg.item.module_path)
+
+    def on_catalog_tree_item_chosen(self, msg: CatalogTree.ItemChosen) -> None:
+        if msg.item.kind == "pipeline":
+            self.run_item(msg.item)
+        else:
+            node = self.main.query_one(CatalogTree).cursor_node
+            if node is not None:
+                node.toggle()
+            if msg.item.reason:
+                self.notify(msg.item.reason, title=msg.item.name, severity="warning")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="records",
+          description="reading the run records")
+    def load_records(self, pipeline: str, module_path: str) -> None:
+        records = [r for r in load_runs(pipeline=pipeline)
+                   if same_file(r.get("path"), module_path)]
+        self.post_message(RunRecordsLoaded(pipeline, module_path, records))
+
+    def on_run_records_loaded(self, msg: RunRecordsLoaded) -> None:
+        info = self.selected.pipeline if self.selected else None
+        if info is None or info.name != msg.pipeline:
+            return  # the cursor has moved on
+        count = len(msg.records)
+        self.main.show_records(f"runs of {msg.pipeline} ({count} recorded)", msg.records)
+
+    def _selected_pipeline(self) -> CatalogItem | None:
+        item = self.selected
+        if item is None or item.pipeline is None:
+            self.notify("select a pipeline in the tree first", severity="warning")
+            return None
+        if item.reason:
+            self.notify(f"{item.name} cannot run here: {item.reason}", severity="error")
+            return None
+        return item
+
+    def _settings(self, item: CatalogItem) -> PipelineSettings:
+        assert item.pipeline is not None
+        return self.settings.get(item.pipeline.target, PipelineSettings())
+
+    # ---- runs -----------------------------------------------------------------------
+    def run_item(self, item: CatalogItem) -> None:
+        """Run ``item`` now, or as soon as the run going has stopped."""
+        if item.reason:
+            self.notify(f"{item.name} cannot run here: {item.reason}", severity="error")
+            return
+        info = item.pipeline
+        if info is None:
+            return
+        if self.active is not None:
+            self._queued = item
+            if self.active.running:
+                self.active.stop()
+                self.notify(f"stopping {self.active.pipeline} first…")
+            return
+        settings = self._settings(item)
+        options = RunOptions(params=dict(settings.params), memory_budget=settings.memory_budget)
+        try:
+            self.active = launch(self._starter, info.target, options, self.post_message,
+                                 pipeline=info.name, module_path=item.module_path,
+                                 interval=self.interval)
+        except (OSError, UserError) as exc:
+            self.notify(f"could not start {info.name}: {exc}", severity="error")
+            return
+        self.shown_run_id = self.active.run_id
+        params = " ".join(f"{k}={v}" for k, v in settings.params.items())
+        self.main.begin_run(self.active.run_id, f"{info.name} {params}".strip())
+
+    def on_run_updated(self, msg: RunUpdated) -> None:
+        if msg.run_id != self.shown_run_id:
+            return
+        self.last_update = msg
+        self.main.show_update(msg)
+
+    def on_run_ended(self, msg: RunEnded) -> None:
+        active = self.active
+        if active is None or active.run_id != msg.run_id:
+            return
+        self.active = None
+        active.bridge.join(1.0)
+        state = msg.state
+        failure = state.failure
+        name = active.pipeline
+        if failure is not None and failure.user_error and state.snapshot is None:
+            # Bad input (a parameter value, an import error): like the CLI, no record.
+            self.notify(failure.message, title=f"{name} did not start", severity="error")
+        else:
+            try:
+                save_run(report(state, finished_at=time.time()))
+            except (OSError, UserError) as exc:
+                self.notify(f"run record not saved: {exc}", severity="error")
+            if state.status == FINISHED:
+                self.notify(f"{name} finished: {format_rate(throughput(state))} items/s")
+            else:
+                detail = f": {state.message}" if state.message else ""
+                severity = "warning" if state.status == "stopped" else "error"
+                self.notify(f"{name} {state.status}{detail}", severity=severity)
+            if self.selected is not None and self.selected.pipeline is not None:
+                self.load_records(self.selected.pipeline.name, self.selected.module_path)
+        if self._quitting:
+            self.exit(0)
+        elif self._queued is not None:
+            item, self._queued = self._queued, None
+            self.run_item(item)
+
+    # ---- actions ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MAIN_ACTIONS and not isinstance(self.screen, MainScreen):
+            return False
+        return True
+
+    def action_run(self) -> None:
+        item = self._selected_pipeline()
+        if item is not None:
+            self.run_item(item)
+
+    def action_stop(self) -> None:
+        if self.active is None or not self.active.running:
+            self.notify("no run is going", severity="warning")
+            return
+        self._queued = None
+        self.active.stop()
+        self.notify(f"stopping {self.active.pipeline}…")
+
+    def _set_batch(self, item: CatalogItem, size: int) -> None:
+        assert item.pipeline is not None
+        self.settings[item.pipeline.target] = self._settings(item).with_param(
+            "batch_size", str(size))
+        self.main.show_selection(item, self._settings(item))
+        self.run_item(item)
+
+    def _current_batch(self, item: CatalogItem) -> int | None:
+        info = item.pipeline
+        assert info is not None
+        if "batch_size" not in {name for name, _, _ in info.params}:
+            self.notify(f"{info.name} has no batch_size parameter", severity="error")
+            return None
+        text = param_value(info, self._settings(item), "batch_size")
+        try:
+            return int(str(text))
+        except ValueError:
+            self.notify(f"batch_size is {text!r}: set a number with b", severity="error")
+            return None
+
+    def action_batch(self, factor: float) -> None:
+        item = self._selected_pipeline()
+        if item is None:
+            return
+        current = self._current_batch(item)
+        if current is not None:
+            self._set_batch(item, scaled_batch(current, factor))
+
+    def action_batch_size(self) -> None:
+        item = self._selected_pipeline()
+        if item is None or self._current_batch(item) is None:
+            return
+        assert item.pipeline is not None
+        current = param_value(item.pipeline, self._settings(item), "batch_size")
+
+        def chosen(size: int | None) -> None:
+            if size is not None:
+                self._set_batch(item, size)
+
+        self.push_screen(BatchSizeDialog(item.name, current), chosen)
+
+    def action_params(self) -> None:
+        item = self._selected_pipeline()
+        if item is None:
+            return
+        info = item.pipeline
+        assert info is not None
+
+        def chosen(settings: PipelineSettings | None) -> None:
+            if settings is not None:
+                self.settings[info.target] = settings
+                self.main.show_selection(item, settings)
+                self.notify(f"parameters of {info.name} set: press r to run", timeout=3)
+
+        self.push_screen(ParamsDialog(info, self._settings(item)), chosen)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Quit; a run going is stopped first (q again kills it)."""
+        if self.active is None or not self.active.running:
+            self.exit(0)
+            return
+        if self._quitting:
+            self.exit(0)  # on_unmount kills the child
+            return
+        self._quitting = True
+        self._queued = None
+        self.active.stop()
+        self.notify("stopping the run before quitting (q again to kill it)")
+        self.set_timer(GRACE_S + 2.0, lambda: self.exit(0))
+
+    def hang_up(self) -> None:
+        """The terminal went away (SIGHUP) or we were asked to end (SIGTERM): stop the run,
+        quit, and make sure of it even if the screen can no longer be written."""
+        self._quitting = True
+        self._queued = None
+        if self.active is not None and self.active.running:
+            self.active.stop()
+            self.set_timer(GRACE_S + 1.0, lambda: self.exit(0))
+        else:
+            self.exit(0)
+        active = self.active
+
+        def last_resort() -> None:
+            if active is not None:
+                active.shutdown(1.0)
+            os._exit(129)
+
+        timer = threading.Timer(GRACE_S + 5.0, last_resort)
+        timer.daemon = True
+        timer.start()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, MainScreen):
+            yield SystemCommand("Run", "Run the selected pipeline", self.action_run)
+            yield SystemCommand("Stop", "Stop the run going", self.action_stop)
+            yield SystemCommand("Double batch size", "Batch size ×2 and run again",
+                                lambda: self.action_batch(2))
+            yield SystemCommand("Halve batch size", "Batch size ÷2 and run again",
+                                lambda: self.action_batch(0.5))
+            yield SystemCommand("Batch size…", "Type a batch size and run",
+                                self.action_batch_size)
+            yield SystemCommand("Parameters…", "Edit parameters and memory budget",
+                                self.action_params)
+            yield SystemCommand("Help", "Keys and what the figures mean", self.action_help)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler for worker errors: say what failed, keep going."""
+        if event.state == WorkerState.ERROR:
+            worker = event.worker
+            self.notify(f"{worker.description or worker.name} failed: {worker.error}",
+                        severity="error")
+
+    # ---- shutting down ----------------------------------------------------------------
+    def on_unmount(self) -> None:
+        self.shutdown_runs()
+
+    def shutdown_runs(self) -> None:
+        """Leave no runner child behind: stop, kill and wait for the run going."""
+        active, self.active = self.active, None
+        if active is not None:
+            active.shutdown()
+
+
+def run_app(root: Path) -> int:
+    """Open the workbench on a folder or module; returns the exit code."""
+    app = PipebenchApp(root, handle_signals=True)
+    try:
+        code = app.run()
+    finally:
+        app.shutdown_runs()
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    return int(code or 0)

@@ -1,0 +1,223 @@
+"""The caches of the run: hits, misses, hit rate, entries, bytes, seconds saved; ``c`` clears.
+
+Fed with the ``caches`` section of each snapshot (``update_section``). Clearing asks for a
+confirmation, then goes through ``engine.cache_control``: a request to the runner child
+while the run is live (answered in a later snapshot), the disk straight from here after it.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Label, Static
+
+from workbench.engine import cache_control
+from workbench.engine.units import format_bytes
+from workbench.views_caches import COLUMNS, cells, notes
+
+#: Columns shown: (column of ``views_caches.COLUMNS``, label, width), the telling ones
+#: first so that a narrow side column shows them and scrolls sideways to the rest.
+PANEL_COLUMNS = (("cache", "cache", 14), ("hit rate", "hit %", 6), ("saved", "saved", 8),
+                 ("bytes", "bytes", 10), ("hits", "hits", 7), ("misses", "misses", 7),
+                 ("entries", "entries", 9), ("kind", "kind", 6))
+_ORDER = tuple(COLUMNS.index(col) for col, _, _ in PANEL_COLUMNS)
+NOTE_S = 8.0  # how long the outcome of a clear stays in the status line
+
+
+class ConfirmClear(ModalScreen[bool]):
+    """Clear this cache? ``y``/Enter clears, ``n``/Esc does not."""
+
+    DEFAULT_CSS = """
+    ConfirmClear { align: center middle; }
+    ConfirmClear > Vertical {
+        width: 60; max-width: 95%; height: auto; padding: 0 1;
+        border: round $error; background: $surface;
+    }
+    ConfirmClear Label { margin: 0 0 1 0; }
+    ConfirmClear Horizontal { height: auto; align-horizontal: right; }
+    ConfirmClear Button { margin: 0 0 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Clear"),
+        Binding("n,escape", "answer(False)", "Keep"),
+    ]
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__()
+        self.cache_name = name
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Clear the cache {self.cache_name}? {self.detail}")
+            yield Label("y clears, n or Esc keeps it", classes="note")
+            with Horizontal():
+                yield Button("Clear", variant="error", id="clear", compact=True)
+                yield Button("Keep", id="keep", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(Vertical).border_title = "clear cache"
+        self.query_one("#keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "clear")
+
+    def action_answer(self, clear: bool) -> None:
+        self.dismiss(clear)
+
+
+class CachesPanel(Vertical):
+    """One row per cache the run touches; the selected one is cleared with ``c``."""
+
+    DEFAULT_CSS = """
+    CachesPanel { height: auto; padding: 0 1; border-top: solid $primary-muted; }
+    CachesPanel > DataTable { height: auto; max-height: 8; }
+    CachesPanel > .caches-status { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("c", "clear_cache", "Clear cache")]
+
+    class ClearFinished(Message):
+        """A clear asked for from this panel is done (or could not be)."""
+
+        def __init__(self, name: str, ok: bool, message: str) -> None:
+            super().__init__()
+            self.name = name
+            self.ok = ok
+            self.message = message
+
+    class ClearAnswered(Message):
+        """From the clearing worker thread back to the panel: what ``clear_cache`` said."""
+
+        def __init__(self, outcome: cache_control.ClearOutcome) -> None:
+            super().__init__()
+            self.outcome = outcome
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.section: dict[str, Any] | None = None
+        self._keys: tuple[str, ...] = ()
+        self._pending: dict[str, str] = {}  # request id -> cache name
+        self._note_until = 0.0  # a clear's message stays up until then
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(cursor_type="row", zebra_stripes=False, id="caches-table")
+        yield Static("no caches seen yet", classes="caches-status")
+
+    def on_mount(self) -> None:
+        self.border_title = "caches"
+        table = self.query_one(DataTable)
+        for col, label, width in PANEL_COLUMNS:
+            table.add_column(label, key=col, width=width)
+
+    # ---- feeding ------------------------------------------------------------------------
+    def update_section(self, data: dict[str, Any] | None) -> None:
+        """Show the ``caches`` section of the latest snapshot (None: nothing yet)."""
+        self.section = data
+        rows = (data or {}).get("caches") or []
+        table = self.query_one(DataTable)
+        keys = tuple(r["name"] for r in rows)
+        if keys != self._keys:
+            selected = self.selected_name()
+            table.clear()
+            for r in rows:
+                table.add_row(*self._cells(r), key=r["name"])
+            self._keys = keys
+            if selected in keys:
+                table.move_cursor(row=keys.index(selected))
+        else:
+            for r in rows:
+                for (col, _, _), value in zip(PANEL_COLUMNS, self._cells(r), strict=True):
+                    table.update_cell(r["name"], col, value)
+        self._check_served()
+        if self._pending or monotonic() < self._note_until:
+            return
+        if not rows:
+            self._status("no caches seen in this run" if data else "no caches seen yet")
+        else:
+            self._status(self._summary(rows))
+
+    @staticmethod
+    def _cells(row: dict[str, Any]) -> list[Text]:
+        texts = cells(row)
+        style = "" if row.get("available", True) else "dim"
+        return [Text(texts[i], style=style, justify="left" if i < 2 else "right")
+                for i in _ORDER]
+
+    @staticmethod
+    def _summary(rows: list[dict[str, Any]]) -> str:
+        saved = sum(r.get("seconds_saved") or 0.0 for r in rows)
+        text = f"{len(rows)} cache(s), {saved:.2f} s saved in all · c clears the selected one"
+        return "\n".join([text, *(f"! {n}" for n in notes(rows))])
+
+    def _status(self, text: str, hold_s: float = 0.0) -> None:
+        self.query_one(".caches-status", Static).update(text)
+        if hold_s:
+            self._note_until = monotonic() + hold_s
+
+    def _check_served(self) -> None:
+        for req_id, name in list(self._pending.items()):
+            answer = cache_control.served(self.section, req_id)
+            if answer is None and cache_control.is_live(self.section):
+                continue  # not answered yet, and the run can still answer
+            del self._pending[req_id]
+            if answer is None:
+                ok, message = False, f"the run ended before clearing {name}"
+            else:
+                ok, message = bool(answer.get("ok")), str(answer.get("message"))
+            self._status(message, NOTE_S)
+            self.post_message(self.ClearFinished(name, ok, message))
+
+    # ---- clearing -----------------------------------------------------------------------
+    def selected_name(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not self._keys or table.cursor_row < 0 or table.cursor_row >= len(self._keys):
+            return None
+        return self._keys[table.cursor_row]
+
+    def action_clear_cache(self) -> None:
+        name = self.selected_name()
+        if name is None:
+            self.notify("no cache to clear", severity="warning")
+            return
+        row = cache_control.find_row(self.section, name) or {}
+        detail = f"({row.get('entries') or 0} entries"
+        if row.get("bytes") is not None:
+            detail += f", {format_bytes(row['bytes'])}"
+        detail += ", on disk)" if row.get("kind") == "disk" else ", in memory)"
+
+        def confirmed(clear: bool | None) -> None:
+            if clear:
+                self._status(f"clearing {name}…")
+                self.clear_in_background(name)
+
+        self.app.push_screen(ConfirmClear(name, detail), confirmed)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="caches-clear",
+          description="clearing a cache")
+    def clear_in_background(self, name: str) -> None:
+        """Ask the run to clear ``name``, or clear it on disk (may take a while)."""
+        try:
+            outcome = cache_control.clear_cache(self.section, name)
+        except OSError as exc:
+            outcome = cache_control.ClearOutcome(name, None, False, False,
+                                                 f"cannot clear {name}: {exc}")
+        self.post_message(self.ClearAnswered(outcome))
+
+    def on_caches_panel_clear_answered(self, event: ClearAnswered) -> None:
+        event.stop()
+        out = event.outcome
+        if out.pending and out.request_id:
+            self._pending[out.request_id] = out.name
+            self._status(f"{out.message}…")
+            return
+        self._status(out.message, NOTE_S)
+        self.post_message(self.ClearFinished(out.name, out.ok, out.message))

@@ -1,0 +1,143 @@
+"""The run's resource contexts as a tree: what each ``with`` block held, how long, how it ended.
+
+Fed with the "contexts" section of each snapshot (``update_section``). Nodes are kept by
+record id and updated in place, so the cursor and folding survive live updates; closed
+leaves of one name under one parent (a ``@timed`` function called per batch) share a node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
+
+from workbench.engine.units import format_bytes, format_seconds
+
+#: Nodes shown at most; the report keeps what the panel leaves out.
+MAX_NODES = 400
+
+GOOD = {"ok", "committed"}
+
+
+def outcome_style(outcome: str) -> str:
+    if outcome in GOOD:
+        return "green"
+    if outcome == "open":
+        return "cyan"
+    return "red" if outcome[:1].isupper() else "yellow"
+
+
+def label_for(r: dict[str, Any], now_s: float | None, count: int = 1,
+              total_s: float | None = None) -> Text:
+    """One node's label: name, duration (running time while open), outcome, RSS change."""
+    name = r["name"] if count == 1 else f"{r['name']} ×{count}"
+    text = Text(name)
+    if total_s is not None:
+        duration = format_seconds(total_s)
+    elif r.get("duration_s") is not None:
+        duration = format_seconds(r["duration_s"])
+    elif now_s is not None:
+        duration = format_seconds(max(0.0, now_s - r["start_s"])) + "…"
+    else:
+        duration = "…"
+    text.append(f" {duration} ", style="dim")
+    outcome = r.get("outcome") or "?"
+    if outcome == "rolled back" and r.get("exception"):
+        cause = {"GeneratorExit": "closed", "StopRun": "stopped"}.get(r["exception"],
+                                                                      r["exception"])
+        outcome = f"rolled back ({cause})"
+    text.append(outcome, style=outcome_style(r.get("outcome") or "?"))
+    if r.get("exits", 1) > 1:
+        text.append(f" ×{r['exits']} exits", style="bold red")
+    rss = r.get("rss_delta_bytes")
+    if rss:
+        text.append(f" RSS {'+' if rss > 0 else ''}{format_bytes(rss)}", style="dim")
+    gpu = r.get("gpu_delta_bytes")
+    if gpu:
+        text.append(f" GPU {'+' if gpu > 0 else ''}{format_bytes(gpu)}", style="dim")
+    return text
+
+
+class ResourcesPanel(Vertical):
+    """Resource contexts of the run, nested as they were entered."""
+
+    DEFAULT_CSS = """
+    ResourcesPanel { height: auto; border-top: solid $primary-muted; padding: 0 1; }
+    ResourcesPanel > Tree { height: auto; max-height: 12; padding: 0; }
+    ResourcesPanel > .note { color: $text-muted; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._node_of: dict[int, TreeNode[int]] = {}  # record id -> its node
+        self._record_of: dict[int, dict[str, Any]] = {}
+        self._group_of: dict[tuple[Any, ...], tuple[TreeNode[int], list[dict[str, Any]]]] = {}
+        self._not_shown = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("no run yet", id="resources-summary", classes="note")
+        tree: Tree[int] = Tree("contexts", id="resources-tree")
+        tree.show_root = False
+        tree.guide_depth = 2
+        yield tree
+
+    def on_mount(self) -> None:
+        self.border_title = "resources"
+
+    def reset(self) -> None:
+        """A new run: clear the tree."""
+        self.query_one(Tree).clear()
+        self._node_of.clear()
+        self._record_of.clear()
+        self._group_of.clear()
+        self._not_shown = 0
+        self.query_one("#resources-summary", Static).update("no run yet")
+
+    def update_section(self, data: dict[str, Any] | None) -> None:
+        """Add the new records of a "contexts" section and relabel the changed ones."""
+        summary = self.query_one("#resources-summary", Static)
+        if not data:
+            if not self._node_of:
+                summary.update("no run yet")
+            return
+        tree: Tree[int] = self.query_one(Tree)
+        now_s = data.get("now_s")
+        records = sorted(data.get("records", []), key=lambda r: r["id"])
+        parents = {r.get("parent") for r in records}
+        for r in records:
+            rid = r["id"]
+            if rid in self._node_of:
+                if r != self._record_of.get(rid) or r.get("outcome") == "open":
+                    self._node_of[rid].set_label(label_for(r, now_s))
+                    self._record_of[rid] = r
+                continue
+            parent = self._node_of.get(r["parent"]) if r.get("parent") is not None else None
+            under = parent if parent is not None else tree.root
+            key = (r.get("parent"), r["kind"], r["name"])
+            leaf = r.get("outcome") != "open" and rid not in parents
+            if leaf and key in self._group_of:
+                node, members = self._group_of[key]
+                members.append(r)
+                node.set_label(label_for(r, now_s, len(members),
+                                         sum(m.get("duration_s") or 0.0 for m in members)))
+                self._node_of[rid] = node
+                continue
+            if len(self._node_of) >= MAX_NODES:
+                self._not_shown += 1
+                continue
+            node = under.add(label_for(r, now_s), data=rid, expand=True)
+            self._node_of[rid] = node
+            self._record_of[rid] = r
+            if leaf:
+                self._group_of[key] = (node, [r])
+        not_ok = sum(1 for r in records if r.get("outcome") not in GOOD | {"open"})
+        text = f"{data.get('total', len(records))} contexts · {data.get('open', 0)} open"
+        if not_ok:
+            text += f" · {not_ok} not ok"
+        if self._not_shown or data.get("dropped"):
+            text += " · more in the report"
+        summary.update(text)
