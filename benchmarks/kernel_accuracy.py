@@ -6,7 +6,9 @@ every example kernel over 1 ms).
 For each CPU implementation of the example kernels (pipelines/distance_kernels.py) at the
 largest sizes, in this one process and at the same thread settings: pipebench's harness
 (``measure``: warm-up, calibrated samples, median) and ``timeit`` (``autorange`` for the
-loop count, then the best of 5 repeats, as ``python -m timeit`` reports it), interleaved.
+loop count, then the best of 5 repeats, as ``python -m timeit`` reports it), interleaved,
+each figure the median of ``--rounds`` rounds. pipebench's min against the same best is
+printed beside it: a median above a best is what noise on a shared machine does.
 Figures only: nothing here asserts a time.
 """
 
@@ -77,17 +79,20 @@ def main() -> int:
                     print(f"  {kset.name} {impl.label} at {size:,}: one call takes "
                           f"{format_seconds(per_call)}, past the cut-off; not compared")
                     continue
-                ours, theirs = [], []
+                ours, mins, theirs = [], [], []
                 for _ in range(args.rounds):
                     m = measure(impl.fn, call_args, settings)
                     assert m.summary is not None
                     ours.append(m.summary.median)
+                    mins.append(m.summary.min)
                     theirs.append(timeit_best(impl.fn, call_args))
                 pb, ti = statistics.median(ours), statistics.median(theirs)
+                lo = statistics.median(mins)
                 rows.append((kset.name, size, impl.label, pb, ti, (pb - ti) / ti))
                 print(f"  {kset.name:15} {size:>9,} {impl.label:15} pipebench median "
                       f"{format_seconds(pb):>9}  timeit best {format_seconds(ti):>9}  "
-                      f"{(pb - ti) / ti:+7.1%}", flush=True)
+                      f"{(pb - ti) / ti:+7.1%}   (pipebench min {(lo - ti) / ti:+6.1%})",
+                      flush=True)
 
     env = thread_report(args.threads)
     print(f"\nCPU {cpu_model()}; threads {threads}; BLAS {blas_vendor(env)}")

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from workbench import cli_kernels, cli_lines, cli_parallel, cli_sweep
 from workbench.engine import records
@@ -129,7 +130,7 @@ def execute(target: str, options: RunOptions, console: Console,
                 ev = handle.events.get()
                 state = apply(state, ev)
                 if isinstance(ev, Log):
-                    console.print(f"[dim]│ {ev.text}[/]", markup=True, highlight=False,
+                    console.print(f"[dim]│ {escape(ev.text)}[/]", markup=True, highlight=False,
                                   soft_wrap=True)
                 elif display and state.hello:
                     display.update(run_view(state))

@@ -205,6 +205,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     prog = _Progress()
     cancel, kill = threading.Event(), threading.Event()
 
+    done = threading.Event()
+
     def work() -> None:
         try:
             prog.result = run_sweep(
@@ -213,6 +215,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
                 cancel=cancel, kill=kill, save=False)
         except BaseException as exc:  # handed to the main thread
             prog.error = exc
+        finally:
+            done.set()
 
     thread = threading.Thread(target=work, name="pipebench-sweep", daemon=True)
     live = console.is_terminal
@@ -222,9 +226,10 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         display.start()
     thread.start()
     try:
-        while thread.is_alive():
+        # Not thread.join(timeout): a Ctrl-C inside it can mark the thread as ended.
+        while not done.is_set():
             try:
-                thread.join(0.25)
+                done.wait(0.25)
                 if display:
                     display.update(_live_view(args.target, settings, prog, console.width))
             except KeyboardInterrupt:
@@ -238,7 +243,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         if display:
             display.stop()
         cancel.set()
-        thread.join()
+        done.wait()
     if prog.error is not None:
         raise prog.error
     result = prog.result
@@ -254,12 +259,14 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
                             width=min(console.width, 100) - 2))
     console.print(answer_text(result.answer))
     stop = data.get("growth_stopped")
-    runs = f"{len(result.points)} runs"
+    runs = f"{len(result.points)} run{'' if len(result.points) == 1 else 's'}"
     if settings.auto:
         runs += f" (a full power-of-two sweep is {full_sweep_runs(settings)})"
     console.print(Text(f"{runs}; growth ended: {stop or '–'}; sweep: {saved}"
                        if settings.auto else f"{runs}; sweep: {saved}", style="dim"))
     if result.interrupted:
+        console.print("[yellow]stopped with Ctrl-C before its end: the answer covers only "
+                      "the sizes measured[/]")
         return EXIT_INTERRUPTED
     return EXIT_OK if result.answer.recommended is not None else EXIT_NO_ANSWER
 

@@ -45,24 +45,18 @@ _LOADED: dict[bytes, Callable[[Any], Any]] = {}
 
 
 def _load_task(payload: bytes) -> _Task:
-    fn = _LOADED.get(payload)
-    if fn is None:
-        import pickle
-
-        fn = pickle.loads(payload)
-        if len(_LOADED) >= 32:
-            _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[payload] = fn
-    return _Task(fn)
+    """Unpickle a task; its function is unpickled when first called (so that a Dask
+    scheduler, which unpickles and re-pickles tasks, never needs the stage's imports)."""
+    return _Task(None, payload)
 
 
 class _Task:
     """Runs the stage function on one value, timed where it runs: (result, s, worker)."""
 
-    def __init__(self, fn: Callable[[Any], Any], payload: bytes | None = None,
+    def __init__(self, fn: Callable[[Any], Any] | None, payload: bytes | None = None,
                  gate: threading.BoundedSemaphore | None = None):
         self.fn = fn
-        self.payload = payload
+        self.payload = payload  # the function pickled for process workers
         self.gate = gate  # threading: at most `workers` calls at once over both pools
 
     def __reduce__(self) -> Any:
@@ -77,9 +71,23 @@ class _Task:
             return self.run(value)
 
     def run(self, value: Any) -> tuple[Any, float, str]:
+        fn = self.fn if self.fn is not None else self._load()
         t0 = time.perf_counter()
-        out = self.fn(value)
+        out = fn(value)
         return out, time.perf_counter() - t0, f"{_HOST}:{os.getpid()}:{threading.get_ident()}"
+
+    def _load(self) -> Callable[[Any], Any]:
+        assert self.payload is not None
+        fn = _LOADED.get(self.payload)
+        if fn is None:
+            import pickle
+
+            fn = pickle.loads(self.payload)
+            if len(_LOADED) >= 32:
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[self.payload] = fn
+        self.fn = fn
+        return fn
 
 
 class ParallelStats:

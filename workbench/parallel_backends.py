@@ -162,14 +162,32 @@ def _release_loky() -> None:
     from joblib.externals.loky import reusable_executor
 
     executor = getattr(reusable_executor, "_executor", None)
-    if executor is None:
-        return
-    with contextlib.suppress(Exception):
-        stop = getattr(executor, "terminate", None)  # joblib's: also removes its folders
-        if stop is not None:
-            stop(kill_workers=True)
-        else:
-            executor.shutdown(wait=True, kill_workers=True)
+    if executor is not None:
+        with contextlib.suppress(Exception):
+            stop = getattr(executor, "terminate", None)  # joblib's: also removes its folders
+            if stop is not None:
+                stop(kill_workers=True)
+            else:
+                executor.shutdown(wait=True, kill_workers=True)
+    _remove_orphan_folders()
+
+
+def _remove_orphan_folders() -> None:
+    """joblib makes an (empty) temporary folder each time a ``Parallel`` reuses the running
+    executor, and leaves it to an atexit hook the runner child never runs: remove this
+    process's, now that no worker can use them, and tell loky's resource tracker."""
+    import os
+    import shutil
+    import tempfile
+
+    from joblib.externals.loky.backend import resource_tracker
+
+    roots = {os.environ.get("JOBLIB_TEMP_FOLDER") or "", "/dev/shm", tempfile.gettempdir()}
+    for root in filter(None, roots):
+        for path in Path(root).glob(f"joblib_memmapping_folder_{os.getpid()}_*"):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(path)
+                resource_tracker.unregister(str(path), "folder")
 
 
 # ---- pickling the stage function for process workers ------------------------------------

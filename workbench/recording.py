@@ -14,11 +14,14 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
+
+try:
+    import _signal  # the C functions behind ``signal``, without its enum conversions
+except ImportError:  # pragma: no cover - another Python implementation
+    _signal = signal  # type: ignore[assignment]
 
 #: Closed records kept (the oldest go first); open ones are always kept.
 MAX_CLOSED = 200
@@ -30,12 +33,18 @@ _SKIPPED_MODULES = frozenset({"contextlib", "workbench.resources", "workbench.re
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+_statm: tuple[int, int] | None = None  # (pid, fd) of /proc/self/statm, kept open
+
+
 def rss_bytes() -> int | None:
     """Resident set size of this process, or None where it cannot be read cheaply."""
+    global _statm
+    pid = os.getpid()
     try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except OSError:
+        if _statm is None or _statm[0] != pid:  # opened by this process (not a parent)
+            _statm = (pid, os.open("/proc/self/statm", os.O_RDONLY))
+        return int(os.pread(_statm[1], 128, 0).split()[1]) * _PAGE
+    except (OSError, AttributeError):
         psutil = sys.modules.get("psutil")
         return int(psutil.Process().memory_info().rss) if psutil is not None else None
 
@@ -287,47 +296,57 @@ def owner_frame() -> FrameType | None:
     return f
 
 
-_shield_depth = 0
-_shield_pending: list[tuple[int, Any]] = []
-_SHIELDED: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def shielded() -> Iterator[None]:
+class _Shield:
     """Hold SIGINT/SIGTERM handlers back while a context is entered or left.
 
     A stop (the runner's ``StopRun``, or a Ctrl-C in plain Python) that lands in the middle
     of pipebench's own bookkeeping would leave a resource acquired but not recorded, or
     released but not recorded. Inside this block such a signal is only noted; its handler
     runs at the end, so the stop is raised just after the context is fully entered or left.
-    Main thread only; elsewhere (where signals never run) it does nothing.
+    Main thread only; elsewhere (where Python never runs signal handlers) it does nothing.
+    The handlers are swapped through ``_signal``, the C module: ``signal.signal`` costs
+    about ten times more, and this runs twice per context.
     """
-    global _shield_depth
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[int, Any] = {}  # signal number -> the handler held back
-    if _shield_depth == 0:
-        for signum in _SHIELDED:
-            handler = signal.getsignal(signum)
-            if callable(handler):
-                previous[signum] = handler
-                signal.signal(signum, _note_signal)
-    _shield_depth += 1
-    try:
-        yield
-    finally:
-        _shield_depth -= 1
-        if _shield_depth == 0:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-            pending = list(_shield_pending)
-            _shield_pending.clear()
-            for number, frame in pending:
-                held = previous.get(number)
-                if held is not None:
-                    held(number, frame)  # may raise StopRun / KeyboardInterrupt
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.held: dict[int, Any] = {}  # signal number -> the handler held back
+        self.pending: list[tuple[int, Any]] = []
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.pending.append((signum, frame))
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self.depth == 0:
+            for signum in _SHIELDED:
+                handler = _signal.getsignal(signum)
+                if callable(handler):
+                    self.held[signum] = handler
+                    _signal.signal(signum, self._note)
+        self.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.depth -= 1
+        if self.depth:
+            return
+        held, self.held = self.held, {}
+        for signum, handler in held.items():
+            _signal.signal(signum, handler)
+        pending, self.pending = self.pending, []
+        for signum, frame in pending:
+            handler = held.get(signum)
+            if handler is not None:
+                handler(signum, frame)  # may raise StopRun / KeyboardInterrupt
 
 
-def _note_signal(signum: int, frame: Any) -> None:
-    _shield_pending.append((signum, frame))
+_SHIELDED: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+_SHIELD = _Shield()
+
+
+def shielded() -> _Shield:
+    """The process's signal shield (see ``_Shield``), as a context manager."""
+    return _SHIELD

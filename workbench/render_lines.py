@@ -148,11 +148,15 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
     tool = "cProfile" if state.view == "functions" else "line_profiler"
     text = Text("cost of looking: ", style="bold")
     if cost is None:
-        text.append("not measured (the unprofiled run did not finish)", style="yellow")
+        why = ("the profiled run was stopped or failed, so the unprofiled one did not run"
+               if state.baseline is None else "the unprofiled run did not finish")
+        text.append(f"not measured ({why})", style="yellow")
         return text
     text.append(f"{format_rate(cost.baseline_items_per_s)} items/s without {tool}, "
                 f"{format_rate(cost.profiled_items_per_s)} items/s with it")
-    if cost.slowdown is not None:
+    if cost.slowdown is not None and cost.slowdown < 1:
+        text.append(": no slowdown to see (within the run-to-run noise)", style="bold")
+    elif cost.slowdown is not None:
         text.append(f": {cost.slowdown:.2f}× slower", style="bold")
     same = cost.baseline_items == cost.profiled_items
     text.append(f" ({'same ' if same else ''}{cost.profiled_items:,} items"
@@ -162,7 +166,8 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
             continue
         text.append(f"\n  {s.name}: self time per item "
                     f"{format_seconds(s.baseline_s_per_item)} → "
-                    f"{format_seconds(s.profiled_s_per_item)} ({s.factor:.2f}×)")
+                    f"{format_seconds(s.profiled_s_per_item)} ({s.factor:.2f}×"
+                    + (", within the noise)" if s.factor < 1 else ")"))
     return text
 
 

@@ -101,11 +101,13 @@ def select_jsonl_tokens(term: Tmux) -> None:
 def set_params(term: Tmux, batch_size: str, rows: str) -> None:
     term.keys("p")
     term.wait_for(lambda s: "Parameters of jsonl_tokens" in s, "the parameters dialog")
-    for value in (batch_size, rows):  # the batch_size field has the focus first
+    for name, value in (("batch_size", batch_size), ("rows", rows)):
+        # The batch_size field has the focus first; Tab moves to the next.
         term.keys("C-a", "C-k")
         term.type(value)
+        term.wait_for(lambda s, n=name, v=value: re.search(rf"{n} \(int\)\s+{v}\s", s),
+                      f"{name}={value} typed", timeout=10)
         term.keys("Tab")
-        time.sleep(0.1)
     term.keys("Enter")
     term.wait_for(lambda s: "Parameters of" not in s, "the dialog to close")
 

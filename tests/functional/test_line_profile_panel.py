@@ -57,7 +57,7 @@ def column(table: DataTable[Any], key: str) -> list[str]:
 
 
 @async_test
-async def test_source_gutter_sort_and_function_view() -> None:
+async def test_lines_panel_gutter_sort_and_function_view() -> None:
     from workbench.ui.widgets.line_profile_panel import LineProfilePanel
 
     app = PanelApp()

@@ -9,6 +9,9 @@ raises MemoryError above ``oom_above``. Each size runs 0.8 to 1 s: dozens of bat
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -154,3 +157,20 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, write_module):
     r = pipebench("sweep", f"{mod}:nobatch", "--batch-sizes", "8,x", cwd=tmp_path,
                   json_name=None)
     assert r.code == 2 and "'x' is not a whole number" in r.err
+
+
+def test_ctrl_c_ends_the_sweep_with_what_it_measured(tmp_path, write_module):
+    mod = write_module("costmodel", COST_MODEL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "sweep", f"{mod}:costmodel", "--min", "16",
+         "--seconds-per-run", "1", "--json", "int.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "stopped with Ctrl-C" in out
+    data = json.loads((tmp_path / "int.json").read_text())
+    assert data["interrupted"] and data["runs"] == len(data["points"])
+    if data["points"]:
+        assert data["recommended"]["batch_size"] in {p["batch_size"] for p in data["points"]}

@@ -188,7 +188,9 @@ class Run:
                 sections[sampler.section] = sampler.read()
             except Exception as exc:  # one broken sampler must not end the run
                 sections[sampler.section] = {"unavailable": f"{type(exc).__name__}: {exc}"}
-        return Snapshot(r.elapsed_ns, stages, r.self_ns[-1], self.memory.reading(), r.failed,
+        # A stop raises through the stages too: that is no stage failing.
+        failed = r.failed if self.stop_reason is None else -1
+        return Snapshot(r.elapsed_ns, stages, r.self_ns[-1], self.memory.reading(), failed,
                         sections)
 
     def _sampler(self) -> None:

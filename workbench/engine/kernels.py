@@ -18,7 +18,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from workbench.engine.errors import UserError
@@ -233,25 +233,27 @@ class KernelRunner:
 
     def run_impl(self, plan: Plan, impl: Impl, size: int, args: tuple[Any, ...],
                  ref_value: Any, ref_problem: str | None) -> tuple[KernelResult, Any]:
+        """One row: predicted skip, prepare, first call, check, then timing. Returns the
+        row and the canonical result (None when there is none to compare with)."""
         kset = plan.kset
         is_ref = impl.label == kset.reference
-        base = dict(kernel=kset.name, size=size, impl=impl.label, round=self.opts.round,
-                    flops=_declared(kset.flops, size), bytes=_declared(kset.bytes, size),
-                    reference=is_ref)
+        base = KernelResult(kernel=kset.name, size=size, impl=impl.label,
+                            round=self.opts.round, status="ok",
+                            flops=_declared(kset.flops, size),
+                            bytes=_declared(kset.bytes, size), reference=is_ref)
         predicted = self._predict(kset, impl.label, size)
         if predicted is not None and predicted > self.timing.cutoff_s and not is_ref:
             prev_size, prev_s = self.history[(kset.name, impl.label)]
-            return KernelResult(**base, status="skipped", skipped=(
-                f"skipped: about {format_seconds(predicted)} a call, predicted from "
-                f"{format_seconds(prev_s)} at size {prev_size:,} (cut-off "
-                f"{self.timing.cutoff_s:g} s, --cutoff)")), None
+            why = (f"skipped: about {format_seconds(predicted)} a call, predicted from "
+                   f"{format_seconds(prev_s)} at size {prev_size:,} (cut-off "
+                   f"{self.timing.cutoff_s:g} s, --cutoff)")
+            return replace(base, status="skipped", skipped=why), None
         try:
             call_args = tuple(impl.prepare(*args)) if impl.prepare else args
         except Exception as exc:
-            return KernelResult(**base, status="error", correct=False,
-                                error=f"its prepare step raised {type(exc).__name__}: "
-                                      f"{_one_line(exc)}",
-                                traceback=traceback.format_exc()), None
+            why = f"its prepare step raised {type(exc).__name__}: {_one_line(exc)}"
+            return replace(base, status="error", correct=False, error=why,
+                           traceback=traceback.format_exc()), None
         sync = _cuda_sync if impl.device == "cuda" else None
         apply_threads(self.threads)  # again: a library may have loaded its own pool since
         try:
@@ -259,47 +261,48 @@ class KernelRunner:
         except Exception as exc:
             what = (f"failed to compile ({type(exc).__name__})" if _is_compile_error(exc)
                     else f"raised {type(exc).__name__}")
-            return KernelResult(**base, status="error", correct=False,
-                                error=f"{what}: {_one_line(exc)}",
-                                traceback=traceback.format_exc()), None
-        timing = dict(first_call_s=first.seconds, compile_s=first.compile_s,
-                      compiles=first.compiles)
-        try:
-            value = canonical(first.result)
-            if is_ref:
-                check = Check(True, "reference")
-            elif ref_problem is not None:
-                check = Check(None, f"not checked: {ref_problem}")
-            else:
-                check = compare(value, ref_value, check=kset.check, rtol=kset.rtol,
-                                atol=kset.atol)
-        except Exception as exc:
-            check = Check(False, f"checking its result raised {type(exc).__name__}: "
-                                 f"{_one_line(exc)}", True)
-            value = None
+            return replace(base, status="error", correct=False,
+                           error=f"{what}: {_one_line(exc)}",
+                           traceback=traceback.format_exc()), None
+        timed = replace(base, first_call_s=first.seconds, compile_s=first.compile_s,
+                        compiles=first.compiles)
+        value, check = self._check(kset, is_ref, first.result, ref_value, ref_problem)
         if check.malformed:
-            return KernelResult(**base, **timing, status="error", correct=False,
-                                check=check.note, error=check.note), None
+            return replace(timed, status="error", correct=False, check=check.note,
+                           error=check.note), None
+        timed = replace(timed, correct=check.correct, check=check.note)
         per_call = first.seconds - (first.compile_s or 0.0)
         if per_call > self.timing.cutoff_s:
             self.history[(kset.name, impl.label)] = (size, per_call)
-            return KernelResult(**base, **timing, status="skipped", correct=check.correct,
-                                check=check.note, skipped=(
-                                    f"skipped: one call took {format_seconds(per_call)}, over "
-                                    f"the {self.timing.cutoff_s:g} s cut-off (--cutoff)")), value
+            why = (f"skipped: one call took {format_seconds(per_call)}, over the "
+                   f"{self.timing.cutoff_s:g} s cut-off (--cutoff)")
+            return replace(timed, status="skipped", skipped=why), value
         try:
             m = measure(impl.fn, call_args, self.timing, sync)
         except Exception as exc:
-            return KernelResult(**base, **timing, status="error", correct=check.correct,
-                                check=check.note,
-                                error=f"raised {type(exc).__name__} while timed: "
-                                      f"{_one_line(exc)}",
-                                traceback=traceback.format_exc()), value
+            why = f"raised {type(exc).__name__} while timed: {_one_line(exc)}"
+            return replace(timed, status="error", error=why,
+                           traceback=traceback.format_exc()), value
         summary = m.summary
         self.history[(kset.name, impl.label)] = (size, summary.median if summary else per_call)
-        return KernelResult(**base, **timing, status="ok", correct=check.correct,
-                            check=check.note, recompiles=m.recompiles, warmup_s=m.warmup_s,
-                            loops=m.loops, samples=m.samples, low_n=m.low_n), value
+        return replace(timed, recompiles=m.recompiles, warmup_s=m.warmup_s, loops=m.loops,
+                       samples=m.samples, low_n=m.low_n), value
+
+    @staticmethod
+    def _check(kset: KernelSet, is_ref: bool, result: Any, ref_value: Any,
+               ref_problem: str | None) -> tuple[Any, Check]:
+        """The result made comparable, and the verdict on it."""
+        try:
+            value = canonical(result)
+            if is_ref:
+                return value, Check(True, "reference")
+            if ref_problem is not None:
+                return value, Check(None, f"not checked: {ref_problem}")
+            return value, compare(value, ref_value, check=kset.check, rtol=kset.rtol,
+                                  atol=kset.atol)
+        except Exception as exc:
+            return None, Check(False, f"checking its result raised {type(exc).__name__}: "
+                                      f"{_one_line(exc)}", True)
 
     def _predict(self, kset: KernelSet, label: str, size: int) -> float | None:
         """Seconds a call should take at ``size``, scaled from the last size measured by

@@ -59,7 +59,8 @@ def thread_report(requested: str) -> dict[str, Any]:
     """The thread counts in effect, per pool, and the BLAS libraries loaded."""
     from threadpoolctl import threadpool_info
 
-    blas, openmp = [], []
+    blas: list[dict[str, Any]] = []
+    openmp: list[dict[str, Any]] = []
     for lib in threadpool_info():
         entry = {
             "library": lib.get("internal_api"), "threads": lib.get("num_threads"),

@@ -79,6 +79,8 @@ class KernelState:
         if self.exits and self.exits[-1].returncode != 0 and len(self.finished) < len(
                 self.exits):
             last = self.exits[-1]
+            if last.killed_by:
+                return f"the runner was killed ({last.killed_by}); the rows so far are kept"
             tail = "; ".join(last.stderr_tail[-3:])
             return f"the runner exited with {last.signal or last.returncode}" + (
                 f": {tail}" if tail else "")

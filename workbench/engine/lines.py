@@ -16,6 +16,7 @@ import signal
 import sys
 import types
 import warnings
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,6 +114,9 @@ class LineRun(Run):
             self.send_profile()
             raise UserError(self.problems[0] if self.problems else "nothing to profile")
         self.chosen = [] if anywhere else [names[i] for i in picked]
+        if not lines and len(picked) > 1:
+            self.notes.append("a stage pulls its upstream inside its own calls, so its "
+                              "cumulative time includes the profiled stages before it")
         self.tracer = LineTracer() if lines else CallTracer()
         self.watch = watch = Watch(self.tracer)
         if isinstance(self.tracer, LineTracer):
@@ -193,25 +197,13 @@ class LineRun(Run):
                 if key in seen:
                     continue
                 seen.add(key)
-                rows: dict[int, list[float]] = {}
-                for line, hits, t in timings.get(key, ()):
-                    r = rows.setdefault(line, [0, 0.0])
-                    r[0] += hits
-                    r[1] += t * unit
-                for (k, line), n in tracer.lost_hits.items():
-                    if k == key:
-                        rows.setdefault(line, [0, 0.0])[0] += n
-                stats = []
-                for line in sorted(rows):
-                    hits, t = rows[line]
-                    wait = tracer.waits.get((key, line), 0) / 1e9
-                    stats.append(LineStat(line, int(hits), max(0.0, t - wait), wait))
+                stats = _line_stats(key, timings.get(key, []), unit, tracer)
                 source, first = _source(fn)
                 for n in delegating_lines(fn):
                     self.notes.append(
                         f"{fn.__qualname__} line {n} delegates with `yield from`: "
-                        "line_profiler counts that line once, so its time is shown where "
-                        "the delegate's lines are (name it with --function MODULE:QUALNAME)")
+                        "line_profiler counts that line once, so most of its time shows "
+                        "nowhere; profile the generator it delegates to with --function")
                 out.append(ProfiledFunction(
                     name=fn.__qualname__, module=fn.__module__, path=fn.__code__.co_filename,
                     first_line=first, source=source, lines=tuple(stats),
@@ -224,12 +216,32 @@ class LineRun(Run):
         for (path, line, name), (cc, nc, own, cum, callers) in tracer.stats().items():
             if path in _OWN_FILES or "_lsprof" in name or (own <= 0 and cum <= 0):
                 continue
-            if path == "~" and callers and all(c[0] in _OWN_FILES for c in callers):
+            if path == "~" and all(c[0] in _OWN_FILES for c in callers):
                 continue  # pipebench's own bookkeeping (clock reads, its stacks)
             rows.append(CallStat(name, path, line, nc, cc, own, cum))
         by_own = sorted(rows, key=lambda c: -c.own_s)[:TOP_CALLS]
         by_cum = sorted(rows, key=lambda c: -c.cum_s)[:TOP_CALLS]
         return tuple(dict.fromkeys(by_own + by_cum))
+
+
+def _line_stats(key: CodeKey, rows: list[tuple[int, int, int]], unit: float,
+                tracer: LineTracer) -> tuple[LineStat, ...]:
+    """One function's lines: line_profiler's hits and time, the hits it dropped while
+    paused added back, the upstream waits it timed taken out of the time."""
+    hits: dict[int, int] = defaultdict(int)
+    times: dict[int, float] = defaultdict(float)
+    for line, n, t in rows:
+        hits[line] += n
+        times[line] += t * unit
+    for (k, line), n in tracer.lost_hits.items():
+        if k == key:
+            hits[line] += n
+    stats = []
+    for line in sorted(hits):
+        timed = tracer.waits_timed.get((key, line), 0) / 1e9
+        paused = tracer.waits_paused.get((key, line), 0) / 1e9
+        stats.append(LineStat(line, hits[line], max(0.0, times[line] - timed), timed + paused))
+    return tuple(stats)
 
 
 def _source(fn: types.FunctionType) -> tuple[tuple[str, ...], int]:

@@ -194,12 +194,12 @@ def resolve_function(spec: str, home: types.ModuleType) -> Resolved:
             return Resolved(spec, problem=(
                 f"--function {spec}: importing {module_name!r} raised "
                 f"{type(exc).__name__}: {exc}"))
+    if "<locals>" in qualname:
+        return Resolved(spec, problem=(
+            f"--function {spec}: a function defined inside another cannot be found by "
+            "name; move it to module level or profile the function that defines it"))
     obj: Any = module
     for part in qualname.split("."):
-        if part == "<locals>":
-            return Resolved(spec, problem=(
-                f"--function {spec}: a function defined inside another cannot be found "
-                "by name; move it to module level or profile the function that defines it"))
         try:
             obj = inspect.getattr_static(obj, part)
         except AttributeError:

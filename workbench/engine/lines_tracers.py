@@ -2,15 +2,22 @@
 
 A chosen stage is called, and its iterator advanced, inside a *window* (``Watched``); the
 iterator it pulls from is a ``Gate``. While the stage works the profiler runs; while it
-waits on the gate for its upstream (other stages, the source) its own clock stops:
-``line_profiler`` cannot stop its clock, so the time each waiting line spent in the gate is
-measured and taken out of that line afterwards; ``cProfile`` is given a clock that stands
-still while the stage waits. Windows nest (``--all``): a chosen upstream stage working
-inside a downstream stage's wait is profiled in its own window.
+waits on the gate for its upstream (other stages, the source), its time stops counting:
+
+- ``line_profiler`` is paused for the wait when every waiting frame is at a ``for`` or
+  ``yield from`` (nothing of the line runs after the pull, and the upstream stages run
+  untraced, as fast as they can); the hit it drops on each waiting line is added back.
+  A line that pulls in the middle of an expression (``heavy(next(up))``) keeps it running,
+  and the time of the wait is measured and taken out of that line afterwards.
+- ``cProfile`` runs throughout on a clock that stands still while the stage waits.
+
+Windows nest (``--all``): a chosen upstream stage working inside a downstream stage's wait
+is profiled in its own window.
 """
 
 from __future__ import annotations
 
+import dis
 import sys
 import threading
 import time
@@ -20,6 +27,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 CodeKey = tuple[str, int, str]  # (filename, first line, name), as line_profiler keys them
+#: Instructions that pull the next item and leave nothing of the line to run after it.
+_CLEAN_PULLS = frozenset(dis.opmap[n] for n in ("FOR_ITER", "SEND", "YIELD_FROM")
+                         if n in dis.opmap)
+_IDLE = (False, False)
 
 
 def code_key(code: types.CodeType) -> CodeKey:
@@ -37,11 +48,20 @@ class Tracer:
     def stop(self) -> None:
         """The outermost window closed."""
 
-    def working(self, yes: bool) -> None:
-        """A chosen stage resumed its own work (True) or began waiting upstream (False)."""
+    def switch(self, working: bool, tracing: bool) -> None:
+        """A chosen stage works (``working``) or waits upstream; ``tracing``: keep line
+        tracing on (it is on whenever ``working``)."""
 
-    def waited(self, frame: types.FrameType, ns: int) -> None:
-        """``frame`` (a frame pulling from a gate) waited ``ns`` on its upstream."""
+    def pulling(self, frame: types.FrameType) -> Any:
+        """``frame`` starts waiting on a gate: returns what ``waited`` gets back."""
+        return None
+
+    def keeps_tracing(self, pull: Any) -> bool:
+        """Whether line tracing must stay on during the wait ``pull``."""
+        return False
+
+    def waited(self, pull: Any, since_ns: int) -> None:
+        """The wait ``pull`` (from ``pulling``) ended; it began at ``since_ns``."""
 
 
 class Watch:
@@ -50,27 +70,26 @@ class Watch:
 
     def __init__(self, tracer: Tracer):
         self.tracer = tracer
-        self.stack: list[bool] = []
+        self.stack: list[tuple[bool, bool]] = []  # (working, tracing)
         self.ident = threading.main_thread().ident
 
-    def push(self, working: bool) -> None:
+    def push(self, working: bool, tracing: bool = False) -> None:
         stack = self.stack
-        before = stack[-1] if stack else None
+        before = stack[-1] if stack else _IDLE
         if not stack:
             self.tracer.start()
-        stack.append(working)
-        if before is not working:
-            self.tracer.working(working)
+        entry = (working, working or tracing)
+        stack.append(entry)
+        if entry != before:
+            self.tracer.switch(*entry)
 
     def pop(self) -> None:
         stack = self.stack
         was = stack.pop()
-        after = stack[-1] if stack else None
-        if after is not was and after is not None:
-            self.tracer.working(after)
+        after = stack[-1] if stack else _IDLE
+        if after != was:
+            self.tracer.switch(*after)
         if not stack:
-            if was:
-                self.tracer.working(False)
             self.tracer.stop()
 
     def on_main_thread(self) -> bool:
@@ -89,17 +108,18 @@ class Gate:
         return self
 
     def __next__(self) -> Any:
+        t0 = time.perf_counter_ns()  # the bookkeeping counts as waiting, not as the line
         w = self._watch
         if not w.on_main_thread():
             return self._next()
-        caller = sys._getframe(1)
-        t0 = time.perf_counter_ns()  # the bookkeeping counts as waiting, not as the line
-        w.push(False)
+        tracer = w.tracer
+        pull = tracer.pulling(sys._getframe(1))
+        w.push(False, tracer.keeps_tracing(pull))
         try:
             return self._next()
         finally:
             w.pop()
-            w.tracer.waited(caller, time.perf_counter_ns() - t0)
+            tracer.waited(pull, t0)
 
 
 class Watched:
@@ -149,9 +169,8 @@ WINDOW_CODES = frozenset({Watched.__next__.__code__, Watched.close.__code__,
 
 
 class LineTracer(Tracer):
-    """``line_profiler`` on the stage functions (running through their waits, which are
-    measured and taken out afterwards) and on ``--function`` helpers (paused while the
-    stage waits, so a helper also called upstream is not counted)."""
+    """``line_profiler`` on the stage functions and, apart, on ``--function`` helpers
+    (counted only while a chosen stage works, never when an upstream stage calls them)."""
 
     def __init__(self) -> None:
         from line_profiler import LineProfiler  # only when a line profile is asked for
@@ -160,40 +179,61 @@ class LineTracer(Tracer):
         self.helpers = LineProfiler()
         self.stage_codes: set[CodeKey] = set()
         self.helper_codes: set[CodeKey] = set()
-        self.waits: dict[tuple[CodeKey, int], int] = defaultdict(int)
+        #: Upstream waits per (function, line): ones line_profiler timed (to take out of
+        #: the line) and ones it was paused for (shown, nothing to take out).
+        self.waits_timed: dict[tuple[CodeKey, int], int] = defaultdict(int)
+        self.waits_paused: dict[tuple[CodeKey, int], int] = defaultdict(int)
         self.lost_hits: dict[tuple[CodeKey, int], int] = defaultdict(int)
-        self._helpers_on = False
+        self._on = {"stages": False, "helpers": False}
 
     def add(self, fn: types.FunctionType, helper: bool) -> None:
         """Register ``fn`` (its code is replaced by a marked copy: call it after this)."""
         (self.helpers if helper else self.stages).add_function(fn)
         (self.helper_codes if helper else self.stage_codes).add(code_key(fn.__code__))
 
-    def start(self) -> None:
-        self.stages.enable_by_count()
-
-    def stop(self) -> None:
-        self.stages.disable_by_count()
-
-    def working(self, yes: bool) -> None:
-        if not self.helper_codes:
+    def _set(self, which: str, on: bool) -> None:
+        if self._on[which] is on:
             return
-        if yes and not self._helpers_on:
-            self.helpers.enable_by_count()
-        elif not yes and self._helpers_on:
-            self.helpers.disable_by_count()
-        self._helpers_on = yes
+        prof = self.stages if which == "stages" else self.helpers
+        if on:
+            prof.enable_by_count()
+        else:
+            prof.disable_by_count()  # line_profiler drops the pending line of each frame
+        self._on[which] = on
 
-    def waited(self, frame: types.FrameType, ns: int) -> None:
+    def switch(self, working: bool, tracing: bool) -> None:
+        self._set("stages", tracing)
+        if self.helper_codes:
+            self._set("helpers", working)
+
+    def pulling(self, frame: types.FrameType) -> Any:
+        """The waiting frames of this window: [(function, line, kind)], and whether each
+        is at a clean pull (a ``for`` or a ``yield from``)."""
+        frames = []
+        clean = True
         f: types.FrameType | None = frame
         while f is not None and f.f_code not in WINDOW_CODES:
-            key = code_key(f.f_code)
+            code = f.f_code
+            clean = clean and code.co_code[f.f_lasti] in _CLEAN_PULLS
+            key = code_key(code)
             if key in self.stage_codes:
-                self.waits[(key, f.f_lineno)] += ns
+                frames.append((key, f.f_lineno, True))
             elif key in self.helper_codes:
-                # Pausing the helper profiler dropped this line's pending hit: count it.
-                self.lost_hits[(key, f.f_lineno)] += 1
+                frames.append((key, f.f_lineno, False))
             f = f.f_back
+        return frames, clean
+
+    def keeps_tracing(self, pull: Any) -> bool:
+        return not pull[1]
+
+    def waited(self, pull: Any, since_ns: int) -> None:
+        frames, clean = pull
+        ns = time.perf_counter_ns() - since_ns
+        for key, line, stage in frames:
+            if not stage or clean:
+                self.lost_hits[(key, line)] += 1  # paused: this line's hit was dropped
+            if stage:
+                (self.waits_paused if clean else self.waits_timed)[(key, line)] += ns
 
     def timings(self) -> tuple[dict[CodeKey, list[tuple[int, int, int]]], float]:
         """Per function, ``(line, hits, time in units)`` rows; and the unit in seconds."""
@@ -242,8 +282,8 @@ class CallTracer(Tracer):
     def stop(self) -> None:
         self.profile.disable()
 
-    def working(self, yes: bool) -> None:
-        self.clock.freeze(not yes)
+    def switch(self, working: bool, tracing: bool) -> None:
+        self.clock.freeze(not working)
 
     def stats(self) -> dict[tuple[str, int, str], tuple[int, int, float, float, Any]]:
         import pstats

@@ -32,13 +32,13 @@ class MemoryPanel(Vertical):
         snap = state.snapshot
         budget_text = f"budget {format_bytes(budget)}" if budget else "budget none"
         if snap is None:
-            figures.update(f"no sample yet\n{budget_text}")
+            text = f"no sample yet\n\n{budget_text}"
         else:
             m = snap.memory
-            figures.update(
-                f"RSS {format_bytes(m.rss)} peak {format_bytes(m.rss_peak)}\n"
-                f"USS {format_bytes(m.uss)} peak {format_bytes(m.uss_peak)}\n"
-                f"{budget_text} · start {format_bytes(m.rss_start)}"
-            )
+            text = (f"RSS {format_bytes(m.rss)} peak {format_bytes(m.rss_peak)}\n"
+                    f"USS {format_bytes(m.uss)} peak {format_bytes(m.uss_peak)}\n"
+                    f"{budget_text} · start {format_bytes(m.rss_start)}")
+        # Its height is fixed in CSS: a repaint, not a new layout of the screen.
+        figures.update(text, layout=False)
         chart.limit = float(budget) if budget else None
         chart.data = tuple(float(x) for x in rss)

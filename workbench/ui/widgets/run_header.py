@@ -44,8 +44,17 @@ class RunHeader(Widget):
         "run-header--bad",
     }
 
-    state: reactive[RunState | None] = reactive(None, layout=True)
+    state: reactive[RunState | None] = reactive(None, repaint=False)
     """The run shown; None before the first run."""
+
+    _shape: tuple[object, ...] = ()
+
+    def watch_state(self, state: RunState | None) -> None:
+        # The status line does not wrap, so only the title and the message change height.
+        shape = (None,) if state is None else (
+            state.hello is not None, state.status, state.message)
+        self.refresh(layout=shape != self._shape)
+        self._shape = shape
 
     def _style(self, name: str) -> object:
         return self.get_component_rich_style(f"run-header--{name}")
@@ -67,14 +76,17 @@ class RunHeader(Widget):
         text.append("\n")
         kind = ("active" if state.status in ("starting", "running")
                 else "ok" if state.status in ("finished", "stopped") else "bad")
-        text.append(status_label(state.status), self._style(kind))  # type: ignore[arg-type]
+        status = Text(no_wrap=True, overflow="ellipsis")
+        status.append(status_label(state.status), self._style(kind))  # type: ignore[arg-type]
         if state.snapshot is not None:
-            text.append(f"  {format_seconds(state.elapsed_s)}")
+            status.append(f"  {format_seconds(state.elapsed_s)}")
             total = throughput(state)
-            text.append(f"  {format_rate(total)} items/s")
+            status.append(f"  {format_rate(total)} items/s")
             now = rate_now(state)
             if now is not None and not state.ended:
-                text.append(f" (now {format_rate(now)})", self._style("dim"))  # type: ignore[arg-type]
+                status.append(f" (now {format_rate(now)})", self._style("dim"))  # type: ignore[arg-type]
+        status.truncate(max(self.size.width - 2, 10), overflow="ellipsis")
+        text.append_text(status)
         if state.message and state.status not in ("starting", "running"):
             text.append(f"\n{state.message}",
                         self._style("bad" if kind == "bad" else "dim"))  # type: ignore[arg-type]

@@ -1,23 +1,44 @@
 """The stage table: one row per stage from ``session.stage_rows``, the bottleneck marked.
 
-It is drawn as one Rich table sized to the widget, so at 80 columns every figure still
-fits; the bottleneck is marked with ◀ and named under the table, readable without colour.
+Drawn as plain aligned columns sized to their content (cheap to redraw several times a
+second, and at 80 columns every figure still fits); the bottleneck is marked with ◀ and
+named under the table, so it reads without colour.
 """
 
 from __future__ import annotations
 
-from rich import box
-from rich.console import Group, RenderableType
-from rich.table import Table
+from rich.console import RenderableType
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from workbench.engine.session import RunState, stage_rows
+from workbench.engine.session import RunState, StageRow, stage_rows
 from workbench.engine.units import format_rate, format_seconds
 
-#: Below this width the table is compact: no self time in seconds (self % stays), no rule.
+#: Below this width the table is compact: no self time in seconds (self % stays).
 WIDE = 70
+
+
+def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
+    """The header and one line per stage, columns aligned (names left, numbers right)."""
+    header = ["stage", "items", "batches", "items/s", *(["self s"] if wide else []),
+              "self %" if wide else "self%", "per batch"]
+    body = []
+    for r in rows:
+        mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
+        cells = [r.name + mark, f"{r.items:,}", f"{r.batches:,}", format_rate(r.items_per_s)]
+        if wide:
+            cells.append(f"{r.self_s:.3f}")
+        cells += [f"{r.self_pct:.1f}", format_seconds(r.mean_batch_s)]
+        body.append(cells)
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    gap = "  " if wide else " "
+
+    def fmt(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        return gap.join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))])
+
+    return [fmt(header), *(fmt(c) for c in body)]
 
 
 class StageTable(Widget):
@@ -25,55 +46,65 @@ class StageTable(Widget):
 
     DEFAULT_CSS = """
     StageTable { height: auto; }
+    StageTable > .stage-table--header { text-style: bold; }
     StageTable > .stage-table--bottleneck { text-style: bold; color: $warning; }
     StageTable > .stage-table--failed { color: $error; }
     StageTable > .stage-table--caption { color: $text-muted; }
     """
     COMPONENT_CLASSES = {
-        "stage-table--bottleneck", "stage-table--failed", "stage-table--caption",
+        "stage-table--header", "stage-table--bottleneck", "stage-table--failed",
+        "stage-table--caption",
     }
 
-    state: reactive[RunState | None] = reactive(None, layout=True)
+    state: reactive[RunState | None] = reactive(None, repaint=False)
     """The run shown; None before the first run."""
+
+    _shape: tuple[object, ...] = ()
+
+    def watch_state(self, state: RunState | None) -> None:
+        # A new layout of the screen only when the table's height can change (rows, caption):
+        # most updates change numbers only, and a repaint is far cheaper.
+        rows = stage_rows(state) if state is not None else []
+        top = next((r.name for r in rows if r.bottleneck), None)
+        shape = (state is None, len(rows), top, any(r.failed for r in rows),
+                 state.ended if state else None)
+        self.refresh(layout=shape != self._shape)
+        self._shape = shape
+
+    def _style(self, name: str) -> object:
+        return self.get_component_rich_style(f"stage-table--{name}")
 
     def render(self) -> RenderableType:
         state = self.state
+        caption_style = self._style("caption")
         if state is None:
             return Text("No run yet: pick a pipeline on the left and press Enter or r.",
-                        style=self.get_component_rich_style("stage-table--caption"))
+                        style=caption_style)  # type: ignore[arg-type]
         rows = stage_rows(state)
         if not rows:
             note = "waiting for the runner to load the pipeline…"
             if state.ended:
                 note = "the pipeline never started: see the log below"
-            return Text(note, style=self.get_component_rich_style("stage-table--caption"))
+            return Text(note, style=caption_style)  # type: ignore[arg-type]
         wide = self.size.width >= WIDE
-        # Narrow: no rule under the header (one more line for the stages).
-        table = Table(box=box.SIMPLE_HEAD if wide else None, padding=(0, 0, 0, 1),
-                      pad_edge=False, expand=False, show_edge=False, header_style="bold")
-        table.add_column("stage", no_wrap=True, overflow="ellipsis", ratio=None)
-        for name in ("items", "batches", "items/s", *(("self s",) if wide else ()),
-                     "self %" if wide else "self%", "per batch"):
-            table.add_column(name, justify="right", no_wrap=True)
-        top_style = self.get_component_rich_style("stage-table--bottleneck")
-        failed_style = self.get_component_rich_style("stage-table--failed")
-        for r in rows:
-            mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
-            cells = [r.name + mark, f"{r.items:,}", f"{r.batches:,}", format_rate(r.items_per_s)]
-            if wide:
-                cells.append(f"{r.self_s:.3f}")
-            cells += [f"{r.self_pct:.1f}", format_seconds(r.mean_batch_s)]
-            style = top_style if r.bottleneck else (failed_style if r.failed else None)
-            table.add_row(*cells, style=style)
+        lines = table_lines(rows, wide)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(lines[0], self._style("header"))  # type: ignore[arg-type]
+        for r, line in zip(rows, lines[1:]):
+            style = (self._style("bottleneck") if r.bottleneck
+                     else self._style("failed") if r.failed else "")
+            text.append("\n")
+            text.append(line, style)  # type: ignore[arg-type]
         top = next((r for r in rows if r.bottleneck), None)
-        caption_style = self.get_component_rich_style("stage-table--caption")
         if top is None:
-            return Group(table, Text("no self time measured yet", style=caption_style))
-        caption = Text(f"◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run in its "
-                       "own code (largest self time)" if wide else
-                       f"◀ bottleneck: {top.name} ({top.self_pct:.1f}% self time)",
-                       style=caption_style)
+            text.append("\nno self time measured yet", caption_style)  # type: ignore[arg-type]
+        elif wide:
+            text.append(f"\n◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run in its "
+                        "own code (largest self time)", caption_style)  # type: ignore[arg-type]
+        else:
+            text.append(f"\n◀ bottleneck: {top.name} ({top.self_pct:.1f}% self time)",
+                        caption_style)  # type: ignore[arg-type]
         failed = next((r for r in rows if r.failed), None)
         if failed is not None:
-            caption.append(f"\n✗ failed in: {failed.name}", style=failed_style)
-        return Group(table, caption)
+            text.append(f"\n✗ failed in: {failed.name}", self._style("failed"))  # type: ignore[arg-type]
+        return text

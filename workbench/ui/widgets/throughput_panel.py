@@ -23,8 +23,6 @@ class ThroughputPanel(Vertical):
     def show(self, rates: tuple[float, ...]) -> None:
         """Show the series of items/s, oldest first."""
         label = self.query_one("#throughput-figures", Static)
-        if rates:
-            label.update(f"now {format_rate(rates[-1])} · max {format_rate(max(rates))}")
-        else:
-            label.update("")
+        text = f"now {format_rate(rates[-1])} · max {format_rate(max(rates))}" if rates else ""
+        label.update(text, layout=False)  # one line, fixed in CSS: a repaint only
         self.query_one("#throughput-chart", BarChart).data = rates

@@ -1,0 +1,137 @@
+"""``pipebench lines`` end to end, with real runner children: the hot line found and ranked
+first, hits per line equal to the items, a generator profiled across its yields, the
+function view, a ``--function`` helper, and the cost of looking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import pipebench
+
+N = 200
+MODULE = f'''
+from workbench import pipeline
+
+
+def numbers(n):
+    for i in range(n):
+        yield i
+
+
+def hot(items):
+    for x in items:
+        a = x + 1
+        b = sum(i * i for i in range(4000))  # HOT
+        c = a * 2
+        yield a + b + c
+
+
+def running(items):
+    total = 0
+    for x in items:
+        total += x % 7
+        yield total
+    done = total  # after the last yield
+
+
+def crunch(n):
+    t = 0
+    for i in range(n):
+        t += i * i
+    return t
+
+
+def calls(items):
+    for x in items:
+        y = crunch(3000)
+        yield x + y
+
+
+@pipeline
+def chain(n: int = {N}):
+    return numbers(n), hot, running
+
+
+@pipeline
+def helper(n: int = {N}):
+    return range(n), calls
+'''
+
+
+@pytest.fixture
+def module(write_module) -> Path:
+    return write_module("hotmod", MODULE)
+
+
+def line_of(path: Path, marker: str) -> int:
+    return next(i for i, text in enumerate(path.read_text().splitlines(), 1) if marker in text)
+
+
+def function(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(f for f in report["functions"] if f["name"] == name)
+
+
+def hits(fn: dict[str, Any]) -> dict[int, int]:
+    return {r["line"]: r["hits"] for r in fn["lines"] if r["ran"]}
+
+
+def test_hot_line_first_hits_per_item_and_generator_across_yields(tmp_path, module):
+    r = pipebench("lines", f"{module}:chain", "--stage", "hot", "--stage", "running",
+                  "--top", "1", "--json", "lines.json", cwd=tmp_path)
+    assert r.code == 0, r.out + r.err
+    report = json.loads((tmp_path / "lines.json").read_text())
+    assert report["stages"] == ["hot", "running"]
+
+    hot = function(report, "hot")
+    hot_line = line_of(module, "# HOT")
+    assert hot["hottest"][0] == hot_line
+    row = next(x for x in hot["lines"] if x["line"] == hot_line)
+    assert row["rank"] == 1 and row["pct"] >= 80.0, hot["lines"]
+    body = hits(hot)
+    for line in (hot_line - 1, hot_line, hot_line + 1, hot_line + 2):  # a, b, c, yield
+        assert body[line] == N
+    assert body[hot_line - 2] == N + 1  # the for line: one more, to find the end
+
+    run = function(report, "running")  # resumed after every yield, and once more at the end
+    first = line_of(module, "total = 0")
+    assert hits(run) == {first: 1, first + 1: N + 1, first + 2: N, first + 3: N, first + 4: 1}
+
+    # --top 1: the hot line is the only (and first) row of hot's table.
+    table = r.out.split("hot  stage hot", 1)[1]
+    assert "sum(i * i for i in range(4000))" in table.split("running  stage running")[0]
+    assert "#1" in table
+    # The cost of looking, measured here: both runs, same items.
+    cost = report["cost_of_looking"]
+    assert cost["baseline_items_per_s"] > 0 and cost["profiled_items_per_s"] > 0
+    assert cost["baseline_items"] == cost["profiled_items"] == N
+    assert "cost of looking:" in r.out and "slower" in r.out
+    assert report["runs"]["baseline"]["status"] == "finished"
+    assert report["runs"]["profiled"]["status"] == "finished"
+
+
+def test_function_view_finds_the_hot_function(tmp_path, module):
+    r = pipebench("lines", f"{module}:helper", "--stage", "calls", "--functions",
+                  "--json", "f.json", cwd=tmp_path)
+    assert r.code == 0, r.out + r.err
+    report = json.loads((tmp_path / "f.json").read_text())
+    by_own = sorted(report["calls"], key=lambda c: -c["own_s"])
+    assert by_own[0]["name"] == "crunch" and by_own[0]["calls"] == N
+    by_cum = sorted(report["calls"], key=lambda c: -c["cum_s"])
+    assert [c["name"] for c in by_cum[:2]] == ["calls", "crunch"]
+    assert "by own time" in r.out and "crunch" in r.out
+    assert report["cost_of_looking"]["profiled_items"] == N
+
+
+def test_a_named_function_is_profiled_line_by_line(tmp_path, module):
+    r = pipebench("lines", f"{module}:helper", "--stage", "calls",
+                  "--function", "hotmod:crunch", "--json", "h.json", cwd=tmp_path)
+    assert r.code == 0, r.out + r.err
+    report = json.loads((tmp_path / "h.json").read_text())
+    crunch = function(report, "crunch")
+    assert crunch["stage"] is None
+    assert hits(crunch)[line_of(module, "return t")] == N
+    assert hits(function(report, "calls"))[line_of(module, "y = crunch(3000)")] == N

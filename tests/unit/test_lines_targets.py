@@ -1,0 +1,120 @@
+"""What ``pipebench lines`` can profile: stage names, stage objects, sources and
+``--function`` specs resolved to Python functions, or one line saying why not."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import types
+
+from workbench.api import stage
+from workbench.engine.lines_targets import (
+    delegating_lines,
+    python_functions,
+    resolve_function,
+    resolve_source,
+    resolve_stage,
+    select_stages,
+)
+
+NAMES = ("read", "tokenize", "features")
+
+
+def gen_stage(items):
+    for x in items:
+        yield x + 1
+
+
+def helper(x):
+    return x
+
+
+class Tok:
+    def __init__(self, upstream):
+        self.upstream = upstream
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self.upstream)
+
+
+class CallableStage:
+    def __call__(self, upstream):
+        return iter(upstream)
+
+
+def delegating(items):
+    yield 0
+    yield from items
+
+
+def test_select_stages():
+    assert select_stages(NAMES, ("tokenize", "read", "tokenize"), False, "p") == ([1, 0], [])
+    assert select_stages(NAMES, (), True, "p") == ([0, 1, 2], [])
+    picked, problems = select_stages(NAMES, ("tokenise", "features"), False, "p")
+    assert picked == [2]
+    (line,) = problems
+    assert line == ("no stage 'tokenise' in p (did you mean tokenize?); "
+                    "its stages: read (source), tokenize, features")
+
+
+def test_python_stages_resolve_to_their_functions():
+    assert resolve_stage("s", gen_stage).functions == [gen_stage]
+    assert resolve_stage("s", stage(gen_stage, name="x")).functions == [gen_stage]
+    assert resolve_stage("s", functools.partial(gen_stage)).functions == [gen_stage]
+    assert resolve_stage("s", functools.wraps(gen_stage)(lambda up: gen_stage(up))
+                         ).functions == [gen_stage]  # unwrapped from its decorator
+    assert resolve_stage("s", Tok).functions == [Tok.__init__, Tok.__iter__, Tok.__next__]
+    assert resolve_stage("s", CallableStage()).functions == [CallableStage.__call__]
+
+
+def test_builtin_stages_are_one_clear_line():
+    r = resolve_stage("mapped", functools.partial(map, helper))
+    assert r.functions == []
+    assert r.problem is not None and "\n" not in r.problem
+    assert r.problem.startswith("stage mapped is the builtin map (through functools.partial)")
+    assert f"--function {__name__}:helper" in r.problem
+    r = resolve_stage("texts", stage(functools.partial(map, str), name="texts"))
+    assert "builtin map" in (r.problem or "") and "MODULE:QUALNAME" in (r.problem or "")
+    assert "builtin len" in (resolve_stage("n", len).problem or "")
+    assert python_functions(sorted) == []
+
+
+def test_a_source_generator_not_started_is_made_again():
+    def numbers(n, *, step=1):
+        yield from range(0, n, step)
+
+    r, remake = resolve_source("numbers", numbers(6, step=2))
+    assert r.functions == [numbers] and r.problem is None and remake is not None
+    assert list(remake()) == [0, 2, 4]
+    started = numbers(3)
+    next(started)
+    r, remake = resolve_source("numbers", started)
+    assert remake is None and "already started" in (r.problem or "")
+    r, remake = resolve_source("rows", iter([1, 2]))
+    assert remake is None and "list_iterator" in (r.problem or "")
+
+
+def test_resolve_function_specs():
+    home = sys.modules[__name__]
+    assert resolve_function(f"{__name__}:helper", home).functions == [helper]
+    assert resolve_function("helper", home).functions == [helper]  # the pipeline's module
+    assert resolve_function("Tok.__next__", home).functions == [Tok.__next__]
+    assert resolve_function("json:loads", home).functions == [json.loads]
+    missing = resolve_function("json:lods", home)
+    assert missing.problem == ("--function json:lods: no 'lods' in json (did you mean "
+                               "loads?); it defines: detect_encoding, dump, dumps, load, loads")
+    assert "cannot import 'nosuch'" in (resolve_function("nosuch:f", home).problem or "")
+    assert "builtin math.sqrt" in (resolve_function("math:sqrt", home).problem or "")
+    assert "MODULE:QUALNAME" in (resolve_function(":", home).problem or "")
+    local = resolve_function("f.<locals>.g", types.ModuleType("m"))
+    assert "inside another" in (local.problem or "")
+
+
+def test_delegating_lines():
+    first = delegating.__code__.co_firstlineno
+    assert delegating_lines(delegating) == [first + 2]
+    assert delegating_lines(gen_stage) == []

@@ -1,0 +1,54 @@
+"""The sweep's text renderings: the log2 axis, the marks and notes, the answer."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from tests.unit.test_sweep import point
+from workbench.engine.sweep import OUT_OF_MEMORY, REFINE, SweepSettings, recommend
+from workbench.render_curve import axis_labels, chart, columns
+from workbench.render_sweep import answer_text, points_table
+
+
+def text(renderable, width=100) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_sizes_sit_on_a_log2_axis():
+    cols = columns([8, 16, 32, 64, 48], 62)
+    assert cols[8] == 1 and cols[64] == 60  # one column of margin each side
+    steps = [cols[16] - cols[8], cols[32] - cols[16], cols[64] - cols[32]]
+    assert max(steps) - min(steps) <= 1  # equal steps per doubling, to rounding
+    assert cols[32] < cols[48] < cols[64]
+    assert abs((cols[48] - cols[32]) / (cols[64] - cols[32]) - 0.585) < 0.06  # log2(1.5)
+    labels = axis_labels(cols, 62).plain
+    assert labels.split() == ["8", "16", "32", "48", "64"]
+    assert columns([100], 40) == {100: 19}
+
+
+def test_chart_marks_failures_and_the_budget():
+    pts = [point(8, 10.0, rss=10), point(16, 20.0, rss=20), point(32, None, OUT_OF_MEMORY,
+                                                                    rss=50)]
+    rates = chart(pts, lambda p: p.items_per_s, width=40, height=4, title="t", fmt=str,
+                  mark=16).plain
+    assert "★" in rates and "✗" in rates
+    mem = chart(pts, lambda p: p.rss_peak_bytes, width=40, height=4, title="m", fmt=str,
+                limit=40, limit_label="budget").plain
+    assert "budget 40" in mem and "┄" in mem and "✗" not in mem  # a peak is drawn
+
+
+def test_table_marks_notes_and_answer():
+    s = SweepSettings(margin=0.2)
+    pts = [point(256, 100.0, rss=2**20), point(512, None, OUT_OF_MEMORY),
+           point(480, 130.0, phase=REFINE)]
+    pts[1] = pts[1].__class__(**{**pts[1].__dict__, "error": "MemoryError: boom"})
+    ans = recommend(pts, s)
+    table = text(points_table(pts, ans))
+    assert "★" in table and "◆" in table and "✗ OOM" in table
+    assert "★ recommended" in table and "✗ 512: MemoryError: boom" in table
+    assert "peak GPU" not in table
+    answer = answer_text(ans).plain
+    assert "recommended batch_size 256" in answer and "largest that fit     480" in answer
+    assert "passed over 480: within 20% of 512, which failed" in answer
