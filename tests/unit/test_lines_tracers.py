@@ -34,30 +34,54 @@ def stage_fn(items):
         yield y
 
 
-def run(tracer, n=20):
+def mid_line(items):
+    it = iter(items)
+    while True:
+        try:
+            y = shared(next(it))  # pulls in the middle of the line
+        except StopIteration:
+            return
+        yield y
+
+
+def run(tracer, fn=stage_fn, n=20):
     watch = Watch(tracer)
-    out = call_watched(watch, stage_fn, slow_source(n))
+    out = call_watched(watch, fn, slow_source(n))
     assert isinstance(out, Watched)
     assert list(out) == [i + 1 for i in range(n)]
     out.close()
     assert watch.stack == []
 
 
-def test_upstream_waits_are_taken_out_and_helpers_counted_inside_only():
+def line_tracer(fn):
     tracer = LineTracer()
-    tracer.add(stage_fn, helper=False)
+    tracer.add(fn, helper=False)
     tracer.add(shared, helper=True)
+    return tracer
+
+
+def test_a_for_line_waits_untraced_and_keeps_its_hits():
+    tracer = line_tracer(stage_fn)
     run(tracer)
-    timings, unit = tracer.timings()
+    stats = tracer.line_stats()
     first = stage_fn.__code__.co_firstlineno
-    rows = {line: (hits, t * unit) for line, hits, t in timings[code_key(stage_fn.__code__)]}
-    wait = tracer.waits[(code_key(stage_fn.__code__), first + 1)] / 1e9
-    assert wait >= 20 * 0.002  # the for line waited for every item
-    assert rows[first + 1][0] == 21
-    assert rows[first + 1][1] >= wait  # line_profiler's own figure still holds the wait
+    lines = {s.line: s for s in stats[code_key(stage_fn.__code__)]}
+    assert [lines[first + i].hits for i in (1, 2, 3)] == [21, 20, 20]
+    assert lines[first + 1].upstream_s >= 20 * 0.002  # waited for every item
+    assert lines[first + 1].time_s < 0.01  # ... and none of it is the line's own time
     # The helper ran 40 times (20 upstream, 20 in the stage): only the stage's count.
-    helper = timings[code_key(shared.__code__)]
-    assert [hits for _, hits, _ in helper] == [20]
+    assert [s.hits for s in stats[code_key(shared.__code__)]] == [20]
+
+
+def test_a_pull_mid_line_is_timed_then_taken_out():
+    tracer = line_tracer(mid_line)
+    run(tracer, mid_line)
+    line = mid_line.__code__.co_firstlineno + 4
+    stat = next(s for s in tracer.line_stats()[code_key(mid_line.__code__)] if s.line == line)
+    assert stat.hits == 21
+    assert stat.upstream_s >= 20 * 0.002
+    assert stat.time_s < 0.01
+    assert tracer.waits_timed and not tracer.waits_paused
 
 
 def test_the_function_view_clock_stands_still_while_the_stage_waits():

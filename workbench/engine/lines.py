@@ -16,7 +16,6 @@ import signal
 import sys
 import types
 import warnings
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,7 +39,7 @@ from workbench.engine.lines_tracers import (
     call_watched,
     code_key,
 )
-from workbench.engine.protocol import CallStat, LineProfile, LineStat, ProfiledFunction
+from workbench.engine.protocol import CallStat, LineProfile, ProfiledFunction
 
 VIEWS = ("lines", "functions")
 #: Rows of the function view sent: the top this many by own time, and by cumulative time.
@@ -188,7 +187,7 @@ class LineRun(Run):
         ))
 
     def _functions(self, tracer: LineTracer) -> tuple[ProfiledFunction, ...]:
-        timings, unit = tracer.timings()
+        line_stats = tracer.line_stats()
         out = []
         seen: set[CodeKey] = set()
         for resolved, helper in self.targets:
@@ -197,7 +196,7 @@ class LineRun(Run):
                 if key in seen:
                     continue
                 seen.add(key)
-                stats = _line_stats(key, timings.get(key, []), unit, tracer)
+                stats = line_stats.get(key, ())
                 source, first = _source(fn)
                 for n in delegating_lines(fn):
                     self.notes.append(
@@ -222,26 +221,6 @@ class LineRun(Run):
         by_own = sorted(rows, key=lambda c: -c.own_s)[:TOP_CALLS]
         by_cum = sorted(rows, key=lambda c: -c.cum_s)[:TOP_CALLS]
         return tuple(dict.fromkeys(by_own + by_cum))
-
-
-def _line_stats(key: CodeKey, rows: list[tuple[int, int, int]], unit: float,
-                tracer: LineTracer) -> tuple[LineStat, ...]:
-    """One function's lines: line_profiler's hits and time, the hits it dropped while
-    paused added back, the upstream waits it timed taken out of the time."""
-    hits: dict[int, int] = defaultdict(int)
-    times: dict[int, float] = defaultdict(float)
-    for line, n, t in rows:
-        hits[line] += n
-        times[line] += t * unit
-    for (k, line), n in tracer.lost_hits.items():
-        if k == key:
-            hits[line] += n
-    stats = []
-    for line in sorted(hits):
-        timed = tracer.waits_timed.get((key, line), 0) / 1e9
-        paused = tracer.waits_paused.get((key, line), 0) / 1e9
-        stats.append(LineStat(line, hits[line], max(0.0, times[line] - timed), timed + paused))
-    return tuple(stats)
 
 
 def _source(fn: types.FunctionType) -> tuple[tuple[str, ...], int]:

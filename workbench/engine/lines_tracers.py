@@ -26,6 +26,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from workbench.engine.protocol import LineStat
+
 CodeKey = tuple[str, int, str]  # (filename, first line, name), as line_profiler keys them
 #: Instructions that pull the next item and leave nothing of the line to run after it.
 _CLEAN_PULLS = frozenset(dis.opmap[n] for n in ("FOR_ITER", "SEND", "YIELD_FROM")
@@ -235,16 +237,29 @@ class LineTracer(Tracer):
             if stage:
                 (self.waits_paused if clean else self.waits_timed)[(key, line)] += ns
 
-    def timings(self) -> tuple[dict[CodeKey, list[tuple[int, int, int]]], float]:
-        """Per function, ``(line, hits, time in units)`` rows; and the unit in seconds."""
-        out: dict[CodeKey, list[tuple[int, int, int]]] = {}
-        unit = 1e-9
+    def line_stats(self) -> dict[CodeKey, tuple[LineStat, ...]]:
+        """Per function, its lines: line_profiler's hits and time, the hits it dropped
+        while paused added back, the upstream waits it timed taken out of the time."""
+        hits: dict[CodeKey, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        times: dict[CodeKey, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         for prof in (self.stages, self.helpers):
             stats = prof.get_stats()
-            unit = stats.unit
             for key, rows in stats.timings.items():
-                out.setdefault(key, []).extend(rows)
-        return out, unit
+                for line, n, t in rows:
+                    hits[key][line] += n
+                    times[key][line] += t * stats.unit
+        for (key, line), n in self.lost_hits.items():
+            hits[key][line] += n
+        out = {}
+        for key, lines in hits.items():
+            stats_ = []
+            for line in sorted(lines):
+                timed = self.waits_timed.get((key, line), 0) / 1e9
+                waited = timed + self.waits_paused.get((key, line), 0) / 1e9
+                stats_.append(LineStat(line, lines[line], max(0.0, times[key][line] - timed),
+                                       waited))
+            out[key] = tuple(stats_)
+        return out
 
 
 class StageClock:

@@ -45,6 +45,8 @@ class BatchSizeDialog(ModalScreen[int | None]):
 
     def on_mount(self) -> None:
         self.query_one("#dialog-box").border_title = "batch size"
+        # Explicitly: auto focus is skipped while the terminal reports it has no focus.
+        self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -91,6 +93,7 @@ class ParamsDialog(ModalScreen[PipelineSettings | None]):
 
     def on_mount(self) -> None:
         self.query_one("#dialog-box").border_title = "parameters"
+        self.query_one(Input).focus()
 
     def collect(self) -> PipelineSettings:
         """The settings typed, checked; raises UserError on the first bad value."""
