@@ -52,6 +52,13 @@ def header(state: KernelState) -> Text:
                  f"{gemm.get('n')} matmul, median, these threads)")
     elif gemm.get("error"):
         t.append(f"\nGEMM probe failed: {gemm['error']}", style="yellow")
+    cuda = gemm.get("cuda") or {}
+    if state.gemm_rate("cuda"):
+        t.append(f"\nCUDA GEMM probe: {state.gemm_rate('cuda'):.0f} GFLOP/s on "
+                 f"{cuda.get('name')} (float64 {cuda.get('n')}x{cuda.get('n')} torch.matmul, "
+                 "median): the yardstick of CUDA rows")
+    elif cuda.get("error"):
+        t.append(f"\nCUDA GEMM probe failed: {cuda['error']}", style="yellow")
     s = env.settings
     t.append(f"\ntiming: {s.get('samples')} samples of ≥{format_seconds(s.get('min_sample_s'))}"
              f" after ≥{format_seconds(s.get('warmup_s'))} warm-up, GC off; budget "

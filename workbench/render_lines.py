@@ -83,7 +83,7 @@ def function_caption(fn: ProfiledFunction, state: LinesState) -> Text:
     if self_s:
         text.append(f" of the stage's {_t(self_s)} self time ({100 * total / self_s:.0f}%)")
     if waited > 0:
-        text.append(f"; {_t(waited)} waiting on upstream stages taken out", style="dim")
+        text.append(f"; {_t(waited)} waiting on upstream stages kept out", style="dim")
     return text
 
 

@@ -135,3 +135,12 @@ def test_a_named_function_is_profiled_line_by_line(tmp_path, module):
     assert crunch["stage"] is None
     assert hits(crunch)[line_of(module, "return t")] == N
     assert hits(function(report, "calls"))[line_of(module, "y = crunch(3000)")] == N
+
+
+def test_with_no_stage_named_the_bottleneck_is_profiled(tmp_path, module):
+    r = pipebench("lines", f"{module}:chain", "--top", "2", "--json", "b.json", cwd=tmp_path)
+    assert r.code == 0, r.out + r.err
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert report["stages"] == ["hot"]  # the baseline ran first and found it
+    assert report["runs"]["baseline"]["bottleneck"] == "hot"
+    assert "the bottleneck of the unprofiled run" in r.out

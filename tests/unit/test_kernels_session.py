@@ -103,3 +103,16 @@ def test_report_holds_raw_samples_and_machine_metadata():
 def test_kernel_events_round_trip_the_protocol():
     for ev in (env(), result("numba", (0.5, 0.25), compile_s=0.1, low_n="low n: 2 of 7")):
         assert decode(encode(ev)) == ev
+
+
+def test_cuda_rows_are_measured_against_the_cuda_gemm_rate():
+    gpu_env = KernelEnvironment(
+        pid=1, module="m", path="/m.py", round=0, python="3.11", versions={}, cpu="cpu",
+        cpus=2, threads={}, gemm={"gflops": 50.0, "cuda": {"gflops": 1000.0}},
+        kernels=(PLAN,), settings={}, started_at=0.0)
+    state = fold([gpu_env, result("python", (1.0,), reference=True),
+                  result("numba", (0.1,), device="cuda")])
+    rows = {r.impl: r for r in kernel_rows(state)}
+    assert rows["numba"].gemm_fraction == 0.01  # 10 GFLOP/s of the GPU's 1000
+    assert rows["python"].gemm_fraction == 0.02  # 1 GFLOP/s of the CPU's 50
+    assert state.gemm_rate("cuda") == 1000.0

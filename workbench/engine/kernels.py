@@ -27,6 +27,7 @@ from workbench.engine.kernels_env import (
     apply_threads,
     cpu_model,
     gemm_probe,
+    gemm_probe_cuda,
     parse_threads,
     thread_report,
     usable_cpus,
@@ -192,12 +193,20 @@ class KernelRunner:
         self.history: dict[tuple[str, str], tuple[int, float]] = {}
 
     def environment(self, module: Any, plans: list[Plan]) -> KernelEnvironment:
-        gemm = None
+        gemm: dict[str, Any] | None = None
         if self.opts.gemm:
+            def probe(fn: Any, args: Any, sync: Any) -> Any:
+                return measure(fn, args, self.timing, sync)
+
             try:
-                gemm = gemm_probe(lambda fn, args: measure(fn, args, self.timing))
+                gemm = gemm_probe(probe)
             except Exception as exc:  # a broken BLAS must not end the kernels run
                 gemm = {"error": f"{type(exc).__name__}: {exc}"}
+            if any(i.device == "cuda" for p in plans for i in p.impls):
+                try:
+                    gemm["cuda"] = gemm_probe_cuda(probe)
+                except Exception as exc:
+                    gemm["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
         return KernelEnvironment(
             pid=os.getpid(), module=module.__name__, path=getattr(module, "__file__", "") or "",
             round=self.opts.round, python=sys.version.split()[0], versions=versions(),
@@ -240,7 +249,8 @@ class KernelRunner:
         base = KernelResult(kernel=kset.name, size=size, impl=impl.label,
                             round=self.opts.round, status="ok",
                             flops=_declared(kset.flops, size),
-                            bytes=_declared(kset.bytes, size), reference=is_ref)
+                            bytes=_declared(kset.bytes, size), reference=is_ref,
+                            device=impl.device)
         predicted = self._predict(kset, impl.label, size)
         if predicted is not None and predicted > self.timing.cutoff_s and not is_ref:
             prev_size, prev_s = self.history[(kset.name, impl.label)]

@@ -117,31 +117,58 @@ def versions() -> dict[str, str]:
     return out
 
 
-def gemm_probe(measure: Callable[[Callable[..., Any], tuple[Any, ...]], Any],
-               min_call_s: float = 0.004, max_n: int = 2048) -> dict[str, Any]:
+def gemm_probe(measure: Callable[..., Any], min_call_s: float = 0.02,
+               max_n: int = 4096) -> dict[str, Any]:
     """The float64 matrix-multiply rate of this process at its thread settings.
 
-    The size is doubled from 128 until one call takes ``min_call_s`` (so BLAS runs near
-    its peak), then timed with the harness's own ``measure``.
+    The size is doubled from 256 until one call takes ``min_call_s`` (so BLAS runs near
+    its peak), then timed with the harness's own ``measure(fn, args, sync)``.
     """
-    import time
-
     import numpy as np
 
     rng = np.random.default_rng(0)
-    n = 128
+    a, b, n = _grow(lambda n: (rng.random((n, n)), rng.random((n, n))), np.matmul,
+                    None, min_call_s, max_n)
+    return _rate(measure(np.matmul, (a, b), None), n, "cpu")
+
+
+def gemm_probe_cuda(measure: Callable[..., Any], min_call_s: float = 0.005,
+                    max_n: int = 16384) -> dict[str, Any]:
+    """The same on the CUDA device torch sees (float64 ``torch.matmul``, synchronised)."""
+    import torch
+
+    sync = torch.cuda.synchronize
+    a, b, n = _grow(lambda n: (torch.rand(n, n, dtype=torch.float64, device="cuda"),
+                               torch.rand(n, n, dtype=torch.float64, device="cuda")),
+                    torch.matmul, sync, min_call_s, max_n)
+    out = _rate(measure(torch.matmul, (a, b), sync), n, "cuda")
+    out["name"] = torch.cuda.get_device_name()
+    return out
+
+
+def _grow(make: Callable[[int], tuple[Any, Any]], mul: Callable[[Any, Any], Any],
+          sync: Callable[[], Any] | None, min_call_s: float,
+          max_n: int) -> tuple[Any, Any, int]:
+    import time
+
+    n = 256
     while True:
-        a, b = rng.random((n, n)), rng.random((n, n))
-        a @ b
+        a, b = make(n)
+        mul(a, b)  # first call: library and thread-pool start-up
         t0 = time.perf_counter()
-        a @ b
+        mul(a, b)
+        if sync is not None:
+            sync()
         if time.perf_counter() - t0 >= min_call_s or n >= max_n:
-            break
+            return a, b, n
         n *= 2
-    m = measure(np.matmul, (a, b))
+
+
+def _rate(m: Any, n: int, device: str) -> dict[str, Any]:
     flops = 2.0 * n ** 3
     median = m.summary.median if m.summary else None
     return {
-        "n": n, "flops": flops, "samples": list(m.samples), "loops": m.loops,
-        "median_s": median, "gflops": flops / median / 1e9 if median else None,
+        "device": device, "n": n, "flops": flops, "samples": list(m.samples),
+        "loops": m.loops, "median_s": median,
+        "gflops": flops / median / 1e9 if median else None,
     }

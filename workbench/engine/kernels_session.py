@@ -89,8 +89,17 @@ class KernelState:
     @property
     def gemm_gflops(self) -> float | None:
         """The GEMM probe's rate, the median over the processes that measured it."""
-        rates = [e.gemm["gflops"] for e in self.environments
-                 if e.gemm and e.gemm.get("gflops")]
+        return self.gemm_rate(None)
+
+    def gemm_rate(self, device: str | None) -> float | None:
+        """The GEMM rate of the CPU (device None or "cpu") or of the CUDA device."""
+        rates = []
+        for e in self.environments:
+            g = e.gemm or {}
+            if device == "cuda":
+                g = g.get("cuda") or {}
+            if g.get("gflops"):
+                rates.append(g["gflops"])
         return statistics.median(rates) if rates else None
 
     @property
@@ -216,7 +225,6 @@ def kernel_rows(state: KernelState, kernel: str | None = None) -> list[KernelRow
         if kernel is None or r.kernel == kernel:
             groups.setdefault((r.kernel, r.size, r.impl), []).append(r)
     rows = {key: _merge(g) for key, g in groups.items()}
-    gemm = state.gemm_gflops
     out = []
     for key, row in rows.items():
         kname, size, _ = key
@@ -231,6 +239,7 @@ def kernel_rows(state: KernelState, kernel: str | None = None) -> list[KernelRow
         if row.trusted and row.summary is not None and row.summary.median > 0:
             if row.flops:
                 gflops = row.flops / row.summary.median / 1e9
+                gemm = state.gemm_rate(row.rounds[0].device)
                 frac = gflops / gemm if gemm else None
             if row.bytes:
                 gbps = row.bytes / row.summary.median / 1e9
@@ -287,6 +296,7 @@ def kernel_report(state: KernelState, finished_at: float | None = None) -> dict[
         machine = {
             "cpu": env.cpu, "cpus": env.cpus, "python": env.python, "versions": env.versions,
             "threads": env.threads, "gemm_gflops": state.gemm_gflops,
+            "gemm_gflops_cuda": state.gemm_rate("cuda"),
             "gemm": [e.gemm for e in state.environments],
         }
     return {

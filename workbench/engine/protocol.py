@@ -119,7 +119,7 @@ class KernelEnvironment:
 
     ``round`` is the process's index among the fresh processes of a ``--rigorous`` run.
     ``threads``: requested, blas, openmp, numba, torch; ``gemm``: the probe's n, samples
-    and GFLOP/s (or ``error``); ``kernels``: one dict per kernel set to run (name, doc,
+    and GFLOP/s (or ``error``), with the CUDA device's under "cuda" where one ran; ``kernels``: one dict per kernel set to run (name, doc,
     sizes, impls, reference, unavailable {label: reason}, flops, bytes).
     """
 
@@ -168,6 +168,7 @@ class KernelResult:
     flops: float | None = None
     bytes: float | None = None
     reference: bool = False
+    device: str | None = None  # "cuda" for GPU implementations (GEMM fraction of the GPU)
 
 
 @dataclass(frozen=True)
