@@ -7,7 +7,7 @@ redrawn at least 4 times a second during a run.
 Method: ``jsonl_tokens`` (default parameters: 200,000 rows, batch 64) is run alternately
 headless (``python -m workbench.cli run TARGET --json``, stdout not a terminal, so no live
 display) and from the TUI (``python -m workbench.cli MODULE`` on a 100x30 pseudo-terminal,
-``r`` pressed once the tree is shown). Items/s come from each run's record. The UI
+``r`` pressed once the tree is shown), which one goes first alternating. Items/s come from each run's record. The UI
 process's CPU is its user+system time (threads included, the runner child not) between
 pressing ``r`` and the run's record appearing, over that wall time. Frames are counted by
 answering Textual's synchronized-output query, so each frame is wrapped in markers.
@@ -79,8 +79,13 @@ def main() -> int:
         headless(home)  # warm-up: makes the corpus, warms the page cache
         rows = []
         for i in range(args.pairs):
-            h = headless(home)
-            t = tui(home)
+            # Alternate which goes first, so an order effect cannot pass for a UI cost.
+            if i % 2:
+                t = tui(home)
+                h = headless(home)
+            else:
+                h = headless(home)
+                t = tui(home)
             rows.append((h, *t))
             print(f"pair {i + 1}: headless {h:,.0f} items/s | TUI {t[0]:,.0f} items/s, "
                   f"UI CPU {t[1]:.1f}% of a core, {t[2]:.1f} frames/s over {t[3]:.2f} s")

@@ -110,12 +110,12 @@ def app_env(home: str) -> dict[str, str]:
 
 def measure_pty(runs: int) -> None:
     first, tree = [], []
-    with tempfile.TemporaryDirectory() as home:
-        for _ in range(runs):
-            app = PtyApp([sys.executable, "-m", "workbench.cli", str(EXAMPLES)], app_env(home))
-            first.append(app.wait_for(b"Quit"))
-            tree.append(app.wait_for(b"jsonl_tokens"))
-            app.close()
+    home = os.environ["PIPEBENCH_HOME"]
+    for _ in range(runs):
+        app = PtyApp([sys.executable, "-m", "workbench.cli", str(EXAMPLES)], app_env(home))
+        first.append(app.wait_for(b"Quit"))
+        tree.append(app.wait_for(b"jsonl_tokens"))
+        app.close()
     print(f"pty, 100x30, `python -m workbench.cli {EXAMPLES.name}/`, {runs} launches:")
     print(f"  first full frame (footer drawn): median {statistics.median(first):.3f} s "
           f"(min {min(first):.3f}, max {max(first):.3f})")
@@ -155,9 +155,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    os.environ.setdefault("PIPEBENCH_HOME", tempfile.mkdtemp(prefix="pipebench-bench-"))
-    measure_pty(args.runs)
-    measure_in_process(args.runs)
+    with tempfile.TemporaryDirectory(prefix="pipebench-bench-") as home:
+        os.environ["PIPEBENCH_HOME"] = home  # records and data of the examples go there
+        measure_pty(args.runs)
+        measure_in_process(args.runs)
     return 0
 
 

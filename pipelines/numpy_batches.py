@@ -2,6 +2,7 @@
 
 The same stages fed three ways: slices of an in-memory array, slices of a ``np.memmap``
 file (only the pages touched are read), and a torch ``IterableDataset`` yielding tensors.
+``numpy_batches_parallel`` is the parallel twin: its costliest stage on worker processes.
 """
 
 from __future__ import annotations

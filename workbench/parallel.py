@@ -34,47 +34,53 @@ from workbench.parallel_backends import (
     open_backend,
 )
 
-#: The serial measurement: the first value is a warm-up, then values until this much
-#: time in ``fn`` or this many values, whichever comes first.
-CALIBRATE_S = 0.2
-CALIBRATE_MAX = 16
+#: The serial measurement, in the main thread: values until WARMUP_S in ``fn`` (at least
+#: one) are a warm-up (imports, caches, a CPU clock still ramping up), then values are
+#: measured until a second in ``fn``, or 3 values and 0.3 s, or MEASURE_MAX values. The
+#: serial rate is from the median time per item, so a slow outlier does not flatter the
+#: efficiency.
+WARMUP_S = 0.2
+MEASURE_S, MEASURE_MIN, MEASURE_MIN_S, MEASURE_MAX = 1.0, 3, 0.3, 20
 
 _HOST = socket.gethostname()
 #: Worker side: stage functions already unpickled, by payload (at most a few per run).
 _LOADED: dict[bytes, Callable[[Any], Any]] = {}
 
 
-def _load_task(payload: bytes) -> _Task:
+def _load_task(payload: bytes, name: str) -> _Task:
     """Unpickle a task; its function is unpickled when first called (so that a Dask
     scheduler, which unpickles and re-pickles tasks, never needs the stage's imports)."""
-    return _Task(None, payload)
+    return _Task(None, payload, name=name)
 
 
 class _Task:
-    """Runs the stage function on one value, timed where it runs: (result, s, worker)."""
+    """Runs the stage function on one value, timed where it runs: (result, wall s, CPU s of
+    its thread, worker)."""
 
     def __init__(self, fn: Callable[[Any], Any] | None, payload: bytes | None = None,
-                 gate: threading.BoundedSemaphore | None = None):
+                 gate: threading.BoundedSemaphore | None = None, name: str | None = None):
         self.fn = fn
+        self.__name__ = name or getattr(fn, "__name__", None) or "stage"  # in Dask's task names
         self.payload = payload  # the function pickled for process workers
         self.gate = gate  # threading: at most `workers` calls at once over both pools
 
     def __reduce__(self) -> Any:
         if self.payload is None:
             raise TypeError("this stage function was not prepared for a process backend")
-        return (_load_task, (self.payload,))
+        return (_load_task, (self.payload, self.__name__))
 
-    def __call__(self, value: Any) -> tuple[Any, float, str]:
+    def __call__(self, value: Any) -> tuple[Any, float, float, str]:
         if self.gate is None:
             return self.run(value)
         with self.gate:
             return self.run(value)
 
-    def run(self, value: Any) -> tuple[Any, float, str]:
+    def run(self, value: Any) -> tuple[Any, float, float, str]:
         fn = self.fn if self.fn is not None else self._load()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         out = fn(value)
-        return out, time.perf_counter() - t0, f"{_HOST}:{os.getpid()}:{threading.get_ident()}"
+        return (out, time.perf_counter() - t0, time.thread_time() - c0,
+                f"{_HOST}:{os.getpid()}:{threading.get_ident()}")
 
     def _load(self) -> Callable[[Any], Any]:
         assert self.payload is not None
@@ -104,35 +110,52 @@ class ParallelStats:
         self.state = "serial"  # serial -> parallel -> done | failed | closed
         self.error: str | None = None
         self.items = self.batches = 0
-        self.serial_values = self.serial_items = 0  # measured, the warm-up value excluded
-        self.serial_s = 0.0
+        self.serial_values = self.serial_items = 0  # measured, the warm-up excluded
+        self.serial_s = self.warmup_s = 0.0
+        self.warmup_values = 0
+        self.serial_per_item: list[float] = []
+        self.serial_per_value: list[float] = []
         self.dispatched = self.completed = self.peak_in_flight = 0
         self.parallel_items = 0
-        self.busy_s = self.wait_s = 0.0
+        self.busy_s = self.cpu_s = self.wait_s = 0.0
         self.started: float | None = None  # first dispatch, monotonic
         self.first_result: float | None = None
         self.first_items = 0
-        self.first_busy = self.first_wait = 0.0
+        self.first_busy = self.first_wait = self.first_cpu = 0.0
         self.ended: float | None = None
         self.workers_seen: set[str] = set()
 
-    def calibrated(self) -> bool:
-        return self.serial_values >= CALIBRATE_MAX or (
-            self.serial_values >= 1 and self.serial_s >= CALIBRATE_S)
+    def serial_value(self, items: int, seconds: float) -> bool:
+        """Count one value run serially; True once the serial rate is measured."""
+        if self.warmup_values == 0 or self.warmup_s < WARMUP_S:
+            self.warmup_values += 1
+            self.warmup_s += seconds
+            return False
+        self.serial_values += 1
+        self.serial_items += items
+        self.serial_s += seconds
+        self.serial_per_value.append(seconds)
+        if items:
+            self.serial_per_item.append(seconds / items)
+        n, t = self.serial_values, self.serial_s
+        return t >= MEASURE_S or n >= MEASURE_MAX or (n >= MEASURE_MIN and t >= MEASURE_MIN_S)
 
     def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """The stage's figures now, as JSON-able data (see ``verdict``)."""
         end = self.ended or now or time.monotonic()
-        serial_rate = self.serial_items / self.serial_s if self.serial_s > 0 else None
+        per_item = _median(self.serial_per_item)
+        serial_rate = 1.0 / per_item if per_item else None
         wall = end - self.started if self.started is not None else 0.0
         steady_s = end - self.first_result if self.first_result is not None else 0.0
         steady_items = self.parallel_items - self.first_items
         rate = steady_items / steady_s if steady_s > 0 and steady_items > 0 else None
         busy = (self.busy_s - self.first_busy) / (self.workers * steady_s) if steady_s > 0 else None
         waiting = (self.wait_s - self.first_wait) / steady_s if steady_s > 0 else None
+        busy_after = self.busy_s - self.first_busy
+        cpu_share = (self.cpu_s - self.first_cpu) / busy_after if busy_after > 0 else None
         speedup = rate / serial_rate if rate and serial_rate else None
         task_s = self.busy_s / self.completed if self.completed else None
-        serial_task_s = self.serial_s / self.serial_values if self.serial_values else None
+        serial_task_s = _median(self.serial_per_value)
         d: dict[str, Any] = {
             "stage": self.name, "index": self.index, "backend": self.backend,
             "scheduler": self.scheduler, "state": self.state, "error": self.error,
@@ -142,11 +165,13 @@ class ParallelStats:
             "dispatched": self.dispatched, "completed": self.completed,
             "items": self.items, "batches": self.batches,
             "parallel_items": self.parallel_items, "items_per_s": rate,
-            "serial_batches": self.serial_values, "serial_items_per_s": serial_rate,
+            "serial_batches": self.serial_values, "warmup_batches": self.warmup_values,
+            "serial_items_per_s": serial_rate,
             "speedup": speedup, "efficiency": speedup / self.workers if speedup else None,
             "busy_s": self.busy_s, "wait_s": self.wait_s, "parallel_s": wall,
             "utilization": min(1.0, busy) if busy is not None else None,
             "waiting": min(1.0, waiting) if waiting is not None else None,
+            "cpu_s": self.cpu_s, "cpu_share": cpu_share,
             "task_s": task_s, "serial_task_s": serial_task_s,
             "startup_s": (self.first_result - self.started
                           if self.first_result is not None and self.started is not None
@@ -155,6 +180,14 @@ class ParallelStats:
         }
         d["verdict"] = verdict(d)
         return d
+
+
+def _median(xs: list[float]) -> float | None:
+    if not xs:
+        return None
+    ys = sorted(xs)
+    mid = len(ys) // 2
+    return ys[mid] if len(ys) % 2 else (ys[mid - 1] + ys[mid]) / 2
 
 
 def verdict(d: dict[str, Any]) -> str:
@@ -173,8 +206,13 @@ def verdict(d: dict[str, Any]) -> str:
             return (f"compute-bound: workers {util:.0%} busy, {eff:.0%} efficient; more "
                     "workers would raise its rate")
         slow = (d["task_s"] or 0.0) / (d["serial_task_s"] or 1.0)
+        share = d.get("cpu_share")
+        if share is not None and share < 0.8:
+            return (f"workers {util:.0%} busy but running on a CPU only {share:.0%} of that "
+                    f"time (a task takes {slow:.1f}x its serial time): the cores are taken, by "
+                    "other processes, more workers than cores or (threading) the GIL")
         return (f"workers {util:.0%} busy but a task takes {slow:.1f}x its serial time: they "
-                "contend for cores, memory bandwidth or (threading) the GIL")
+                "contend for caches or memory bandwidth, or pay a cold start")
     if waiting >= 0.5:
         return (f"overhead-bound: the main thread waited {waiting:.0%} of the time while the "
                 f"workers were {util:.0%} busy ({task_ms:.1f} ms a task): moving values and "
@@ -218,19 +256,14 @@ def _count(out: Any) -> int:
 def _run(task: _Task, upstream: Iterator[Any], opened: Opened, stats: ParallelStats
          ) -> Iterator[Any]:
     try:
-        warm = True
         for value in upstream:
-            out, busy, _ = task.run(value)
+            out, busy, _cpu, _ = task.run(value)
             n = _count(out)
             stats.items += n
             stats.batches += 1
-            if not warm:
-                stats.serial_values += 1
-                stats.serial_items += n
-                stats.serial_s += busy
-            warm = False
+            measured = stats.serial_value(n, busy)
             yield out
-            if stats.calibrated():
+            if measured:
                 break
         else:
             stats.state = "done"
@@ -279,30 +312,49 @@ def _fan(task: _Task, upstream: Iterator[Any], opened: Opened, stats: ParallelSt
         # calls. Leaving them before closing a call still running stops its tasks without
         # starting a fresh pool (joblib restarts the pool of a Parallel still entered).
         pool = [stack.enter_context(opened.parallel(stats.ordered)) for _ in range(2)]
-        submit()
-        while chunks:
-            results, left = chunks[0]
-            t0 = time.perf_counter()
-            out, busy, worker = next(results)
-            stats.wait_s += time.perf_counter() - t0
-            n = _count(out)
-            stats.completed += 1
-            stats.items += n
-            stats.batches += 1
-            stats.parallel_items += n
-            stats.busy_s += busy
-            stats.workers_seen.add(worker)
-            if stats.first_result is None:
-                stats.first_result, stats.first_items = time.monotonic(), n
-                stats.first_busy, stats.first_wait = busy, stats.wait_s
-            chunks[0][1] = left - 1
-            if left == 1:  # that call is done: free its Parallel, start the next values
-                for _ in results:
-                    pass
-                chunks.popleft()
-                submit()
-            yield out
-        stats.ended = time.monotonic()
+        try:
+            submit()
+            while chunks:
+                results, left = chunks[0]
+                t0 = time.perf_counter()
+                out, busy, cpu, worker = next(results)
+                stats.wait_s += time.perf_counter() - t0
+                n = _count(out)
+                stats.completed += 1
+                stats.items += n
+                stats.batches += 1
+                stats.parallel_items += n
+                stats.busy_s += busy
+                stats.cpu_s += cpu
+                stats.workers_seen.add(worker)
+                if stats.first_result is None:
+                    stats.first_result, stats.first_items = time.monotonic(), n
+                    stats.first_busy, stats.first_cpu = busy, cpu
+                    stats.first_wait = stats.wait_s
+                chunks[0][1] = left - 1
+                if left == 1:  # that call is done: free its Parallel, start the next values
+                    for _ in results:
+                        pass
+                    chunks.popleft()
+                    submit()
+                yield out
+            stats.ended = time.monotonic()
+        except GeneratorExit:
+            _drain(chunks)  # the chain was closed: let the few calls in flight finish
+            raise
+
+
+def _drain(chunks: deque[list[Any]]) -> None:
+    """Finish the calls in flight, dropping their results: stopping them instead would kill
+    loky's workers mid-task, which its executor thread does not always survive cleanly.
+    A call whose task fails is left for ``_close_all``."""
+    while chunks:
+        try:
+            for _ in chunks[0][0]:
+                pass
+        except Exception:
+            return
+        chunks.popleft()
 
 
 def _close_all(chunks: deque[list[Any]]) -> None:

@@ -32,7 +32,9 @@ PROCESS_BACKENDS = frozenset({"loky", "dask"})
 CONNECT_TIMEOUT_S = 3.0
 WORKERS_TIMEOUT_S = 10.0
 
-_ADDRESS = re.compile(r"^(?P<proto>[a-z][a-z0-9+.-]*://)?(?P<host>\[[^\]]+\]|[^:/\s]+):(?P<port>\d{1,5})$")
+_ADDRESS = re.compile(
+    r"^(?P<proto>[a-z][a-z0-9+.-]*://)?(?P<host>\[[^\]]+\]|[^:/\s]+):(?P<port>\d{1,5})$"
+)
 
 
 def check_backend(name: str) -> str:
@@ -272,6 +274,9 @@ class Opened:
         )
         if self.choice.name != "dask":
             return Parallel(backend=self.choice.name, **kwargs)
+        backend = _dask_backend_class()
+        if backend is not None:
+            return Parallel(backend=backend(client=self.client), **kwargs)
         with parallel_config(backend="dask", client=self.client):
             return Parallel(**kwargs)
 
@@ -284,6 +289,47 @@ class Opened:
         if self.holds_loky:
             self.holds_loky = False
             _release_loky()
+
+
+_DASK_BACKEND: list[Any] = []
+
+
+def _dask_backend_class() -> Any:
+    """joblib's dask backend, made to report a task that failed outside the function (its
+    worker died: ``KilledWorker``). joblib 1.6 sets that error on a future nobody reads and
+    never calls back, so a streaming ``Parallel`` would wait forever. None if joblib's
+    internals are not the ones this was written for (the plain backend is used then)."""
+    if _DASK_BACKEND:
+        return _DASK_BACKEND[0]
+    try:
+        from joblib._dask import DaskDistributedBackend
+    except ImportError:
+        DaskDistributedBackend = None  # noqa: N806
+    if DaskDistributedBackend is None or not hasattr(DaskDistributedBackend, "_collect"):
+        _DASK_BACKEND.append(None)
+        return None
+
+    class ReportingDaskBackend(DaskDistributedBackend):  # type: ignore[misc, valid-type]
+        """Calls joblib back with the error of a failed task, so that it is raised."""
+
+        async def _collect(self) -> None:
+            import asyncio
+
+            while self._continue:
+                async for future, result in self.waiting_futures:
+                    cf_future = self._results.pop(future)
+                    callback = self._callbacks.pop(future)
+                    if future.status == "error":
+                        _typ, exc, _tb = result
+                        cf_future.set_exception(exc)
+                        callback(exc)  # joblib registers it as the task's error
+                    else:
+                        cf_future.set_result(result)
+                        callback(result)
+                await asyncio.sleep(0.01)
+
+    _DASK_BACKEND.append(ReportingDaskBackend)
+    return ReportingDaskBackend
 
 
 def open_backend(choice: BackendChoice, workers: int) -> Opened:

@@ -42,7 +42,12 @@ class Tmux:
         return int(self.tmux("display-message", "-p", "-t", "pb", "#{pane_pid}").strip())
 
     def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "pb", *keys)
+        """Press keys one at a time, as a person would: Textual runs a key's binding
+        after the keys that arrived with it in one read, so keys sent together (C-a then
+        a digit) could take effect out of order."""
+        for key in keys:
+            self.tmux("send-keys", "-t", "pb", key)
+            time.sleep(0.05)
 
     def type(self, text: str) -> None:
         self.tmux("send-keys", "-t", "pb", "-l", text)
@@ -89,7 +94,7 @@ def launch(term: Tmux, tmp_path: Path, home: Path, width: int = 100, height: int
 def select_jsonl_tokens(term: Tmux) -> None:
     """Move the tree's cursor down until the jsonl_tokens pipeline is described (its name
     heads the description under the tree)."""
-    term.keys(*["Up"] * 30)
+    term.keys(*["Up"] * 20)
     for _ in range(40):
         time.sleep(0.15)
         if re.search(r"^ jsonl_tokens\s", term.screen(), re.MULTILINE):
@@ -104,6 +109,7 @@ def set_params(term: Tmux, batch_size: str, rows: str) -> None:
     for name, value in (("batch_size", batch_size), ("rows", rows)):
         # The batch_size field has the focus first; Tab moves to the next.
         term.keys("C-a", "C-k")
+        time.sleep(0.1)
         term.type(value)
         term.wait_for(lambda s, n=name, v=value: re.search(rf"{n} \(int\)\s+{v}\s", s),
                       f"{name}={value} typed", timeout=10)

@@ -30,9 +30,13 @@ def async_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., No
 
 
 @pytest.fixture(scope="session")
-def example_modules() -> list[ModuleInfo]:
-    """The examples as discovered once (discovery imports them in a child process)."""
-    return discover(EXAMPLES)
+def example_modules(tmp_path_factory: pytest.TempPathFactory) -> list[ModuleInfo]:
+    """The examples as discovered once (discovery imports them in a child process, and
+    importing one may create its data folder: under a PIPEBENCH_HOME of its own, since
+    this runs before the per-test one is set)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PIPEBENCH_HOME", str(tmp_path_factory.mktemp("discover-home")))
+        return discover(EXAMPLES)
 
 
 def make_app(root: Path, modules: list[ModuleInfo] | None = None) -> PipebenchApp:

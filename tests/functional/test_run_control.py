@@ -118,6 +118,14 @@ def hog(batch_size: int = 8):
 
 
 @pipeline
+def picky(batch_size: int = 8, n: int = 1):
+    """Its factory refuses a negative n."""
+    if n < 0:
+        raise ValueError(f"n must be positive, not {n}")
+    return ticks(batch_size), square
+
+
+@pipeline
 def flood(batch_size: int = 1):
     """As many items a second as Python can make, each printed."""
     return fast_source(batch_size), chatty
@@ -202,6 +210,22 @@ async def test_failing_pipeline_shows_its_error(write_module: Any) -> None:
         assert record["status"] == "failed" and record["error"]["type"] == "ValueError"
         # The app keeps working: another run goes.
         await select(pilot, "forever")
+        await start_and_wait_running(pilot)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.active is None)
+
+
+@async_test
+async def test_factory_refusing_a_value_is_a_one_line_error(write_module: Any) -> None:
+    app = make_app(setup(write_module))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await select(pilot, "picky")
+        await set_params(pilot, n="-3")
+        assert await run_to_end(pilot) == "failed"
+        assert any("its factory raised ValueError: n must be positive, not -3" in n
+                   for n in notifications(pilot))
+        assert load_runs(pipeline="picky") == []  # like the CLI: bad input, no record
+        await set_params(pilot, n="3")
         await start_and_wait_running(pilot)
         await pilot.press("s")
         await wait_until(pilot, lambda: app.active is None)

@@ -112,3 +112,41 @@ async def test_bad_parameter_value_is_refused(pipebench_home: Path,
         assert app.screen is app.main
         assert app.settings == {}
         assert app.main.query_one(StageTable).state is None
+
+
+@async_test
+async def test_kernel_sets_are_listed_not_run(pipebench_home: Path,
+                                              example_modules: list[ModuleInfo]) -> None:
+    kernel_sets = [k.name for m in example_modules for k in getattr(m, "kernels", ())]
+    if not kernel_sets:
+        return  # the examples declare none (yet): nothing to list
+    app = make_app(EXAMPLES, example_modules)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await select(pilot, kernel_sets[0])
+        assert app.selected is not None and app.selected.kind == "kernels"
+        await pilot.press("r")
+        assert any("pipebench kernels" in n for n in notifications(pilot))
+        assert app.active is None
+
+
+@async_test
+async def test_help_and_command_palette(pipebench_home: Path,
+                                        example_modules: list[ModuleInfo]) -> None:
+    from textual.command import CommandPalette
+
+    from workbench.ui.screens.help import HelpScreen
+
+    app = make_app(EXAMPLES, example_modules)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await select(pilot, "jsonl_tokens")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")  # closes the help, does not quit
+        assert app.screen is app.main and app.is_running
+        titles = [c.title for c in app.get_system_commands(app.main)]
+        for title in ("Run", "Stop", "Double batch size", "Halve batch size", "Parameters…"):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.main)

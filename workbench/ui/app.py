@@ -131,6 +131,9 @@ class PipebenchApp(App[int]):
     def on_catalog_tree_item_chosen(self, msg: CatalogTree.ItemChosen) -> None:
         if msg.item.kind == "pipeline":
             self.run_item(msg.item)
+        elif msg.item.kind == "kernels":
+            self.notify(f"kernel sets run headless for now: pipebench kernels "
+                        f"{msg.item.payload.target}", severity="warning")
         else:
             node = self.main.query_one(CatalogTree).cursor_node
             if node is not None:
@@ -154,6 +157,10 @@ class PipebenchApp(App[int]):
 
     def _selected_pipeline(self) -> CatalogItem | None:
         item = self.selected
+        if item is not None and item.kind == "kernels":
+            self.notify(f"{item.name} is a kernel set: run it with pipebench kernels "
+                        f"{item.payload.target}", severity="warning")
+            return None
         if item is None or item.pipeline is None:
             self.notify("select a pipeline in the tree first", severity="warning")
             return None
@@ -205,6 +212,8 @@ class PipebenchApp(App[int]):
         if active is None or active.run_id != msg.run_id:
             return
         self.active = None
+        if active.running:
+            active.shutdown()  # the bridge gave up on a run still going: end it
         active.bridge.join(1.0)
         state = msg.state
         failure = state.failure
@@ -221,8 +230,8 @@ class PipebenchApp(App[int]):
                 self.notify(f"{name} finished: {format_rate(throughput(state))} items/s")
             else:
                 detail = f": {state.message}" if state.message else ""
-                severity = "warning" if state.status == "stopped" else "error"
-                self.notify(f"{name} {state.status}{detail}", severity=severity)
+                self.notify(f"{name} {state.status}{detail}",
+                            severity="warning" if state.status == "stopped" else "error")
             if self.selected is not None and self.selected.pipeline is not None:
                 self.load_records(self.selected.pipeline.name, self.selected.module_path)
         if self._quitting:
@@ -233,9 +242,7 @@ class PipebenchApp(App[int]):
 
     # ---- actions ----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in MAIN_ACTIONS and not isinstance(self.screen, MainScreen):
-            return False
-        return True
+        return action not in MAIN_ACTIONS or isinstance(self.screen, MainScreen)
 
     def action_run(self) -> None:
         item = self._selected_pipeline()

@@ -177,10 +177,16 @@ class RunBridge(threading.Thread):
 
     # ---- reading ------------------------------------------------------------------
     def run(self) -> None:
-        if isinstance(self._source, queue.Queue):
-            self._read_queue(self._source)
-        else:
-            self._read_iter(iter(self._source))
+        try:
+            if isinstance(self._source, queue.Queue):
+                self._read_queue(self._source)
+            else:
+                self._read_iter(iter(self._source))
+        except Exception as exc:  # a bug here must not leave the UI waiting forever
+            self._recent.append(("error", f"pipebench stopped following this run: "
+                                          f"{type(exc).__name__}: {exc}"))
+            self._log_total += 1
+            self._dirty = self.ended = True
         if self._stopping.is_set():
             return  # the app is going away: nobody to tell
         self._flush()

@@ -23,6 +23,8 @@ HELP = """\
   q           quit (stops the run first; q twice kills it)
 
 [b]What is shown[/b]
+  tree        modules and their pipelines; ◇ a kernel set (run with
+              `pipebench kernels`); ⊘ cannot run here, ✗ import error
   stages      per stage: items and batches out, items/s over the run,
               self time (in the stage's own code, upstream excluded)
               in seconds and % of the run, mean self time per batch

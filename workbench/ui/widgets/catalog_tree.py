@@ -46,14 +46,22 @@ def pipeline_item(m: ModuleInfo, p: PipelineInfo) -> CatalogItem:
     return CatalogItem("pipeline", p.name, m.path, p.reason, p)
 
 
+def kernels_item(m: ModuleInfo, k: Any) -> CatalogItem:
+    """A kernel set (``KernelSetInfo``): listed here, run by the kernels view."""
+    return CatalogItem("kernels", k.name, m.path, None, k)
+
+
 def item_label(item: CatalogItem) -> Text:
-    """The label: dimmed and marked (⊘ unavailable, ✗ broken) when it cannot run here."""
+    """The label: dimmed and marked (⊘ unavailable, ✗ broken) when it cannot run here;
+    kernel sets are marked ◇."""
     if item.kind == "module":
         if item.reason:
             return Text(f"{item.name} ✗", style="dim strike")
         return Text(item.name, style="bold")
     if item.reason:
         return Text(f"{item.name} ⊘", style="dim")
+    if item.kind == "kernels":
+        return Text(f"◇ {item.name}", style="italic")
     return Text(item.name)
 
 
@@ -90,13 +98,17 @@ class CatalogTree(Tree[CatalogItem]):
         for m in modules:
             mod = module_item(m)
             node = self.root.add(item_label(mod), data=mod, expand=True)
-            if not m.pipelines and not m.error:
+            kernel_sets = getattr(m, "kernels", ())
+            if not m.pipelines and not kernel_sets and not m.error:
                 node.add_leaf(Text("no pipelines", style="dim italic"))
             for p in m.pipelines:
                 item = pipeline_item(m, p)
                 leaf = node.add_leaf(item_label(item), data=item)
                 if first is None and item.available:
                     first = leaf
+            for k in kernel_sets:
+                kitem = kernels_item(m, k)
+                node.add_leaf(item_label(kitem), data=kitem)
         if first is not None:
             # Lines are laid out on the next refresh; move the cursor once they are.
             self.call_after_refresh(self.move_cursor, first)

@@ -18,7 +18,7 @@ class MemoryPanel(Vertical):
         yield Static("no run yet", id="memory-figures")
         yield BarChart(id="memory-chart", empty="RSS over time: no sample",
                        limit_label="budget", fmt=format_bytes)
-        yield Static("runner process memory (RSS/USS), not Python heap",
+        yield Static("whole-process memory, not Python heap",
                      id="memory-note", classes="note")
 
     def on_mount(self) -> None:

@@ -18,10 +18,18 @@ def describe(item: CatalogItem | None, settings: PipelineSettings | None) -> Tex
     if item.reason:
         text.append(f"\n⊘ {item.reason}", "bold")
         return text
+    if item.kind == "kernels":
+        k = item.payload
+        if getattr(k, "doc", ""):
+            text.append(f"\n{k.doc}", "italic")
+        text.append(f"\nkernel set: {', '.join(getattr(k, 'impls', ()))}")
+        text.append("\nrun it with: pipebench kernels", "dim")
+        return text
     info = item.pipeline
     if info is None:
         count = len(getattr(item.payload, "pipelines", ()))
-        text.append(f"\n{count} pipeline(s)")
+        kernels = len(getattr(item.payload, "kernels", ()))
+        text.append(f"\n{count} pipeline(s)" + (f", {kernels} kernel set(s)" if kernels else ""))
         return text
     if info.doc:
         text.append(f"\n{info.doc}", "italic")

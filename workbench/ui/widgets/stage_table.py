@@ -36,7 +36,7 @@ def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
 
     def fmt(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
-        return gap.join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))])
+        return gap.join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
 
     return [fmt(header), *(fmt(c) for c in body)]
 
@@ -65,9 +65,8 @@ class StageTable(Widget):
         # A new layout of the screen only when the table's height can change (rows, caption):
         # most updates change numbers only, and a repaint is far cheaper.
         rows = stage_rows(state) if state is not None else []
-        top = next((r.name for r in rows if r.bottleneck), None)
-        shape = (state is None, len(rows), top, any(r.failed for r in rows),
-                 state.ended if state else None)
+        shape = (state is None, len(rows), any(r.bottleneck for r in rows),
+                 any(r.failed for r in rows), state.ended if state else None)
         self.refresh(layout=shape != self._shape)
         self._shape = shape
 
@@ -90,7 +89,7 @@ class StageTable(Widget):
         lines = table_lines(rows, wide)
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(lines[0], self._style("header"))  # type: ignore[arg-type]
-        for r, line in zip(rows, lines[1:]):
+        for r, line in zip(rows, lines[1:], strict=True):
             style = (self._style("bottleneck") if r.bottleneck
                      else self._style("failed") if r.failed else "")
             text.append("\n")

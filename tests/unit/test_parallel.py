@@ -1,0 +1,179 @@
+"""Parallel stages in this process: outputs, bounded look-ahead, counters, refusals."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from workbench import PipelineDefinitionError, stage
+from workbench.engine.errors import UserError
+from workbench.parallel import REGISTRY, verdict
+from workbench.parallel_backends import check_scheduler, choice_from_env
+from workbench.views_parallel import parallel_view
+
+
+def work(x: int) -> int:
+    """Deterministic, with uneven durations so that completion order differs from input."""
+    time.sleep(0.002 * (x % 4))
+    return x * x + 1
+
+
+def expected(n: int) -> list[int]:
+    return [work(x) for x in range(n)]
+
+
+@pytest.fixture
+def backend(monkeypatch: pytest.MonkeyPatch):
+    def use(name: str, scheduler: str | None = None) -> None:
+        monkeypatch.setenv("PIPEBENCH_BACKEND", name)
+        if scheduler:
+            monkeypatch.setenv("PIPEBENCH_DASK_SCHEDULER", scheduler)
+        else:
+            monkeypatch.delenv("PIPEBENCH_DASK_SCHEDULER", raising=False)
+
+    return use
+
+
+def test_threading_gives_the_serial_outputs_in_order(backend) -> None:
+    backend("threading")
+    assert list(stage(work, workers=3)(iter(range(80)))) == expected(80)
+    stats = REGISTRY[-1].snapshot()
+    assert stats["state"] == "done" and stats["in_flight"] == 0
+    assert stats["completed"] + stats["serial_batches"] + 1 == 80  # + the warm-up value
+    assert stats["items"] == 80 and stats["workers"] == 3
+
+
+def test_unordered_gives_the_same_multiset(backend) -> None:
+    backend("threading")
+    out = list(stage(work, workers=3, ordered=False)(iter(range(80))))
+    assert sorted(out) == sorted(expected(80))
+
+
+def test_loky_gives_the_serial_outputs_in_order(backend) -> None:
+    backend("loky")
+    assert list(stage(work, workers=2)(iter(range(60)))) == expected(60)
+    stats = REGISTRY[-1].snapshot()
+    assert stats["workers_seen"] == 2 and stats["backend"] == "loky"
+    assert stats["serial_items_per_s"] > 0 and stats["items_per_s"] > 0
+
+
+def test_upstream_is_pulled_lazily_and_in_the_main_thread(backend) -> None:
+    backend("threading")
+    pulled: list[int] = []
+    threads: set[int] = set()
+
+    def source():
+        for x in range(100):
+            pulled.append(x)
+            threads.add(threading.get_ident())
+            yield x
+
+    chain = stage(work, workers=2, pre_dispatch=4)(source())
+    for i, _ in enumerate(chain):
+        assert len(pulled) - (i + 1) <= 4  # never more than pre_dispatch ahead
+    assert threads == {threading.get_ident()}
+    assert REGISTRY[-1].peak_in_flight <= 4
+
+
+def test_an_error_in_the_function_ends_the_stage_with_it(backend) -> None:
+    backend("threading")
+
+    def bad(x: int) -> int:
+        if x == 40:
+            raise ValueError("item 40 is bad")
+        return x
+
+    out = []
+    with pytest.raises(ValueError, match="item 40 is bad"):
+        for v in stage(bad, workers=2)(iter(range(100))):
+            out.append(v)
+    # joblib raises as soon as a task fails: results of its call not yet handed out are lost
+    assert out == list(range(len(out))) and len(out) >= 40 - 4
+    assert REGISTRY[-1].snapshot()["state"] == "failed"
+
+
+def test_closing_early_stops_the_workers(backend) -> None:
+    backend("loky")
+    chain = stage(work, workers=2)(iter(range(1000)))
+    got = [next(chain) for _ in range(30)]
+    chain.close()  # type: ignore[attr-defined]
+    assert got == expected(30)
+    assert REGISTRY[-1].snapshot()["state"] == "closed"
+
+
+def test_a_function_that_cannot_be_pickled_is_refused_for_processes(backend) -> None:
+    backend("loky")
+    lock = threading.Lock()
+
+    def locked(x: int) -> int:
+        with lock:
+            return x
+
+    with pytest.raises(UserError, match="cannot be pickled.*--backend threading"):
+        stage(locked, workers=2)(iter(range(3)))
+    backend("threading")  # threads need no pickling
+    assert list(stage(locked, workers=2)(iter(range(30)))) == list(range(30))
+
+
+def test_multiprocessing_is_refused_with_the_reason(backend) -> None:
+    backend("multiprocessing")
+    with pytest.raises(UserError, match="cannot stream results"):
+        stage(work, workers=2)(iter(range(3)))
+
+
+def test_dask_needs_a_scheduler_and_a_valid_address(backend) -> None:
+    backend("dask")
+    with pytest.raises(UserError, match="needs a scheduler"):
+        choice_from_env()
+    assert check_scheduler("127.0.0.1:8786") == "tcp://127.0.0.1:8786"
+    assert check_scheduler("tcp://host.example:1") == "tcp://host.example:1"
+    with pytest.raises(UserError, match="not a Dask scheduler address"):
+        check_scheduler("localhost")
+
+
+def test_an_unreachable_scheduler_fails_within_seconds_naming_it(backend) -> None:
+    pytest.importorskip("distributed")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    backend("dask", address)
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match=f"cannot reach the Dask scheduler at {address}"):
+        stage(work, workers=2)(iter(range(3)))
+    assert time.monotonic() - t0 < 8
+
+
+def test_workers_must_be_a_positive_whole_number() -> None:
+    with pytest.raises(PipelineDefinitionError, match="workers must be"):
+        stage(work, workers=0)
+    with pytest.raises(PipelineDefinitionError, match="pre_dispatch must be"):
+        stage(work, workers=2, pre_dispatch=-1)
+    assert stage(work).workers is None  # no workers: an ordinary stage
+
+
+def test_the_example_twin_computes_what_the_serial_stage_does() -> None:
+    from pipelines.numpy_batches import random_features, random_features_batch
+
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((64, 8)).astype(np.float32) for _ in range(3)]
+    for a, b in zip(random_features(iter(batches)), batches, strict=True):
+        np.testing.assert_allclose(a, random_features_batch(b), rtol=1e-5, atol=1e-5)
+
+
+def test_verdicts_and_view() -> None:
+    base = {"state": "parallel", "error": None, "completed": 50, "workers": 2,
+            "efficiency": 0.9, "utilization": 0.95, "waiting": 0.9, "task_s": 0.05,
+            "serial_task_s": 0.05}
+    assert verdict(base).startswith("compute-bound")
+    assert verdict({**base, "utilization": 0.2, "waiting": 0.8}).startswith("overhead-bound")
+    assert verdict({**base, "utilization": 0.2, "waiting": 0.1}).startswith("fed too slowly")
+    assert parallel_view({"backend": "loky", "stages": []}) is None
+    row = {**base, "stage": "f", "backend": "loky", "in_flight": 1, "max_in_flight": 4,
+           "items_per_s": 10.0, "serial_items_per_s": 6.0, "speedup": 1.7,
+           "serial_batches": 3, "wait_s": 1.0, "startup_s": 0.5, "verdict": "ok"}
+    assert parallel_view({"backend": "loky", "scheduler": None, "stages": [row]}) is not None
