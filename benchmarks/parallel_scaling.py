@@ -97,39 +97,65 @@ def machine_check(n: int = 8) -> float:
     return one / two
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--workers", default="1,2", help="loky worker counts, e.g. 1,2,4")
-    parser.add_argument("--skip-dask", action="store_true")
-    args = parser.parse_args()
-    counts = [int(w) for w in args.workers.split(",")]
-    home = Path(os.environ.setdefault("PIPEBENCH_HOME",
-                                      str(Path("/tmp") / f"pipebench-bench-{os.getpid()}")))
-    print(f"{os.cpu_count()} CPUs; {args.seconds:g} s a run; records in {home}")
-    ceiling = machine_check()
-    print(f"machine check: multiprocessing.Pool(2) runs the same tasks {ceiling:.2f}x faster "
-          f"than one process (load {os.getloadavg()[0]:.2f})")
-    rows = [run_once("serial stage", 0, "loky", args.seconds)]
+def sequence(seconds: float, counts: list[int], skip_dask: bool) -> list[dict[str, Any]]:
+    """One run of each configuration; the serial stage first and last (a cold first run
+    must not flatter the speedups)."""
+    rows = [run_once("serial stage", 0, "loky", seconds)]
     for n in counts:
-        rows.append(run_once(f"loky, {n} worker{'s' if n > 1 else ''}", n, "loky",
-                             args.seconds))
-    rows.append(run_once("threading, 2 threads", 2, "threading", args.seconds))
-    if not args.skip_dask:
+        rows.append(run_once(f"loky, {n} worker{'s' if n > 1 else ''}", n, "loky", seconds))
+    rows.append(run_once("threading, 2 threads", 2, "threading", seconds))
+    if not skip_dask:
         from distributed import LocalCluster
 
         n = max(2, max(counts))
         with LocalCluster(host="127.0.0.1", n_workers=n, threads_per_worker=1,
                           processes=True, dashboard_address=None) as cluster:
             time.sleep(1.0)
-            rows.append(run_once(f"dask, {n} workers x 1 thread", n, "dask", args.seconds,
+            rows.append(run_once(f"dask, {n} workers x 1 thread", n, "dask", seconds,
                                  cluster.scheduler_address))
-    # The serial stage again, last: the faster of its two runs is the baseline, so that a
-    # cold first run cannot flatter the speedups.
-    rows.append(run_once("serial stage, again", 0, "loky", args.seconds))
-    base = max(rows[0]["run_rate"], rows[-1]["run_rate"])
-    print(f"\n{'run':28} {'load':>5} {'items/s':>9} {'steady/s':>9} {'speedup':>8} "
-          f"{'efficiency':>10} {'own':>6} {'busy':>5} {'on CPU':>6} {'start-up':>8}")
+    rows.append(run_once("serial stage", 0, "loky", seconds))
+    return rows
+
+
+def merge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per configuration: the median of each figure, the highest load."""
+    from statistics import median
+
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        by.setdefault(r["label"], []).append(r)
+    out = []
+    for label, rs in by.items():
+        row: dict[str, Any] = {"label": label, "workers": rs[0]["workers"], "n": len(rs),
+                               "load": max(r["load"] for r in rs)}
+        for key in ("run_rate", "steady", "own", "busy", "cpu", "startup_s"):
+            values = [r[key] for r in rs if r[key] is not None]
+            row[key] = median(values) if values else None
+        out.append(row)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--workers", default="1,2", help="loky worker counts, e.g. 1,2,4")
+    parser.add_argument("--skip-dask", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the whole sequence N times; the figures are medians")
+    args = parser.parse_args()
+    counts = [int(w) for w in args.workers.split(",")]
+    home = Path(os.environ.setdefault("PIPEBENCH_HOME",
+                                      str(Path("/tmp") / f"pipebench-bench-{os.getpid()}")))
+    print(f"{os.cpu_count()} CPUs; {args.seconds:g} s a run, {args.repeat} time(s) each; "
+          f"records in {home}")
+    ceiling = machine_check()
+    print(f"machine check: multiprocessing.Pool(2) runs the same tasks {ceiling:.2f}x faster "
+          f"than one process (load {os.getloadavg()[0]:.2f})")
+    runs = [r for _ in range(args.repeat) for r in sequence(args.seconds, counts, args.skip_dask)]
+    rows = merge(runs)
+    base = rows[0]["run_rate"]  # the serial stage's median
+    print(f"\n{'run (median of n)':28} {'n':>2} {'load':>5} {'items/s':>9} {'steady/s':>9} "
+          f"{'speedup':>8} {'efficiency':>10} {'own':>6} {'busy':>5} {'on CPU':>6} {'start-up':>8}")
     for r in rows:
         rate = r["steady"] or r["run_rate"]
         speedup = rate / base
@@ -138,15 +164,15 @@ def main() -> int:
         start = f"{r['startup_s']:.2f}s" if r["startup_s"] is not None else "–"
         cpu = f"{100 * r['cpu']:.0f}%" if r["cpu"] is not None else "–"
         own = f"{r['own']:.2f}x" if r["own"] is not None else "–"
-        print(f"{r['label']:28} {r['load']:5.2f} {r['run_rate']:9.1f} "
+        print(f"{r['label']:28} {r['n']:2} {r['load']:5.2f} {r['run_rate']:9.1f} "
               f"{(r['steady'] or 0):9.1f} {speedup:7.2f}x {100 * eff:9.0f}% {own:>6} "
               f"{busy:>5} {cpu:>6} {start:>8}")
     print("\nitems/s: the whole run (start-up included); steady/s: from the first parallel "
           "result on; speedup and efficiency use steady/s against the serial stage's items/s "
-          "(the faster of its two runs); own: pipebench's figure, steady/s against the same "
-          "stage's first batches run serially in that run; "
+          "(its runs, first and last in each sequence); own: pipebench's figure, steady/s "
+          "against the same stage's first batches run serially in that run; "
           "busy: worker time / (workers x time); on CPU: share of that busy time the workers "
-          "ran on a CPU; load: 1-minute load average before the run (other processes)")
+          "ran on a CPU; load: highest 1-minute load average before a run (other processes)")
     two = next((r for r in rows if r["label"] == "loky, 2 workers"), None)
     if two is not None:
         got = (two["steady"] or 0) / base

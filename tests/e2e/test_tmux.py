@@ -68,8 +68,20 @@ class Tmux:
             screen = self.screen()
             if check(screen):
                 return screen
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen}")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One PIPEBENCH_HOME for the module: the corpus of a size is generated once."""
+    return tmp_path_factory.mktemp("e2e-home")
+
+
+#: A run long enough to be seen going and stopped (about 7 s). numpy_batches keeps the
+#: runner's snapshots regular; a per-item Python loop (batch_size=1 of jsonl_tokens) can
+#: starve the runner's sampler thread for a second or more (see the engine notes).
+LONG = ("numpy_batches", [("batch_size", "4")])
 
 
 @pytest.fixture
@@ -91,23 +103,24 @@ def launch(term: Tmux, tmp_path: Path, home: Path, width: int = 100, height: int
     return pid
 
 
-def select_jsonl_tokens(term: Tmux) -> None:
-    """Move the tree's cursor down until the jsonl_tokens pipeline is described (its name
-    heads the description under the tree)."""
+def select(term: Tmux, name: str) -> None:
+    """Move the tree's cursor until the pipeline ``name`` is described (its name heads the
+    description under the tree)."""
     term.keys(*["Up"] * 20)
     for _ in range(40):
         time.sleep(0.15)
-        if re.search(r"^ jsonl_tokens\s", term.screen(), re.MULTILINE):
+        if re.search(rf"^ {name}\s", term.screen(), re.MULTILINE):
             return
         term.keys("Down")
-    raise AssertionError(f"jsonl_tokens not found:\n{term.screen()}")
+    raise AssertionError(f"{name} not found:\n{term.screen()}")
 
 
-def set_params(term: Tmux, batch_size: str, rows: str) -> None:
+def set_params(term: Tmux, pipeline: str, values: list[tuple[str, str]]) -> None:
+    """Type ``values`` into the first fields of the parameters dialog, in order."""
     term.keys("p")
-    term.wait_for(lambda s: "Parameters of jsonl_tokens" in s, "the parameters dialog")
-    for name, value in (("batch_size", batch_size), ("rows", rows)):
-        # The batch_size field has the focus first; Tab moves to the next.
+    term.wait_for(lambda s: f"Parameters of {pipeline}" in s, "the parameters dialog")
+    for name, value in values:
+        # The first field has the focus; Tab moves to the next.
         term.keys("C-a", "C-k")
         time.sleep(0.1)
         term.type(value)
@@ -130,18 +143,19 @@ def gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def child_pid(ui_pid: int) -> int:
+def child_pid(term: Tmux, ui_pid: int) -> int:
     """The runner child of the pipebench process (the only child it has during a run)."""
-    children = [p for p in psutil.Process(ui_pid).children()
-                if "workbench.engine.child" in " ".join(p.cmdline())]
-    assert len(children) == 1, children
+    every = psutil.Process(ui_pid).children()
+    children = [p for p in every if "workbench.engine.child" in " ".join(p.cmdline())]
+    assert len(children) == 1, f"children of {ui_pid}: {every}; the screen:\n{term.screen()}"
     return children[0].pid
 
 
-def test_run_stop_quit(term: Tmux, tmp_path: Path) -> None:
-    ui_pid = launch(term, tmp_path, tmp_path / "home")
-    select_jsonl_tokens(term)
-    set_params(term, "64", "20000")
+def test_run_stop_quit(term: Tmux, tmp_path: Path, home: Path) -> None:
+    records_before = set((home / "runs").glob("*.json"))
+    ui_pid = launch(term, tmp_path, home)
+    select(term, "jsonl_tokens")
+    set_params(term, "jsonl_tokens", [("batch_size", "64"), ("rows", "20000")])
     term.keys("r")
     screen = term.wait_for(lambda s: "✓ finished" in s, "the run to finish")
     for stage in ("read_jsonl", "tokenize", "to_features"):
@@ -152,10 +166,11 @@ def test_run_stop_quit(term: Tmux, tmp_path: Path) -> None:
     assert "◀ bottleneck" in screen
 
     # A longer run, stopped with s.
-    set_params(term, "1", "200000")
+    select(term, LONG[0])
+    set_params(term, *LONG)
     term.keys("r")
     term.wait_for(lambda s: "● running" in s, "the run to be going", timeout=60)
-    runner = child_pid(ui_pid)
+    runner = child_pid(term, ui_pid)
     term.keys("s")
     term.wait_for(lambda s: "■ stopped" in s, "the run to stop")
     assert gone(runner)
@@ -163,24 +178,23 @@ def test_run_stop_quit(term: Tmux, tmp_path: Path) -> None:
     # Another run, and q while it goes: the child is stopped first, then the app ends.
     term.keys("r")
     term.wait_for(lambda s: "● running" in s, "the run to be going", timeout=60)
-    runner = child_pid(ui_pid)
+    runner = child_pid(term, ui_pid)
     term.keys("q")
     deadline = time.monotonic() + 15
     while term.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not term.alive(), term.screen()
     assert gone(ui_pid) and gone(runner)
-    records = list((tmp_path / "home" / "runs").glob("*.json"))
-    assert len(records) == 3
+    assert len(set((home / "runs").glob("*.json")) - records_before) == 3
 
 
-def test_hangup_leaves_no_process(term: Tmux, tmp_path: Path) -> None:
-    ui_pid = launch(term, tmp_path, tmp_path / "home", 80, 24)
-    select_jsonl_tokens(term)
-    set_params(term, "1", "200000")
+def test_hangup_leaves_no_process(term: Tmux, tmp_path: Path, home: Path) -> None:
+    ui_pid = launch(term, tmp_path, home, 80, 24)
+    select(term, LONG[0])
+    set_params(term, *LONG)
     term.keys("r")
     term.wait_for(lambda s: "● running" in s, "the run to be going", timeout=60)
-    runner = child_pid(ui_pid)
+    runner = child_pid(term, ui_pid)
     term.tmux("kill-server")  # the terminal goes away: SIGHUP
     assert gone(ui_pid, 15), "pipebench outlived its terminal"
     assert gone(runner, 15), "the runner child outlived pipebench"

@@ -18,7 +18,7 @@ def transform(x):
 
 
 def dies_in_a_worker(x):
-    if x == 30 and os.environ.get("PARMOD_MAIN") != str(os.getpid()):
+    if x == 150 and os.environ.get("PARMOD_MAIN") != str(os.getpid()):
         os._exit(3)
     return transform(x)
 
@@ -42,17 +42,17 @@ def record(path):
 
 
 @pipeline
-def serial(n: int = 60, out: str = "out.jsonl"):
+def serial(n: int = 200, out: str = "out.jsonl"):
     return numbers(n), serial_transform, record(out)
 
 
 @pipeline
-def fanned(n: int = 60, out: str = "out.jsonl", ordered: bool = True, workers: int = 2):
+def fanned(n: int = 200, out: str = "out.jsonl", ordered: bool = True, workers: int = 2):
     return numbers(n), stage(transform, workers=workers, ordered=ordered), record(out)
 
 
 @pipeline
-def dying(n: int = 200, out: str = "out.jsonl"):
+def dying(n: int = 300, out: str = "out.jsonl"):
     os.environ["PARMOD_MAIN"] = str(os.getpid())  # the runner; workers are other pids
     return numbers(n), stage(dies_in_a_worker, workers=2), record(out)
 

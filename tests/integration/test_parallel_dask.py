@@ -20,6 +20,8 @@ pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
 
 DASK = str(Path(sys.executable).with_name("dask"))
+if not Path(DASK).exists():
+    pytest.skip(f"no dask command next to {sys.executable}", allow_module_level=True)
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -80,7 +82,7 @@ def test_dask_cluster_runs_the_stage_with_the_serial_outputs(tmp_path, write_mod
     assert par["backend"] == "dask" and par["scheduler"] == scheduler
     (st,) = par["stages"]
     assert st["workers"] == 2 and st["cluster_workers"] == 2 and st["state"] == "done"
-    assert st["completed"] > 0 and st["items"] == 60
+    assert st["completed"] > 0 and st["items"] == 200
     assert f"dask at {scheduler}" in r.out
 
 
@@ -94,5 +96,5 @@ def test_dask_worker_that_dies_fails_the_run_with_its_error(tmp_path, write_modu
     rep = r.report
     assert rep["status"] == "failed" and rep["error"]["type"] == "KilledWorker"
     assert rep["error"]["stage"] == "dies_in_a_worker"
-    assert 0 < rep["stages"][1]["items"] < 200
+    assert 0 < rep["stages"][1]["items"] < 300
     assert rep["parallel"]["stages"][0]["state"] == "failed"

@@ -18,7 +18,7 @@ from workbench.views_parallel import parallel_view
 
 def work(x: int) -> int:
     """Deterministic, with uneven durations so that completion order differs from input."""
-    time.sleep(0.002 * (x % 4))
+    time.sleep(0.004 * (x % 4))
     return x * x + 1
 
 
@@ -40,22 +40,23 @@ def backend(monkeypatch: pytest.MonkeyPatch):
 
 def test_threading_gives_the_serial_outputs_in_order(backend) -> None:
     backend("threading")
-    assert list(stage(work, workers=3)(iter(range(80)))) == expected(80)
+    assert list(stage(work, workers=3)(iter(range(150)))) == expected(150)
     stats = REGISTRY[-1].snapshot()
     assert stats["state"] == "done" and stats["in_flight"] == 0
-    assert stats["completed"] + stats["serial_batches"] + 1 == 80  # + the warm-up value
-    assert stats["items"] == 80 and stats["workers"] == 3
+    assert stats["completed"] > 0 and stats["serial_batches"] >= 3
+    assert stats["completed"] + stats["serial_batches"] + stats["warmup_batches"] == 150
+    assert stats["items"] == 150 and stats["workers"] == 3
 
 
 def test_unordered_gives_the_same_multiset(backend) -> None:
     backend("threading")
-    out = list(stage(work, workers=3, ordered=False)(iter(range(80))))
-    assert sorted(out) == sorted(expected(80))
+    out = list(stage(work, workers=3, ordered=False)(iter(range(150))))
+    assert sorted(out) == sorted(expected(150))
 
 
 def test_loky_gives_the_serial_outputs_in_order(backend) -> None:
     backend("loky")
-    assert list(stage(work, workers=2)(iter(range(60)))) == expected(60)
+    assert list(stage(work, workers=2)(iter(range(150)))) == expected(150)
     stats = REGISTRY[-1].snapshot()
     assert stats["workers_seen"] == 2 and stats["backend"] == "loky"
     assert stats["serial_items_per_s"] > 0 and stats["items_per_s"] > 0
@@ -67,7 +68,7 @@ def test_upstream_is_pulled_lazily_and_in_the_main_thread(backend) -> None:
     threads: set[int] = set()
 
     def source():
-        for x in range(100):
+        for x in range(150):
             pulled.append(x)
             threads.add(threading.get_ident())
             yield x
@@ -83,25 +84,25 @@ def test_an_error_in_the_function_ends_the_stage_with_it(backend) -> None:
     backend("threading")
 
     def bad(x: int) -> int:
-        if x == 40:
-            raise ValueError("item 40 is bad")
-        return x
+        if x == 120:
+            raise ValueError("item 120 is bad")
+        return work(x)
 
     out = []
-    with pytest.raises(ValueError, match="item 40 is bad"):
-        for v in stage(bad, workers=2)(iter(range(100))):
+    with pytest.raises(ValueError, match="item 120 is bad"):
+        for v in stage(bad, workers=2)(iter(range(200))):
             out.append(v)
     # joblib raises as soon as a task fails: results of its call not yet handed out are lost
-    assert out == list(range(len(out))) and len(out) >= 40 - 4
+    assert out == expected(len(out)) and len(out) >= 120 - 4
     assert REGISTRY[-1].snapshot()["state"] == "failed"
 
 
 def test_closing_early_stops_the_workers(backend) -> None:
     backend("loky")
     chain = stage(work, workers=2)(iter(range(1000)))
-    got = [next(chain) for _ in range(30)]
+    got = [next(chain) for _ in range(100)]
     chain.close()  # type: ignore[attr-defined]
-    assert got == expected(30)
+    assert got == expected(100) and REGISTRY[-1].completed > 0
     assert REGISTRY[-1].snapshot()["state"] == "closed"
 
 
@@ -116,7 +117,7 @@ def test_a_function_that_cannot_be_pickled_is_refused_for_processes(backend) -> 
     with pytest.raises(UserError, match="cannot be pickled.*--backend threading"):
         stage(locked, workers=2)(iter(range(3)))
     backend("threading")  # threads need no pickling
-    assert list(stage(locked, workers=2)(iter(range(30)))) == list(range(30))
+    assert list(stage(locked, workers=2)(iter(range(300)))) == list(range(300))
 
 
 def test_multiprocessing_is_refused_with_the_reason(backend) -> None:
