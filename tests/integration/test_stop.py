@@ -47,3 +47,25 @@ def p(batch_size: int = 1):
     assert "Traceback" not in out + err
     for c in children:
         assert not c.is_running() or c.status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_stop_while_the_module_imports_ends_the_run_at_once(tmp_path, write_module):
+    path = write_module("slow_import", HEADER + """
+import time
+time.sleep(60)  # a module that takes its time to import
+
+@pipeline
+def p(batch_size: int = 1):
+    return range(10)
+""")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "run", str(path), "--json", "run.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.5)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - start < 2.5  # stopped, not killed after the 3 s grace
+    assert "stopped" in out and "Traceback" not in out + err

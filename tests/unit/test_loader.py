@@ -153,3 +153,10 @@ def test_examples_ship_with_the_package():
     import workbench.examples.jsonl_tokens as mod
 
     assert "jsonl_tokens" in sys.modules[mod.__name__].__dict__
+
+
+def test_sys_exit_on_import_is_a_user_error(write_module):
+    path = write_module("exits", "import sys\nsys.exit(3)\n")
+    with pytest.raises(UserError) as exc:
+        load_module(Target(str(path)))
+    assert "SystemExit" in one_line(exc)

@@ -29,6 +29,8 @@ typedef struct {
     char *done;
     Py_ssize_t failed;   /* index of the first probe that saw an exception, or -1 */
     int finished;        /* finish() was called: elapsed is frozen */
+    int64_t last_beat;   /* when pipebench's own threads last got the GIL (beat()) */
+    int64_t starve_ns;   /* yield the GIL when they have not for this long; 0: never */
     PyObject *counter;   /* callable(item) -> int, for items that may be batches */
     PyObject *batch_types; /* tuple of types handed to counter */
 } Clock;
@@ -94,6 +96,20 @@ static PyObject *Clock_finish(Clock *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* pipebench's sampler and writer threads call beat() whenever they got to run. */
+static PyObject *Clock_beat(Clock *self, PyObject *unused) {
+    self->last_beat = now_ns();
+    Py_RETURN_NONE;
+}
+
+static PyObject *Clock_set_starve(Clock *self, PyObject *arg) {
+    int64_t v = PyLong_AsLongLong(arg);
+    if (v == -1 && PyErr_Occurred()) return NULL;
+    self->starve_ns = v;
+    self->last_beat = now_ns();
+    Py_RETURN_NONE;
+}
+
 /* Charge the time since the last crossing to position i (a stage being built). */
 static PyObject *Clock_charge(Clock *self, PyObject *arg) {
     Py_ssize_t i = PyLong_AsSsize_t(arg);
@@ -133,6 +149,9 @@ fail:
 static PyMethodDef Clock_methods[] = {
     {"restart", (PyCFunction)Clock_restart, METH_NOARGS, "Reset the start of the wall clock."},
     {"finish", (PyCFunction)Clock_finish, METH_NOARGS, "Charge the tail to the sink."},
+    {"beat", (PyCFunction)Clock_beat, METH_NOARGS, "pipebench's threads got to run."},
+    {"set_starve", (PyCFunction)Clock_set_starve, METH_O,
+     "Yield the GIL at a boundary when no beat() came for this many ns (0: never)."},
     {"charge", (PyCFunction)Clock_charge, METH_O,
      "Charge the time since the last crossing to chain position i."},
     {"read", (PyCFunction)Clock_read, METH_NOARGS,
@@ -236,6 +255,19 @@ static PyObject *Probe_next(Probe *self) {
     t = now_ns();
     c->self_ns[self->index] += t - c->last;
     c->last = t;
+    if (c->starve_ns && t - c->last_beat > c->starve_ns) {
+        /* pipebench's threads have not had the GIL for a while: some user code (text
+         * file iteration, for one) releases and retakes it so often that a waiting
+         * thread never wins it. Step aside briefly; charge the pause to the sink. */
+        struct timespec pause = {0, 100000};
+        c->last_beat = t;
+        Py_BEGIN_ALLOW_THREADS
+        nanosleep(&pause, NULL);
+        Py_END_ALLOW_THREADS
+        t = now_ns();
+        c->self_ns[c->n] += t - c->last;
+        c->last = t;
+    }
     if (x == NULL) {
         if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_StopIteration)) {
             if (c->failed < 0) c->failed = self->index;

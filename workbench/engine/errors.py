@@ -8,3 +8,10 @@ class UserError(Exception):
         super().__init__(message)
         self.message = message
         self.traceback = traceback
+
+
+class StopRun(BaseException):
+    """Raised in the runner child's main thread to end a run early (a stop, a limit).
+
+    Not an ``Exception``, so that user code catching ``Exception`` does not swallow it.
+    """

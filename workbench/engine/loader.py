@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from workbench.api import Param, Pipeline, PipelineDefinitionError
-from workbench.engine.errors import UserError
+from workbench.engine.errors import StopRun, UserError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -115,9 +115,9 @@ def load_module(target: Target) -> ModuleType:
         ) from None
     except PipelineDefinitionError as exc:
         raise UserError(f"{where}: {exc}", traceback=traceback.format_exc()) from None
-    except BaseException as exc:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
+    except (KeyboardInterrupt, StopRun):
+        raise
+    except BaseException as exc:  # SystemExit included: an import must not end the run
         raise UserError(
             f"importing {where} raised {type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),

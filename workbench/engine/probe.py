@@ -89,7 +89,15 @@ class PyClock:
         self.done = [False] * n
         self.failed = -1
         self.finished = False
-        self.start = self.last = time.monotonic_ns()
+        self.start = self.last = self.last_beat = time.monotonic_ns()
+        self.starve_ns = 0
+
+    def beat(self) -> None:
+        self.last_beat = time.monotonic_ns()
+
+    def set_starve(self, ns: int) -> None:
+        self.starve_ns = ns
+        self.last_beat = time.monotonic_ns()
 
     def restart(self) -> None:
         self.start = self.last = time.monotonic_ns()
@@ -158,6 +166,12 @@ class PyProbe:
         t = time.monotonic_ns()
         c.self_ns[i] += t - c.last
         c.last = t
+        if c.starve_ns and t - c.last_beat > c.starve_ns:
+            c.last_beat = t
+            time.sleep(0.0001)  # let pipebench's starved threads have the GIL (see _probe.c)
+            t = time.monotonic_ns()
+            c.self_ns[c.n] += t - c.last
+            c.last = t
         c.items[i] += c.counter(x)
         c.batches[i] += 1
         return x
