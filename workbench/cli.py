@@ -18,6 +18,17 @@ from rich.live import Live
 from rich.markup import escape
 
 from workbench import cli_kernels, cli_lines, cli_parallel, cli_sweep
+from workbench.cli_args import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    param,
+    pipeline_params,
+    positive_int,
+    seconds,
+    size,
+)
 from workbench.engine import records
 from workbench.engine.catalog import discover
 from workbench.engine.errors import UserError
@@ -25,10 +36,8 @@ from workbench.engine.loader import default_root
 from workbench.engine.protocol import FINISHED, STOPPED, Log
 from workbench.engine.runner import RunOptions, start_run
 from workbench.engine.session import RunState, apply, report
-from workbench.engine.units import parse_size
 from workbench.render import catalog_table, run_view
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 COMMANDS = ("list", "run", "kernels", "lines", *cli_sweep.COMMANDS)
 
 
@@ -39,38 +48,12 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return v
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-    return v
 
 
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except UserError as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
 
 
-def _param(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
-    return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,16 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a pipeline headless and print its stage report")
     p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
-    p.add_argument("--batch-size", type=_positive_int, help="shortcut for --param batch_size=N")
-    p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--batch-size", type=positive_int, help="shortcut for --param batch_size=N")
+    p.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
                    help="set a pipeline parameter (repeatable)")
-    p.add_argument("--max-batches", type=_positive_int,
+    p.add_argument("--max-batches", type=positive_int,
                    help="stop after N batches out of the last stage")
-    p.add_argument("--max-seconds", type=_positive_float, help="stop after S seconds")
-    p.add_argument("--memory-budget", type=_size, metavar="SIZE",
+    p.add_argument("--max-seconds", type=seconds, help="stop after S seconds")
+    p.add_argument("--memory-budget", type=size, metavar="SIZE",
                    help="end the run when its RSS passes SIZE (2GiB, 512MiB, ...)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report to FILE")
-    p.add_argument("--snapshot-interval", type=_positive_float, default=0.1, metavar="S",
+    p.add_argument("--snapshot-interval", type=seconds, default=0.1, metavar="S",
                    help="seconds between snapshots from the runner (default 0.1)")
     cli_parallel.add_arguments(p)
     cli_kernels.add_parser(sub)
@@ -103,11 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    params = dict(args.param)
-    if args.batch_size is not None:
-        params["batch_size"] = str(args.batch_size)
     return RunOptions(
-        params=params, max_batches=args.max_batches, max_seconds=args.max_seconds,
+        params=pipeline_params(args), max_batches=args.max_batches, max_seconds=args.max_seconds,
         memory_budget=args.memory_budget, snapshot_s=args.snapshot_interval,
     )
 

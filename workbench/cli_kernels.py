@@ -18,6 +18,14 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from workbench.cli_args import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    positive_int,
+    seconds,
+)
 from workbench.engine import records
 from workbench.engine.errors import UserError
 from workbench.engine.kernels_env import parse_threads
@@ -32,7 +40,6 @@ from workbench.engine.kernels_timing import TimingSettings
 from workbench.engine.protocol import Log
 from workbench.render_kernels import kernels_view
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
 
@@ -51,24 +58,8 @@ def _count(text: str) -> int:
     return int(value)
 
 
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-    return v
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return v
 
 
 def _threads(text: str) -> str:
@@ -96,23 +87,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="threads for BLAS, OpenMP, Numba and torch (default 1)")
     p.add_argument("--rigorous", action="store_true",
                    help=f"repeat in {RIGOROUS_PROCESSES} fresh processes and pool the samples")
-    p.add_argument("--processes", type=_at_least_one, metavar="N",
+    p.add_argument("--processes", type=positive_int, metavar="N",
                    help="fresh processes to repeat in (--rigorous: at least "
                         f"{RIGOROUS_PROCESSES})")
-    p.add_argument("--samples", type=_at_least_one, default=d.samples, metavar="N",
+    p.add_argument("--samples", type=positive_int, default=d.samples, metavar="N",
                    help=f"samples per implementation and size (default {d.samples})")
-    p.add_argument("--min-time", type=_seconds, default=d.min_sample_s, metavar="S",
+    p.add_argument("--min-time", type=seconds, default=d.min_sample_s, metavar="S",
                    help=f"each sample lasts at least S seconds (default {d.min_sample_s:g})")
-    p.add_argument("--warmup", type=_seconds, default=d.warmup_s, metavar="S",
+    p.add_argument("--warmup", type=seconds, default=d.warmup_s, metavar="S",
                    help=f"warm-up before timing, in seconds (default {d.warmup_s:g})")
-    p.add_argument("--max-time", type=_seconds, default=d.max_time_s, metavar="S",
+    p.add_argument("--max-time", type=seconds, default=d.max_time_s, metavar="S",
                    help="seconds of samples per row; slower rows get fewer ('low n') "
                         f"(default {d.max_time_s:g})")
-    p.add_argument("--cutoff", type=_seconds, default=d.cutoff_s, metavar="S",
+    p.add_argument("--cutoff", type=seconds, default=d.cutoff_s, metavar="S",
                    help="skip timing a call slower than S seconds, measured or predicted "
                         f"from the previous size (default {d.cutoff_s:g})")
     p.add_argument("--no-gemm", action="store_true", help="skip the GEMM probe")
-    p.add_argument("--max-seconds", type=_seconds, metavar="S",
+    p.add_argument("--max-seconds", type=seconds, metavar="S",
                    help="stop a process that runs longer than S seconds")
     p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write the report (raw samples, machine) to FILE")

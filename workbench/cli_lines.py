@@ -16,6 +16,16 @@ from typing import Any
 
 from rich.console import Console
 
+from workbench.cli_args import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    param,
+    pipeline_params,
+    positive_int,
+    seconds,
+)
 from workbench.engine import records
 from workbench.engine.errors import UserError
 from workbench.engine.lines_runner import LinesJob, LinesRequest
@@ -23,35 +33,6 @@ from workbench.engine.lines_session import BASELINE, PROFILE, LinesState, lines_
 from workbench.engine.protocol import FAILED, Log
 from workbench.engine.session import stage_rows
 from workbench.render_lines import lines_view
-
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return v
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-    return v
-
-
-def _param(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
-    return key.strip(), value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -72,15 +53,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--functions", action="store_true",
                    help="function view instead: cProfile on the stages, top functions by "
                         "own and by cumulative time")
-    p.add_argument("--top", type=_positive_int, metavar="N",
+    p.add_argument("--top", type=positive_int, metavar="N",
                    help="show only the N hottest lines of each function (function view: "
                         "the top N functions, default 15)")
-    p.add_argument("--batch-size", type=_positive_int, help="shortcut for --param batch_size=N")
-    p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--batch-size", type=positive_int, help="shortcut for --param batch_size=N")
+    p.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
                    help="set a pipeline parameter (repeatable)")
-    p.add_argument("--max-batches", type=_positive_int,
+    p.add_argument("--max-batches", type=positive_int,
                    help="stop each run after N batches out of the last stage")
-    p.add_argument("--max-seconds", type=_seconds, metavar="S",
+    p.add_argument("--max-seconds", type=seconds, metavar="S",
                    help="stop each run after S seconds")
     p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write the profile, the cost of looking and both runs to FILE")
@@ -88,11 +69,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def lines_request(args: argparse.Namespace) -> LinesRequest:
-    params = dict(args.param)
-    if args.batch_size is not None:
-        params["batch_size"] = str(args.batch_size)
     return LinesRequest(
-        target=args.target, params=params, stages=tuple(args.stage), all_stages=args.all,
+        target=args.target, params=pipeline_params(args), stages=tuple(args.stage), all_stages=args.all,
         functions=tuple(args.function), view="functions" if args.functions else "lines",
         max_batches=args.max_batches, max_seconds=args.max_seconds,
     )

@@ -17,17 +17,18 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
+from workbench.cli_args import EXIT_INTERRUPTED, EXIT_OK, param, size
 from workbench.engine import records
 from workbench.engine.compare import compare_reports, resolve_run, select_runs
 from workbench.engine.errors import UserError
 from workbench.engine.session import RunState, throughput
 from workbench.engine.sweep import SweepPoint, SweepSettings, full_sweep_runs
 from workbench.engine.sweep_run import SweepResult, run_sweep, save_sweep
-from workbench.engine.units import format_rate, format_seconds, parse_size
+from workbench.engine.units import format_rate, format_seconds
 from workbench.render_compare import compare_view, history_table
 from workbench.render_sweep import answer_text, curve, points_table, sweep_header
 
-EXIT_OK, EXIT_NO_ANSWER, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_NO_ANSWER = 1
 COMMANDS = ("sweep", "history", "compare")
 
 
@@ -72,18 +73,8 @@ def _fraction(text: str) -> float:
     return v
 
 
-def _size(text: str) -> int:
-    try:
-        return parse_size(text)
-    except UserError as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
 
 
-def _param(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
-    return key.strip(), value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -107,10 +98,10 @@ def add_parser(subparsers: Any) -> None:
                    help=f"--auto: first size (default {d.min_size})")
     p.add_argument("--max", type=_whole, metavar="N",
                    help=f"--auto: largest size (default {d.max_size})")
-    p.add_argument("--memory-budget", type=_size, metavar="SIZE",
+    p.add_argument("--memory-budget", type=size, metavar="SIZE",
                    help="RSS budget of each run (2GiB, 512MiB, ...): passing it ends the "
                         "run and fails the size")
-    p.add_argument("--gpu-memory-budget", type=_size, metavar="SIZE",
+    p.add_argument("--gpu-memory-budget", type=size, metavar="SIZE",
                    help="peak GPU memory budget of each run: passing it fails the size")
     p.add_argument("--seconds-per-run", type=_seconds, default=d.seconds_per_run,
                    metavar="S", help=f"time limit of each run (default {d.seconds_per_run:g})")
@@ -126,7 +117,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--margin", type=_fraction, default=d.margin, metavar="F",
                    help="the recommendation stays this fraction below any size that failed "
                         f"(default {d.margin:g})")
-    p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
                    help="set another pipeline parameter (repeatable)")
     p.add_argument("--json", type=Path, metavar="FILE",
                    help="also write the sweep (every point, the answer) to FILE")
