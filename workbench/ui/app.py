@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -37,13 +37,16 @@ from workbench.ui.screens.dialogs import BatchSizeDialog, ParamsDialog
 from workbench.ui.screens.help import HelpScreen
 from workbench.ui.screens.main import MainScreen
 from workbench.ui.settings import PipelineSettings, param_value, scaled_batch
+from workbench.ui.tools import TOOL_ACTIONS, ToolsApp
 from workbench.ui.widgets.catalog_tree import CatalogItem, CatalogTree
 
 #: Actions that only make sense on the main screen (disabled while a dialog is open).
-MAIN_ACTIONS = {"run", "stop", "batch", "batch_size", "params"}
+MAIN_ACTIONS = {"run", "stop", "batch", "batch_size", "params", *TOOL_ACTIONS}
+#: +, - and b share one place in the footer ("+-b Batch"); the help tells them apart.
+BATCH = Binding.Group("Batch", compact=True)
 
 
-class PipebenchApp(App[int]):
+class PipebenchApp(ToolsApp):
     """The workbench."""
 
     CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss"]
@@ -51,10 +54,12 @@ class PipebenchApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "run", "Run", key_display="r/⏎"),
         Binding("s", "stop", "Stop", key_display="s/␣"),
-        Binding("plus", "batch(2)", "Batch×2", key_display="+"),
-        Binding("minus", "batch(0.5)", "Batch÷2", key_display="-"),
-        Binding("b", "batch_size", "Batch"),
+        Binding("plus", "batch(2)", "Batch×2", key_display="+", group=BATCH),
+        Binding("minus", "batch(0.5)", "Batch÷2", key_display="-", group=BATCH),
+        Binding("b", "batch_size", "Batch size…", group=BATCH),
         Binding("p", "params", "Params"),
+        Binding("w", "sweep", "Sweep"),
+        Binding("k", "kernels", "Kernels"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -123,6 +128,7 @@ class PipebenchApp(App[int]):
     # ---- selection ------------------------------------------------------------------
     def on_catalog_tree_item_highlighted(self, msg: CatalogTree.ItemHighlighted) -> None:
         self.selected = msg.item
+        self.refresh_bindings()  # w is for pipelines, k for kernel sets
         info = msg.item.pipeline
         self.main.show_selection(msg.item, self.settings.get(info.target) if info else None)
         if info is not None:
@@ -132,8 +138,7 @@ class PipebenchApp(App[int]):
         if msg.item.kind == "pipeline":
             self.run_item(msg.item)
         elif msg.item.kind == "kernels":
-            self.notify(f"kernel sets run headless for now: pipebench kernels "
-                        f"{msg.item.payload.target}", severity="warning")
+            self.open_kernels(msg.item)
         else:
             node = self.main.query_one(CatalogTree).cursor_node
             if node is not None:
@@ -158,8 +163,7 @@ class PipebenchApp(App[int]):
     def _selected_pipeline(self) -> CatalogItem | None:
         item = self.selected
         if item is not None and item.kind == "kernels":
-            self.notify(f"{item.name} is a kernel set: run it with pipebench kernels "
-                        f"{item.payload.target}", severity="warning")
+            self.notify(f"{item.name} is a kernel set: k or Enter times it", severity="warning")
             return None
         if item is None or item.pipeline is None:
             self.notify("select a pipeline in the tree first", severity="warning")
@@ -183,7 +187,7 @@ class PipebenchApp(App[int]):
         if info is None:
             return
         if self.active is not None:
-            self._queued = item
+            self._queued, self._then = item, None
             if self.active.running:
                 self.active.stop()
                 self.notify(f"stopping {self.active.pipeline} first…")
@@ -239,12 +243,19 @@ class PipebenchApp(App[int]):
         elif self._queued is not None:
             item, self._queued = self._queued, None
             self.run_item(item)
+        else:
+            self.run_waiting_tool()
 
     # ---- actions ----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in TOOL_ACTIONS and not self.tool_applies(action):
+            return False  # w shows in the footer for a pipeline, k for a kernel set
         return action not in MAIN_ACTIONS or isinstance(self.screen, MainScreen)
 
     def action_run(self) -> None:
+        if self.selected is not None and self.selected.kind == "kernels":
+            self.open_kernels(self.selected)
+            return
         item = self._selected_pipeline()
         if item is not None:
             self.run_item(item)
@@ -365,6 +376,7 @@ class PipebenchApp(App[int]):
                                 self.action_batch_size)
             yield SystemCommand("Parameters…", "Edit parameters and memory budget",
                                 self.action_params)
+            yield from self.tool_commands(screen)
             yield SystemCommand("Help", "Keys and what the figures mean", self.action_help)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -1,8 +1,9 @@
 """The main screen: pipelines on the left, the run in the middle, memory beside it, log below.
 
-The side column (``#side``, beside the throughput chart, under the stage table) is a plain
-container: the caches, GPU and resources panels of later issues mount into it after the
-memory panel. The same layout serves 80x24 and wide terminals; only sizes change.
+The side column (``#side``, beside the throughput chart, under the stage table) always
+shows the memory panel; under it, one tab each for the run's caches, GPU memory, resource
+contexts and (when the run has any) parallel stages. The same layout serves 80x24 and wide
+terminals; only sizes change.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, TabbedContent, TabPane
 
 from workbench.engine.catalog import ModuleInfo
 from workbench.ui.messages import RunUpdated
 from workbench.ui.settings import PipelineSettings
+from workbench.ui.widgets.caches_panel import CachesPanel
 from workbench.ui.widgets.catalog_tree import CatalogItem, CatalogTree
+from workbench.ui.widgets.gpu_panel import GpuPanel
 from workbench.ui.widgets.memory_panel import MemoryPanel
+from workbench.ui.widgets.parallel_panel import ParallelPanel, has_stages
+from workbench.ui.widgets.resources_panel import ResourcesPanel
 from workbench.ui.widgets.run_header import RunHeader
 from workbench.ui.widgets.run_log import RunLog
 from workbench.ui.widgets.runs_table import RunsTable
@@ -38,6 +43,8 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         # Space stops a run wherever the focus is (the tree would toggle a node with it).
         Binding("space", "app.stop", "Stop", show=False, priority=True),
+        # Shown in the footer by the caches table itself (its status line says so too).
+        Binding("c", "clear_cache", "Clear cache", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -52,6 +59,15 @@ class MainScreen(Screen[None]):
                     yield ThroughputPanel(id="throughput")
                     with Vertical(id="side"):
                         yield MemoryPanel(id="memory")
+                        with TabbedContent(id="side-tabs"):
+                            with TabPane("Caches", id="tab-caches"):
+                                yield CachesPanel(id="caches")
+                            with TabPane("GPU", id="tab-gpu"):
+                                yield GpuPanel(id="gpu")
+                            with TabPane("Resources", id="tab-resources"):
+                                yield ResourcesPanel(id="resources")
+                            with TabPane("Parallel", id="tab-parallel"):
+                                yield ParallelPanel(id="parallel")
                 yield RunsTable(id="runs")
         yield RunLog(id="log")
         yield Footer(compact=True)
@@ -63,9 +79,13 @@ class MainScreen(Screen[None]):
         self.query_one("#log").border_title = "log"
         self.query_one(CatalogTree).show_loading("discovering pipelines…")
         self.query_one(CatalogTree).focus()
+        self.query_one("#side-tabs", TabbedContent).hide_tab("tab-parallel")
 
     def on_resize(self, event: events.Resize) -> None:
-        self.set_class(event.size.width < NARROW, "narrow")
+        narrow = event.size.width < NARROW
+        self.set_class(narrow, "narrow")
+        # ctrl+p still opens the palette: its place in the footer goes to the keys.
+        self.query_one(Footer).show_command_palette = not narrow
 
     # ---- what the app shows ---------------------------------------------------------
     def show_catalog(self, modules: list[ModuleInfo], error: str | None) -> None:
@@ -81,12 +101,20 @@ class MainScreen(Screen[None]):
         self.query_one(SelectionInfo).show(item, settings)
 
     def show_records(self, title: str, records: list[dict[str, Any]]) -> None:
-        table = self.query_one(RunsTable)
+        found = self.query(RunsTable)
+        if not found:
+            return  # records read while the app was closing: nothing to show them in
+        table = found.first()
         table.border_title = title
         table.show_records(records)
 
     def begin_run(self, run_id: str, title: str) -> None:
         self.query_one(RunLog).begin(run_id, title)
+        self.query_one(CachesPanel).update_section(None)
+        self.query_one(GpuPanel).reset()
+        self.query_one(ResourcesPanel).reset()
+        self._show_parallel(None)
+        self.refresh_bindings()
 
     def show_update(self, msg: RunUpdated) -> None:
         """Apply one coalesced update to every panel, in one repaint."""
@@ -96,3 +124,38 @@ class MainScreen(Screen[None]):
             self.query_one(ThroughputPanel).show(msg.rates)
             self.query_one(MemoryPanel).show(msg.state, msg.rss)
             self.query_one(RunLog).show(msg.run_id, msg.log_total, msg.log_recent)
+            sections = msg.state.snapshot.sections if msg.state.snapshot else {}
+            caches = self.query_one(CachesPanel)
+            had_caches = caches.selected_name() is not None
+            caches.update_section(sections.get("caches"))
+            self.query_one(GpuPanel).update_section(sections.get("gpu"))
+            self.query_one(ResourcesPanel).update_section(sections.get("contexts"))
+            self._show_parallel(sections.get("parallel"))
+        if had_caches != (caches.selected_name() is not None):
+            self.refresh_bindings()  # "c Clear cache" comes and goes with the caches
+
+    def _show_parallel(self, data: dict[str, Any] | None) -> None:
+        """The parallel tab is there only while the run has parallel stages."""
+        self.query_one(ParallelPanel).update_section(data)
+        tabs = self.query_one("#side-tabs", TabbedContent)
+        tab = tabs.get_tab("tab-parallel")
+        if has_stages(data) != tab.display:
+            if has_stages(data):
+                tabs.show_tab("tab-parallel")
+            else:
+                tabs.hide_tab("tab-parallel")
+
+    # ---- caches -----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_cache":
+            return self.query_one(CachesPanel).selected_name() is not None
+        return True
+
+    def action_clear_cache(self) -> None:
+        """Clear the cache selected in the caches tab (it is shown first), after a yes."""
+        self.query_one("#side-tabs", TabbedContent).active = "tab-caches"
+        self.query_one(CachesPanel).action_clear_cache()
+
+    def on_caches_panel_clear_finished(self, msg: CachesPanel.ClearFinished) -> None:
+        self.notify(msg.message, title=f"cache {msg.name}",
+                    severity="information" if msg.ok else "warning")

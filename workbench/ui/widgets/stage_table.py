@@ -2,13 +2,20 @@
 
 Drawn as plain aligned columns sized to their content (cheap to redraw several times a
 second, and at 80 columns every figure still fits); the bottleneck is marked with ◀ and
-named under the table, so it reads without colour.
+named under the table, so it reads without colour. With the focus, ↑/↓ select a stage (▸
+in the gutter) and ``l`` asks for a line profile of it (``ProfileRequested``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 from rich.console import RenderableType
+from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -41,8 +48,14 @@ def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
     return [fmt(header), *(fmt(c) for c in body)]
 
 
-class StageTable(Widget):
+class StageTable(Widget, can_focus=True):
     """Items, batches, items/s, self time and mean time per batch of each stage."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "move(-1)", "Previous stage", show=False),
+        Binding("down", "move(1)", "Next stage", show=False),
+        Binding("l", "line_profile", "Line profile"),
+    ]
 
     DEFAULT_CSS = """
     StageTable { height: auto; }
@@ -50,14 +63,23 @@ class StageTable(Widget):
     StageTable > .stage-table--bottleneck { text-style: bold; color: $warning; }
     StageTable > .stage-table--failed { color: $error; }
     StageTable > .stage-table--caption { color: $text-muted; }
+    StageTable > .stage-table--cursor { text-style: reverse; }
     """
     COMPONENT_CLASSES = {
         "stage-table--header", "stage-table--bottleneck", "stage-table--failed",
-        "stage-table--caption",
+        "stage-table--caption", "stage-table--cursor",
     }
 
     state: reactive[RunState | None] = reactive(None, repaint=False)
     """The run shown; None before the first run."""
+    cursor: reactive[int] = reactive(0)
+    """The selected stage's row (shown with the focus; ``l`` profiles it)."""
+
+    @dataclass
+    class ProfileRequested(Message):
+        """``l`` on a stage: profile it line by line."""
+
+        stage: str
 
     _shape: tuple[object, ...] = ()
 
@@ -70,40 +92,65 @@ class StageTable(Widget):
         self.refresh(layout=shape != self._shape)
         self._shape = shape
 
-    def _style(self, name: str) -> object:
+    def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"stage-table--{name}")
+
+    @property
+    def selected_stage(self) -> str | None:
+        """The name of the selected stage; None before a run has stages."""
+        rows = stage_rows(self.state) if self.state is not None else []
+        return rows[min(self.cursor, len(rows) - 1)].name if rows else None
+
+    def action_move(self, by: int) -> None:
+        count = len(stage_rows(self.state)) if self.state is not None else 0
+        if count:
+            self.cursor = max(0, min(count - 1, self.cursor + by))
+
+    def action_line_profile(self) -> None:
+        stage = self.selected_stage
+        if stage is None:
+            self.notify("no stage to profile yet: run the pipeline first", severity="warning")
+            return
+        self.post_message(self.ProfileRequested(stage))
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
 
     def render(self) -> RenderableType:
         state = self.state
         caption_style = self._style("caption")
         if state is None:
-            return Text("No run yet: pick a pipeline on the left and press Enter or r.",
-                        style=caption_style)  # type: ignore[arg-type]
+            return Text(" No run yet: pick a pipeline on the left and press Enter or r.",
+                        style=caption_style)
         rows = stage_rows(state)
         if not rows:
             note = "waiting for the runner to load the pipeline…"
             if state.ended:
                 note = "the pipeline never started: see the log below"
-            return Text(note, style=caption_style)  # type: ignore[arg-type]
+            return Text(f" {note}", style=caption_style)
         wide = self.size.width >= WIDE
         lines = table_lines(rows, wide)
+        cursor = min(self.cursor, len(rows) - 1) if self.has_focus else -1
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(lines[0], self._style("header"))  # type: ignore[arg-type]
-        for r, line in zip(rows, lines[1:], strict=True):
+        text.append(f" {lines[0]}", self._style("header"))
+        for i, (r, line) in enumerate(zip(rows, lines[1:], strict=True)):
             style = (self._style("bottleneck") if r.bottleneck
-                     else self._style("failed") if r.failed else "")
-            text.append("\n")
-            text.append(line, style)  # type: ignore[arg-type]
+                     else self._style("failed") if r.failed else Style())
+            text.append("\n▸" if i == cursor else "\n ", style)
+            text.append(line, style + self._style("cursor") if i == cursor else style)
         top = next((r for r in rows if r.bottleneck), None)
         if top is None:
-            text.append("\nno self time measured yet", caption_style)  # type: ignore[arg-type]
+            text.append("\n no self time measured yet", caption_style)
         elif wide:
-            text.append(f"\n◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run in its "
-                        "own code (largest self time)", caption_style)  # type: ignore[arg-type]
+            text.append(f"\n ◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run in its "
+                        "own code (largest self time)", caption_style)
         else:
-            text.append(f"\n◀ bottleneck: {top.name} ({top.self_pct:.1f}% self time)",
-                        caption_style)  # type: ignore[arg-type]
+            text.append(f"\n ◀ bottleneck: {top.name} ({top.self_pct:.1f}% self time)",
+                        caption_style)
         failed = next((r for r in rows if r.failed), None)
         if failed is not None:
-            text.append(f"\n✗ failed in: {failed.name}", self._style("failed"))  # type: ignore[arg-type]
+            text.append(f"\n ✗ failed in: {failed.name}", self._style("failed"))
         return text

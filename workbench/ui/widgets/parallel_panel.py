@@ -1,0 +1,61 @@
+"""The run's parallel stages: workers, tasks in flight, items/s, efficiency and the verdict.
+
+Fed with the "parallel" section of each snapshot (``update_section``). Three short lines a
+stage rather than the headless table (``views_parallel.parallel_view``), so it reads in a
+side column 30 columns wide; the figures are formatted by the same helpers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from workbench.views_parallel import _pct, _rate, _workers, _x
+
+
+def parallel_text(data: dict[str, Any] | None) -> Text:
+    """Each parallel stage in three lines; a one-line note when there is none."""
+    stages = (data or {}).get("stages") or []
+    if not data or not stages:
+        return Text("no parallel stage in this run", style="dim")
+    text = Text()
+    where = data.get("backend") or "?"
+    if data.get("scheduler"):
+        where += f" at {data['scheduler']}"
+    text.append(f"backend {where}", style="dim")
+    for s in stages:
+        text.append("\n")
+        text.append(f"{s['stage']}", style="bold")
+        text.append(f" · {_workers(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight")
+        text.append(f"\n  {_rate(s.get('items_per_s'))} items/s · speedup {_x(s.get('speedup'))}"
+                    f" · efficiency {_pct(s.get('efficiency'))}"
+                    f" · busy {_pct(s.get('utilization'))}")
+        if s.get("verdict"):
+            text.append(f"\n  → {s['verdict']}", style="italic")
+    if data.get("problem"):
+        text.append(f"\n! {data['problem']}", style="bold")
+    return text
+
+
+def has_stages(data: dict[str, Any] | None) -> bool:
+    """Whether the section lists any parallel stage (the panel is shown only then)."""
+    return bool((data or {}).get("stages"))
+
+
+class ParallelPanel(Static):
+    """Per parallel stage: workers, in flight, items/s, efficiency, verdict."""
+
+    DEFAULT_CSS = "ParallelPanel { height: auto; padding: 0 1; }"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(parallel_text(None), id=id, classes=classes)
+        self.data: dict[str, Any] | None = None
+
+    def update_section(self, data: dict[str, Any] | None) -> None:
+        """Show the latest "parallel" section (None: no run yet)."""
+        if data == self.data:
+            return
+        self.data = data
+        self.update(parallel_text(data))
