@@ -3,7 +3,8 @@
 The size axis is ``render_curve``'s log axis (its columns and labels); time is on a log
 axis too, one row per step, with the decades labelled. Each implementation has its own
 symbol, joined to its next point by dots and named in the legend, so it reads without
-colour; where two points share a cell, ``*`` says so.
+colour; a point that falls on another moves up to two columns aside, and where there is
+no room left, ``*`` marks the crowd.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def loglog(series: dict[str, list[tuple[int, float]]], *, width: int, height: in
 
     grid = [[" "] * plot_w for _ in range(height)]
     styles = [[""] * plot_w for _ in range(height)]
-    for k, (impl, pts) in enumerate(points.items()):
+    for k, pts in enumerate(points.values()):
         mark, style = MARKERS[k % len(MARKERS)], STYLES[k % len(STYLES)]
         prev: tuple[int, int] | None = None
         for size, t in pts:
@@ -55,8 +56,12 @@ def loglog(series: dict[str, list[tuple[int, float]]], *, width: int, height: in
                     y = round(pr + (r - pr) * (x - pc) / (c - pc))
                     if grid[y][x] == " ":
                         grid[y][x], styles[y][x] = "·", style
-            taken = grid[r][c] not in (" ", "·")
-            grid[r][c], styles[r][c] = ("*", "bold") if taken else (mark, style)
+            free = [x for x in (c, c + 1, c - 1, c + 2, c - 2)
+                    if 0 <= x < plot_w and grid[r][x] in (" ", "·")]
+            if free:  # a point close to another one moves a column aside
+                grid[r][free[0]], styles[r][free[0]] = mark, style
+            else:
+                grid[r][c], styles[r][c] = "*", "bold"
             prev = (c, r)
     labels: dict[int, str] = {0: format_seconds(10 ** hi), height - 1: format_seconds(10 ** lo)}
     for decade in range(math.ceil(lo), math.floor(hi) + 1):

@@ -93,3 +93,17 @@ def test_params_dialog(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=open_params)
+
+
+def test_compare_two_runs(snap_compare: Any) -> None:
+    """The two earlier runs marked (m) in the runs table and compared (C): every figure of
+    A and B, the ratio and the verdict in words."""
+
+    async def compare(pilot: Pilot[Any]) -> None:
+        await run_to_end(pilot)
+        pilot.app.main.query_one(RunsTable).focus()
+        await pilot.press("down", "m", "down", "m", "C")
+        await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=compare)

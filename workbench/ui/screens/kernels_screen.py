@@ -54,7 +54,7 @@ class KernelPlot(Widget):
     """implementation -> [(size, median seconds)], trusted rows only."""
 
     def render(self) -> Any:
-        rows = 6 if self.app.size.height < 30 else 10
+        rows = max(6, min(16, self.app.size.height // 3))
         return loglog(self.series, width=max(24, self.size.width - 1), height=rows)
 
 

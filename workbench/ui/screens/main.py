@@ -145,6 +145,10 @@ class MainScreen(Screen[None]):
             else:
                 tabs.hide_tab("tab-parallel")
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.has_focus_within:  # chosen by the user: bring it into view
+            event.tabbed_content.scroll_visible(animate=False)
+
     # ---- caches -----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_cache":

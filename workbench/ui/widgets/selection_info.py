@@ -23,7 +23,7 @@ def describe(item: CatalogItem | None, settings: PipelineSettings | None) -> Tex
         if getattr(k, "doc", ""):
             text.append(f"\n{k.doc}", "italic")
         text.append(f"\nkernel set: {', '.join(getattr(k, 'impls', ()))}")
-        text.append("\nrun it with: pipebench kernels", "dim")
+        text.append("\nEnter/k time it (table and log-log plot)", "dim")
         return text
     info = item.pipeline
     if info is None:
