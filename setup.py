@@ -1,8 +1,9 @@
-"""Build the optional C stage probe; pipebench falls back to pure Python without it."""
+"""Packages found here (pyproject.toml holds the rest), and the optional C stage probe;
+pipebench falls back to its pure-Python probe without it (``pipebench --version`` says which)."""
 
 import sys
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 ext_modules = []
 if sys.platform != "win32":
@@ -15,4 +16,7 @@ if sys.platform != "win32":
         )
     )
 
-setup(ext_modules=ext_modules)
+setup(
+    packages=[*find_packages(include=["workbench", "workbench.*"]), "workbench.examples"],
+    ext_modules=ext_modules,
+)

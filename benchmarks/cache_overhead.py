@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PIPEBENCH_HOME", tempfile.mkdtemp(prefix="pipebench-bench-"))
 
 from workbench import cached  # noqa: E402
-from workbench.cachestats import CacheStats, time_misses  # noqa: E402
+from workbench.authoring.cachestats import CacheStats, time_misses  # noqa: E402
 
 KEYS = 100  # distinct arguments in the hit-heavy loop
 
@@ -99,7 +99,7 @@ def disk_hits(repeats: int) -> None:
     from joblib import Memory
 
     from workbench import disk_cached
-    from workbench.joblib_counting import count_calls
+    from workbench.authoring.joblib_counting import count_calls
 
     folder = Path(tempfile.mkdtemp(prefix="pipebench-bench-jl-"))
     bare = Memory(folder / "bare", verbose=0).cache(feature)
@@ -125,7 +125,7 @@ def disk_hits(repeats: int) -> None:
 
 
 def sampler_reads() -> None:
-    from workbench.engine.caches import CachesSampler
+    from workbench.engine.sections.caches import CachesSampler
 
     mod = types.ModuleType("bench_pipeline")
     for i in range(10):

@@ -27,17 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PIPEBENCH_HOME", tempfile.mkdtemp(prefix="pipebench-bench-"))
 
-from workbench.engine.kernels_env import (  # noqa: E402
+from workbench.engine.kernels.env import (  # noqa: E402
     apply_threads,
     blas_vendor,
     cpu_model,
     parse_threads,
     thread_report,
 )
-from workbench.engine.kernels_load import find_kernel_sets  # noqa: E402
-from workbench.engine.kernels_timing import TimingSettings, first_call, measure  # noqa: E402
+from workbench.engine.kernels.load import find_kernel_sets  # noqa: E402
+from workbench.engine.kernels.timing import TimingSettings, first_call, measure  # noqa: E402
 from workbench.engine.loader import Target, load_module  # noqa: E402
-from workbench.engine.units import format_seconds  # noqa: E402
+from workbench.units import format_seconds  # noqa: E402
 
 GOAL = 0.05  # within 5% ...
 OVER_S = 1e-3  # ... for every kernel over 1 ms

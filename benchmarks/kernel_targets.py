@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PIPEBENCH_HOME", tempfile.mkdtemp(prefix="pipebench-bench-"))
 
-from workbench.engine.kernels_runner import KernelOptions, KernelRun  # noqa: E402
-from workbench.engine.kernels_session import (  # noqa: E402
+from workbench.engine.kernels.runner import KernelOptions, KernelRun  # noqa: E402
+from workbench.engine.kernels.session import (  # noqa: E402
     KernelRow,
     KernelState,
     apply_kernel_event,
     kernel_rows,
 )
-from workbench.engine.units import format_seconds  # noqa: E402
+from workbench.units import format_seconds  # noqa: E402
 
 EXAMPLE = ROOT / "pipelines" / "distance_kernels.py"
 

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PIPEBENCH_HOME", tempfile.mkdtemp(prefix="pipebench-bench-"))
 
-from workbench.api import stage_name  # noqa: E402
+from workbench.authoring.pipeline import stage_name  # noqa: E402
 from workbench.engine import probe  # noqa: E402
 
 

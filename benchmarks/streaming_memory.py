@@ -22,7 +22,7 @@ MiB = 2**20
 
 WRAPPER = (
     "import resource, subprocess, sys\n"
-    "subprocess.run([sys.executable, '-m', 'workbench.cli', *sys.argv[1:]], check=False,"
+    "subprocess.run([sys.executable, '-m', 'workbench.cli.main', *sys.argv[1:]], check=False,"
     " stdout=subprocess.DEVNULL)\n"
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)\n"
 )

@@ -5,8 +5,8 @@ Goals: TUI throughput within 3% of headless; UI CPU under 15% of one core; the s
 redrawn at least 4 times a second during a run.
 
 Method: ``jsonl_tokens`` (default parameters: 200,000 rows, batch 64) is run alternately
-headless (``python -m workbench.cli run TARGET --json``, stdout not a terminal, so no live
-display) and from the TUI (``python -m workbench.cli MODULE`` on a 100x30 pseudo-terminal,
+headless (``python -m workbench.cli.main run TARGET --json``, stdout not a terminal, so no live
+display) and from the TUI (``python -m workbench.cli.main MODULE`` on a 100x30 pseudo-terminal,
 ``r`` pressed once the tree is shown), which one goes first alternating. Items/s come from each run's record. The UI
 process's CPU is its user+system time (threads included, the runner child not) between
 pressing ``r`` and the run's record appearing, over that wall time. Frames are counted by
@@ -40,14 +40,14 @@ def records(home: Path) -> set[Path]:
 
 def headless(home: Path) -> float:
     out = home / "headless.json"
-    subprocess.run([sys.executable, "-m", "workbench.cli", "run", TARGET, "--json", str(out)],
+    subprocess.run([sys.executable, "-m", "workbench.cli.main", "run", TARGET, "--json", str(out)],
                    env=app_env(str(home)), check=True, stdout=subprocess.DEVNULL, timeout=300)
     return float(json.loads(out.read_text())["items_per_s"])
 
 
 def tui(home: Path) -> tuple[float, float, float, float]:
     """(items/s, UI CPU % of one core, frames per second, run wall seconds)."""
-    app = PtyApp([sys.executable, "-m", "workbench.cli", str(MODULE)], app_env(str(home)))
+    app = PtyApp([sys.executable, "-m", "workbench.cli.main", str(MODULE)], app_env(str(home)))
     try:
         app.wait_for(b"Stream a JSONL")  # the tree is there, jsonl_tokens selected
         time.sleep(0.5)  # let the start-up settle

@@ -2,7 +2,7 @@
 
 Two measurements, printed with how they were taken:
 
-1. In a pseudo-terminal, as a user sees it: ``python -m workbench.cli EXAMPLES`` is started
+1. In a pseudo-terminal, as a user sees it: ``python -m workbench.cli.main EXAMPLES`` is started
    on a pty of 100x30 and its output read until (a) the first frame (the footer's "Quit"
    has been drawn) and (b) the pipeline tree is filled in (a pipeline name has been drawn;
    discovery runs in a thread worker, in a child process, so it never blocks (a)).
@@ -112,11 +112,11 @@ def measure_pty(runs: int) -> None:
     first, tree = [], []
     home = os.environ["PIPEBENCH_HOME"]
     for _ in range(runs):
-        app = PtyApp([sys.executable, "-m", "workbench.cli", str(EXAMPLES)], app_env(home))
+        app = PtyApp([sys.executable, "-m", "workbench.cli.main", str(EXAMPLES)], app_env(home))
         first.append(app.wait_for(b"Quit"))
         tree.append(app.wait_for(b"jsonl_tokens"))
         app.close()
-    print(f"pty, 100x30, `python -m workbench.cli {EXAMPLES.name}/`, {runs} launches:")
+    print(f"pty, 100x30, `python -m workbench.cli.main {EXAMPLES.name}/`, {runs} launches:")
     print(f"  first full frame (footer drawn): median {statistics.median(first):.3f} s "
           f"(min {min(first):.3f}, max {max(first):.3f})")
     print(f"  pipeline tree filled in:         median {statistics.median(tree):.3f} s "

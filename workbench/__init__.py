@@ -3,16 +3,22 @@
 The public authoring API lives here; it never imports Textual or the engine.
 """
 
-from workbench.api import Pipeline, PipelineDefinitionError, data_dir, pipeline, stage
-from workbench.caching import cached, disk_cached
-from workbench.kernels_api import (
+from workbench.authoring.caching import cached, disk_cached
+from workbench.authoring.kernels import (
     KernelDefinitionError,
     KernelSet,
     as_lists,
     kernels,
     torch_inputs,
 )
-from workbench.resources import (
+from workbench.authoring.pipeline import (
+    Pipeline,
+    PipelineDefinitionError,
+    data_dir,
+    pipeline,
+    stage,
+)
+from workbench.authoring.resources import (
     experiment_log,
     gpu_memory,
     sqlite_transaction,

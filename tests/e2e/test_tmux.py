@@ -97,7 +97,7 @@ def launch(term: Tmux, tmp_path: Path, home: Path, width: int = 100, height: int
     # pin the app to 80x24 whatever the pane's size, so they are dropped.
     command = (f"cd {shlex.quote(str(tmp_path))} && exec env -u COLUMNS -u LINES "
                f"PIPEBENCH_HOME={shlex.quote(str(home))} TERM=xterm-256color "
-               f"{shlex.quote(sys.executable)} -m workbench.cli {shlex.quote(str(EXAMPLES))}")
+               f"{shlex.quote(sys.executable)} -m workbench.cli.main {shlex.quote(str(EXAMPLES))}")
     pid = term.start(command, width, height)
     term.wait_for(lambda s: "jsonl_tokens" in s and "Quit" in s, "the pipeline tree")
     return pid

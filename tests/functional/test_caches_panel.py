@@ -13,7 +13,7 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
-from workbench.engine.cache_entries import make_row
+from workbench.engine.sections.cache_entries import make_row
 from workbench.ui.widgets.caches_panel import CachesPanel, ConfirmClear
 
 

@@ -22,12 +22,12 @@ from tests.functional.conftest import (
     wait_until,
 )
 from workbench.engine.catalog import ModuleInfo, discover
-from workbench.engine.sweep import OK, SweepPoint
-from workbench.ui.screens.compare_screen import CompareScreen
-from workbench.ui.screens.kernels_screen import KernelsScreen
-from workbench.ui.screens.line_profile_screen import LineProfileScreen
+from workbench.engine.sweep.search import OK, SweepPoint
+from workbench.ui.screens.compare import CompareScreen
+from workbench.ui.screens.kernels import KernelsScreen
+from workbench.ui.screens.lines import LineProfileScreen
 from workbench.ui.screens.main import MainScreen
-from workbench.ui.screens.sweep_screen import SweepScreen
+from workbench.ui.screens.sweep import SweepScreen
 from workbench.ui.widgets.caches_panel import CachesPanel
 from workbench.ui.widgets.gpu_panel import GpuPanel
 from workbench.ui.widgets.line_profile_panel import LineProfilePanel

@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
 from tests.functional.conftest import async_test
-from workbench.engine.lines_session import Cost, StageCost
+from workbench.engine.lines.session import Cost, StageCost
 from workbench.engine.protocol import CallStat, LineProfile, LineStat, ProfiledFunction
 
 SOURCE = (

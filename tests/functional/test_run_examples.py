@@ -119,7 +119,7 @@ async def test_kernel_sets_open_the_kernels_view(pipebench_home: Path,
                                                 example_modules: list[ModuleInfo]) -> None:
     """r on a kernel set times it in the kernels view (not as a pipeline run); Esc closes
     the view and stops its run."""
-    from workbench.ui.screens.kernels_screen import KernelsScreen
+    from workbench.ui.screens.kernels import KernelsScreen
 
     kernel_sets = [k.name for m in example_modules for k in getattr(m, "kernels", ())]
     if not kernel_sets:

@@ -12,8 +12,8 @@ from textual.app import App
 from textual.widgets import DataTable, Static
 
 from tests.functional.conftest import async_test, wait_until
-from workbench.engine.errors import UserError
-from workbench.engine.sweep import (
+from workbench.engine.sweep.run import SweepResult
+from workbench.engine.sweep.search import (
     GROW,
     OK,
     OUT_OF_MEMORY,
@@ -22,8 +22,8 @@ from workbench.engine.sweep import (
     SweepSettings,
     recommend,
 )
-from workbench.engine.sweep_run import SweepResult
-from workbench.ui.screens.sweep_screen import SweepPlot, SweepScreen
+from workbench.errors import UserError
+from workbench.ui.screens.sweep import SweepPlot, SweepScreen
 
 MIB = 2**20
 SETTINGS = SweepSettings(min_size=64, max_size=1024, memory_budget=400 * MIB)

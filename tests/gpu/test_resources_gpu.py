@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from workbench.engine.runner import RunOptions, start_run
-from workbench.engine.samplers.gpu import NOT_IN_USE, OK, GpuSampler
+from workbench.engine.sections.gpu import NOT_IN_USE, OK, GpuSampler
 from workbench.engine.session import RunState, apply, report
 
 torch = pytest.importorskip("torch")
@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 from workbench import gpu_memory  # noqa: E402
-from workbench.recording import REGISTRY  # noqa: E402
+from workbench.authoring.recording import REGISTRY  # noqa: E402
 
 MiB = 1 << 20
 HERE = Path(__file__).parent
@@ -104,7 +104,7 @@ def test_the_sampler_agrees_with_torch_and_nvml() -> None:
 def test_a_process_without_cuda_is_not_in_use() -> None:
     code = textwrap.dedent("""
         import json
-        from workbench.engine.samplers.gpu import GpuSampler
+        from workbench.engine.sections.gpu import GpuSampler
         print(json.dumps(GpuSampler().read()))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

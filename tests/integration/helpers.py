@@ -23,7 +23,7 @@ class Result:
 
 def pipebench(*args: str, cwd: Path, timeout: float = 120, json_name: str | None = "run.json"
               ) -> Result:
-    argv = [sys.executable, "-m", "workbench.cli", *args]
+    argv = [sys.executable, "-m", "workbench.cli.main", *args]
     if json_name and args and args[0] == "run":
         argv += ["--json", json_name]
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)

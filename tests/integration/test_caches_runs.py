@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.helpers import EXAMPLES, pipebench
-from workbench.engine import cache_control
 from workbench.engine.protocol import Event, Exited, Snapshot
 from workbench.engine.runner import RunHandle, RunOptions, start_run
+from workbench.engine.sections import cache_control
 from workbench.engine.session import RunState, apply, report
 
 TIMEOUT_S = 60.0

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from tests.integration.helpers import EXAMPLES, pipebench
-from workbench.engine.kernels_runner import KernelOptions, KernelRun
-from workbench.engine.kernels_session import KernelState, apply_kernel_event, kernel_rows
-from workbench.engine.kernels_timing import TimingSettings
+from workbench.engine.kernels.runner import KernelOptions, KernelRun
+from workbench.engine.kernels.session import KernelState, apply_kernel_event, kernel_rows
+from workbench.engine.kernels.timing import TimingSettings
 from workbench.engine.protocol import KernelResult
 
 QUICK = ["--samples", "3", "--warmup", "0.01", "--min-time", "0.002", "--no-gemm"]

@@ -128,7 +128,7 @@ def test_the_time_limit_rolls_back(files: dict[str, str]) -> None:
 
 def test_ctrl_c_in_pipebench_run_rolls_back(files: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "report.json"
-    args = [sys.executable, "-m", "workbench.cli", "run", TARGET, "--json", str(out)]
+    args = [sys.executable, "-m", "workbench.cli.main", "run", TARGET, "--json", str(out)]
     for key, value in files.items():
         args += ["--param", f"{key}={value}"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

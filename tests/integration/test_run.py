@@ -44,7 +44,7 @@ def test_peak_rss_agrees_with_the_kernel_high_water_mark(tmp_path):
     # kernel's own peak RSS over its descendants, the runner child being the largest.
     wrapper = (
         "import resource, subprocess, sys\n"
-        "subprocess.run([sys.executable, '-m', 'workbench.cli', *sys.argv[1:]], check=True,"
+        "subprocess.run([sys.executable, '-m', 'workbench.cli.main', *sys.argv[1:]], check=True,"
         " stdout=subprocess.DEVNULL)\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)\n"
     )

@@ -31,7 +31,7 @@ def p(batch_size: int = 1):
     return range(10**9), slow
 """)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "run", str(path), "--json", "run.json"],
+        [sys.executable, "-m", "workbench.cli.main", "run", str(path), "--json", "run.json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     time.sleep(2.0)  # let it start and count some items
@@ -59,7 +59,7 @@ def p(batch_size: int = 1):
     return range(10)
 """)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "run", str(path), "--json", "run.json"],
+        [sys.executable, "-m", "workbench.cli.main", "run", str(path), "--json", "run.json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     time.sleep(1.5)

@@ -16,8 +16,15 @@ import threading
 import time
 
 from tests.integration.helpers import pipebench
-from workbench.engine.sweep import GROW, OK, OUT_OF_MEMORY, OVER_BUDGET, REFINE, SweepSettings
-from workbench.engine.sweep_run import run_sweep
+from workbench.engine.sweep.run import run_sweep
+from workbench.engine.sweep.search import (
+    GROW,
+    OK,
+    OUT_OF_MEMORY,
+    OVER_BUDGET,
+    REFINE,
+    SweepSettings,
+)
 
 COST_MODEL = '''
 """A pipeline with a known cost model."""
@@ -162,7 +169,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, write_module):
 def test_ctrl_c_ends_the_sweep_with_what_it_measured(tmp_path, write_module):
     mod = write_module("costmodel", COST_MODEL)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "sweep", f"{mod}:costmodel", "--min", "16",
+        [sys.executable, "-m", "workbench.cli.main", "sweep", f"{mod}:costmodel", "--min", "16",
          "--seconds-per-run", "1", "--json", "int.json"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(2.0)

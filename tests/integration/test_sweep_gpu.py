@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.integration.helpers import pipebench
-from workbench.engine.sweep import OK, OUT_OF_MEMORY, OVER_BUDGET
+from workbench.engine.sweep.search import OK, OUT_OF_MEMORY, OVER_BUDGET
 
 torch = pytest.importorskip("torch")
 pytestmark = [

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_engine_cli_and_examples_import_without_textual():
     code = (
-        "import sys, pkgutil, importlib, workbench.engine, workbench.cli, workbench.render\n"
+        "import sys, pkgutil, importlib, workbench.engine, workbench.cli.main, workbench.views.run\n"
         "for m in pkgutil.walk_packages(workbench.engine.__path__, 'workbench.engine.'):\n"
         "    importlib.import_module(m.name)\n"
         "import workbench.examples.jsonl_tokens, workbench.examples.numpy_batches\n"

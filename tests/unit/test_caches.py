@@ -14,14 +14,15 @@ import pytest
 from joblib import Memory
 from rich.console import Console
 
-from workbench import cached, caching, disk_cached
-from workbench.cachestats import STATS_ATTR, CacheStats, folder_usage, sizeof, time_misses
-from workbench.engine import cache_control, lru_timing
-from workbench.engine.caches import CachesSampler
-from workbench.engine.errors import UserError
+from workbench import cached, disk_cached
+from workbench.authoring import caching
+from workbench.authoring.cachestats import STATS_ATTR, CacheStats, folder_usage, sizeof, time_misses
+from workbench.authoring.joblib_counting import CountedMemorizedFunc, count_calls
 from workbench.engine.loader import Target
-from workbench.joblib_counting import CountedMemorizedFunc, count_calls
-from workbench.views_caches import caches_table
+from workbench.engine.sections import cache_control, lru_timing
+from workbench.engine.sections.caches import CachesSampler
+from workbench.errors import UserError
+from workbench.views.caches import caches_table
 
 #: 30 calls over 10 distinct keys, each key three times: 10 misses, 20 hits.
 PATTERN = [i % 10 for i in range(30)]
@@ -299,7 +300,7 @@ def test_caching_imports_neither_joblib_nor_textual() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, workbench, workbench.engine.caches, workbench.views_caches\n"
+    code = ("import sys, workbench, workbench.engine.sections.caches, workbench.views.caches\n"
             "import workbench.engine.child\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'joblib', 'textual'}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -8,8 +8,8 @@ import pytest
 from rich.console import Console
 
 from workbench.engine.compare import compare_reports, matches, resolve_run, select_runs
-from workbench.engine.errors import UserError
-from workbench.render_compare import compare_view, format_ratio, history_table
+from workbench.errors import UserError
+from workbench.views.compare import compare_view, format_ratio, history_table
 
 MIB = 2**20
 

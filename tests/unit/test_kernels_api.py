@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from workbench import KernelDefinitionError, KernelSet, as_lists, kernels
-from workbench.engine.kernels_check import canonical, compare
-from workbench.engine.kernels_stats import summarize
+from workbench.engine.kernels.check import canonical, compare
+from workbench.engine.kernels.stats import summarize
 
 
 def make_set(**kw) -> KernelSet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from workbench.engine.kernels_session import (
+from workbench.engine.kernels.session import (
     KernelState,
     apply_kernel_event,
     kernel_report,

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from numba import njit
 
-from workbench.engine.kernels_timing import (
+from workbench.engine.kernels.timing import (
     CompileWatch,
     TimingSettings,
     first_call,

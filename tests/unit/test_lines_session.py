@@ -3,7 +3,7 @@ and the report ``--json`` writes."""
 
 from __future__ import annotations
 
-from workbench.engine.lines_session import (
+from workbench.engine.lines.session import (
     BASELINE,
     PROFILE,
     LinesState,

@@ -8,8 +8,8 @@ import json
 import sys
 import types
 
-from workbench.api import stage
-from workbench.engine.lines_targets import (
+from workbench.authoring.pipeline import stage
+from workbench.engine.lines.targets import (
     delegating_lines,
     python_functions,
     resolve_function,

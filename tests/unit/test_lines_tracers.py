@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from workbench.engine.lines_tracers import (
+from workbench.engine.lines.tracers import (
     CallTracer,
     LineTracer,
     StageClock,

@@ -7,8 +7,7 @@ import sys
 import pytest
 
 from workbench import pipeline
-from workbench.api import PipelineDefinitionError
-from workbench.engine.errors import UserError
+from workbench.authoring.pipeline import PipelineDefinitionError
 from workbench.engine.loader import (
     Target,
     examples_dir,
@@ -18,6 +17,7 @@ from workbench.engine.loader import (
     resolve_params,
     select_pipeline,
 )
+from workbench.errors import UserError
 
 GOOD = """
 from workbench import pipeline

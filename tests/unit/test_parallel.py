@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from workbench import PipelineDefinitionError, stage
-from workbench.engine.errors import UserError
-from workbench.parallel import REGISTRY, verdict
-from workbench.parallel_backends import check_scheduler, choice_from_env
-from workbench.views_parallel import parallel_view
+from workbench.authoring.parallel import REGISTRY, verdict
+from workbench.authoring.parallel_backends import check_scheduler, choice_from_env
+from workbench.errors import UserError
+from workbench.views.parallel import parallel_view
 
 
 def work(x: int) -> int:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from workbench import experiment_log, gpu_memory, sqlite_transaction, timed, track
-from workbench.recording import MAX_CLOSED, REGISTRY, cuda_torch, describe_exit
-from workbench.resources import records
+from workbench.authoring.recording import MAX_CLOSED, REGISTRY, cuda_torch, describe_exit
+from workbench.authoring.resources import records
 
 
 @pytest.fixture(autouse=True)

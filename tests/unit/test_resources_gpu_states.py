@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from workbench.engine.samplers import gpu
-from workbench.engine.samplers.gpu import (
+from workbench.engine.sections import gpu
+from workbench.engine.sections.gpu import (
     NO_DRIVER,
     NOT_IN_USE,
     NVML_UNAVAILABLE,
@@ -64,8 +64,8 @@ def _child(code: str) -> dict[str, object]:
 def test_the_sampler_never_imports_torch_or_textual() -> None:
     got = _child("""
         import json, sys
-        from workbench.engine.samplers.gpu import GpuSampler
-        from workbench.engine.resources import ContextsSampler
+        from workbench.engine.sections.gpu import GpuSampler
+        from workbench.engine.sections.resources import ContextsSampler
         data = GpuSampler().read()
         ContextsSampler().read()
         print(json.dumps({"torch": "torch" in sys.modules, "textual": "textual" in sys.modules,
@@ -80,7 +80,7 @@ def test_without_pynvml_the_state_is_nvml_unavailable() -> None:
     got = _child("""
         import json, sys
         sys.modules["pynvml"] = None  # nvidia-ml-py not installed
-        from workbench.engine.samplers.gpu import GpuSampler
+        from workbench.engine.sections.gpu import GpuSampler
         data = GpuSampler().read()
         print(json.dumps({k: data[k] for k in ("state", "nvml", "nvml_detail", "used_bytes")}))
     """)
@@ -96,7 +96,7 @@ def test_torch_without_cuda_is_a_state() -> None:
         import json, sys
         sys.modules["pynvml"] = None
         import torch
-        from workbench.engine.samplers.gpu import GpuSampler
+        from workbench.engine.sections.gpu import GpuSampler
         data = GpuSampler().read()
         print(json.dumps({k: data[k] for k in ("state", "torch")}))
     """)

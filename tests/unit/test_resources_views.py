@@ -6,8 +6,8 @@ from typing import Any
 
 from rich.console import Console
 
-from workbench.render import SECTION_VIEWS
-from workbench.views_resources import contexts_view, gpu_view, tree_order
+from workbench.views.resources import contexts_view, gpu_view, tree_order
+from workbench.views.run import SECTION_VIEWS
 
 GiB = 1 << 30
 
@@ -28,8 +28,8 @@ def render(renderable: Any, width: int = 80) -> str:
 
 
 def test_views_are_registered() -> None:
-    assert SECTION_VIEWS["contexts"] == "workbench.views_resources:contexts_view"
-    assert SECTION_VIEWS["gpu"] == "workbench.views_resources:gpu_view"
+    assert SECTION_VIEWS["contexts"] == "workbench.views.resources:contexts_view"
+    assert SECTION_VIEWS["gpu"] == "workbench.views.resources:gpu_view"
 
 
 def test_tree_order_nests_and_merges_repeated_leaves() -> None:

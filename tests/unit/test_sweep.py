@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from workbench.engine.sweep import (
+from workbench.engine.sweep.search import (
     FAILED,
     GROW,
     LISTED,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from workbench.engine.sweep import FAILED as POINT_FAILED
-from workbench.engine.sweep import OK, OUT_OF_MEMORY, OVER_BUDGET, TOO_SLOW, SweepSettings
-from workbench.engine.sweep_measure import Sample, classify, point_from_report, steady_rate
+from workbench.engine.sweep.measure import Sample, classify, point_from_report, steady_rate
+from workbench.engine.sweep.search import FAILED as POINT_FAILED
+from workbench.engine.sweep.search import OK, OUT_OF_MEMORY, OVER_BUDGET, TOO_SLOW, SweepSettings
 
 MIB = 2**20
 

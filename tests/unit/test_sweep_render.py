@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 
 from tests.unit.test_sweep import point
-from workbench.engine.sweep import OUT_OF_MEMORY, REFINE, SweepSettings, recommend
-from workbench.render_curve import axis_labels, chart, columns
-from workbench.render_sweep import answer_text, points_table
+from workbench.engine.sweep.search import OUT_OF_MEMORY, REFINE, SweepSettings, recommend
+from workbench.views.curve import axis_labels, chart, columns
+from workbench.views.sweep import answer_text, points_table
 
 
 def text(renderable, width=100) -> str:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from workbench.engine.errors import UserError
-from workbench.engine.units import format_bytes, format_seconds, parse_size
+from workbench.errors import UserError
+from workbench.units import format_bytes, format_seconds, parse_size
 
 
 @pytest.mark.parametrize("text, expected", [

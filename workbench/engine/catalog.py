@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.errors import UserError
-from workbench.engine.kernels_load import (
+from workbench.engine.kernels.load import (
     KernelSetInfo,
     describe_kernel_sets,
     kernel_infos_from_json,
@@ -27,6 +26,7 @@ from workbench.engine.loader import (
     missing_requirement,
     module_files,
 )
+from workbench.errors import UserError
 
 
 @dataclass(frozen=True)

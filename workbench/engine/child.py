@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from workbench.api import stage_name
+from workbench.authoring.pipeline import stage_name
 from workbench.engine import probe
-from workbench.engine.errors import StopRun, UserError
 from workbench.engine.loader import (
     load_module,
     missing_requirement,
@@ -33,7 +32,6 @@ from workbench.engine.loader import (
     resolve_params,
     select_pipeline,
 )
-from workbench.engine.lru_timing import install as time_lru_cache_misses
 from workbench.engine.protocol import (
     BUDGET_EXCEEDED,
     FAILED,
@@ -48,8 +46,10 @@ from workbench.engine.protocol import (
     StageSample,
     encode,
 )
-from workbench.engine.samplers import SamplerContext, SectionSampler, section_samplers
-from workbench.engine.samplers.memory import MemorySampler
+from workbench.engine.sections import SamplerContext, SectionSampler, section_samplers
+from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
+from workbench.engine.sections.memory import MemorySampler
+from workbench.errors import StopRun, UserError
 
 CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
 #: The GIL switch interval in the child. With CPython's default (5 ms), the sampler thread
@@ -82,8 +82,8 @@ class RunConfig:
 #: What a runner child can do besides running a pipeline: mode -> "module:function", the
 #: function taking (RunConfig, Outbox) and returning the exit code.
 MODES: dict[str, str] = {}
-MODES["kernels"] = "workbench.engine.kernels:child_main"
-MODES["lines"] = "workbench.engine.lines:child_main"
+MODES["kernels"] = "workbench.engine.kernels.child:child_main"
+MODES["lines"] = "workbench.engine.lines.child:child_main"
 
 
 class Outbox:
@@ -382,7 +382,7 @@ class Run:
         reason = self.stop_reason
         cfg = self.config
         if reason == "memory_budget":
-            from workbench.engine.units import format_bytes
+            from workbench.units import format_bytes
 
             return (
                 f"RSS passed the memory budget of {format_bytes(cfg.memory_budget)} "

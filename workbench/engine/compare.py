@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.errors import UserError
 from workbench.engine.loader import parse_target
+from workbench.errors import UserError
 
 HIGHER, LOWER, NEUTRAL = "higher", "lower", ""
 #: |ratio - 1| below this reads as "same".

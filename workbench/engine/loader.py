@@ -18,8 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from workbench.api import Param, Pipeline, PipelineDefinitionError
-from workbench.engine.errors import StopRun, UserError
+from workbench.authoring.pipeline import Param, Pipeline, PipelineDefinitionError
+from workbench.errors import StopRun, UserError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from workbench.api import pipebench_home
-from workbench.engine.errors import UserError
+from workbench.authoring.pipeline import pipebench_home
+from workbench.errors import UserError
 
 
 def runs_dir() -> Path:

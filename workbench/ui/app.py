@@ -24,12 +24,11 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from workbench.engine.catalog import ModuleInfo, discover
-from workbench.engine.errors import UserError
 from workbench.engine.protocol import FINISHED
 from workbench.engine.records import load_runs, save_run
 from workbench.engine.runner import GRACE_S, RunOptions
 from workbench.engine.session import report, throughput
-from workbench.engine.units import format_rate
+from workbench.errors import UserError
 from workbench.ui.bridge import INTERVAL_S
 from workbench.ui.messages import CatalogLoaded, RunEnded, RunRecordsLoaded, RunUpdated
 from workbench.ui.run_control import ActiveRun, Starter, default_starter, launch, same_file
@@ -39,6 +38,7 @@ from workbench.ui.screens.main import MainScreen
 from workbench.ui.settings import PipelineSettings, param_value, scaled_batch
 from workbench.ui.tools import TOOL_ACTIONS, ToolsApp
 from workbench.ui.widgets.catalog_tree import CatalogItem, CatalogTree
+from workbench.units import format_rate
 
 #: Actions that only make sense on the main screen (disabled while a dialog is open).
 MAIN_ACTIONS = {"run", "stop", "batch", "batch_size", "params", *TOOL_ACTIONS}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from workbench.engine.catalog import PipelineInfo
-from workbench.engine.errors import UserError
-from workbench.engine.units import format_bytes, parse_size
+from workbench.errors import UserError
+from workbench.units import format_bytes, parse_size
 
 _BOOLS = {"1", "true", "yes", "on", "0", "false", "no", "off"}
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
-from workbench.engine.kernels_runner import KernelOptions
-from workbench.engine.sweep import SweepSettings
-from workbench.ui.screens.compare_screen import CompareScreen
-from workbench.ui.screens.kernels_screen import KernelsScreen
-from workbench.ui.screens.line_profile_screen import LineProfileScreen
-from workbench.ui.screens.sweep_screen import SweepScreen
+from workbench.engine.kernels.runner import KernelOptions
+from workbench.engine.sweep.search import SweepSettings
+from workbench.ui.screens.compare import CompareScreen
+from workbench.ui.screens.kernels import KernelsScreen
+from workbench.ui.screens.lines import LineProfileScreen
+from workbench.ui.screens.sweep import SweepScreen
 from workbench.ui.settings import PipelineSettings
 from workbench.ui.widgets.catalog_tree import CatalogItem
 from workbench.ui.widgets.runs_table import RunsTable

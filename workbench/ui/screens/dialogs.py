@@ -15,8 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from workbench.engine.catalog import PipelineInfo
-from workbench.engine.errors import UserError
-from workbench.engine.units import format_bytes
+from workbench.errors import UserError
 from workbench.ui.settings import (
     PipelineSettings,
     check_param,
@@ -24,6 +23,7 @@ from workbench.ui.settings import (
     parse_batch_size,
     parse_budget,
 )
+from workbench.units import format_bytes
 
 
 class BatchSizeDialog(ModalScreen[int | None]):

@@ -19,9 +19,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
-from workbench.engine import cache_control
-from workbench.engine.units import format_bytes
-from workbench.views_caches import COLUMNS, cells, notes
+from workbench.engine.sections import cache_control
+from workbench.units import format_bytes
+from workbench.views.caches import COLUMNS, cells, notes
 
 #: Columns shown: (column of ``views_caches.COLUMNS``, label, width), the telling ones
 #: first so that a narrow side column shows them and scrolls sideways to the rest.

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from workbench.engine.units import format_bytes
+from workbench.units import format_bytes
 
 #: GPU samples kept for the sparkline (at one sample every 0.5 s: two minutes).
 HISTORY = 240

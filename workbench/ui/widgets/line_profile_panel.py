@@ -21,9 +21,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
-from workbench.engine.lines_session import Cost, hottest, line_rows, top_calls
+from workbench.engine.lines.session import Cost, hottest, line_rows, top_calls
 from workbench.engine.protocol import CallStat, LineProfile, ProfiledFunction
-from workbench.engine.units import format_rate, format_seconds
+from workbench.units import format_rate, format_seconds
 
 HOT_STYLE = {1: "bold red", 2: "red", 3: "yellow"}
 LINE_COLUMNS = (("line", 5), ("hits", 8), ("time", 8), ("%", 6), ("hot", 3))

@@ -7,8 +7,8 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from workbench.engine.session import RunState
-from workbench.engine.units import format_bytes
 from workbench.ui.widgets.chart import BarChart
+from workbench.units import format_bytes
 
 
 class MemoryPanel(Vertical):

@@ -12,7 +12,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from workbench.views_parallel import _pct, _rate, _workers, _x
+from workbench.views.parallel import _pct, _rate, _workers, _x
 
 
 def parallel_text(data: dict[str, Any] | None) -> Text:

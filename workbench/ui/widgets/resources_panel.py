@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from workbench.engine.units import format_bytes, format_seconds
+from workbench.units import format_bytes, format_seconds
 
 #: Nodes shown at most; the report keeps what the panel leaves out.
 MAX_NODES = 400

@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from workbench.engine.session import RunState, rate_now, throughput
-from workbench.engine.units import format_bytes, format_rate, format_seconds
+from workbench.units import format_bytes, format_rate, format_seconds
 
 #: A symbol and a word for every state, so that it reads without colour.
 STATUS_TEXT = {

@@ -14,8 +14,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-from workbench.engine.units import format_bytes, format_rate, format_seconds
 from workbench.ui.widgets.run_header import STATUS_TEXT
+from workbench.units import format_bytes, format_rate, format_seconds
 
 COLUMNS = ("#", "batch", "items/s", "peak RSS", "peak GPU", "time", "status", "other params")
 SHORT_STATUS = {"budget_exceeded": "over budget", "failed": "failed", "crashed": "crashed"}

@@ -39,7 +39,7 @@ def describe(item: CatalogItem | None, settings: PipelineSettings | None) -> Tex
         changed = name in settings.params and value != str(default)
         text.append(f"\n{name}={value}" + (" *" if changed else ""))
     if settings.memory_budget:
-        from workbench.engine.units import format_bytes
+        from workbench.units import format_bytes
 
         text.append(f"\nbudget {format_bytes(settings.memory_budget)}")
     text.append("\nEnter/r run · p params", "dim")

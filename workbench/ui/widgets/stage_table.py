@@ -20,7 +20,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from workbench.engine.session import RunState, StageRow, stage_rows
-from workbench.engine.units import format_rate, format_seconds
+from workbench.units import format_rate, format_seconds
 
 #: Below this width the table is compact: no self time in seconds (self % stays).
 WIDE = 70

@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from workbench.engine.units import format_rate
 from workbench.ui.widgets.chart import BarChart
+from workbench.units import format_rate
 
 
 class ThroughputPanel(Vertical):

@@ -1,0 +1,2 @@
+"""The ``pipebench`` command: one module per subcommand, each following runs through
+``workbench.engine.follow``."""

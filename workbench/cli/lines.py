@@ -1,0 +1,159 @@
+"""``pipebench lines``: line-level hot spots of chosen stages, and the cost of looking.
+
+Runs the pipeline in a runner child with ``line_profiler`` (or, ``--functions``,
+``cProfile``) on the chosen stages, then once more without it, and prints each profiled
+function's lines with hits, time, time per hit and share, the hottest marked, and both
+throughputs. Exit codes: 0 done, 1 the pipeline failed, 2 bad input (one line on stderr
+each; what could be profiled is still printed), 130 stopped with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from workbench.cli.args import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    param,
+    pipeline_params,
+    positive_int,
+    seconds,
+)
+from workbench.engine import records
+from workbench.engine.lines.runner import LinesJob, LinesRequest
+from workbench.engine.lines.session import BASELINE, PROFILE, LinesState, lines_report
+from workbench.engine.protocol import FAILED, Log
+from workbench.engine.session import stage_rows
+from workbench.errors import UserError
+from workbench.views.lines import lines_view
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``lines`` command to the ``pipebench`` parser."""
+    p = subparsers.add_parser(
+        "lines", help="line-level hot spots of chosen stages (line_profiler, cProfile)",
+        description="Run a pipeline with line_profiler on chosen stages and print each "
+                    "line's hits and time, the hottest marked; then run it again without "
+                    "the profiler and print how much profiling slowed it. With no --stage, "
+                    "the bottleneck of the unprofiled run is profiled.")
+    p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--stage", action="append", default=[], metavar="NAME",
+                       help="profile this stage (repeatable; the source too)")
+    which.add_argument("--all", action="store_true", help="profile every stage")
+    p.add_argument("--function", action="append", default=[], metavar="MODULE:QUALNAME",
+                   help="also profile a function the stages call (repeatable)")
+    p.add_argument("--functions", action="store_true",
+                   help="function view instead: cProfile on the stages, top functions by "
+                        "own and by cumulative time")
+    p.add_argument("--top", type=positive_int, metavar="N",
+                   help="show only the N hottest lines of each function (function view: "
+                        "the top N functions, default 15)")
+    p.add_argument("--batch-size", type=positive_int, help="shortcut for --param batch_size=N")
+    p.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
+                   help="set a pipeline parameter (repeatable)")
+    p.add_argument("--max-batches", type=positive_int,
+                   help="stop each run after N batches out of the last stage")
+    p.add_argument("--max-seconds", type=seconds, metavar="S",
+                   help="stop each run after S seconds")
+    p.add_argument("--json", type=Path, metavar="FILE",
+                   help="also write the profile, the cost of looking and both runs to FILE")
+    return p
+
+
+def lines_request(args: argparse.Namespace) -> LinesRequest:
+    return LinesRequest(
+        target=args.target, params=pipeline_params(args), stages=tuple(args.stage), all_stages=args.all,
+        functions=tuple(args.function), view="functions" if args.functions else "lines",
+        max_batches=args.max_batches, max_seconds=args.max_seconds,
+    )
+
+
+def _progress(phase: str, state: LinesState) -> str:
+    run = state.baseline if phase == BASELINE else state.profiled
+    rows = stage_rows(run) if run else []
+    done = f" · {rows[-1].items:,} items" if rows else ""
+    if phase == BASELINE:
+        return f"running without the profiler (for the cost of looking){done}"
+    return f"running with the profiler{done}"
+
+
+def execute(request: LinesRequest, console: Console) -> tuple[LinesState, bool]:
+    """Run the job to its end; Ctrl-C stops it (twice kills). Returns the final state and
+    whether the user interrupted."""
+    job = LinesJob(request).start()
+    interrupted = False
+    status = console.status(_progress(job.phase or PROFILE, job.state)) if (
+        console.is_terminal) else None
+    try:
+        if status:
+            status.start()
+        while not job.done:
+            try:
+                phase, ev = job.get(timeout=0.25)
+            except queue.Empty:
+                phase, ev = job.phase or PROFILE, None
+            except KeyboardInterrupt:
+                if interrupted:
+                    job.kill()
+                else:
+                    interrupted = True
+                    console.print("[yellow]stopping (Ctrl-C again to kill)…[/]")
+                    job.stop()
+                continue
+            if isinstance(ev, Log) and phase == PROFILE:
+                console.print(f"[dim]│ {ev.text}[/]", markup=True, highlight=False,
+                              soft_wrap=True)
+            if status:
+                status.update(_progress(phase, job.state))
+    finally:
+        if status:
+            status.stop()
+        if job.running:
+            job.kill()
+    return job.state, interrupted
+
+
+def cmd_lines(args: argparse.Namespace, console: Console) -> int:
+    request = lines_request(args)
+    if request.view == "functions" and request.functions:
+        raise UserError("--function is for the line view; --functions already shows every "
+                        "function the stages call")
+    state, interrupted = execute(request, console)
+    run, prof = state.profiled, state.profile
+    first = state.baseline if run is None else run
+    failure = first.failure if first else None
+    if failure is not None and failure.user_error and (prof is None or not prof.stages):
+        problems = prof.problems if prof and prof.problems else (failure.message,)
+        if len(problems) == 1:
+            raise UserError(problems[0])
+        _errors(problems)
+        return EXIT_USAGE
+    if args.json:
+        records.write_atomic(args.json, lines_report(state))
+    if not console.is_terminal:  # a file or a pipe: keep the source lines whole
+        console.width = max(console.width, 160)
+    console.print(lines_view(state, top=args.top))
+    if failure is not None and not failure.user_error:
+        console.print(f"[red]error:[/] {failure.message or failure.type}", highlight=False)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if prof is not None and prof.problems:
+        _errors(prof.problems)
+        return EXIT_USAGE
+    if run is None or run.status == FAILED or failure is not None:
+        return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
+def _errors(lines: tuple[str, ...]) -> None:
+    err = Console(stderr=True, highlight=False)
+    for line in lines:
+        err.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)

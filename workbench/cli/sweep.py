@@ -1,0 +1,306 @@
+"""``pipebench sweep``, ``history`` and ``compare``: tune the batch size, compare runs.
+
+Exit codes: sweep 0 with a recommendation, 1 when no size could be recommended, 2 bad input
+(one line on stderr), 130 stopped with Ctrl-C (what was measured is still printed and
+saved); history and compare 0, or 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, param, size
+from workbench.engine import records
+from workbench.engine.compare import compare_reports, resolve_run, select_runs
+from workbench.engine.session import RunState, throughput
+from workbench.engine.sweep.run import SweepResult, run_sweep, save_sweep
+from workbench.engine.sweep.search import SweepPoint, SweepSettings, full_sweep_runs
+from workbench.errors import UserError
+from workbench.units import format_rate, format_seconds
+from workbench.views.compare import compare_view, history_table
+from workbench.views.sweep import answer_text, curve, points_table, sweep_header
+
+EXIT_NO_ANSWER = 1
+COMMANDS = ("sweep", "history", "compare")
+
+
+def _whole(text: str, least: int = 1) -> int:
+    try:
+        v = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < least:
+        raise argparse.ArgumentTypeError(f"{text} must be at least {least}")
+    return v
+
+
+def _count(text: str) -> int:
+    return _whole(text, 0)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    if not parts:
+        raise argparse.ArgumentTypeError("give sizes like 8,16,32")
+    sizes = tuple(_whole(p) for p in parts)
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a size")
+    return sizes
+
+
+def _seconds(text: str, least: float = 0.0, strict: bool = True) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if v < least or (strict and v == least):
+        raise argparse.ArgumentTypeError(f"{text} must be more than {least:g}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    v = _seconds(text, 0.0, strict=False)
+    if v >= 1:
+        raise argparse.ArgumentTypeError(f"{text} must be a fraction below 1 (0.2 is 20%)")
+    return v
+
+
+
+
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``sweep``, ``history`` and ``compare`` to the ``pipebench`` parser."""
+    d = SweepSettings()
+    p = subparsers.add_parser(
+        "sweep", help="find the fastest batch size that fits the memory budgets",
+        description="Run the pipeline at several batch sizes, each in a fresh process, "
+                    "leave the warm-up out of the throughput, and recommend the fastest "
+                    "size that fits, with a margin below any size that failed.")
+    p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--batch-sizes", type=_sizes, metavar="8,16,32,...",
+                     help="run exactly these sizes")
+    how.add_argument("--auto", action="store_true",
+                     help="powers of two from --min until throughput stops improving by "
+                          f"more than {d.improvement:.0%}, a budget is passed or a size runs "
+                          "out of memory, then refine between the best size's neighbours "
+                          "(the default)")
+    p.add_argument("--min", type=_whole, metavar="N",
+                   help=f"--auto: first size (default {d.min_size})")
+    p.add_argument("--max", type=_whole, metavar="N",
+                   help=f"--auto: largest size (default {d.max_size})")
+    p.add_argument("--memory-budget", type=size, metavar="SIZE",
+                   help="RSS budget of each run (2GiB, 512MiB, ...): passing it ends the "
+                        "run and fails the size")
+    p.add_argument("--gpu-memory-budget", type=size, metavar="SIZE",
+                   help="peak GPU memory budget of each run: passing it fails the size")
+    p.add_argument("--seconds-per-run", type=_seconds, default=d.seconds_per_run,
+                   metavar="S", help=f"time limit of each run (default {d.seconds_per_run:g})")
+    p.add_argument("--max-batches", type=_whole, metavar="N",
+                   help="also stop each run after N batches")
+    p.add_argument("--warmup-batches", type=_count, default=d.warmup_batches, metavar="N",
+                   help="batches left out of the throughput at the start of each run "
+                        f"(default {d.warmup_batches})")
+    p.add_argument("--warmup-seconds", type=lambda t: _seconds(t, strict=False),
+                   default=d.warmup_s, metavar="S",
+                   help="seconds left out of the throughput at the start of each run "
+                        "(default 0; both warm-ups apply)")
+    p.add_argument("--margin", type=_fraction, default=d.margin, metavar="F",
+                   help="the recommendation stays this fraction below any size that failed "
+                        f"(default {d.margin:g})")
+    p.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
+                   help="set another pipeline parameter (repeatable)")
+    p.add_argument("--json", type=Path, metavar="FILE",
+                   help="also write the sweep (every point, the answer) to FILE")
+
+    p = subparsers.add_parser("history", help="list recorded runs",
+                              description="Recorded runs, oldest first, numbered for "
+                                          "pipebench compare.")
+    p.add_argument("target", nargs="?",
+                   help="only runs of this pipeline: a name, path/to/module.py[:name] or "
+                        "package.module[:name]")
+    p.add_argument("--last", type=_whole, metavar="N", help="only the last N runs")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the list to FILE")
+
+    p = subparsers.add_parser(
+        "compare", help="two run reports side by side, with the ratio of each figure",
+        description="Each run is a number from pipebench history (1 the oldest, -1 the "
+                    "newest), a run id or a prefix of one, or a report file (--json).")
+    p.add_argument("a", metavar="RUN", help="run A")
+    p.add_argument("b", metavar="RUN", help="run B (ratios are B / A)")
+    p.add_argument("--json", type=Path, metavar="FILE",
+                   help="also write every figure and ratio to FILE")
+
+
+def sweep_settings(args: argparse.Namespace) -> SweepSettings:
+    d = SweepSettings()
+    if args.batch_sizes and (args.min is not None or args.max is not None):
+        raise UserError("pipebench sweep: --min and --max go with --auto, not --batch-sizes")
+    lo = d.min_size if args.min is None else args.min
+    hi = d.max_size if args.max is None else args.max
+    if lo > hi:
+        raise UserError(f"pipebench sweep: --min {lo} is above --max {hi}")
+    params = dict(args.param)
+    if "batch_size" in params:
+        raise UserError("pipebench sweep: the sweep sets batch_size itself; use "
+                        "--batch-sizes or --min/--max")
+    return SweepSettings(
+        sizes=tuple(args.batch_sizes or ()), min_size=lo, max_size=hi,
+        seconds_per_run=args.seconds_per_run, max_batches=args.max_batches,
+        memory_budget=args.memory_budget, gpu_memory_budget=args.gpu_memory_budget,
+        warmup_batches=args.warmup_batches, warmup_s=args.warmup_seconds,
+        margin=args.margin, params=params)
+
+
+class _Progress:
+    """What the sweep thread has reported, for the display in the main thread."""
+
+    def __init__(self) -> None:
+        self.points: list[SweepPoint] = []
+        self.running: tuple[int, str] | None = None
+        self.state: RunState | None = None
+        self.result: SweepResult | None = None
+        self.error: BaseException | None = None
+
+    def start(self, size: int, phase: str) -> None:
+        self.running, self.state = (size, phase), None
+
+    def point(self, point: SweepPoint) -> None:
+        self.points.append(point)
+        self.running = None
+
+
+def _live_view(target: str, settings: SweepSettings, prog: _Progress, width: int) -> Group:
+    parts: list[Any] = [sweep_header(target, settings),
+                        points_table(prog.points, None, prog.running)]
+    if prog.running and prog.state is not None:
+        rate = throughput(prog.state)
+        parts.append(Text(f"batch_size={prog.running[0]}: {format_seconds(prog.state.elapsed_s)}"
+                          f", {format_rate(rate)} items/s so far", style="dim"))
+    if prog.points:
+        parts.append(curve(prog.points, settings, None, width=min(width, 100) - 2, height=4))
+    return Group(*parts)
+
+
+def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    settings = sweep_settings(args)
+    prog = _Progress()
+    cancel, kill = threading.Event(), threading.Event()
+
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            prog.result = run_sweep(
+                args.target, settings, on_start=prog.start, on_point=prog.point,
+                on_state=lambda size, state: setattr(prog, "state", state),
+                cancel=cancel, kill=kill, save=False)
+        except BaseException as exc:  # handed to the main thread
+            prog.error = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=work, name="pipebench-sweep", daemon=True)
+    live = console.is_terminal
+    display = Live(_live_view(args.target, settings, prog, console.width), console=console,
+                   refresh_per_second=4, transient=True) if live else None
+    if display:
+        display.start()
+    thread.start()
+    try:
+        # Not thread.join(timeout): a Ctrl-C inside it can mark the thread as ended.
+        while not done.is_set():
+            try:
+                done.wait(0.25)
+                if display:
+                    display.update(_live_view(args.target, settings, prog, console.width))
+            except KeyboardInterrupt:
+                if cancel.is_set():
+                    kill.set()
+                else:
+                    cancel.set()
+                    console.print("[yellow]stopping the sweep (Ctrl-C again to kill the "
+                                  "run)…[/]")
+    finally:
+        if display:
+            display.stop()
+        cancel.set()
+        done.wait()
+    if prog.error is not None:
+        raise prog.error
+    result = prog.result
+    assert result is not None and result.answer is not None
+    saved = save_sweep(result)
+    data = result.to_json()
+    if args.json:
+        records.write_atomic(args.json, data)
+    console.print(sweep_header(args.target, settings))
+    console.print(points_table(result.points, result.answer))
+    if result.points:
+        console.print(curve(result.points, settings, result.answer,
+                            width=min(console.width, 100) - 2))
+    console.print(answer_text(result.answer))
+    stop = data.get("growth_stopped")
+    runs = f"{len(result.points)} run{'' if len(result.points) == 1 else 's'}"
+    if settings.auto:
+        runs += f" (a full power-of-two sweep is {full_sweep_runs(settings)})"
+    console.print(Text(f"{runs}; growth ended: {stop or '–'}; sweep: {saved}"
+                       if settings.auto else f"{runs}; sweep: {saved}", style="dim"))
+    if result.interrupted:
+        console.print("[yellow]stopped with Ctrl-C before its end: the answer covers only "
+                      "the sizes measured[/]")
+        return EXIT_INTERRUPTED
+    return EXIT_OK if result.answer.recommended is not None else EXIT_NO_ANSWER
+
+
+def numbered_runs(target: str | None) -> list[tuple[int, dict[str, Any]]]:
+    """Every recorded run with its history number (1 the oldest), optionally of one target."""
+    runs = list(enumerate(records.load_runs(), start=1))
+    return runs if target is None else select_runs(runs, target)
+
+
+def cmd_history(args: argparse.Namespace, console: Console) -> int:
+    runs = numbered_runs(args.target)
+    if args.last:
+        runs = runs[-args.last:]
+    if args.json:
+        records.write_atomic(args.json, [{"number": n, **r} for n, r in runs])
+    if not runs:
+        where = f" of {args.target}" if args.target else ""
+        console.print(f"no recorded runs{where} in {records.runs_dir()}")
+        return EXIT_OK
+    console.print(history_table(runs, console.width))
+    console.print(Text(f"{len(runs)} runs in {records.runs_dir()}; compare two with "
+                       "pipebench compare N M", style="dim"))
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    runs = records.load_runs()
+    a, b = resolve_run(args.a, runs), resolve_run(args.b, runs)
+    if args.json:
+        figures = [{"section": f.section, "figure": f.label, "a": f.a, "b": f.b,
+                    "unit": f.unit, "ratio": f.ratio, "verdict": f.verdict}
+                   for f in compare_reports(a, b)]
+        records.write_atomic(args.json, {"a": a.get("run_id"), "b": b.get("run_id"),
+                                         "figures": figures, "written_at": time.time()})
+    console.print(compare_view(a, b))
+    return EXIT_OK
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    """Dispatch one of ``COMMANDS``."""
+    if args.command == "sweep":
+        return cmd_sweep(args, console)
+    if args.command == "history":
+        return cmd_history(args, console)
+    return cmd_compare(args, console)

@@ -1,0 +1,1 @@
+"""Kernel sets: each implementation checked against the reference, then timed, in a child."""

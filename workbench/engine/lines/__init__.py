@@ -1,0 +1,1 @@
+"""Line-level hot spots: line_profiler or cProfile on chosen stages, and the cost of looking."""

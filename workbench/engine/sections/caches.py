@@ -1,0 +1,202 @@
+"""The caches a run touches, found without changing the user's code: section ``caches``.
+
+Found in the pipeline module's namespace: ``functools.lru_cache``/``functools.cache``
+functions, ``joblib.Memory(...).cache`` functions, and any other object with a
+``cache_info()`` method; plus every cache made with ``workbench.cached``/``disk_cached``,
+wherever it was made. Per cache: hits, misses, hit rate, entries, bytes and seconds saved
+(see ``cache_entries``). Requests to clear a cache are served here, on the sampler thread
+(see ``cache_control``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from time import monotonic
+from types import ModuleType
+from typing import Any
+
+from workbench.authoring import caching
+from workbench.authoring.pipeline import Pipeline
+from workbench.engine.sections import SamplerContext, SectionSampler, cache_control
+from workbench.engine.sections.cache_entries import (
+    DiskEntry,
+    Entry,
+    InfoEntry,
+    LruEntry,
+    UnavailableEntry,
+)
+
+SECTION = "caches"
+_SERVED_KEPT = 20
+
+
+def _joblib_entry(name: str, value: Any, source: str, disk_cache: Any = None) -> Entry:
+    from workbench.authoring.joblib_counting import count_calls  # joblib is imported already
+
+    stats, reason = count_calls(value, name)
+    if stats is None:
+        return UnavailableEntry(name, value, "disk", source, reason or "not counted")
+    return DiskEntry(name, value, stats, source, disk_cache)
+
+
+def classify(name: str, value: Any) -> Entry | None:
+    """The entry for a module-level value that is a cache, else None."""
+    if isinstance(value, (ModuleType, type, Pipeline)):
+        return None
+    if isinstance(value, functools._lru_cache_wrapper):
+        return LruEntry(name, value, "lru_cache")
+    if isinstance(value, caching.DiskCache):
+        return _joblib_entry(value.name, value.memorized, "pipebench", value)
+    memory = sys.modules.get("joblib.memory")  # never import joblib to look for it
+    if memory is not None and isinstance(value, memory.MemorizedFunc):
+        return _joblib_entry(name, value, "joblib")
+    try:
+        import inspect
+
+        if inspect.getattr_static(value, "cache_info", None) is None:
+            return None
+        if not callable(getattr(value, "cache_info", None)):
+            return None
+    except Exception:
+        return None
+    return InfoEntry(name, value)
+
+
+def registered(obj: Any) -> Entry:
+    """The entry for a cache made by pipebench's own decorators."""
+    if isinstance(obj, caching.DiskCache):
+        return _joblib_entry(obj.name, obj.memorized, "pipebench", obj)
+    stats = getattr(obj, "__pipebench_stats__", None)
+    return LruEntry(stats.name if stats is not None else str(obj), obj, "pipebench")
+
+
+class CachesSampler(SectionSampler):
+    """Reads every cache of the run each snapshot; serves clear requests."""
+
+    section = SECTION
+    name = "caches"
+
+    def __init__(self, module: ModuleType | None, control: Path | None = None):
+        super().__init__()
+        self.module = module
+        self.control = control
+        self.entries: dict[str, Entry] = {}
+        self._ids: set[int] = set()
+        self._registry_seen = 0
+        self._rescanned = False
+        self.live = True
+        self.served: list[dict[str, Any]] = []
+        self.adopt_registry()  # first: pipebench's own caches go under their own names
+        self.scan_module()
+
+    # ---- finding caches ---------------------------------------------------------------
+    def _add(self, entry: Entry, obj: Any) -> None:
+        if id(obj) in self._ids:
+            return
+        self._ids.add(id(obj))
+        name, n = entry.name, 1
+        while name in self.entries:
+            n += 1
+            name = f"{entry.name}#{n}"
+        entry.name = name
+        self.entries[name] = entry
+
+    def adopt_registry(self) -> None:
+        reg = caching.REGISTRY
+        while self._registry_seen < len(reg):
+            obj = reg[self._registry_seen]
+            self._registry_seen += 1
+            self._add(registered(obj), obj)
+
+    def scan_module(self) -> None:
+        if self.module is None:
+            return
+        for name, value in list(vars(self.module).items()):
+            if name.startswith("__") or id(value) in self._ids:
+                continue
+            entry = classify(name, value)
+            if entry is not None:
+                self._add(entry, value)
+
+    def check_writable(self) -> None:
+        """Raise a one-line UserError naming a disk cache folder that cannot be written."""
+        for entry in self.entries.values():
+            if isinstance(entry, DiskEntry) and entry.disk_cache is None:
+                caching.ensure_writable(Path(entry.folder), f"joblib cache {entry.name}")
+
+    # ---- clearing ---------------------------------------------------------------------
+    def serve(self) -> None:
+        for req in cache_control.take_requests(self.control):
+            name = req["clear"]
+            entry = self.entries.get(name)
+            try:
+                if entry is None:
+                    raise KeyError(f"no cache named {name!r}")
+                ok, message = True, entry.clear()
+            except Exception as exc:
+                ok, message = False, f"could not clear {name}: {type(exc).__name__}: {exc}"
+            print(f"pipebench: {message}", file=sys.stderr, flush=True)
+            self.served.append({"id": req.get("id"), "name": name, "ok": ok,
+                                "message": message})
+            del self.served[:-_SERVED_KEPT]
+
+    # ---- SectionSampler ---------------------------------------------------------------
+    def read(self) -> dict[str, Any]:
+        self.adopt_registry()
+        if not self._rescanned:  # once more after the factory ran: caches it bound
+            self._rescanned = True
+            self.scan_module()
+        if self.live:
+            self.serve()
+        now = monotonic()
+        return {
+            "caches": [e.row(now) for e in self.entries.values()],
+            "live": self.live,
+            "pid": os.getpid(),
+            "control": str(self.control) if self.live and self.control else None,
+            "served": list(self.served),
+        }
+
+    def close(self) -> None:
+        self.adopt_registry()
+        self.serve()
+        self.live = False
+        cache_control.remove_folder(self.control)
+        errors = []
+        for entry in self.entries.values():
+            try:
+                entry.finish()
+            except Exception as exc:
+                errors.append(f"{entry.name}: {type(exc).__name__}: {exc}")
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+
+def make_sampler(ctx: SamplerContext) -> CachesSampler | None:
+    """The caches sampler of a run (a section factory, see ``SECTION_FACTORIES``).
+
+    Raises ``UserError`` for a disk cache folder that cannot be written; any other
+    failure costs the run its caches section (with a line in the log), not the run.
+    """
+    from workbench.errors import UserError
+
+    try:
+        control: Path | None = cache_control.make_control_folder()
+    except OSError as exc:
+        print(f"pipebench: caches cannot be cleared during this run: {exc}", file=sys.stderr)
+        control = None
+    try:
+        sampler = CachesSampler(ctx.module, control)
+        sampler.check_writable()
+    except UserError:
+        cache_control.remove_folder(control)
+        raise
+    except Exception as exc:
+        cache_control.remove_folder(control)
+        print(f"pipebench: caches are not shown for this run: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return None
+    return sampler

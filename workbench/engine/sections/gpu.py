@@ -1,0 +1,258 @@
+"""GPU memory of the runner child: NVML for the devices and this process, torch.cuda for the
+pipeline's own tensors, and a visible state instead of silence when there is no GPU.
+
+NVML (``pynvml`` from nvidia-ml-py) is imported on the first sample. ``torch.cuda`` is read
+only when the pipeline module has imported torch and initialised CUDA itself: pipebench
+never imports torch, and never creates a CUDA context, just to sample.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from workbench.authoring.recording import REGISTRY
+from workbench.engine.sections import SamplerContext, SectionSampler
+
+NO_DRIVER = "no NVIDIA driver"
+NVML_UNAVAILABLE = "NVML unavailable"
+TORCH_NO_CUDA = "torch has no CUDA"
+NOT_IN_USE = "no GPU in use by this run"
+TORCH_NOT_IMPORTED = "torch not imported by the pipeline"
+CUDA_NOT_INITIALISED = "CUDA not initialised by the pipeline"
+OK = "ok"
+
+#: Seconds between two GPU samples (the section is read every snapshot; between samples
+#: it repeats the last one).
+INTERVAL_S = 0.5
+
+
+def headline(nvml_state: str, torch_state: str, in_use: bool) -> str | None:
+    """The one state shown instead of figures, or None when this run uses a GPU."""
+    if in_use:
+        return None
+    if nvml_state == NO_DRIVER:
+        return NO_DRIVER
+    if torch_state == TORCH_NO_CUDA:
+        return TORCH_NO_CUDA
+    if nvml_state != OK:
+        return NVML_UNAVAILABLE
+    return NOT_IN_USE
+
+
+def torch_state() -> str:
+    """How far the pipeline went with torch's CUDA (never imports torch)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return TORCH_NOT_IMPORTED
+    if getattr(getattr(torch, "version", None), "cuda", None) is None:
+        return TORCH_NO_CUDA
+    try:
+        return OK if torch.cuda.is_initialized() else CUDA_NOT_INITIALISED
+    except Exception:
+        return CUDA_NOT_INITIALISED
+
+
+class Nvml:
+    """NVML, initialised once; ``state`` says why not where it cannot be."""
+
+    def __init__(self) -> None:
+        self.lib: Any = None
+        self.state = OK
+        self.detail: str | None = None
+        self.driver: str | None = None
+        self.handles: list[Any] = []
+        try:
+            import pynvml
+        except ImportError as exc:
+            self.state, self.detail = NVML_UNAVAILABLE, f"pynvml cannot be imported: {exc}"
+            return
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError as exc:
+            missing = (pynvml.NVMLError_LibraryNotFound, pynvml.NVMLError_DriverNotLoaded)
+            self.state = NO_DRIVER if isinstance(exc, missing) else NVML_UNAVAILABLE
+            self.detail = str(exc)
+            return
+        except Exception as exc:  # an odd binding: still a state, never a crash
+            self.state, self.detail = NVML_UNAVAILABLE, f"{type(exc).__name__}: {exc}"
+            return
+        self.lib = pynvml
+        self.driver = self._call(pynvml.nvmlSystemGetDriverVersion)
+        count = self._call(pynvml.nvmlDeviceGetCount) or 0
+        self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``, or None for a figure NVML cannot give (shown as N/A)."""
+        try:
+            return fn(*args)
+        except Exception:
+            return None
+
+    def devices(self, pid: int, torch_active: bool) -> list[dict[str, Any]]:
+        """Every device NVML sees: used/total memory, this process's memory, utilisation."""
+        out = []
+        lib = self.lib
+        for i, h in enumerate(self.handles):
+            mem = self._memory(h)
+            util = self._call(lib.nvmlDeviceGetUtilizationRates, h)
+            procs = self._call(lib.nvmlDeviceGetComputeRunningProcesses, h)
+            mine: int | None = None
+            if procs is not None:
+                found = [p for p in procs if p.pid == pid]
+                if found:
+                    used = [p.usedGpuMemory for p in found]
+                    mine = None if any(u is None for u in used) else sum(used)
+                elif not torch_active:
+                    mine = 0  # no CUDA context in this process
+                # else: CUDA in use but NVML does not list us (a PID namespace?): N/A
+            name = self._call(lib.nvmlDeviceGetName, h)
+            out.append({
+                "index": i, "name": name.decode() if isinstance(name, bytes) else name,
+                "used_bytes": int(mem.used) if mem is not None else None,
+                "total_bytes": int(mem.total) if mem is not None else None,
+                "driver_reserved_bytes": _int(getattr(mem, "reserved", None)),
+                "process_bytes": mine,
+                "util_pct": int(util.gpu) if util is not None else None,
+            })
+        return out
+
+    def _memory(self, handle: Any) -> Any:
+        """Memory info, v2 where the driver has it: "used" then leaves out what the driver
+        reserves for itself, as nvidia-smi shows it (v1 counts it as used)."""
+        lib = self.lib
+        version = getattr(lib, "nvmlMemory_v2", None)
+        if version is not None:
+            mem = self._call(lib.nvmlDeviceGetMemoryInfo, handle, version)
+            if mem is not None:
+                return mem
+        return self._call(lib.nvmlDeviceGetMemoryInfo, handle)
+
+    def shutdown(self) -> None:
+        if self.lib is not None:
+            self._call(self.lib.nvmlShutdown)
+            self.lib = None
+
+
+def _torch_figures(seen: set[int]) -> dict[int, dict[str, int]]:
+    """Per CUDA device this run has used: torch's allocated, reserved and peak bytes (peaks
+    include those folded in before a ``gpu_memory`` block reset them)."""
+    cuda = sys.modules["torch"].cuda
+    out = {}
+    for i in range(cuda.device_count()):
+        reserved = int(cuda.memory_reserved(i))
+        if reserved == 0 and i not in seen and i not in REGISTRY.torch_peaks:
+            continue
+        out[i] = {
+            "allocated_bytes": int(cuda.memory_allocated(i)),
+            "reserved_bytes": reserved,
+            "peak_allocated_bytes": max(int(cuda.max_memory_allocated(i)),
+                                        REGISTRY.torch_peaks.get(i, 0)),
+            "peak_reserved_bytes": int(cuda.max_memory_reserved(i)),
+        }
+    return out
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _sum(values: list[int | None]) -> int | None:
+    """The sum, or None (N/A) when any part is unknown or there is nothing to add."""
+    if not values or any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None)
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class GpuSampler(SectionSampler):
+    """Section "gpu": now and peak figures, in bytes, with the state when there is no GPU."""
+
+    name = section = "gpu"
+
+    def __init__(self, interval_s: float = INTERVAL_S):
+        super().__init__()
+        self.interval_s = interval_s
+        self.nvml: Nvml | None = None
+        self.pid = os.getpid()
+        self._next = 0.0
+        self._closed = False
+        self._samples = 0
+        self._seen: set[int] = set()  # devices this run has used, kept once seen
+        self._peaks: dict[str, int | None] = {}
+        self._data: dict[str, Any] = {}
+
+    def read(self) -> Any:
+        now = time.monotonic()
+        if now >= self._next and not self._closed:
+            self._next = now + self.interval_s
+            try:
+                self._data = self.sample()
+            except Exception as exc:  # keep the last figures and say what went wrong
+                self._data = {**self._data, "error": f"{type(exc).__name__}: {exc}"}
+        return self._data
+
+    def sample(self) -> dict[str, Any]:
+        if self.nvml is None:
+            self.nvml = Nvml()
+        nvml = self.nvml
+        tstate = torch_state()
+        per_torch = _torch_figures(self._seen) if tstate == OK else {}
+        if nvml.state == OK:
+            devices = nvml.devices(self.pid, torch_active=tstate == OK)
+            for d in devices:
+                d.update(per_torch.get(d["index"], {}))
+        else:  # no NVML: torch's devices alone, NVML's figures N/A
+            devices = [{"index": i, "name": None, "used_bytes": None, "total_bytes": None,
+                        "process_bytes": None, "util_pct": None, **f}
+                       for i, f in per_torch.items()]
+        self._seen.update(per_torch)
+        self._seen.update(d["index"] for d in devices if (d["process_bytes"] or 0) > 0)
+        used = [d for d in devices if d["index"] in self._seen]
+        self._samples += 1
+
+        def total(key: str) -> int | None:
+            return _sum([d.get(key) for d in used]) if used else None
+
+        now = {key: total(key) for key in
+               ("allocated_bytes", "reserved_bytes", "process_bytes", "used_bytes")}
+        now["total_bytes"] = total("total_bytes")
+        if not used and nvml.state == OK:
+            now["process_bytes"] = 0
+        peaks = self._peaks
+        for key in ("allocated_bytes", "reserved_bytes", "process_bytes", "used_bytes"):
+            peaks[key] = _max(peaks.get(key), now[key])
+        # torch's own high-water marks catch what fell between two samples
+        peaks["allocated_bytes"] = _max(peaks["allocated_bytes"], total("peak_allocated_bytes"))
+        peaks["reserved_bytes"] = _max(peaks["reserved_bytes"], total("peak_reserved_bytes"))
+        peak_bytes, source = peaks["allocated_bytes"], "torch.cuda max_memory_allocated"
+        if peak_bytes is None and peaks["process_bytes"]:
+            peak_bytes, source = peaks["process_bytes"], "NVML memory of the runner process"
+        return {
+            "state": headline(nvml.state, tstate, tstate == OK or bool(used)),
+            "nvml": nvml.state, "nvml_detail": nvml.detail, "torch": tstate,
+            "driver": nvml.driver, "devices": devices, **now,
+            **{f"peak_{k}": v for k, v in peaks.items()},
+            "peak_bytes": peak_bytes, "peak_source": source if peak_bytes is not None else None,
+            "samples": self._samples, "interval_s": self.interval_s,
+        }
+
+    def close(self) -> None:
+        """The run is over: one last sample for the final snapshot, then NVML is let go."""
+        self._next = 0.0
+        self.read()
+        self._closed = True
+        if self.nvml is not None:
+            self.nvml.shutdown()
+            self.nvml = None
+
+
+def make_sampler(ctx: SamplerContext) -> GpuSampler:
+    """Factory named in ``SECTION_FACTORIES``: always a sampler, so a run without a GPU
+    shows the state rather than a missing section."""
+    return GpuSampler()

@@ -1,0 +1,50 @@
+"""The run's "parallel" section: per parallel stage, its workers, tasks in flight,
+throughput and parallel efficiency, live and in the report.
+
+The stages keep their own counters (``workbench.authoring.parallel.ParallelStats``); this sampler
+only reads them. The section is there in every run, with the backend the run's parallel
+stages would use and an empty ``stages`` list when there are none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.authoring import parallel
+from workbench.authoring.parallel_backends import BACKEND_ENV, choice_from_env
+from workbench.engine.sections import SamplerContext, SectionSampler
+from workbench.errors import UserError
+
+
+class ParallelSampler(SectionSampler):
+    """Section "parallel": ``backend``, ``scheduler`` and one dict per parallel stage."""
+
+    name = section = "parallel"
+
+    def __init__(self) -> None:
+        super().__init__()
+        parallel.REGISTRY.clear()
+        self.backend: str | None = None
+        self.scheduler: str | None = None
+        self.problem: str | None = None
+        try:
+            choice = choice_from_env()
+            self.backend, self.scheduler = choice.name, choice.scheduler
+        except UserError as exc:  # raised again, and fatal, only if a stage is parallel
+            import os
+
+            self.backend, self.problem = os.environ.get(BACKEND_ENV), exc.message
+
+    def read(self) -> Any:
+        data: dict[str, Any] = {
+            "backend": self.backend, "scheduler": self.scheduler,
+            "stages": [s.snapshot() for s in list(parallel.REGISTRY)],
+        }
+        if self.problem:
+            data["problem"] = self.problem
+        return data
+
+
+def make_sampler(ctx: SamplerContext) -> ParallelSampler:
+    """Factory named in ``SECTION_FACTORIES``."""
+    return ParallelSampler()

@@ -1,0 +1,259 @@
+"""The kernels view: one kernel set timed live, its table and a log-log plot of time.
+
+The screen starts the kernels run itself (``kernels_runner.start_kernels``, from the app's
+thread) and follows it with one thread worker, as the bridge follows a pipeline run: events
+folded with ``kernels_session.apply_kernel_event``, the state posted at most every bridge
+interval (a pending update is replaced by a newer one). Rows and the plot come from the
+same ``kernel_rows`` and ``kernel_series`` the headless ``pipebench kernels`` reads.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Static
+
+from workbench.engine.kernels.runner import KernelOptions, KernelRun, start_kernels
+from workbench.engine.kernels.session import (
+    KernelRow,
+    KernelState,
+    apply_kernel_event,
+    kernel_rows,
+    kernel_series,
+)
+from workbench.ui.bridge import INTERVAL_S
+from workbench.ui.widgets.run_header import STATUS_TEXT
+from workbench.views.kernels import MARK_STYLE, _cells, _speed_columns, header
+from workbench.views.loglog import loglog
+
+#: ``start_kernels`` or a stand-in with its signature.
+KernelsStarter = Callable[[str, KernelOptions], KernelRun]
+#: Measurement columns, the telling ones first (``render_kernels`` names and formats them).
+TIMING = ("median", "IQR", "min", "n", "compile")
+
+
+class KernelPlot(Widget):
+    """Median time per call against size, log-log, one symbol per implementation."""
+
+    DEFAULT_CSS = "KernelPlot { height: auto; }"
+
+    series: reactive[dict[str, list[tuple[int, float]]]] = reactive(dict, layout=True)
+    """implementation -> [(size, median seconds)], trusted rows only."""
+
+    def render(self) -> Any:
+        rows = max(6, min(16, self.app.size.height // 3))
+        return loglog(self.series, width=max(24, self.size.width - 1), height=rows)
+
+
+def columns_for(plan: dict[str, Any] | None) -> list[str]:
+    """The measurement columns of a kernel: timings, speedups, rates."""
+    speed = _speed_columns(plan or {})
+    return [TIMING[0], *speed[:2], *TIMING[1:], *speed[2:]]
+
+
+def row_cells(row: KernelRow, plan: dict[str, Any], cols: list[str], note: int | None
+              ) -> list[Text]:
+    """One row of the table: size, impl, ✓/✗/?, the measurement columns, the note."""
+    impl = row.impl + (" (ref)" if row.reference else "")
+    style = "dim" if row.status == "skipped" else ""
+    cells = [Text(f"{row.size:,}", justify="right", style=style), Text(impl, style=style),
+             Text(row.mark, style=MARK_STYLE.get(row.mark, ""))]
+    cells += [Text(c, justify="right", style=style) for c in _cells(row, plan, cols)]
+    cells.append(Text(f"[{note}]" if note else ""))
+    return cells
+
+
+class KernelsScreen(Screen[None]):
+    """One kernel set, every implementation at every size, filling in live."""
+
+    CSS_PATH = "../styles/tools.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "stop", "Stop"),
+        Binding("r", "rerun", "Run again"),
+        Binding("escape,q", "close", "Close"),
+    ]
+
+    @dataclass
+    class Updated(Message):
+        """The run so far; a pending update is replaced by a newer one."""
+
+        state: KernelState
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, KernelsScreen.Updated)
+
+    @dataclass
+    class Ended(Message):
+        """Every process of the run is gone; ``state`` is final."""
+
+        state: KernelState
+
+    def __init__(self, target: str, options: KernelOptions, *, title: str | None = None,
+                 starter: KernelsStarter = start_kernels) -> None:
+        super().__init__()
+        self.target = target
+        self.options = options
+        self.kernel = options.kernel
+        self.state = KernelState(target, rounds=options.processes)
+        self.run: KernelRun | None = None
+        self.ended = False
+        self._title = title or target
+        self._starter = starter
+        self._columns: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"kernels {self._title}: starting…", id="kernels-head")
+        with VerticalScroll(id="kernels-body"):
+            yield KernelPlot(id="kernels-plot")
+            yield DataTable(id="kernels-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="kernels-notes")
+            yield Static("", id="kernels-machine")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#kernels-table").border_title = "implementations by size"
+        self.query_one("#kernels-machine").border_title = "where and how it was timed"
+        self.query_one("#kernels-table").focus()
+        self.start()
+
+    # ---- the run ------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.run is not None and self.run.running
+
+    def start(self) -> None:
+        """Start the kernels run (from the app's thread) and follow it."""
+        self.state = KernelState(self.target, rounds=self.options.processes,
+                                 options=self.options.as_dict(), started_at=time.time())
+        self.ended = False
+        try:
+            self.run = self._starter(self.target, self.options)
+        except OSError as exc:
+            self.notify(f"could not start the kernels run: {exc}", severity="error")
+            return
+        self.show(self.state)
+        self.follow(self.run, self.state)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="kernels",
+          description="following the kernels run")
+    def follow(self, run: KernelRun, state: KernelState) -> None:
+        """Fold the run's events; post the state at most every bridge interval."""
+        next_post, dirty = 0.0, False
+        while True:
+            try:
+                state = apply_kernel_event(state, run.events.get(timeout=0.1))
+                dirty = True
+            except queue.Empty:
+                if not run.running and run.events.empty():
+                    break
+            now = time.monotonic()
+            if dirty and now >= next_post:
+                self.post_message(self.Updated(state))
+                dirty, next_post = False, now + INTERVAL_S
+        self.post_message(self.Ended(state))
+
+    def on_kernels_screen_updated(self, msg: Updated) -> None:
+        msg.stop()
+        if not self.ended:
+            self.show(msg.state)
+
+    def on_kernels_screen_ended(self, msg: Ended) -> None:
+        msg.stop()
+        self.ended = True
+        self.show(msg.state)
+        status = msg.state.status
+        word = STATUS_TEXT.get(status, ("?", status))[1]
+        self.notify(f"kernels {self._title} {word}" + (f": {msg.state.message}"
+                                                       if msg.state.message else ""),
+                    severity="information" if status == "finished" else "warning")
+
+    # ---- drawing ------------------------------------------------------------------------
+    def _plan(self, state: KernelState) -> dict[str, Any]:
+        return next((p for p in state.plans if p["name"] == self.kernel),
+                    state.plans[0] if state.plans else {})
+
+    def show(self, state: KernelState) -> None:
+        """Draw ``state``: the header, the table, the plot and the notes."""
+        self.state = state
+        plan = self._plan(state)
+        kernel = plan.get("name") or self.kernel
+        rows = kernel_rows(state, kernel)
+        symbol, word = STATUS_TEXT.get(state.status, ("●", state.status))
+        head = Text.assemble((f"{symbol} {word}", "bold"), f" · kernels {self._title}",
+                             f" · {len(rows)} result(s)")
+        if plan.get("doc"):
+            head.append(f"\n{plan['doc']}", style="italic")
+        env = state.environments[0] if state.environments else None
+        if env is not None:
+            blas = ", ".join(str(lib.get("threads")) for lib in env.threads.get("blas") or [])
+            head.append(f"\n{env.cpus} CPU(s) · threads {env.threads.get('requested')}"
+                        + (f" (BLAS {blas})" if blas else "")
+                        + (f" · GEMM {state.gemm_gflops:.1f} GFLOP/s" if state.gemm_gflops
+                           else "") + " · more at the bottom", style="dim")
+        if state.message:
+            head.append(f"\n{state.message}", style="italic")
+        self.query_one("#kernels-head", Static).update(head)
+        self.query_one("#kernels-machine", Static).update(header(state))
+        self.query_one(KernelPlot).series = kernel_series(state, kernel) if kernel else {}
+        self._fill_table(plan, rows)
+
+    def _fill_table(self, plan: dict[str, Any], rows: list[KernelRow]) -> None:
+        table: DataTable[Text] = self.query_one("#kernels-table", DataTable)
+        cols = columns_for(plan)
+        if cols != self._columns:
+            table.clear(columns=True)
+            for name in ["size", "impl", "ok", *cols, "note"]:
+                table.add_column(name, key=name)
+            self._columns = cols
+        else:
+            table.clear()
+        notes: list[Text] = []
+        for row in rows:
+            note = None
+            if row.notes:
+                notes.append(Text(f"[{len(notes) + 1}] {row.impl} at {row.size:,}: "
+                                  + "; ".join(row.notes)))
+                note = len(notes)
+            table.add_row(*row_cells(row, plan, cols, note), key=f"{row.size}:{row.impl}")
+        for label, why in plan.get("unavailable", {}).items():
+            notes.append(Text(f"{label}: not run, {why}", style="dim"))
+        notes.append(Text("✓ agrees with the reference · ✗ wrong or failed · ? not checked · "
+                          "median, IQR, min: seconds per call · ×: times faster than that "
+                          "implementation · compile: Numba's first-call compile", style="dim"))
+        self.query_one("#kernels-notes", Static).update(Text("\n").join(notes))
+
+    # ---- actions ------------------------------------------------------------------------
+    def action_stop(self) -> None:
+        if not self.running:
+            self.notify("the kernels run is over", severity="warning")
+            return
+        assert self.run is not None
+        self.run.stop()
+        self.notify("stopping the kernels run (the rows so far are kept)")
+
+    def action_rerun(self) -> None:
+        if self.running:
+            self.notify("the kernels run is still going (s stops it)", severity="warning")
+            return
+        self.start()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def on_unmount(self) -> None:
+        if self.running:
+            assert self.run is not None
+            self.run.stop()

@@ -1,0 +1,72 @@
+"""The caches table printed under the stage table by ``pipebench run`` (section ``caches``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from workbench.units import format_bytes, format_seconds
+
+COLUMNS = ("cache", "kind", "hits", "misses", "hit rate", "entries", "bytes", "saved")
+
+
+def cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One cache's figures as text, in ``COLUMNS`` order (shared with the TUI panel)."""
+    if not row.get("available", True):  # the reason goes in a note under the table
+        return (row["name"], row.get("kind") or "", "–", "–", "n/a", "–", "–", "–")
+    rate = row.get("hit_rate")
+    entries = row.get("entries")
+    maxsize = row.get("maxsize")
+    entries_text = "–" if entries is None else f"{entries:,}"
+    if entries is not None and maxsize:
+        entries_text += f"/{maxsize:,}"
+    nbytes = row.get("bytes")
+    bytes_text = "–" if nbytes is None else format_bytes(nbytes)
+    if nbytes is not None and row.get("bytes_basis") == "estimate":
+        bytes_text = "≈" + bytes_text
+    if row.get("bytes_limit") is not None:
+        bytes_text += f" / {format_bytes(row['bytes_limit'])}"
+    saved = row.get("seconds_saved")
+    return (
+        row["name"], row.get("kind") or "",
+        f"{row['hits']:,}", f"{row['misses']:,}",
+        "–" if rate is None else f"{100 * rate:.1f}%",
+        entries_text, bytes_text, "–" if saved is None else format_seconds(saved),
+    )
+
+
+def notes(rows: list[dict[str, Any]]) -> list[str]:
+    """Warnings worth a line: unavailable caches, unreadable entries, invalidations."""
+    out = []
+    for r in rows:
+        if not r.get("available", True):
+            out.append(f"{r['name']} unavailable: {r.get('reason')}")
+        if r.get("load_failures"):
+            out.append(f"{r['name']}: {r['load_failures']} unreadable entr"
+                       f"{'y' if r['load_failures'] == 1 else 'ies'} counted as misses")
+        if r.get("invalidations"):
+            out.append(f"{r['name']}: results dropped by joblib (the function's code changed)")
+    return out
+
+
+def caches_table(data: Any) -> Table | None:
+    """The table of a run's caches, or None when it used none."""
+    rows = (data or {}).get("caches") or []
+    if not rows:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, caption_justify="left",
+                  padding=(0, 0, 0, 1))
+    for i, name in enumerate(COLUMNS):
+        table.add_column(name, justify="left" if i < 2 else "right", no_wrap=True,
+                         overflow="ellipsis" if i == 0 else "fold", max_width=24 if i == 0 else None)
+    for row in rows:
+        table.add_row(*cells(row), style=None if row.get("available", True) else "dim")
+    caption = Text("bytes: ≈ estimated from result sizes (memory), else on disk · saved: the "
+                   "compute time of the hits (measured misses or joblib's record)")
+    for line in notes(rows):
+        caption.append(f"\n! {line}", style="yellow")
+    table.caption = caption
+    return table

@@ -1,0 +1,160 @@
+"""Rich renderings of recorded runs: the history table and two runs side by side.
+
+``compare_view(a, b)`` is what ``pipebench compare`` prints and what the TUI shows for two
+marked runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from workbench.engine.compare import Figure, compare_reports
+from workbench.units import format_bytes, format_rate, format_seconds
+
+VERDICT_STYLE = {"better": "green", "worse": "red", "same": "dim"}
+
+
+def format_figure(value: float | None, unit: str) -> str:
+    if value is None:
+        return "N/A"
+    if unit == "items/s":
+        return format_rate(value)
+    if unit == "bytes":
+        return format_bytes(value)
+    if unit == "s":
+        return format_seconds(value)
+    if unit == "%":
+        return f"{value:.1f}%"
+    return f"{value:,.0f}"
+
+
+def format_ratio(f: Figure) -> str:
+    """``×1.50`` (B / A), ``–`` where there is no ratio."""
+    r = f.ratio
+    if r is None:
+        return "–"
+    if r != 0 and r < 0.01:
+        return f"×{r:.2g}"
+    return f"×{r:.2f}" if r < 100 else f"×{r:.0f}"
+
+
+def _params(rep: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in (rep.get("params") or {}).items())
+
+
+def run_title(label: str, rep: dict[str, Any]) -> Text:
+    t = Text()
+    t.append(f"{label}: ", style="bold")
+    t.append(f"{rep.get('pipeline') or rep.get('target')} ", style="bold")
+    t.append(f"{_params(rep)}  ")
+    t.append(f"{rep.get('status')}  ", style="green" if rep.get("status") == "finished"
+             else "yellow" if rep.get("status") == "stopped" else "red")
+    t.append(f"run {rep.get('run_id')}, {(rep.get('started_at') or '?')[:19]}", style="dim")
+    return t
+
+
+def compare_view(a: dict[str, Any], b: dict[str, Any]) -> Group:
+    """Two run reports side by side, each figure with the ratio B / A and whether B is
+    better or worse (in words, so it reads without colour)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    for name, justify in (("section", "left"), ("figure", "left"), ("A", "right"),
+                          ("B", "right"), ("B / A", "right"), ("", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    last = None
+    for f in compare_reports(a, b):
+        if f.a is None and f.b is None:
+            continue
+        if last is not None and f.section != last:
+            table.add_section()
+        section = f.section if f.section != last else ""
+        last = f.section
+        verdict = f.verdict
+        table.add_row(section, f.label, format_figure(f.a, f.unit), format_figure(f.b, f.unit),
+                      format_ratio(f), Text(verdict, style=VERDICT_STYLE.get(verdict, "")))
+    notes = Text("B / A: B's figure divided by A's. items/s, hit rate and time saved: "
+                 "higher is better; self time and memory: lower is better.", style="dim")
+    diff = [k for k in sorted(set(a.get("params") or {}) | set(b.get("params") or {}))
+            if (a.get("params") or {}).get(k) != (b.get("params") or {}).get(k)]
+    if diff:
+        notes.append(f"\nparameters that differ: {', '.join(diff)}", style="dim")
+    return Group(run_title("A", a), run_title("B", b), table, notes)
+
+
+STATUS_MARK = {"finished": "✓", "stopped": "■", "budget_exceeded": "▲"}
+STATUS_SHORT = {"budget_exceeded": "budget"}
+
+
+def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -> Table:
+    """Recorded runs, numbered as ``pipebench compare`` takes them (1 the oldest); the start
+    time, duration and run id show from 110 columns up, the GPU column when a run has one,
+    the other parameters when they differ between the runs listed."""
+    wide = width >= 110
+    gpu = any(isinstance(r.get("gpu"), dict) and r["gpu"].get("peak_bytes") is not None
+              for _, r in runs)
+    cols = ["#"] + (["started UTC"] if wide else []) + ["pipeline", "batch", "status",
+                                                        "items/s", "peak RSS"]
+    cols += ["peak GPU"] if gpu else []
+    cols += ["time", "run id"] if wide else []
+    varying, same = _split_params([r for _, r in runs])
+    if varying:
+        cols.append("other params")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, padding=(0, 1),
+                  caption_justify="left")
+    if same:
+        table.caption = Text("the same in every run listed: " + " ".join(
+            f"{k}={v}" for k, v in same.items()), style="dim")
+    for name in cols:
+        table.add_column(name, no_wrap=name != "other params", overflow="fold",
+                         min_width=14 if name == "other params" else None,
+                         justify="right" if name in ("#", "batch", "items/s", "peak RSS",
+                                                     "peak GPU", "time") else "left",
+                         max_width=16 if name == "pipeline" else None)
+    for number, rec in runs:
+        params = dict(rec.get("params") or {})
+        batch = params.pop("batch_size", None)
+        status = str(rec.get("status"))
+        style = "green" if status == "finished" else "yellow" if status == "stopped" else "red"
+        cells: dict[str, Any] = {
+            "#": str(number),
+            "started UTC": (rec.get("started_at") or "?")[5:16].replace("T", " "),
+            "pipeline": str(rec.get("pipeline") or rec.get("target")),
+            "batch": "–" if batch is None else str(batch),
+            "status": Text(f"{STATUS_MARK.get(status, '✗')} "
+                           f"{STATUS_SHORT.get(status, status)}", style=style),
+            "items/s": format_rate(rec.get("items_per_s") or 0.0),
+            "peak RSS": format_bytes((rec.get("memory") or {}).get("rss_peak_bytes")),
+            "time": format_seconds(rec.get("duration_s")),
+            "run id": str(rec.get("run_id")),
+            "other params": " ".join(f"{k}={v}" for k, v in params.items() if k in varying),
+        }
+        if gpu:
+            peak = (rec.get("gpu") or {}).get("peak_bytes") \
+                if isinstance(rec.get("gpu"), dict) else None
+            cells["peak GPU"] = format_bytes(peak) if peak is not None else "N/A"
+        table.add_row(*[cells[c] for c in cols])
+    return table
+
+
+def _split_params(runs: Sequence[dict[str, Any]]) -> tuple[list[str], dict[str, Any]]:
+    """The parameters (batch size aside) whose values differ between runs, and the others
+    with their one value."""
+    values: dict[str, set[str]] = {}
+    for r in runs:
+        params = r.get("params") or {}
+        for k in params:
+            values.setdefault(k, set())
+    for r in runs:
+        params = r.get("params") or {}
+        for k in values:
+            values[k].add(repr(params.get(k, "–")))
+    values.pop("batch_size", None)
+    varying = [k for k, v in values.items() if len(v) > 1]
+    first = runs[0].get("params") or {} if runs else {}
+    same = {k: first.get(k) for k, v in values.items() if len(v) == 1}
+    return varying, same
