@@ -49,8 +49,9 @@ def loop(fn: Callable[[int], Any], calls: int) -> float:
         gc.enable()
 
 
-def interleaved(variants: dict[str, Callable[[int], Any]], calls: int,
-                repeats: int) -> dict[str, float]:
+def interleaved(
+    variants: dict[str, Callable[[int], Any]], calls: int, repeats: int
+) -> dict[str, float]:
     """Median ns per call of each variant over ``repeats`` × 10 short rounds, interleaved,
     so that a change in the machine's load hits every variant alike."""
     samples: dict[str, list[float]] = {name: [] for name in variants}
@@ -72,18 +73,25 @@ def memory_hits(calls: int, repeats: int) -> None:
     timed = functools.lru_cache(maxsize=256)(time_misses(feature, CacheStats("f")))
     own = cached(maxsize=256)(feature)
     noop = lambda k: k  # noqa: E731 - the loop's own cost, for reference
-    ns = interleaved({"bare": bare, "timed": timed, "cached": own, "loop": noop},
-                     calls, repeats)
-    print(f"in-memory hit, {calls:,} calls over {KEYS} keys per variant and repeat, "
-          f"{10 * repeats} interleaved rounds, medians:")
+    ns = interleaved({"bare": bare, "timed": timed, "cached": own, "loop": noop}, calls, repeats)
+    print(
+        f"in-memory hit, {calls:,} calls over {KEYS} keys per variant and repeat, "
+        f"{10 * repeats} interleaved rounds, medians:"
+    )
     print(f"  bare functools.lru_cache hit       {ns['bare']:7.1f} ns/call")
-    print(f"  lru_cache found by pipebench       {ns['timed']:7.1f} ns/call  "
-          f"{ns['timed'] - ns['bare']:+.1f} ns  {pct(ns['timed'], ns['bare'])}")
-    print(f"  workbench.cached hit               {ns['cached']:7.1f} ns/call  "
-          f"{ns['cached'] - ns['bare']:+.1f} ns  {pct(ns['cached'], ns['bare'])}")
+    print(
+        f"  lru_cache found by pipebench       {ns['timed']:7.1f} ns/call  "
+        f"{ns['timed'] - ns['bare']:+.1f} ns  {pct(ns['timed'], ns['bare'])}"
+    )
+    print(
+        f"  workbench.cached hit               {ns['cached']:7.1f} ns/call  "
+        f"{ns['cached'] - ns['bare']:+.1f} ns  {pct(ns['cached'], ns['bare'])}"
+    )
     print(f"  (the loop alone, calling a lambda  {ns['loop']:7.1f} ns/call)")
-    print("  goal: under 10% on a hit (pipebench adds nothing to the C hit path: the "
-          "counters are lru_cache's own)")
+    print(
+        "  goal: under 10% on a hit (pipebench adds nothing to the C hit path: the "
+        "counters are lru_cache's own)"
+    )
 
 
 def memory_misses(calls: int, repeats: int) -> None:
@@ -91,8 +99,10 @@ def memory_misses(calls: int, repeats: int) -> None:
     timed = functools.lru_cache(maxsize=0)(time_misses(feature, CacheStats("f")))
     ns = interleaved({"bare": bare, "timed": timed}, calls // 4, repeats)
     print("in-memory miss (the miss timer: two clock reads and a size estimate):")
-    print(f"  bare miss {ns['bare']:.1f} ns, timed miss {ns['timed']:.1f} ns: "
-          f"{ns['timed'] - ns['bare']:+.1f} ns per miss")
+    print(
+        f"  bare miss {ns['bare']:.1f} ns, timed miss {ns['timed']:.1f} ns: "
+        f"{ns['timed'] - ns['bare']:+.1f} ns per miss"
+    )
 
 
 def disk_hits(repeats: int) -> None:
@@ -118,10 +128,14 @@ def disk_hits(repeats: int) -> None:
     us = {n: statistics.median(v) for n, v in samples.items()}
     print(f"joblib disk hit, {rounds} interleaved rounds of {KEYS} calls, medians:")
     print(f"  bare joblib.Memory.cache hit       {us['bare']:7.1f} µs/call")
-    print(f"  counted by pipebench               {us['counted']:7.1f} µs/call  "
-          f"{pct(us['counted'], us['bare'])}")
-    print(f"  workbench.disk_cached hit          {us['own']:7.1f} µs/call  "
-          f"{pct(us['own'], us['bare'])}")
+    print(
+        f"  counted by pipebench               {us['counted']:7.1f} µs/call  "
+        f"{pct(us['counted'], us['bare'])}"
+    )
+    print(
+        f"  workbench.disk_cached hit          {us['own']:7.1f} µs/call  "
+        f"{pct(us['own'], us['bare'])}"
+    )
 
 
 def sampler_reads() -> None:
@@ -137,8 +151,10 @@ def sampler_reads() -> None:
     for _ in range(n):
         sampler.read()
     per = (time.perf_counter() - start) / n
-    print(f"sampler thread: one read of 10 in-memory caches {per * 1e6:.1f} µs "
-          f"({100 * per / 0.1:.3f}% of each 100 ms snapshot interval)")
+    print(
+        f"sampler thread: one read of 10 in-memory caches {per * 1e6:.1f} µs "
+        f"({100 * per / 0.1:.3f}% of each 100 ms snapshot interval)"
+    )
 
 
 def main() -> None:

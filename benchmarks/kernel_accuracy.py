@@ -52,10 +52,18 @@ def timeit_best(fn: Any, args: tuple[Any, ...], repeat: int = 5) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes-per-kernel", type=int, default=2,
-                    help="the largest N sizes of each kernel (default 2)")
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="interleaved rounds; medians of the rounds are compared")
+    ap.add_argument(
+        "--sizes-per-kernel",
+        type=int,
+        default=2,
+        help="the largest N sizes of each kernel (default 2)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds; medians of the rounds are compared",
+    )
     ap.add_argument("--threads", default="1")
     args = ap.parse_args()
 
@@ -65,19 +73,24 @@ def main() -> int:
     apply_threads(threads)
     rows = []
     for kset in find_kernel_sets(module).values():
-        for size in sorted(kset.sizes)[-args.sizes_per_kernel:]:
+        for size in sorted(kset.sizes)[-args.sizes_per_kernel :]:
             inputs = kset.inputs(size)
             for impl in kset.impls.values():
-                if impl.device == "cuda" or impl.requires and any(
-                        _missing(m) for m in impl.requires):
+                if (
+                    impl.device == "cuda"
+                    or impl.requires
+                    and any(_missing(m) for m in impl.requires)
+                ):
                     continue
                 call_args = tuple(impl.prepare(*inputs)) if impl.prepare else inputs
                 apply_threads(threads)
                 first = first_call(impl.fn, call_args)
                 per_call = first.seconds - (first.compile_s or 0.0)
                 if per_call > settings.cutoff_s:
-                    print(f"  {kset.name} {impl.label} at {size:,}: one call takes "
-                          f"{format_seconds(per_call)}, past the cut-off; not compared")
+                    print(
+                        f"  {kset.name} {impl.label} at {size:,}: one call takes "
+                        f"{format_seconds(per_call)}, past the cut-off; not compared"
+                    )
                     continue
                 ours, mins, theirs = [], [], []
                 for _ in range(args.rounds):
@@ -89,25 +102,28 @@ def main() -> int:
                 pb, ti = statistics.median(ours), statistics.median(theirs)
                 lo = statistics.median(mins)
                 rows.append((kset.name, size, impl.label, pb, ti, (pb - ti) / ti))
-                print(f"  {kset.name:15} {size:>9,} {impl.label:15} pipebench median "
-                      f"{format_seconds(pb):>9}  timeit best {format_seconds(ti):>9}  "
-                      f"{(pb - ti) / ti:+7.1%}   (pipebench min {(lo - ti) / ti:+6.1%})",
-                      flush=True)
+                print(
+                    f"  {kset.name:15} {size:>9,} {impl.label:15} pipebench median "
+                    f"{format_seconds(pb):>9}  timeit best {format_seconds(ti):>9}  "
+                    f"{(pb - ti) / ti:+7.1%}   (pipebench min {(lo - ti) / ti:+6.1%})",
+                    flush=True,
+                )
 
     env = thread_report(args.threads)
     print(f"\nCPU {cpu_model()}; threads {threads}; BLAS {blas_vendor(env)}")
     over = [r for r in rows if r[4] > OVER_S]
     met = [r for r in over if abs(r[5]) <= GOAL]
-    print(f"kernels over {format_seconds(OVER_S)}: {len(over)}; within {GOAL:.0%} of timeit's "
-          f"best: {len(met)}")
+    print(
+        f"kernels over {format_seconds(OVER_S)}: {len(over)}; within {GOAL:.0%} of timeit's "
+        f"best: {len(met)}"
+    )
     for r in over:
         if abs(r[5]) > GOAL:
             print(f"  outside: {r[0]} {r[2]} at {r[1]:,}: {r[5]:+.1%}")
     diffs = [abs(r[5]) for r in over]
     if diffs:
         print(f"median |difference| {statistics.median(diffs):.1%}, worst {max(diffs):.1%}")
-    print("goal (every kernel over 1 ms within 5%):", "met" if len(met) == len(over)
-          else "NOT met")
+    print("goal (every kernel over 1 ms within 5%):", "met" if len(met) == len(over) else "NOT met")
     return 0
 
 

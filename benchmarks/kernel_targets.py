@@ -72,14 +72,18 @@ def main() -> int:
     procs = 3 if args.rigorous else 1
     base = dict(threads=args.threads, processes=procs, gemm=False)
 
-    rows = run(str(EXAMPLE), KernelOptions(kernel="euclidean", sizes=(1_000_000,),
-                                           impls=("numba",), **base))  # type: ignore[arg-type]
+    rows = run(
+        str(EXAMPLE),
+        KernelOptions(kernel="euclidean", sizes=(1_000_000,), impls=("numba",), **base),
+    )  # type: ignore[arg-type]
     by = {r.impl: r for r in rows}
     py, nb = median(by["python"]), median(by["numba"])
     ratio = py / nb
-    print(f"euclidean, n = 1,000,000: python {format_seconds(py)}, numba "
-          f"{format_seconds(nb)} -> numba is {ratio:.1f}x python (goal >= 20x: "
-          f"{'met' if ratio >= 20 else 'NOT met'})")
+    print(
+        f"euclidean, n = 1,000,000: python {format_seconds(py)}, numba "
+        f"{format_seconds(nb)} -> numba is {ratio:.1f}x python (goal >= 20x: "
+        f"{'met' if ratio >= 20 else 'NOT met'})"
+    )
 
     rows = run(str(EXAMPLE), KernelOptions(kernel="pairwise", sizes=(1000,), **base))  # type: ignore[arg-type]
     trusted = [r for r in rows if r.trusted and not r.impl.endswith("cuda")]
@@ -90,12 +94,16 @@ def main() -> int:
         (xyt,) = run(str(mod), KernelOptions(**base))  # type: ignore[arg-type]
     gemm = median(xyt)
     for r in sorted(trusted, key=median):
-        print(f"  pairwise n = 1000 {r.impl:15} {format_seconds(median(r)):>9} "
-              f"({median(r) / gemm:.2f}x X @ Y.T)")
+        print(
+            f"  pairwise n = 1000 {r.impl:15} {format_seconds(median(r)):>9} "
+            f"({median(r) / gemm:.2f}x X @ Y.T)"
+        )
     ratio = median(best) / gemm
-    print(f"pairwise, n = 1000: best is {best.impl} at {format_seconds(median(best))}; "
-          f"X @ Y.T alone {format_seconds(gemm)} -> {ratio:.2f}x (goal <= 1.5x: "
-          f"{'met' if ratio <= 1.5 else 'NOT met'})")
+    print(
+        f"pairwise, n = 1000: best is {best.impl} at {format_seconds(median(best))}; "
+        f"X @ Y.T alone {format_seconds(gemm)} -> {ratio:.2f}x (goal <= 1.5x: "
+        f"{'met' if ratio <= 1.5 else 'NOT met'})"
+    )
     print(f"threads: {args.threads}; processes per figure: {procs}")
     return 0
 

@@ -54,8 +54,9 @@ def scaling(batches_n: int = 100_000, workers: int = 0):
     return batches(batches_n), stage(crunch, name="crunch", workers=workers)
 
 
-def run_once(label: str, workers: int, backend: str, seconds: float,
-             scheduler: str | None = None) -> dict[str, Any]:
+def run_once(
+    label: str, workers: int, backend: str, seconds: float, scheduler: str | None = None
+) -> dict[str, Any]:
     from workbench.engine.runner import RunOptions, start_run
     from workbench.engine.session import RunState, apply, report
 
@@ -63,8 +64,9 @@ def run_once(label: str, workers: int, backend: str, seconds: float,
     if scheduler:
         os.environ["PIPEBENCH_DASK_SCHEDULER"] = scheduler
     load = os.getloadavg()[0]
-    handle = start_run(f"{HERE}:scaling",
-                       RunOptions(params={"workers": str(workers)}, max_seconds=seconds))
+    handle = start_run(
+        f"{HERE}:scaling", RunOptions(params={"workers": str(workers)}, max_seconds=seconds)
+    )
     state = RunState("scaling")
     while not state.ended:
         state = apply(state, handle.events.get())
@@ -73,10 +75,17 @@ def run_once(label: str, workers: int, backend: str, seconds: float,
         raise SystemExit(f"{label}: {rep['status']}: {rep['message']}")
     stages = (rep.get("parallel") or {}).get("stages") or []
     st = stages[0] if stages else {}
-    return {"label": label, "workers": workers, "load": load,
-            "run_rate": rep["items_per_s"], "steady": st.get("items_per_s"),
-            "own": st.get("speedup"), "busy": st.get("utilization"),
-            "cpu": st.get("cpu_share"), "startup_s": st.get("startup_s")}
+    return {
+        "label": label,
+        "workers": workers,
+        "load": load,
+        "run_rate": rep["items_per_s"],
+        "steady": st.get("items_per_s"),
+        "own": st.get("speedup"),
+        "busy": st.get("utilization"),
+        "cpu": st.get("cpu_share"),
+        "startup_s": st.get("startup_s"),
+    }
 
 
 def machine_check(n: int = 8) -> float:
@@ -108,11 +117,19 @@ def sequence(seconds: float, counts: list[int], skip_dask: bool) -> list[dict[st
         from distributed import LocalCluster
 
         n = max(2, max(counts))
-        with LocalCluster(host="127.0.0.1", n_workers=n, threads_per_worker=1,
-                          processes=True, dashboard_address=None) as cluster:
+        with LocalCluster(
+            host="127.0.0.1",
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster:
             time.sleep(1.0)
-            rows.append(run_once(f"dask, {n} workers x 1 thread", n, "dask", seconds,
-                                 cluster.scheduler_address))
+            rows.append(
+                run_once(
+                    f"dask, {n} workers x 1 thread", n, "dask", seconds, cluster.scheduler_address
+                )
+            )
     rows.append(run_once("serial stage", 0, "loky", seconds))
     return rows
 
@@ -126,8 +143,12 @@ def merge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         by.setdefault(r["label"], []).append(r)
     out = []
     for label, rs in by.items():
-        row: dict[str, Any] = {"label": label, "workers": rs[0]["workers"], "n": len(rs),
-                               "load": max(r["load"] for r in rs)}
+        row: dict[str, Any] = {
+            "label": label,
+            "workers": rs[0]["workers"],
+            "n": len(rs),
+            "load": max(r["load"] for r in rs),
+        }
         for key in ("run_rate", "steady", "own", "busy", "cpu", "startup_s"):
             values = [r[key] for r in rs if r[key] is not None]
             row[key] = median(values) if values else None
@@ -140,22 +161,35 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--workers", default="1,2", help="loky worker counts, e.g. 1,2,4")
     parser.add_argument("--skip-dask", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run the whole sequence N times; the figures are medians")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the whole sequence N times; the figures are medians",
+    )
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
-    home = Path(os.environ.setdefault("PIPEBENCH_HOME",
-                                      str(Path("/tmp") / f"pipebench-bench-{os.getpid()}")))
-    print(f"{os.cpu_count()} CPUs; {args.seconds:g} s a run, {args.repeat} time(s) each; "
-          f"records in {home}")
+    home = Path(
+        os.environ.setdefault(
+            "PIPEBENCH_HOME", str(Path("/tmp") / f"pipebench-bench-{os.getpid()}")
+        )
+    )
+    print(
+        f"{os.cpu_count()} CPUs; {args.seconds:g} s a run, {args.repeat} time(s) each; "
+        f"records in {home}"
+    )
     ceiling = machine_check()
-    print(f"machine check: multiprocessing.Pool(2) runs the same tasks {ceiling:.2f}x faster "
-          f"than one process (load {os.getloadavg()[0]:.2f})")
+    print(
+        f"machine check: multiprocessing.Pool(2) runs the same tasks {ceiling:.2f}x faster "
+        f"than one process (load {os.getloadavg()[0]:.2f})"
+    )
     runs = [r for _ in range(args.repeat) for r in sequence(args.seconds, counts, args.skip_dask)]
     rows = merge(runs)
     base = rows[0]["run_rate"]  # the serial stage's median
-    print(f"\n{'run (median of n)':28} {'n':>2} {'load':>5} {'items/s':>9} {'steady/s':>9} "
-          f"{'speedup':>8} {'efficiency':>10} {'own':>6} {'busy':>5} {'on CPU':>6} {'start-up':>8}")
+    print(
+        f"\n{'run (median of n)':28} {'n':>2} {'load':>5} {'items/s':>9} {'steady/s':>9} "
+        f"{'speedup':>8} {'efficiency':>10} {'own':>6} {'busy':>5} {'on CPU':>6} {'start-up':>8}"
+    )
     for r in rows:
         rate = r["steady"] or r["run_rate"]
         speedup = rate / base
@@ -164,20 +198,26 @@ def main() -> int:
         start = f"{r['startup_s']:.2f}s" if r["startup_s"] is not None else "–"
         cpu = f"{100 * r['cpu']:.0f}%" if r["cpu"] is not None else "–"
         own = f"{r['own']:.2f}x" if r["own"] is not None else "–"
-        print(f"{r['label']:28} {r['n']:2} {r['load']:5.2f} {r['run_rate']:9.1f} "
-              f"{(r['steady'] or 0):9.1f} {speedup:7.2f}x {100 * eff:9.0f}% {own:>6} "
-              f"{busy:>5} {cpu:>6} {start:>8}")
-    print("\nitems/s: the whole run (start-up included); steady/s: from the first parallel "
-          "result on; speedup and efficiency use steady/s against the serial stage's items/s "
-          "(its runs, first and last in each sequence); own: pipebench's figure, steady/s "
-          "against the same stage's first batches run serially in that run; "
-          "busy: worker time / (workers x time); on CPU: share of that busy time the workers "
-          "ran on a CPU; load: highest 1-minute load average before a run (other processes)")
+        print(
+            f"{r['label']:28} {r['n']:2} {r['load']:5.2f} {r['run_rate']:9.1f} "
+            f"{(r['steady'] or 0):9.1f} {speedup:7.2f}x {100 * eff:9.0f}% {own:>6} "
+            f"{busy:>5} {cpu:>6} {start:>8}"
+        )
+    print(
+        "\nitems/s: the whole run (start-up included); steady/s: from the first parallel "
+        "result on; speedup and efficiency use steady/s against the serial stage's items/s "
+        "(its runs, first and last in each sequence); own: pipebench's figure, steady/s "
+        "against the same stage's first batches run serially in that run; "
+        "busy: worker time / (workers x time); on CPU: share of that busy time the workers "
+        "ran on a CPU; load: highest 1-minute load average before a run (other processes)"
+    )
     two = next((r for r in rows if r["label"] == "loky, 2 workers"), None)
     if two is not None:
         got = (two["steady"] or 0) / base
-        print(f"goal: >= 1.7x at 2 loky workers: {'met' if got >= 1.7 else 'NOT met'} "
-              f"({got:.2f}x; the machine check allowed {ceiling:.2f}x)")
+        print(
+            f"goal: >= 1.7x at 2 loky workers: {'met' if got >= 1.7 else 'NOT met'} "
+            f"({got:.2f}x; the machine check allowed {ceiling:.2f}x)"
+        )
     return 0
 
 

@@ -70,8 +70,7 @@ def timed_drain(make: Callable[[], Iterator[Any]]) -> float:
     return elapsed
 
 
-def interleaved(variants: dict[str, Callable[[], Iterator[Any]]], repeats: int
-                ) -> dict[str, float]:
+def interleaved(variants: dict[str, Callable[[], Iterator[Any]]], repeats: int) -> dict[str, float]:
     times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(repeats):
         for name, make in variants.items():
@@ -90,14 +89,18 @@ def trivial_stages(items: int, stages: int, repeats: int) -> None:
     for impl in impls:
         variants[impl] = lambda impl=impl: build(parts(), impl)
     med = interleaved(variants, repeats)
-    print(f"trivial chain: range({items:,}) -> {stages} pass-through generator stages "
-          f"({boundaries} probed boundaries), median of {repeats} interleaved runs")
+    print(
+        f"trivial chain: range({items:,}) -> {stages} pass-through generator stages "
+        f"({boundaries} probed boundaries), median of {repeats} interleaved runs"
+    )
     print(f"  plain  {med['plain']:.3f} s  ({med['plain'] / items * 1e9:.0f} ns per item)")
     for impl in impls:
         per = (med[impl] - med["plain"]) / (items * boundaries) * 1e9
         verdict = "meets" if per <= 100 else "misses"
-        print(f"  {impl:6} {med[impl]:.3f} s  -> {per:.1f} ns per item per boundary "
-              f"({verdict} the 100 ns goal)")
+        print(
+            f"  {impl:6} {med[impl]:.3f} s  -> {per:.1f} ns per item per boundary "
+            f"({verdict} the 100 ns goal)"
+        )
 
 
 def jsonl_tokens(rows: int, batch_size: int, repeats: int) -> None:
@@ -114,10 +117,14 @@ def jsonl_tokens(rows: int, batch_size: int, repeats: int) -> None:
     med = interleaved(variants, repeats)
     names = [stage_name(p) for p in factory(batch_size=batch_size, rows=rows)]
     over = (med["probed"] - med["plain"]) / med["plain"] * 100
-    print(f"jsonl_tokens rows={rows:,} batch_size={batch_size} ({' -> '.join(names)}), "
-          f"median of {repeats} interleaved runs, {probe.IMPLEMENTATION} probe")
-    print(f"  plain {med['plain']:.3f} s, probed {med['probed']:.3f} s -> overhead {over:+.2f}% "
-          f"({'meets' if over <= 1 else 'misses'} the 1% goal)")
+    print(
+        f"jsonl_tokens rows={rows:,} batch_size={batch_size} ({' -> '.join(names)}), "
+        f"median of {repeats} interleaved runs, {probe.IMPLEMENTATION} probe"
+    )
+    print(
+        f"  plain {med['plain']:.3f} s, probed {med['probed']:.3f} s -> overhead {over:+.2f}% "
+        f"({'meets' if over <= 1 else 'misses'} the 1% goal)"
+    )
 
 
 def main() -> None:

@@ -40,8 +40,13 @@ def records(home: Path) -> set[Path]:
 
 def headless(home: Path) -> float:
     out = home / "headless.json"
-    subprocess.run([sys.executable, "-m", "workbench.cli.main", "run", TARGET, "--json", str(out)],
-                   env=app_env(str(home)), check=True, stdout=subprocess.DEVNULL, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "workbench.cli.main", "run", TARGET, "--json", str(out)],
+        env=app_env(str(home)),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=300,
+    )
     return float(json.loads(out.read_text())["items_per_s"])
 
 
@@ -87,18 +92,24 @@ def main() -> int:
                 h = headless(home)
                 t = tui(home)
             rows.append((h, *t))
-            print(f"pair {i + 1}: headless {h:,.0f} items/s | TUI {t[0]:,.0f} items/s, "
-                  f"UI CPU {t[1]:.1f}% of a core, {t[2]:.1f} frames/s over {t[3]:.2f} s")
+            print(
+                f"pair {i + 1}: headless {h:,.0f} items/s | TUI {t[0]:,.0f} items/s, "
+                f"UI CPU {t[1]:.1f}% of a core, {t[2]:.1f} frames/s over {t[3]:.2f} s"
+            )
     h_med = statistics.median(r[0] for r in rows)
     t_med = statistics.median(r[1] for r in rows)
     ratios = [r[1] / r[0] for r in rows]
     cpu = statistics.median(r[2] for r in rows)
     fps = statistics.median(r[3] for r in rows)
-    print(f"\njsonl_tokens (rows=200000, batch_size=64), {args.pairs} interleaved pairs, "
-          f"{psutil.cpu_count()} CPUs, load average {psutil.getloadavg()[0]:.2f}:")
+    print(
+        f"\njsonl_tokens (rows=200000, batch_size=64), {args.pairs} interleaved pairs, "
+        f"{psutil.cpu_count()} CPUs, load average {psutil.getloadavg()[0]:.2f}:"
+    )
     print(f"  headless median {h_med:,.0f} items/s; TUI median {t_med:,.0f} items/s")
-    print(f"  TUI/headless: median of pair ratios {statistics.median(ratios):.3f} "
-          f"(ratio of medians {t_med / h_med:.3f}); goal >= 0.97")
+    print(
+        f"  TUI/headless: median of pair ratios {statistics.median(ratios):.3f} "
+        f"(ratio of medians {t_med / h_med:.3f}); goal >= 0.97"
+    )
     print(f"  UI process CPU during the run: median {cpu:.1f}% of one core; goal < 15%")
     print(f"  screen redraws during the run: median {fps:.1f} frames/s; goal >= 4")
     return 0

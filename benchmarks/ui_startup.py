@@ -48,8 +48,15 @@ class PtyApp:
         cols, rows = size
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                     cwd=env.get("PWD"), start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=env.get("PWD"),
+            start_new_session=True,
+        )
         os.close(slave)
         self.master = master
         self.out = bytearray()
@@ -117,10 +124,14 @@ def measure_pty(runs: int) -> None:
         tree.append(app.wait_for(b"jsonl_tokens"))
         app.close()
     print(f"pty, 100x30, `python -m workbench.cli.main {EXAMPLES.name}/`, {runs} launches:")
-    print(f"  first full frame (footer drawn): median {statistics.median(first):.3f} s "
-          f"(min {min(first):.3f}, max {max(first):.3f})")
-    print(f"  pipeline tree filled in:         median {statistics.median(tree):.3f} s "
-          f"(min {min(tree):.3f}, max {max(tree):.3f})")
+    print(
+        f"  first full frame (footer drawn): median {statistics.median(first):.3f} s "
+        f"(min {min(first):.3f}, max {max(first):.3f})"
+    )
+    print(
+        f"  pipeline tree filled in:         median {statistics.median(tree):.3f} s "
+        f"(min {min(tree):.3f}, max {max(tree):.3f})"
+    )
     verdict = "meets" if statistics.median(first) < 1.5 else "MISSES"
     print(f"  goal: first frame under 1.5 s: {verdict}")
 
@@ -147,8 +158,10 @@ def measure_in_process(runs: int) -> None:
         times.append(asyncio.run(once()))
     print(f"in-process (App.run_test, headless), {runs} runs:")
     print(f"  importing workbench.ui.app: {imported:.3f} s (first import in this process)")
-    print(f"  app created -> main screen mounted and refreshed: median "
-          f"{statistics.median(times) * 1e3:.1f} ms (min {min(times) * 1e3:.1f})")
+    print(
+        f"  app created -> main screen mounted and refreshed: median "
+        f"{statistics.median(times) * 1e3:.1f} ms (min {min(times) * 1e3:.1f})"
+    )
 
 
 def main() -> int:

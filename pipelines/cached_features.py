@@ -71,8 +71,12 @@ def pickle_cache(folder: Path) -> Callable[[Callable[..., Any]], Callable[..., A
             except FileNotFoundError:
                 pass
             except (OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-                log.warning("%s: unreadable cache entry %s (%s); computing it again",
-                            func.__name__, path, type(exc).__name__)
+                log.warning(
+                    "%s: unreadable cache entry %s (%s); computing it again",
+                    func.__name__,
+                    path,
+                    type(exc).__name__,
+                )
             counts["misses"] += 1
             start = time.perf_counter()
             result = func(*args, **kwargs)
@@ -86,8 +90,13 @@ def pickle_cache(folder: Path) -> Callable[[Callable[..., Any]], Callable[..., A
 
         def cache_info() -> dict[str, Any]:
             files = list(folder.glob(f"{func.__name__}_*.pkl")) if folder.is_dir() else []
-            return {**counts, "entries": len(files), "kind": "disk", "path": str(folder),
-                    "bytes": sum(f.stat().st_size for f in files if f.exists())}
+            return {
+                **counts,
+                "entries": len(files),
+                "kind": "disk",
+                "path": str(folder),
+                "bytes": sum(f.stat().st_size for f in files if f.exists()),
+            }
 
         def cache_clear() -> None:
             for f in folder.glob(f"{func.__name__}_*.pkl"):
@@ -106,8 +115,10 @@ def pickle_cache(folder: Path) -> Callable[[Callable[..., Any]], Callable[..., A
 def document(doc_id: int) -> str:
     """Document ``doc_id``'s text: 20 to 40 made-up words, the same every time."""
     rng = np.random.default_rng(doc_id)
-    words = ["".join(_SYLLABLES[int(i)] for i in rng.integers(0, len(_SYLLABLES), 3))
-             for _ in range(int(rng.integers(20, 41)))]
+    words = [
+        "".join(_SYLLABLES[int(i)] for i in rng.integers(0, len(_SYLLABLES), 3))
+        for _ in range(int(rng.integers(20, 41)))
+    ]
     return f"Doc {doc_id}: " + " ".join(words).capitalize() + "."
 
 
@@ -142,8 +153,9 @@ def text_features(tokens: tuple[str, ...], dim: int = 256) -> np.ndarray:
 # ---- the pipeline -----------------------------------------------------------------------
 
 
-def read_shards(shards: int, docs_per_shard: int, epochs: int,
-                batch_size: int) -> Iterator[list[str]]:
+def read_shards(
+    shards: int, docs_per_shard: int, epochs: int, batch_size: int
+) -> Iterator[list[str]]:
     """Every shard in order, ``epochs`` times, in batches of texts."""
     batch: list[str] = []
     for _ in range(epochs):
@@ -168,8 +180,9 @@ def featurize(batches: Iterator[list[tuple[str, ...]]]) -> Iterator[np.ndarray]:
 
 
 @pipeline
-def cached_features(batch_size: int = 64, shards: int = 8, docs_per_shard: int = 50,
-                    epochs: int = 3):
+def cached_features(
+    batch_size: int = 64, shards: int = 8, docs_per_shard: int = 50, epochs: int = 3
+):
     """Shards read through joblib.Memory, tokenized through a pickle cache, featurized
     through lru_cache; the data repeats so that every hit and miss is known."""
     return read_shards(shards, docs_per_shard, epochs, batch_size), tokenize, featurize

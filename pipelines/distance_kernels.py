@@ -31,8 +31,12 @@ SEED = 4
 
 
 # ---- euclidean distance of two vectors ------------------------------------------------
-@kernels(sizes=(1_000, 10_000, 100_000, 1_000_000), reference="python",
-         flops=lambda n: 3 * n, bytes=lambda n: 16 * n)
+@kernels(
+    sizes=(1_000, 10_000, 100_000, 1_000_000),
+    reference="python",
+    flops=lambda n: 3 * n,
+    bytes=lambda n: 16 * n,
+)
 def euclidean(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Euclidean distance between two vectors of n float64 (k-NN, clustering)."""
     rng = np.random.default_rng(SEED)
@@ -46,7 +50,7 @@ def euclidean_python(a: list[float], b: list[float]) -> float:
     for x, y in zip(a, b, strict=True):
         diff = x - y
         dist += diff * diff
-    return dist ** 0.5
+    return dist**0.5
 
 
 @euclidean.impl("numpy")
@@ -64,7 +68,7 @@ def euclidean_numba(a: np.ndarray, b: np.ndarray) -> float:
     for i in range(a.shape[0]):
         diff = a[i] - b[i]
         dist += diff * diff
-    return dist ** 0.5
+    return dist**0.5
 
 
 @euclidean.impl("torch", requires="torch", prepare=torch_inputs("cpu"))
@@ -86,9 +90,12 @@ def _pairs(n: int) -> float:
 
 # flops: counted as the matrix multiply the kernel amounts to (2 n m d), so that "of GEMM"
 # reads as how close an implementation comes to doing it as well as BLAS does.
-@kernels(sizes=(100, 250, 500, 1_000), reference="numpy",
-         flops=lambda n: 2.0 * _pairs(n) * DIM,
-         bytes=lambda n: 8.0 * (n + n // 2) * DIM + 8.0 * _pairs(n))
+@kernels(
+    sizes=(100, 250, 500, 1_000),
+    reference="numpy",
+    flops=lambda n: 2.0 * _pairs(n) * DIM,
+    bytes=lambda n: 8.0 * (n + n // 2) * DIM + 8.0 * _pairs(n),
+)
 def pairwise(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Distances between X (n x 128) and Y (n/2 x 128) float64 (embeddings, recsys)."""
     rng = np.random.default_rng(SEED)
@@ -106,7 +113,7 @@ def pairwise_python(X: list[list[float]], Y: list[list[float]]) -> list[list[flo
             for p, q in zip(x, y, strict=True):
                 diff = p - q
                 dist += diff * diff
-            row.append(dist ** 0.5)
+            row.append(dist**0.5)
         out.append(row)
     return out
 
@@ -118,8 +125,8 @@ def pairwise_numpy(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     out = np.empty((X.shape[0], Y.shape[0]))
     step = max(1, (1 << 21) // max(1, Y.shape[0] * X.shape[1]))
     for i in range(0, X.shape[0], step):
-        diff = X[i:i + step, None, :] - Y[None, :, :]
-        np.sqrt(np.einsum("ijk,ijk->ij", diff, diff), out=out[i:i + step])
+        diff = X[i : i + step, None, :] - Y[None, :, :]
+        np.sqrt(np.einsum("ijk,ijk->ij", diff, diff), out=out[i : i + step])
     return out
 
 
@@ -147,7 +154,7 @@ def pairwise_numba(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
             for k in range(X.shape[1]):
                 diff = X[i, k] - Y[j, k]
                 dist += diff * diff
-            distances[i, j] = dist ** 0.5
+            distances[i, j] = dist**0.5
     return distances
 
 
@@ -164,7 +171,7 @@ def pairwise_numba_parallel(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
             for k in range(X.shape[1]):
                 diff = X[i, k] - Y[j, k]
                 dist += diff * diff
-            distances[i, j] = dist ** 0.5
+            distances[i, j] = dist**0.5
     return distances
 
 
@@ -207,8 +214,7 @@ def pairwise_torch_cuda(X: Any, Y: Any) -> Any:
 VOCAB = 50_000  # feature ids are below this; their frequencies follow a Zipf law
 
 
-@kernels(sizes=(1_000, 10_000, 100_000, 1_000_000), reference="python",
-         bytes=lambda n: 8.0 * n)
+@kernels(sizes=(1_000, 10_000, 100_000, 1_000_000), reference="python", bytes=lambda n: 8.0 * n)
 def feature_counts(n: int) -> np.ndarray:
     """How often each of n int64 feature ids (Zipf-distributed) occurs, as {id: count}."""
     rng = np.random.default_rng(SEED)

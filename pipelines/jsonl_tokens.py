@@ -49,7 +49,7 @@ def corpus(rows: int, seed: int = 0) -> Path:
             ends = np.cumsum(lengths)
             lines = []
             for i in range(n):
-                text = " ".join(words[ends[i] - lengths[i]:ends[i]]).capitalize() + "."
+                text = " ".join(words[ends[i] - lengths[i] : ends[i]]).capitalize() + "."
                 lines.append(json.dumps({"id": start + i, "text": text, "label": int(labels[i])}))
             f.write("\n".join(lines) + "\n")
     os.replace(tmp, path)  # concurrent runs never see half a corpus
@@ -92,7 +92,7 @@ def load_all(path: Path, batch_size: int) -> Iterator[list[Record]]:
     with open(path, encoding="utf-8") as f:
         records = [json.loads(line) for line in f]
     for i in range(0, len(records), batch_size):
-        yield records[i:i + batch_size]
+        yield records[i : i + batch_size]
 
 
 _WORD = re.compile(r"\w+")
@@ -106,15 +106,16 @@ def tokenize(batches: Iterator[list[Record]]) -> Iterator[list[Record]]:
         ]
 
 
-def to_features(batches: Iterator[list[Record]], max_len: int = 64
-                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def to_features(
+    batches: Iterator[list[Record]], max_len: int = 64
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Token ids padded to ``max_len`` and labels, as arrays: ``(ids, labels)``."""
     vocab: dict[str, int] = {}
     for batch in batches:
         ids = np.zeros((len(batch), max_len), dtype=np.int32)
         for row, item in enumerate(batch):
             toks = item["tokens"][:max_len]
-            ids[row, :len(toks)] = [vocab.setdefault(t, len(vocab) + 1) for t in toks]
+            ids[row, : len(toks)] = [vocab.setdefault(t, len(vocab) + 1) for t in toks]
         yield ids, np.fromiter((item["label"] for item in batch), np.int64, len(batch))
 
 

@@ -41,7 +41,7 @@ def memmap_file(size: int, dim: int, seed: int = 0) -> Path:
 
 def batch_generator(data: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
     for i in range(0, len(data), batch_size):
-        yield data[i:i + batch_size]
+        yield data[i : i + batch_size]
 
 
 def normalize(batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -51,15 +51,17 @@ def normalize(batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         yield (b - b.mean(axis=0)) / (b.std(axis=0) + 1e-6)
 
 
-def augment(batches: Iterator[np.ndarray], seed: int = 1, noise: float = 0.05
-            ) -> Iterator[np.ndarray]:
+def augment(
+    batches: Iterator[np.ndarray], seed: int = 1, noise: float = 0.05
+) -> Iterator[np.ndarray]:
     rng = np.random.default_rng(seed)
     for b in batches:
         yield b + rng.normal(0.0, noise, b.shape).astype(np.float32)
 
 
-def random_features(batches: Iterator[np.ndarray], width: int = 256, seed: int = 2
-                    ) -> Iterator[np.ndarray]:
+def random_features(
+    batches: Iterator[np.ndarray], width: int = 256, seed: int = 2
+) -> Iterator[np.ndarray]:
     """Random Fourier features: cos(x W + b), the costliest step per item."""
     w = b = None
     rng = np.random.default_rng(seed)
@@ -95,7 +97,7 @@ def _tensor_dataset(data: np.ndarray, batch_size: int) -> Any:
 
         def __iter__(self) -> Iterator[torch.Tensor]:
             for i in range(0, len(data), batch_size):
-                yield torch.from_numpy(data[i:i + batch_size])
+                yield torch.from_numpy(data[i : i + batch_size])
 
     return CustomBatchDataset()
 
@@ -131,8 +133,9 @@ def random_features_batch(x: np.ndarray, width: int = 256, seed: int = 2) -> np.
 
 
 @pipeline
-def numpy_batches_parallel(batch_size: int = 4096, size: int = 1_000_000, dim: int = 32,
-                           workers: int = 2):
+def numpy_batches_parallel(
+    batch_size: int = 4096, size: int = 1_000_000, dim: int = 32, workers: int = 2
+):
     """The same stages with the features stage on `workers` processes (pipebench run
     --backend picks loky, threading or a Dask cluster); larger batches pay for the fan-out."""
     features = stage(random_features_batch, name="features", workers=workers)

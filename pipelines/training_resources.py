@@ -50,12 +50,17 @@ def samples_db(rows: int, features: int, classes: int, seed: int = 0) -> Path:
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
     conn = sqlite3.connect(tmp)
     try:
-        conn.execute("CREATE TABLE samples(id INTEGER PRIMARY KEY, x BLOB NOT NULL, "
-                     "label INTEGER NOT NULL)")
-        conn.execute("CREATE TABLE epochs(run TEXT, epoch INTEGER, loss REAL, accuracy REAL, "
-                     "seconds REAL, device TEXT)")
-        conn.executemany("INSERT INTO samples VALUES (?, ?, ?)",
-                         ((i, x[i].tobytes(), int(labels[i])) for i in range(rows)))
+        conn.execute(
+            "CREATE TABLE samples(id INTEGER PRIMARY KEY, x BLOB NOT NULL, label INTEGER NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE epochs(run TEXT, epoch INTEGER, loss REAL, accuracy REAL, "
+            "seconds REAL, device TEXT)"
+        )
+        conn.executemany(
+            "INSERT INTO samples VALUES (?, ?, ?)",
+            ((i, x[i].tobytes(), int(labels[i])) for i in range(rows)),
+        )
         conn.commit()
         conn.execute("PRAGMA journal_mode=WAL")
     finally:
@@ -64,8 +69,9 @@ def samples_db(rows: int, features: int, classes: int, seed: int = 0) -> Path:
     return path
 
 
-def read_samples(db: Path, batch_size: int, epochs: int, features: int
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def read_samples(
+    db: Path, batch_size: int, epochs: int, features: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(x, labels)`` batches, one pass over the table per epoch, in one read transaction."""
     with sqlite_transaction(db) as conn:
         for _ in range(epochs):
@@ -84,9 +90,19 @@ def to_device(batches: Iterator[tuple[np.ndarray, np.ndarray]], device: str) -> 
         yield torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
 
-def train(batches: Iterator[Any], *, db: Path, device: str, features: int, hidden: int,
-          classes: int, lr: float, epochs: int, batches_per_epoch: int, seed: int = 0
-          ) -> Iterator[Any]:
+def train(
+    batches: Iterator[Any],
+    *,
+    db: Path,
+    device: str,
+    features: int,
+    hidden: int,
+    classes: int,
+    lr: float,
+    epochs: int,
+    batches_per_epoch: int,
+    seed: int = 0,
+) -> Iterator[Any]:
     """Train an MLP, yielding each batch's per-sample losses; log and store each epoch."""
     import torch
     from torch import nn
@@ -94,8 +110,9 @@ def train(batches: Iterator[Any], *, db: Path, device: str, features: int, hidde
     run = uuid.uuid4().hex[:8]
     with experiment_log(data_dir() / "training.log") as log, gpu_memory(device):
         torch.manual_seed(seed)
-        model = nn.Sequential(nn.Linear(features, hidden), nn.ReLU(),
-                              nn.Linear(hidden, classes)).to(device)
+        model = nn.Sequential(
+            nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, classes)
+        ).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         loss_fn = nn.CrossEntropyLoss(reduction="none")
         log.info("run %s: %d epochs of %d batches on %s", run, epochs, batches_per_epoch, device)
@@ -117,16 +134,30 @@ def train(batches: Iterator[Any], *, db: Path, device: str, features: int, hidde
                         seen += len(y)
                         yield losses.detach()
                     loss, accuracy = loss_sum.item() / seen, correct.item() / seen
-                conn.execute("INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
-                             (run, epoch, loss, accuracy, clock.elapsed_s, device))
-                log.info("epoch %d: loss %.4f, accuracy %.3f, %.2f s", epoch, loss, accuracy,
-                         clock.elapsed_s)
+                conn.execute(
+                    "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
+                    (run, epoch, loss, accuracy, clock.elapsed_s, device),
+                )
+                log.info(
+                    "epoch %d: loss %.4f, accuracy %.3f, %.2f s",
+                    epoch,
+                    loss,
+                    accuracy,
+                    clock.elapsed_s,
+                )
 
 
 @pipeline(requires=["torch"])
-def training_resources(batch_size: int = 64, rows: int = 4096, features: int = 32,
-                       classes: int = 4, hidden: int = 64, epochs: int = 3, lr: float = 0.01,
-                       device: str = "auto"):
+def training_resources(
+    batch_size: int = 64,
+    rows: int = 4096,
+    features: int = 32,
+    classes: int = 4,
+    hidden: int = 64,
+    epochs: int = 3,
+    lr: float = 0.01,
+    device: str = "auto",
+):
     """SQLite samples train a small MLP under gpu_memory, experiment_log and timed epochs."""
     import torch
 
@@ -134,9 +165,18 @@ def training_resources(batch_size: int = 64, rows: int = 4096, features: int = 3
         device = "cuda" if torch.cuda.is_available() else "cpu"
     db = samples_db(rows, features, classes)
     step = functools.partial(
-        train, db=db, device=device, features=features, hidden=hidden, classes=classes,
-        lr=lr, epochs=epochs, batches_per_epoch=-(-rows // batch_size),
+        train,
+        db=db,
+        device=device,
+        features=features,
+        hidden=hidden,
+        classes=classes,
+        lr=lr,
+        epochs=epochs,
+        batches_per_epoch=-(-rows // batch_size),
     )
-    return (read_samples(db, batch_size, epochs, features),
-            stage(functools.partial(to_device, device=device), name="to_device"),
-            stage(step, name="train"))
+    return (
+        read_samples(db, batch_size, epochs, features),
+        stage(functools.partial(to_device, device=device), name="to_device"),
+        stage(step, name="train"),
+    )

@@ -30,15 +30,18 @@ class Tmux:
         self.socket = socket
 
     def tmux(self, *args: str, check: bool = True) -> str:
-        out = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if check and out.returncode != 0:
             raise RuntimeError(f"tmux {' '.join(args)}: {out.stderr.strip()}")
         return out.stdout
 
     def start(self, command: str, width: int, height: int) -> int:
-        self.tmux("new-session", "-d", "-s", "pb", "-x", str(width), "-y", str(height),
-                  command)
+        self.tmux("new-session", "-d", "-s", "pb", "-x", str(width), "-y", str(height), command)
         return int(self.tmux("display-message", "-p", "-t", "pb", "#{pane_pid}").strip())
 
     def keys(self, *keys: str) -> None:
@@ -56,12 +59,17 @@ class Tmux:
         return self.tmux("capture-pane", "-p", "-t", "pb", check=False)
 
     def alive(self) -> bool:
-        return self.tmux("has-session", "-t", "pb", check=False) != "" or subprocess.run(
-            ["tmux", "-L", self.socket, "has-session", "-t", "pb"],
-            capture_output=True, timeout=10).returncode == 0
+        return (
+            self.tmux("has-session", "-t", "pb", check=False) != ""
+            or subprocess.run(
+                ["tmux", "-L", self.socket, "has-session", "-t", "pb"],
+                capture_output=True,
+                timeout=10,
+            ).returncode
+            == 0
+        )
 
-    def wait_for(self, check: Callable[[str], object], what: str,
-                 timeout: float = 30.0) -> str:
+    def wait_for(self, check: Callable[[str], object], what: str, timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
@@ -95,9 +103,11 @@ def launch(term: Tmux, tmp_path: Path, home: Path, width: int = 100, height: int
     """Start ``pipebench`` on the examples folder; returns its pid."""
     # COLUMNS/LINES can sit in this process's C environment (set by a library): they would
     # pin the app to 80x24 whatever the pane's size, so they are dropped.
-    command = (f"cd {shlex.quote(str(tmp_path))} && exec env -u COLUMNS -u LINES "
-               f"PIPEBENCH_HOME={shlex.quote(str(home))} TERM=xterm-256color "
-               f"{shlex.quote(sys.executable)} -m workbench.cli.main {shlex.quote(str(EXAMPLES))}")
+    command = (
+        f"cd {shlex.quote(str(tmp_path))} && exec env -u COLUMNS -u LINES "
+        f"PIPEBENCH_HOME={shlex.quote(str(home))} TERM=xterm-256color "
+        f"{shlex.quote(sys.executable)} -m workbench.cli.main {shlex.quote(str(EXAMPLES))}"
+    )
     pid = term.start(command, width, height)
     term.wait_for(lambda s: "jsonl_tokens" in s and "Quit" in s, "the pipeline tree")
     return pid
@@ -124,8 +134,11 @@ def set_params(term: Tmux, pipeline: str, values: list[tuple[str, str]]) -> None
         term.keys("C-a", "C-k")
         time.sleep(0.1)
         term.type(value)
-        term.wait_for(lambda s, n=name, v=value: re.search(rf"{n} \(int\)\s+{v}\s", s),
-                      f"{name}={value} typed", timeout=10)
+        term.wait_for(
+            lambda s, n=name, v=value: re.search(rf"{n} \(int\)\s+{v}\s", s),
+            f"{name}={value} typed",
+            timeout=10,
+        )
         term.keys("Tab")
     term.keys("Enter")
     term.wait_for(lambda s: "Parameters of" not in s, "the dialog to close")

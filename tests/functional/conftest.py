@@ -44,8 +44,9 @@ def make_app(root: Path, modules: list[ModuleInfo] | None = None) -> PipebenchAp
     return PipebenchApp(root, modules=modules, interval=0.05)
 
 
-async def wait_until(pilot: Pilot[Any], check: Callable[[], object],
-                     timeout: float = 20.0, what: str = "the app") -> None:
+async def wait_until(
+    pilot: Pilot[Any], check: Callable[[], object], timeout: float = 20.0, what: str = "the app"
+) -> None:
     for _ in range(int(timeout / 0.02)):
         if check():
             return
@@ -71,8 +72,11 @@ async def select(pilot: Pilot[Any], name: str) -> None:
             break
     else:
         raise AssertionError(f"no {name} in the tree")
-    await wait_until(pilot, lambda: app.selected is not None and app.selected.name == name,
-                     what=f"{name} to be selected")
+    await wait_until(
+        pilot,
+        lambda: app.selected is not None and app.selected.name == name,
+        what=f"{name} to be selected",
+    )
 
 
 async def set_params(pilot: Pilot[Any], budget: str | None = None, **values: str) -> None:
@@ -98,9 +102,16 @@ async def run_to_end(pilot: Pilot[Any], key: str | None = "r", timeout: float = 
         await pilot.press(key)
     await wait_until(pilot, lambda: app.shown_run_id != before, what="the run to start")
     await wait_until(
-        pilot, lambda: app.active is None and app.last_update is not None
-        and app.last_update.run_id == app.shown_run_id and app.last_update.ended,
-        timeout=timeout, what="the run to end")
+        pilot,
+        lambda: (
+            app.active is None
+            and app.last_update is not None
+            and app.last_update.run_id == app.shown_run_id
+            and app.last_update.ended
+        ),
+        timeout=timeout,
+        what="the run to end",
+    )
     assert app.last_update is not None
     return app.last_update.state.status
 

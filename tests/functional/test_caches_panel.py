@@ -41,16 +41,43 @@ def joblib_folder(tmp_path: Path, entries: int) -> Path:
     return folder
 
 
-def section(folder: Path, *, live: bool, control: Path | None = None,
-            served: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def section(
+    folder: Path,
+    *,
+    live: bool,
+    control: Path | None = None,
+    served: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "caches": [
-            make_row("load", "disk", "joblib", hits=20, misses=10, entries=3, bytes=300,
-                     bytes_basis="on disk", seconds_saved=1.5, path=str(folder)),
-            make_row("feats", "memory", "lru_cache", hits=800, misses=400, entries=400,
-                     maxsize=512, bytes=454_400, bytes_basis="estimate", seconds_saved=0.02),
+            make_row(
+                "load",
+                "disk",
+                "joblib",
+                hits=20,
+                misses=10,
+                entries=3,
+                bytes=300,
+                bytes_basis="on disk",
+                seconds_saved=1.5,
+                path=str(folder),
+            ),
+            make_row(
+                "feats",
+                "memory",
+                "lru_cache",
+                hits=800,
+                misses=400,
+                entries=400,
+                maxsize=512,
+                bytes=454_400,
+                bytes_basis="estimate",
+                seconds_saved=0.02,
+            ),
         ],
-        "live": live, "pid": os.getpid(), "control": str(control) if control else None,
+        "live": live,
+        "pid": os.getpid(),
+        "control": str(control) if control else None,
         "served": served or [],
     }
 
@@ -123,8 +150,12 @@ def test_clearing_a_live_run_goes_through_its_control_folder(tmp_path: Path) -> 
             assert req["clear"] == "feats"
             await until(pilot, lambda: "asked the run" in status(panel))
             assert not app.finished  # pending until the run answers
-            answer = {"id": req["id"], "name": "feats", "ok": True,
-                      "message": "cleared feats: 400 entries dropped from memory"}
+            answer = {
+                "id": req["id"],
+                "name": "feats",
+                "ok": True,
+                "message": "cleared feats: 400 entries dropped from memory",
+            }
             panel.update_section(section(folder, live=True, control=control, served=[answer]))
             await until(pilot, lambda: bool(app.finished))
             assert app.finished[0].ok and "400 entries" in status(panel)

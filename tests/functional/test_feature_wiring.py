@@ -115,8 +115,7 @@ def hot_module(write_module: Any) -> tuple[Path, list[ModuleInfo]]:
 
 
 @async_test
-async def test_side_tabs_show_caches_gpu_and_resources(
-        example_modules: list[ModuleInfo]) -> None:
+async def test_side_tabs_show_caches_gpu_and_resources(example_modules: list[ModuleInfo]) -> None:
     """cached_features (small): its three caches in the caches tab, ``c`` asks to clear;
     the GPU tab says why there is no GPU figure; training_resources fills the resources
     tab with its contexts."""
@@ -126,17 +125,20 @@ async def test_side_tabs_show_caches_gpu_and_resources(
         await set_params(pilot, shards="2", docs_per_shard="5", epochs="2")
         assert await run_to_end(pilot) == "finished"
         panel = app.main.query_one(CachesPanel)
-        await wait_until(pilot, lambda: panel.query_one(DataTable).row_count == 3,
-                         what="three caches")
-        names = {str(row[0]) for row in (panel.query_one(DataTable).get_row_at(i)
-                                         for i in range(3))}
+        await wait_until(
+            pilot, lambda: panel.query_one(DataTable).row_count == 3, what="three caches"
+        )
+        names = {
+            str(row[0]) for row in (panel.query_one(DataTable).get_row_at(i) for i in range(3))
+        }
         assert names == {"load_shard", "tokenize_text", "text_features"}
         assert "3 cache(s)" in text(panel.query_one(".caches-status", Static))
         # c from anywhere on the main screen shows the caches tab and asks first.
         app.main.query_one(TabbedContent).active = "tab-gpu"
         await pilot.press("c")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmClear",
-                         what="the confirmation")
+        await wait_until(
+            pilot, lambda: type(app.screen).__name__ == "ConfirmClear", what="the confirmation"
+        )
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
         assert app.main.query_one(TabbedContent).active == "tab-caches"
@@ -150,8 +152,7 @@ async def test_side_tabs_show_caches_gpu_and_resources(
         assert await run_to_end(pilot, timeout=60) == "finished"
         resources = app.main.query_one(ResourcesPanel)
         labels = [str(node.label) for node in resources.query_one(Tree).root.children]
-        assert labels and "contexts" in text(resources.query_one("#resources-summary",
-                                                                   Static))
+        assert labels and "contexts" in text(resources.query_one("#resources-summary", Static))
         assert any("ok" in label or "committed" in label for label in labels), labels
         # The new run reset the caches tab: training_resources has none.
         assert panel.query_one(DataTable).row_count == 0
@@ -159,7 +160,8 @@ async def test_side_tabs_show_caches_gpu_and_resources(
 
 @async_test
 async def test_parallel_tab_only_for_runs_with_parallel_stages(
-        write_module: Any, monkeypatch: Any) -> None:
+    write_module: Any, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("PIPEBENCH_BACKEND", "threading")  # no worker processes to start
     path, modules = hot_module(write_module)
     async with make_app(path.parent, modules).run_test(size=(120, 40)) as pilot:
@@ -189,13 +191,15 @@ async def test_l_on_a_stage_profiles_it_line_by_line(write_module: Any) -> None:
         assert table.selected_stage == "hot"
         assert "▸hot" in text(table).replace(" ", "")
         await pilot.press("l")
-        await wait_until(pilot, lambda: isinstance(app.screen, LineProfileScreen),
-                         what="the line profile screen")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, LineProfileScreen), what="the line profile screen"
+        )
         screen = app.screen
         assert isinstance(screen, LineProfileScreen)
         panel = screen.query_one(LineProfilePanel)
-        await wait_until(pilot, lambda: panel.lines_profile is not None, timeout=30,
-                         what="the line profile")
+        await wait_until(
+            pilot, lambda: panel.lines_profile is not None, timeout=30, what="the line profile"
+        )
         lines = panel.query_one(DataTable)
         hot_line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "# HOT" in t)
         rows = [[str(c) for c in lines.get_row_at(i)] for i in range(lines.row_count)]
@@ -203,12 +207,17 @@ async def test_l_on_a_stage_profiles_it_line_by_line(write_module: Any) -> None:
         assert hottest[0] == str(hot_line) and "sum(i * i" in hottest[5]
         await wait_until(pilot, lambda: "lines" in screen.runs, what="the run to end")
         await pilot.press("o")  # the cost of looking: the same run, unprofiled
-        await wait_until(pilot, lambda: panel.cost is not None, timeout=30,
-                         what="the cost of looking")
+        await wait_until(
+            pilot, lambda: panel.cost is not None, timeout=30, what="the cost of looking"
+        )
         assert panel.cost is not None and panel.cost.profiled_items == 150
         await pilot.press("f")  # no function profile yet: the screen runs cProfile
-        await wait_until(pilot, lambda: panel.functions_profile is not None, timeout=30,
-                         what="the function profile")
+        await wait_until(
+            pilot,
+            lambda: panel.functions_profile is not None,
+            timeout=30,
+            what="the function profile",
+        )
         assert panel.view == "functions"
         functions = [str(c) for c in lines.get_column("function")]
         assert any("hot" in f or "genexpr" in f for f in functions[:5]), functions
@@ -224,8 +233,9 @@ async def test_k_on_a_kernel_set_fills_rows_and_the_plot(write_module: Any) -> N
         app = app_of(pilot)
         await select(pilot, "double")
         await pilot.press("k")
-        await wait_until(pilot, lambda: isinstance(app.screen, KernelsScreen),
-                         what="the kernels screen")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, KernelsScreen), what="the kernels screen"
+        )
         screen = app.screen
         assert isinstance(screen, KernelsScreen)
         await wait_until(pilot, lambda: screen.ended, timeout=60, what="the kernels run")
@@ -233,7 +243,11 @@ async def test_k_on_a_kernel_set_fills_rows_and_the_plot(write_module: Any) -> N
         table = screen.query_one("#kernels-table", DataTable)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
         assert {(r[0], r[1].split()[0]) for r in rows} == {
-            ("64", "python"), ("64", "numpy"), ("512", "python"), ("512", "numpy")}
+            ("64", "python"),
+            ("64", "numpy"),
+            ("512", "python"),
+            ("512", "numpy"),
+        }
         assert all(r[2] == "✓" for r in rows), rows
         plot = text(screen.query_one("#kernels-plot"))
         legend = plot.splitlines()[-1]  # one symbol per implementation, named
@@ -251,8 +265,9 @@ async def test_w_opens_the_sweep_and_applying_sets_the_batch_size(write_module: 
         await select(pilot, "chain")
         await set_params(pilot, n="100000")  # each size runs its full measuring time
         await pilot.press("w")
-        await wait_until(pilot, lambda: isinstance(app.screen, SweepScreen),
-                         what="the sweep screen")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, SweepScreen), what="the sweep screen"
+        )
         screen = app.screen
         assert isinstance(screen, SweepScreen)
         assert screen.settings.params == {"n": "100000"}
@@ -260,8 +275,9 @@ async def test_w_opens_the_sweep_and_applying_sets_the_batch_size(write_module: 
         # The sweep's answer applied (posted as its "a" key does): the app takes it.
         point = SweepPoint(48, "grow", OK, "stopped", 1000.0)
         screen.post_message(SweepScreen.BatchSizeApplied(screen.target, 48, point))
-        await wait_until(pilot, lambda: isinstance(app.screen, MainScreen),
-                         what="the sweep to close")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, MainScreen), what="the sweep to close"
+        )
         assert app.settings[screen.target].params["batch_size"] == "48"
         assert "batch_size=48" in text(app.main.query_one(SelectionInfo))
         table = app.main.query_one(RunsTable)  # reloaded: the sweep's runs are records
@@ -286,8 +302,9 @@ async def test_mark_two_runs_and_compare(write_module: Any) -> None:
         await pilot.press("m", "down", "m")
         assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["2 A", "1 B"]
         await pilot.press("C")
-        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen),
-                         what="the comparison")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, CompareScreen), what="the comparison"
+        )
         shown = plain(app.screen.query_one("#compare-text", Static).content)
         assert "×" in shown and "items/s" in shown
         await pilot.press("escape")

@@ -21,18 +21,33 @@ SOURCE = (
     "        yield a + b",
 )
 LINES = LineProfile(
-    view="lines", stages=("hot",),
-    functions=(ProfiledFunction(
-        name="hot", module="m", path="/x/m.py", first_line=10, source=SOURCE,
-        lines=(LineStat(11, 301, 0.002, 0.5), LineStat(12, 300, 0.001),
-               LineStat(13, 300, 0.9), LineStat(14, 300, 0.003)),
-        stage="hot"),),
+    view="lines",
+    stages=("hot",),
+    functions=(
+        ProfiledFunction(
+            name="hot",
+            module="m",
+            path="/x/m.py",
+            first_line=10,
+            source=SOURCE,
+            lines=(
+                LineStat(11, 301, 0.002, 0.5),
+                LineStat(12, 300, 0.001),
+                LineStat(13, 300, 0.9),
+                LineStat(14, 300, 0.003),
+            ),
+            stage="hot",
+        ),
+    ),
     notes=("a note",),
 )
 CALLS = LineProfile(
-    view="functions", stages=("hot",),
-    calls=(CallStat("hot", "/x/m.py", 10, 301, 301, 0.01, 0.95),
-           CallStat("crunch", "/x/m.py", 3, 300, 300, 0.9, 0.9)),
+    view="functions",
+    stages=("hot",),
+    calls=(
+        CallStat("hot", "/x/m.py", 10, 301, 301, 0.01, 0.95),
+        CallStat("crunch", "/x/m.py", 3, 300, 300, 0.9, 0.9),
+    ),
 )
 
 

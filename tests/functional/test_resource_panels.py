@@ -35,13 +35,30 @@ def text_of(panel: Any, selector: str) -> str:
 def gpu_sample(n: int, allocated: int) -> dict[str, Any]:
     """A "gpu" section as a run on one GPU sends it."""
     return {
-        "state": None, "nvml": "ok", "torch": "ok", "driver": "580.1", "samples": n,
-        "devices": [{"index": 0, "name": "NVIDIA H100", "used_bytes": 4 * GiB,
-                     "total_bytes": 80 * GiB, "process_bytes": 2 * GiB, "util_pct": 30,
-                     "allocated_bytes": allocated, "reserved_bytes": GiB}],
-        "allocated_bytes": allocated, "reserved_bytes": GiB, "process_bytes": 2 * GiB,
-        "peak_allocated_bytes": 3 * GiB // 2, "peak_reserved_bytes": 2 * GiB,
-        "peak_process_bytes": 2 * GiB, "peak_bytes": 3 * GiB // 2,
+        "state": None,
+        "nvml": "ok",
+        "torch": "ok",
+        "driver": "580.1",
+        "samples": n,
+        "devices": [
+            {
+                "index": 0,
+                "name": "NVIDIA H100",
+                "used_bytes": 4 * GiB,
+                "total_bytes": 80 * GiB,
+                "process_bytes": 2 * GiB,
+                "util_pct": 30,
+                "allocated_bytes": allocated,
+                "reserved_bytes": GiB,
+            }
+        ],
+        "allocated_bytes": allocated,
+        "reserved_bytes": GiB,
+        "process_bytes": 2 * GiB,
+        "peak_allocated_bytes": 3 * GiB // 2,
+        "peak_reserved_bytes": 2 * GiB,
+        "peak_process_bytes": 2 * GiB,
+        "peak_bytes": 3 * GiB // 2,
     }
 
 
@@ -50,8 +67,14 @@ def test_gpu_panel_shows_the_state_then_now_peak_and_history() -> None:
         panel = GpuPanel()
         async with OnePanel(panel).run_test(size=(44, 12)) as pilot:
             assert text_of(panel, "#gpu-figures") == "no run yet"
-            panel.update_section({"state": "no NVIDIA driver", "nvml": "no NVIDIA driver",
-                                  "torch": "torch has no CUDA", "samples": 1})
+            panel.update_section(
+                {
+                    "state": "no NVIDIA driver",
+                    "nvml": "no NVIDIA driver",
+                    "torch": "torch has no CUDA",
+                    "samples": 1,
+                }
+            )
             await pilot.pause()
             figures = text_of(panel, "#gpu-figures")
             assert figures.startswith("no NVIDIA driver") and "torch has no CUDA" in figures
@@ -74,12 +97,23 @@ def test_gpu_panel_shows_the_state_then_now_peak_and_history() -> None:
     asyncio.run(scenario())
 
 
-def rec(id: int, name: str, parent: int | None = None, outcome: str = "ok",
-        **extra: Any) -> dict[str, Any]:
-    return {"id": id, "kind": "timed", "name": name, "parent": parent, "start_s": 0.0,
-            "duration_s": None if outcome == "open" else 0.5, "rss_delta_bytes": 0,
-            "gpu_delta_bytes": None, "outcome": outcome, "exception": None, "exits": 1,
-            **extra}
+def rec(
+    id: int, name: str, parent: int | None = None, outcome: str = "ok", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": id,
+        "kind": "timed",
+        "name": name,
+        "parent": parent,
+        "start_s": 0.0,
+        "duration_s": None if outcome == "open" else 0.5,
+        "rss_delta_bytes": 0,
+        "gpu_delta_bytes": None,
+        "outcome": outcome,
+        "exception": None,
+        "exits": 1,
+        **extra,
+    }
 
 
 def labels(node: Any, depth: int = 0) -> list[tuple[int, str]]:
@@ -95,10 +129,17 @@ def test_resources_panel_nests_updates_in_place_and_groups_repeats() -> None:
         panel = ResourcesPanel()
         async with OnePanel(panel).run_test(size=(60, 20)) as pilot:
             tree = panel.query_one(Tree)
-            panel.update_section({"records": [
-                rec(1, "experiment_log(x.log)", outcome="open"),
-                rec(2, "sqlite_transaction(m.db)", parent=1, outcome="open"),
-            ], "open": 2, "total": 2, "now_s": 3.0})
+            panel.update_section(
+                {
+                    "records": [
+                        rec(1, "experiment_log(x.log)", outcome="open"),
+                        rec(2, "sqlite_transaction(m.db)", parent=1, outcome="open"),
+                    ],
+                    "open": 2,
+                    "total": 2,
+                    "now_s": 3.0,
+                }
+            )
             await pilot.pause()
             shown = labels(tree.root)
             assert [d for d, _ in shown] == [0, 1]
@@ -106,16 +147,28 @@ def test_resources_panel_nests_updates_in_place_and_groups_repeats() -> None:
             node = tree.root.children[0].children[0]
 
             steps = [rec(i, "step", parent=2) for i in range(3, 53)]
-            panel.update_section({"records": [
-                rec(1, "experiment_log(x.log)", outcome="stopped (user)"),
-                rec(2, "sqlite_transaction(m.db)", parent=1, outcome="rolled back",
-                    exception="StopRun"), *steps,
-            ], "open": 0, "total": 52, "now_s": 4.0})
+            panel.update_section(
+                {
+                    "records": [
+                        rec(1, "experiment_log(x.log)", outcome="stopped (user)"),
+                        rec(
+                            2,
+                            "sqlite_transaction(m.db)",
+                            parent=1,
+                            outcome="rolled back",
+                            exception="StopRun",
+                        ),
+                        *steps,
+                    ],
+                    "open": 0,
+                    "total": 52,
+                    "now_s": 4.0,
+                }
+            )
             await pilot.pause()
             assert tree.root.children[0].children[0] is node  # updated in place
             shown = labels(tree.root)
-            assert shown[1][1].startswith("sqlite_transaction(m.db) 500 ms rolled back "
-                                          "(stopped)")
+            assert shown[1][1].startswith("sqlite_transaction(m.db) 500 ms rolled back (stopped)")
             assert shown[2] == (2, "step ×50 25.00 s ok")
             summary = text_of(panel, "#resources-summary")
             assert summary == "52 contexts · 0 open · 2 not ok"

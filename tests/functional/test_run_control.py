@@ -149,11 +149,17 @@ async def start_and_wait_running(pilot: Any) -> int:
     app = pilot.app
     before = app.shown_run_id
     await pilot.press("r")
-    await wait_until(pilot, lambda: app.shown_run_id != before and app.last_update is not None
-                     and app.last_update.run_id == app.shown_run_id
-                     and app.last_update.state.snapshot is not None
-                     and app.last_update.state.snapshot.stages[-1].items > 0,
-                     what="items to flow")
+    await wait_until(
+        pilot,
+        lambda: (
+            app.shown_run_id != before
+            and app.last_update is not None
+            and app.last_update.run_id == app.shown_run_id
+            and app.last_update.state.snapshot is not None
+            and app.last_update.state.snapshot.stages[-1].items > 0
+        ),
+        what="items to flow",
+    )
     hello = app.last_update.state.hello
     assert hello is not None
     return hello.pid
@@ -222,8 +228,10 @@ async def test_factory_refusing_a_value_is_a_one_line_error(write_module: Any) -
         await select(pilot, "picky")
         await set_params(pilot, n="-3")
         assert await run_to_end(pilot) == "failed"
-        assert any("its factory raised ValueError: n must be positive, not -3" in n
-                   for n in notifications(pilot))
+        assert any(
+            "its factory raised ValueError: n must be positive, not -3" in n
+            for n in notifications(pilot)
+        )
         assert load_runs(pipeline="picky") == []  # like the CLI: bad input, no record
         await set_params(pilot, n="3")
         await start_and_wait_running(pilot)
@@ -329,6 +337,8 @@ async def test_fast_chatty_pipeline_cannot_flood_the_ui(write_module: Any) -> No
     assert items > 100_000, f"only {items} items: not a fast pipeline"
     # Coalesced: about one update per interval (0.05 s here), never one per event.
     assert len(updates) < (elapsed + 1) / 0.05 * 1.5, len(updates)
-    print(f"key latency {key_latency:.3f} s, {len(updates)} updates in {elapsed:.1f} s, {items} items")
+    print(
+        f"key latency {key_latency:.3f} s, {len(updates)} updates in {elapsed:.1f} s, {items} items"
+    )
     assert key_latency < 1.0
     assert "lines not shown" in log

@@ -50,8 +50,9 @@ async def test_select_and_run_example_until_finished(pipebench_home: Path) -> No
 
 
 @async_test
-async def test_batch_size_keys_rerun(pipebench_home: Path,
-                                     example_modules: list[ModuleInfo]) -> None:
+async def test_batch_size_keys_rerun(
+    pipebench_home: Path, example_modules: list[ModuleInfo]
+) -> None:
     app = make_app(EXAMPLES, example_modules)
     async with app.run_test(size=(100, 30)) as pilot:
         await select(pilot, "jsonl_tokens")
@@ -67,8 +68,7 @@ async def test_batch_size_keys_rerun(pipebench_home: Path,
         await wait_until(pilot, lambda: app.screen.query("#batch-size"))
         app.screen.query_one("#batch-size").value = "lots"
         await pilot.press("enter")
-        await wait_until(pilot, lambda: any("not a batch size" in n
-                                            for n in notifications(pilot)))
+        await wait_until(pilot, lambda: any("not a batch size" in n for n in notifications(pilot)))
         assert app.screen.query("#batch-size")
         app.screen.query_one("#batch-size").value = "16"
         assert await run_to_end(pilot, "enter") == "finished"
@@ -80,8 +80,9 @@ async def test_batch_size_keys_rerun(pipebench_home: Path,
 
 
 @async_test
-async def test_runs_table_survives_restart(pipebench_home: Path,
-                                           example_modules: list[ModuleInfo]) -> None:
+async def test_runs_table_survives_restart(
+    pipebench_home: Path, example_modules: list[ModuleInfo]
+) -> None:
     async with make_app(EXAMPLES, example_modules).run_test(size=(100, 30)) as pilot:
         await select(pilot, "jsonl_tokens")
         await set_params(pilot, rows="2000", batch_size="100")
@@ -95,14 +96,17 @@ async def test_runs_table_survives_restart(pipebench_home: Path,
 
 
 @async_test
-async def test_bad_parameter_value_is_refused(pipebench_home: Path,
-                                              example_modules: list[ModuleInfo]) -> None:
+async def test_bad_parameter_value_is_refused(
+    pipebench_home: Path, example_modules: list[ModuleInfo]
+) -> None:
     app = make_app(EXAMPLES, example_modules)
     async with app.run_test(size=(80, 24)) as pilot:
         await select(pilot, "jsonl_tokens")
         await set_params(pilot, rows="many")
-        assert any("parameter rows of jsonl_tokens takes int, not 'many'" in n
-                   for n in notifications(pilot))
+        assert any(
+            "parameter rows of jsonl_tokens takes int, not 'many'" in n
+            for n in notifications(pilot)
+        )
         assert app.screen.query("#memory-budget")  # still open, to be corrected
         app.screen.query_one("#param-rows").value = "2000"
         app.screen.query_one("#memory-budget").value = "lots"
@@ -115,8 +119,9 @@ async def test_bad_parameter_value_is_refused(pipebench_home: Path,
 
 
 @async_test
-async def test_kernel_sets_open_the_kernels_view(pipebench_home: Path,
-                                                example_modules: list[ModuleInfo]) -> None:
+async def test_kernel_sets_open_the_kernels_view(
+    pipebench_home: Path, example_modules: list[ModuleInfo]
+) -> None:
     """r on a kernel set times it in the kernels view (not as a pipeline run); Esc closes
     the view and stops its run."""
     from workbench.ui.screens.kernels import KernelsScreen
@@ -129,20 +134,23 @@ async def test_kernel_sets_open_the_kernels_view(pipebench_home: Path,
         await select(pilot, kernel_sets[0])
         assert app.selected is not None and app.selected.kind == "kernels"
         await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, KernelsScreen),
-                         what="the kernels view")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, KernelsScreen), what="the kernels view"
+        )
         screen = app.screen
         assert isinstance(screen, KernelsScreen) and app.active is None
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.main, what="the main screen")
         assert screen.run is not None
-        await wait_until(pilot, lambda: not screen.run.running, timeout=10,
-                         what="the kernels run to stop")
+        await wait_until(
+            pilot, lambda: not screen.run.running, timeout=10, what="the kernels run to stop"
+        )
 
 
 @async_test
-async def test_help_and_command_palette(pipebench_home: Path,
-                                        example_modules: list[ModuleInfo]) -> None:
+async def test_help_and_command_palette(
+    pipebench_home: Path, example_modules: list[ModuleInfo]
+) -> None:
     from textual.command import CommandPalette
 
     from workbench.ui.screens.help import HelpScreen

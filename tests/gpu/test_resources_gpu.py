@@ -96,8 +96,11 @@ def test_the_sampler_agrees_with_torch_and_nvml() -> None:
     assert abs(nvml_free - free) <= 64 * MiB, (nvml_free, free)
     if dev["process_bytes"] is not None:  # N/A where NVML cannot see this process
         assert dev["process_bytes"] >= data["reserved_bytes"]
-    show("sampler", {k: v for k, v in data.items() if k != "devices"}
-         | {"device": dev, "cuda_mem_get_info": [free, total]})
+    show(
+        "sampler",
+        {k: v for k, v in data.items() if k != "devices"}
+        | {"device": dev, "cuda_mem_get_info": [free, total]},
+    )
     del x
 
 
@@ -107,8 +110,9 @@ def test_a_process_without_cuda_is_not_in_use() -> None:
         from workbench.engine.sections.gpu import GpuSampler
         print(json.dumps(GpuSampler().read()))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
     data = json.loads(out.strip().splitlines()[-1])
     assert data["state"] == NOT_IN_USE and data["nvml"] == OK
     assert data["process_bytes"] == 0 and data["devices"][0]["total_bytes"] > 0
@@ -127,8 +131,7 @@ def test_peak_gpu_memory_grows_with_the_batch_size() -> None:
         assert block["detail"]["cuda"] is True and block["detail"]["emptied_on_exit"]
         assert block["detail"]["peak_allocated_bytes"] >= 5 * size * MiB
         peaks[size] = gpu["peak_bytes"]
-        show(f"cuda_batches batch_size={size}", {k: v for k, v in gpu.items()
-                                                   if k != "devices"})
+        show(f"cuda_batches batch_size={size}", {k: v for k, v in gpu.items() if k != "devices"})
     assert peaks[64] > peaks[16]
 
 
@@ -139,8 +142,10 @@ def test_the_example_trains_on_cuda_and_a_stop_still_empties_the_cache() -> None
     (block,) = [r for r in rep["contexts"]["records"] if r["kind"] == "gpu_memory"]
     assert block["name"] == "gpu_memory(cuda)" and block["detail"]["cuda"] is True
     assert rep["gpu"]["state"] is None and rep["gpu"]["peak_bytes"] > 0
-    show("training_resources", {"gpu": {k: v for k, v in rep["gpu"].items() if k != "devices"},
-                                "gpu_memory": block})
+    show(
+        "training_resources",
+        {"gpu": {k: v for k, v in rep["gpu"].items() if k != "devices"}, "gpu_memory": block},
+    )
 
     stopped = run(target, max_batches=20)
     assert stopped["status"] == "stopped"

@@ -21,8 +21,9 @@ class Result:
     report: dict[str, Any] | None
 
 
-def pipebench(*args: str, cwd: Path, timeout: float = 120, json_name: str | None = "run.json"
-              ) -> Result:
+def pipebench(
+    *args: str, cwd: Path, timeout: float = 120, json_name: str | None = "run.json"
+) -> Result:
     argv = [sys.executable, "-m", "workbench.cli.main", *args]
     if json_name and args and args[0] == "run":
         argv += ["--json", json_name]

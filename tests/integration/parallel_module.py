@@ -4,7 +4,7 @@
 finish out of order; ``record`` writes every output to the file named by ``out``.
 """
 
-SOURCE = '''
+SOURCE = """
 import json
 import os
 import time
@@ -68,7 +68,7 @@ def unpicklable(n: int = 20):
             return x
 
     return numbers(n), stage(locked, workers=2)
-'''
+"""
 
 
 def outputs(path):

@@ -20,8 +20,11 @@ LOGGER = "resources-test"
 
 def source(db: str, log: str, limit: int, fail_at: int) -> Iterator[list[int]]:
     try:
-        with experiment_log(log, name=LOGGER) as logger, sqlite_transaction(db) as conn, \
-                gpu_memory("cpu"):
+        with (
+            experiment_log(log, name=LOGGER) as logger,
+            sqlite_transaction(db) as conn,
+            gpu_memory("cpu"),
+        ):
             conn.execute("CREATE TABLE IF NOT EXISTS t(i INT)")
             i = 0
             while limit <= 0 or i < limit:
@@ -36,8 +39,9 @@ def source(db: str, log: str, limit: int, fail_at: int) -> Iterator[list[int]]:
         print(f"HANDLERS {len(logging.getLogger(LOGGER).handlers)}", flush=True)
 
 
-def work(batches: Iterator[list[int]], sleep_s: float, grow_mb: int, fail_at: int
-         ) -> Iterator[list[int]]:
+def work(
+    batches: Iterator[list[int]], sleep_s: float, grow_mb: int, fail_at: int
+) -> Iterator[list[int]]:
     held = []
     with timed("work"):
         for b in batches:
@@ -50,12 +54,20 @@ def work(batches: Iterator[list[int]], sleep_s: float, grow_mb: int, fail_at: in
 
 
 @pipeline
-def resources(db: str = "", log: str = "", limit: int = 0, sleep_ms: int = 5, grow_mb: int = 0,
-              fail_in_source: int = -1, fail_in_stage: int = -1):
+def resources(
+    db: str = "",
+    log: str = "",
+    limit: int = 0,
+    sleep_ms: int = 5,
+    grow_mb: int = 0,
+    fail_in_source: int = -1,
+    fail_in_stage: int = -1,
+):
     """Every kind of resource context, for the early-end tests."""
-    return (source(db, log, limit, fail_in_source),
-            functools.partial(work, sleep_s=sleep_ms / 1000, grow_mb=grow_mb,
-                              fail_at=fail_in_stage))
+    return (
+        source(db, log, limit, fail_in_source),
+        functools.partial(work, sleep_s=sleep_ms / 1000, grow_mb=grow_mb, fail_at=fail_in_stage),
+    )
 
 
 class Batches:
@@ -74,5 +86,7 @@ class Batches:
 @pipeline
 def wrapped_source(db: str = "", log: str = "", sleep_ms: int = 5):
     """The source generator behind an iterator that cannot be closed."""
-    return (Batches(source(db, log, 0, -1)),
-            functools.partial(work, sleep_s=sleep_ms / 1000, grow_mb=0, fail_at=-1))
+    return (
+        Batches(source(db, log, 0, -1)),
+        functools.partial(work, sleep_s=sleep_ms / 1000, grow_mb=0, fail_at=-1),
+    )

@@ -26,8 +26,9 @@ def test_missing_file(tmp_path):
 
 def test_syntax_error(tmp_path, write_module):
     path = write_module("syn", HEADER + "def oops(:\n")
-    assert_one_line(pipebench("run", str(path), cwd=tmp_path), 2, "syntax error", "syn.py",
-                    "line 2")
+    assert_one_line(
+        pipebench("run", str(path), cwd=tmp_path), 2, "syntax error", "syn.py", "line 2"
+    )
 
 
 def test_module_without_pipelines(tmp_path, write_module):
@@ -41,58 +42,79 @@ def test_unknown_pipeline_name(tmp_path):
 
 
 def test_unknown_param(tmp_path):
-    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens", "--param", "rowz=5",
-                  cwd=tmp_path)
+    r = pipebench(
+        "run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens", "--param", "rowz=5", cwd=tmp_path
+    )
     assert_one_line(r, 2, "no parameter 'rowz'", "batch_size, rows")
 
 
 def test_param_of_the_wrong_type(tmp_path):
-    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens", "--param", "rows=lots",
-                  cwd=tmp_path)
+    r = pipebench(
+        "run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens", "--param", "rows=lots", cwd=tmp_path
+    )
     assert_one_line(r, 2, "rows", "takes int", "'lots'")
 
 
 def test_bad_cli_value(tmp_path):
-    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py", "--memory-budget", "lots",
-                  cwd=tmp_path)
+    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py", "--memory-budget", "lots", cwd=tmp_path)
     assert_one_line(r, 2, "2GiB")
     r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py", "--batch-size", "0", cwd=tmp_path)
     assert_one_line(r, 2, "at least 1")
 
 
 def test_factory_that_raises(tmp_path, write_module):
-    path = write_module("facraise", HEADER + """
+    path = write_module(
+        "facraise",
+        HEADER
+        + """
 @pipeline
 def p(batch_size: int = 1):
     raise FileNotFoundError("data.csv is missing")
-""")
-    assert_one_line(pipebench("run", str(path), cwd=tmp_path), 2, "factory raised",
-                    "FileNotFoundError", "data.csv")
+""",
+    )
+    assert_one_line(
+        pipebench("run", str(path), cwd=tmp_path),
+        2,
+        "factory raised",
+        "FileNotFoundError",
+        "data.csv",
+    )
 
 
 def test_stage_that_is_not_callable(tmp_path, write_module):
-    path = write_module("notcall", HEADER + """
+    path = write_module(
+        "notcall",
+        HEADER
+        + """
 @pipeline
 def p(batch_size: int = 1):
     return range(10), 42
-""")
+""",
+    )
     assert_one_line(pipebench("run", str(path), cwd=tmp_path), 2, "42", "not callable")
 
 
 def test_stage_that_returns_no_iterator(tmp_path, write_module):
-    path = write_module("noiter", HEADER + """
+    path = write_module(
+        "noiter",
+        HEADER
+        + """
 def listify(it):
     return list(it)
 
 @pipeline
 def p(batch_size: int = 1):
     return range(10), listify
-""")
+""",
+    )
     assert_one_line(pipebench("run", str(path), cwd=tmp_path), 2, "listify", "not an iterator")
 
 
 def test_stage_raising_mid_run_keeps_the_counts(tmp_path, write_module):
-    path = write_module("midfail", HEADER + """
+    path = write_module(
+        "midfail",
+        HEADER
+        + """
 def parse(it):
     for i, x in enumerate(it):
         if i == 120:
@@ -105,7 +127,8 @@ def after(it):
 @pipeline
 def p(batch_size: int = 1):
     return range(1000), parse, after
-""")
+""",
+    )
     r = pipebench("run", str(path), cwd=tmp_path)
     assert r.code == 1
     assert "Traceback" not in r.out + r.err
@@ -118,7 +141,10 @@ def p(batch_size: int = 1):
 
 
 def test_child_killed_by_a_signal_is_a_crash(tmp_path, write_module):
-    path = write_module("segv", HEADER + """
+    path = write_module(
+        "segv",
+        HEADER
+        + """
 import os, signal
 
 def crash(it):
@@ -130,7 +156,8 @@ def crash(it):
 @pipeline
 def p(batch_size: int = 1):
     return range(1000), crash
-""")
+""",
+    )
     r = pipebench("run", str(path), cwd=tmp_path)
     assert r.code == 1
     assert r.report["status"] == "crashed"
@@ -139,7 +166,10 @@ def p(batch_size: int = 1):
 
 
 def test_memory_budget_names_the_batch(tmp_path, write_module):
-    path = write_module("hog", HEADER + """
+    path = write_module(
+        "hog",
+        HEADER
+        + """
 import time
 
 def hoard(it):
@@ -152,7 +182,8 @@ def hoard(it):
 @pipeline
 def p(batch_size: int = 1):
     return range(10_000), hoard
-""")
+""",
+    )
     r = pipebench("run", str(path), "--memory-budget", "200MiB", cwd=tmp_path)
     assert r.code == 1
     rep = r.report
@@ -164,7 +195,10 @@ def p(batch_size: int = 1):
 
 @pytest.mark.parametrize("limit", ["--max-seconds"])
 def test_a_hanging_stage_is_stopped_by_the_time_limit(tmp_path, write_module, limit):
-    path = write_module("hang", HEADER + """
+    path = write_module(
+        "hang",
+        HEADER
+        + """
 import time
 
 def stuck(it):
@@ -176,7 +210,8 @@ def stuck(it):
 @pipeline
 def p(batch_size: int = 1):
     return range(10), stuck
-""")
+""",
+    )
     r = pipebench("run", str(path), limit, "1", cwd=tmp_path, timeout=30)
     assert r.code == 0, r.err
     assert (r.report["status"], r.report["stop_reason"]) == ("stopped", "max_seconds")

@@ -94,8 +94,9 @@ def blobs(n: int = 30):
 """
 
 
-def test_byte_limit_holds_after_a_run_that_exceeds_it(write_module: Any,
-                                                      pipebench_home: Path) -> None:
+def test_byte_limit_holds_after_a_run_that_exceeds_it(
+    write_module: Any, pipebench_home: Path
+) -> None:
     state = run(write_module("blobs_mod", BLOBS))
     assert state.status == "finished", state.message
     r = rows(state)["blob"]
@@ -199,8 +200,7 @@ def steps(n: int = 10):
 """
 
 
-def test_corrupt_entry_is_a_miss_with_a_warning(write_module: Any,
-                                                pipebench_home: Path) -> None:
+def test_corrupt_entry_is_a_miss_with_a_warning(write_module: Any, pipebench_home: Path) -> None:
     path = write_module("steps_mod", JOBLIB_STEP)
     assert counts(rows(run(path))["step"]) == (5, 5)
     outputs = sorted((pipebench_home / "data" / "jl").glob("**/output.pkl"))
@@ -266,10 +266,18 @@ def assert_one_line(result: Any, *needles: str) -> None:
 def test_unwritable_cache_folders(tmp_path: Path, write_module: Any) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    own = write_module("own_mod", BLOBS.replace(
-        "@disk_cached(bytes_limit=60_000)", f"@disk_cached(location={str(blocker / 'c')!r})"))
-    assert_one_line(pipebench("run", str(own), cwd=tmp_path), "disk cache blob",
-                    str(blocker / "c"), "cannot write")
+    own = write_module(
+        "own_mod",
+        BLOBS.replace(
+            "@disk_cached(bytes_limit=60_000)", f"@disk_cached(location={str(blocker / 'c')!r})"
+        ),
+    )
+    assert_one_line(
+        pipebench("run", str(own), cwd=tmp_path),
+        "disk cache blob",
+        str(blocker / "c"),
+        "cannot write",
+    )
     jl = write_module("jl_mod", JOBLIB_STEP.replace('data_dir() / "jl"', repr(str(blocker))))
     assert_one_line(pipebench("run", str(jl), cwd=tmp_path), str(blocker), "Not a directory")
     # A joblib function folder that exists but cannot take files: refused before the run.
@@ -277,5 +285,8 @@ def test_unwritable_cache_folders(tmp_path: Path, write_module: Any) -> None:
     (home / "joblib" / "jl_mod2").mkdir(parents=True)  # a str location gets joblib/
     (home / "joblib" / "jl_mod2" / "step").write_text("in the way")
     jl2 = write_module("jl_mod2", JOBLIB_STEP.replace('data_dir() / "jl"', repr(str(home))))
-    assert_one_line(pipebench("run", str(jl2), cwd=tmp_path), "joblib cache step",
-                    str(home / "joblib" / "jl_mod2" / "step"))
+    assert_one_line(
+        pipebench("run", str(jl2), cwd=tmp_path),
+        "joblib cache step",
+        str(home / "joblib" / "jl_mod2" / "step"),
+    )

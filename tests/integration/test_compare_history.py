@@ -12,8 +12,7 @@ from workbench.engine import records
 def test_compare_two_report_files_prints_the_ratios(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(A))
     (tmp_path / "b.json").write_text(json.dumps(B))
-    r = pipebench("compare", "a.json", "b.json", "--json", "cmp.json", cwd=tmp_path,
-                  json_name=None)
+    r = pipebench("compare", "a.json", "b.json", "--json", "cmp.json", cwd=tmp_path, json_name=None)
     assert r.code == 0, r.err
     lines = r.out.splitlines()
 

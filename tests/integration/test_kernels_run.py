@@ -88,8 +88,15 @@ def rows_by(report):
 
 def test_every_verdict_and_the_json_report(kernel_module, tmp_path):
     out = tmp_path / "k.json"
-    res = pipebench("kernels", f"{kernel_module}:scale", *QUICK[:-1], "--json", str(out),
-                    cwd=tmp_path, json_name=None)
+    res = pipebench(
+        "kernels",
+        f"{kernel_module}:scale",
+        *QUICK[:-1],
+        "--json",
+        str(out),
+        cwd=tmp_path,
+        json_name=None,
+    )
     assert res.code == 1, res.err  # some implementations failed: non-zero, rows kept
     assert "failed or disagree with the reference" in res.err
     rep = json.loads(out.read_text())
@@ -130,8 +137,9 @@ def test_every_verdict_and_the_json_report(kernel_module, tmp_path):
 
 
 def test_an_input_factory_that_raises_is_one_clear_line(kernel_module, tmp_path):
-    res = pipebench("kernels", str(kernel_module), "--kernel", "broken", *QUICK,
-                    cwd=tmp_path, json_name=None)
+    res = pipebench(
+        "kernels", str(kernel_module), "--kernel", "broken", *QUICK, cwd=tmp_path, json_name=None
+    )
     assert res.code == 2
     err = [line for line in res.err.splitlines() if line.strip()]
     assert len(err) == 1
@@ -139,15 +147,17 @@ def test_an_input_factory_that_raises_is_one_clear_line(kernel_module, tmp_path)
     assert "python (ref)" in res.out  # size 8 was measured and is kept
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--kernel", "nope"], "no kernel 'nope' in"),
-    (["--impl", "fortran"], "no implementation 'fortran'"),
-    (["--threads", "zero"], "--threads takes a whole number or 'all'"),
-    (["--sizes", "ten"], "is not a size"),
-])
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        (["--kernel", "nope"], "no kernel 'nope' in"),
+        (["--impl", "fortran"], "no implementation 'fortran'"),
+        (["--threads", "zero"], "--threads takes a whole number or 'all'"),
+        (["--sizes", "ten"], "is not a size"),
+    ],
+)
 def test_bad_arguments_name_the_fix(kernel_module, tmp_path, args, text):
-    res = pipebench("kernels", str(kernel_module), *args, *QUICK, cwd=tmp_path,
-                    json_name=None)
+    res = pipebench("kernels", str(kernel_module), *args, *QUICK, cwd=tmp_path, json_name=None)
     assert res.code == 2, res.err
     assert text in res.err
     if args[0] == "--kernel":
@@ -162,8 +172,20 @@ def test_a_module_without_kernel_sets(write_module, tmp_path):
 
 def test_rigorous_repeats_in_fresh_processes(kernel_module, tmp_path):
     out = tmp_path / "r.json"
-    res = pipebench("kernels", f"{kernel_module}:scale", "--rigorous", "--impl", "numba",
-                    "--sizes", "32", *QUICK, "--json", str(out), cwd=tmp_path, json_name=None)
+    res = pipebench(
+        "kernels",
+        f"{kernel_module}:scale",
+        "--rigorous",
+        "--impl",
+        "numba",
+        "--sizes",
+        "32",
+        *QUICK,
+        "--json",
+        str(out),
+        cwd=tmp_path,
+        json_name=None,
+    )
     assert res.code == 0, res.err
     rep = json.loads(out.read_text())
     assert rep["processes"] == 3
@@ -181,7 +203,9 @@ def test_list_shows_kernel_sets(kernel_module, tmp_path):
 
 
 def test_stopping_keeps_the_rows_so_far(write_module):
-    path = write_module("slow", '''
+    path = write_module(
+        "slow",
+        """
         import time
         from workbench import kernels
 
@@ -193,9 +217,14 @@ def test_stopping_keeps_the_rows_so_far(write_module):
         def nap_python(n):
             time.sleep(0.002)
             return n
-    ''')
-    run = KernelRun(str(path), KernelOptions(gemm=False, timing=TimingSettings(
-        samples=3, min_sample_s=0.005, warmup_s=0.01))).start()
+    """,
+    )
+    run = KernelRun(
+        str(path),
+        KernelOptions(
+            gemm=False, timing=TimingSettings(samples=3, min_sample_s=0.005, warmup_s=0.01)
+        ),
+    ).start()
     state = KernelState(str(path))
     stopped = False
     deadline = time.monotonic() + 60
@@ -211,25 +240,49 @@ def test_stopping_keeps_the_rows_so_far(write_module):
 
 def test_the_example_runs_every_implementation_it_can(tmp_path):
     out = tmp_path / "ex.json"
-    res = pipebench("kernels", str(EXAMPLES / "distance_kernels.py"), "--sizes", "40",
-                    "--samples", "2", "--warmup", "0.005", "--min-time", "0.001",
-                    "--max-time", "0.2", "--json", str(out), cwd=tmp_path, json_name=None,
-                    timeout=240)
+    res = pipebench(
+        "kernels",
+        str(EXAMPLES / "distance_kernels.py"),
+        "--sizes",
+        "40",
+        "--samples",
+        "2",
+        "--warmup",
+        "0.005",
+        "--min-time",
+        "0.001",
+        "--max-time",
+        "0.2",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+        json_name=None,
+        timeout=240,
+    )
     assert res.code == 0, res.err + res.out
     rep = json.loads(out.read_text())
     rows = rows_by(rep)
     impls = {impl for impl, _ in rows}
-    assert {"python", "numpy", "numpy-gemm", "numba", "numba-parallel", "numba-gemm",
-            "numpy-unique",
-            "python-counter"} <= impls
+    assert {
+        "python",
+        "numpy",
+        "numpy-gemm",
+        "numba",
+        "numba-parallel",
+        "numba-gemm",
+        "numpy-unique",
+        "python-counter",
+    } <= impls
     assert all(r["correct"] is True for r in rep["results"]), [
-        (r["kernel"], r["impl"], r["check"]) for r in rep["results"] if not r["correct"]]
+        (r["kernel"], r["impl"], r["check"]) for r in rep["results"] if not r["correct"]
+    ]
 
 
 def test_the_example_imports_neither_torch_nor_compiles_at_import():
-    code = ("import sys, workbench.examples.distance_kernels as d\n"
-            "assert 'torch' not in sys.modules\n"
-            "assert not d.euclidean_numba.signatures\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+    code = (
+        "import sys, workbench.examples.distance_kernels as d\n"
+        "assert 'torch' not in sys.modules\n"
+        "assert not d.euclidean_numba.signatures\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

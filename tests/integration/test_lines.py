@@ -13,7 +13,7 @@ import pytest
 from tests.integration.helpers import pipebench
 
 N = 200
-MODULE = f'''
+MODULE = f"""
 from workbench import pipeline
 
 
@@ -59,7 +59,7 @@ def chain(n: int = {N}):
 @pipeline
 def helper(n: int = {N}):
     return range(n), calls
-'''
+"""
 
 
 @pytest.fixture
@@ -80,8 +80,19 @@ def hits(fn: dict[str, Any]) -> dict[int, int]:
 
 
 def test_hot_line_first_hits_per_item_and_generator_across_yields(tmp_path, module):
-    r = pipebench("lines", f"{module}:chain", "--stage", "hot", "--stage", "running",
-                  "--top", "1", "--json", "lines.json", cwd=tmp_path)
+    r = pipebench(
+        "lines",
+        f"{module}:chain",
+        "--stage",
+        "hot",
+        "--stage",
+        "running",
+        "--top",
+        "1",
+        "--json",
+        "lines.json",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.out + r.err
     report = json.loads((tmp_path / "lines.json").read_text())
     assert report["stages"] == ["hot", "running"]
@@ -114,8 +125,16 @@ def test_hot_line_first_hits_per_item_and_generator_across_yields(tmp_path, modu
 
 
 def test_function_view_finds_the_hot_function(tmp_path, module):
-    r = pipebench("lines", f"{module}:helper", "--stage", "calls", "--functions",
-                  "--json", "f.json", cwd=tmp_path)
+    r = pipebench(
+        "lines",
+        f"{module}:helper",
+        "--stage",
+        "calls",
+        "--functions",
+        "--json",
+        "f.json",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.out + r.err
     report = json.loads((tmp_path / "f.json").read_text())
     by_own = sorted(report["calls"], key=lambda c: -c["own_s"])
@@ -127,8 +146,17 @@ def test_function_view_finds_the_hot_function(tmp_path, module):
 
 
 def test_a_named_function_is_profiled_line_by_line(tmp_path, module):
-    r = pipebench("lines", f"{module}:helper", "--stage", "calls",
-                  "--function", "hotmod:crunch", "--json", "h.json", cwd=tmp_path)
+    r = pipebench(
+        "lines",
+        f"{module}:helper",
+        "--stage",
+        "calls",
+        "--function",
+        "hotmod:crunch",
+        "--json",
+        "h.json",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.out + r.err
     report = json.loads((tmp_path / "h.json").read_text())
     crunch = function(report, "crunch")

@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.helpers import pipebench
 
-MODULE = '''
+MODULE = """
 import functools
 from workbench import pipeline, stage
 
@@ -26,7 +26,7 @@ def work(items):
 @pipeline
 def mixed(n: int = 50):
     return range(n), work, stage(functools.partial(map, double), name="mapped")
-'''
+"""
 
 
 @pytest.fixture
@@ -50,8 +50,17 @@ def test_unknown_stage_lists_the_stages(tmp_path, module):
 
 
 def test_function_not_found_still_reports_the_stage(tmp_path, module):
-    r = pipebench("lines", f"{module}:mixed", "--stage", "work",
-                  "--function", "badmod:dubble", "--json", "out.json", cwd=tmp_path)
+    r = pipebench(
+        "lines",
+        f"{module}:mixed",
+        "--stage",
+        "work",
+        "--function",
+        "badmod:dubble",
+        "--json",
+        "out.json",
+        cwd=tmp_path,
+    )
     assert r.code == 2, r.out + r.err
     (line,) = error_lines(r.err)
     assert "--function badmod:dubble" in line and "did you mean double" in line
@@ -61,8 +70,9 @@ def test_function_not_found_still_reports_the_stage(tmp_path, module):
 
 
 def test_function_in_a_module_that_does_not_exist(tmp_path, module):
-    r = pipebench("lines", f"{module}:mixed", "--stage", "work",
-                  "--function", "nosuchmodule:f", cwd=tmp_path)
+    r = pipebench(
+        "lines", f"{module}:mixed", "--stage", "work", "--function", "nosuchmodule:f", cwd=tmp_path
+    )
     assert r.code == 2
     (line,) = error_lines(r.err)
     assert "cannot import 'nosuchmodule'" in line
@@ -75,8 +85,17 @@ def test_builtin_stage_with_no_source(tmp_path, module):
     (line,) = error_lines(r.err)
     assert "stage mapped is the builtin map" in line and "--function badmod:double" in line
     # With a stage that has source: that one is still profiled and reported.
-    r = pipebench("lines", f"{module}:mixed", "--stage", "mapped", "--stage", "work",
-                  "--json", "out.json", cwd=tmp_path)
+    r = pipebench(
+        "lines",
+        f"{module}:mixed",
+        "--stage",
+        "mapped",
+        "--stage",
+        "work",
+        "--json",
+        "out.json",
+        cwd=tmp_path,
+    )
     assert r.code == 2, r.out + r.err
     (line,) = error_lines(r.err)
     assert "stage mapped is the builtin map" in line

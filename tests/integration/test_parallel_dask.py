@@ -44,9 +44,25 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
     env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
     file = folder / "scheduler.json"
     log = open(folder / "dask.log", "wb")  # noqa: SIM115 - closed below
-    procs = [subprocess.Popen(
-        [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(file)], stdout=log, stderr=log, env=env, cwd=folder)]
+    procs = [
+        subprocess.Popen(
+            [
+                DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(file),
+            ],
+            stdout=log,
+            stderr=log,
+            env=env,
+            cwd=folder,
+        )
+    ]
     try:
         deadline = time.monotonic() + 60
         while not (file.exists() and file.stat().st_size):
@@ -54,10 +70,25 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(0.1)
         address = json.loads(file.read_text())["address"]
         for _ in range(2):
-            procs.append(subprocess.Popen(
-                [DASK, "worker", address, "--nthreads", "1", "--no-nanny",
-                 "--host", "127.0.0.1", "--no-dashboard"],
-                stdout=log, stderr=log, env=env, cwd=folder))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        DASK,
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                    ],
+                    stdout=log,
+                    stderr=log,
+                    env=env,
+                    cwd=folder,
+                )
+            )
         from distributed import Client
 
         with Client(address, timeout=30) as client:
@@ -68,14 +99,21 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory):
         log.close()
 
 
-def test_dask_cluster_runs_the_stage_with_the_serial_outputs(tmp_path, write_module,
-                                                             scheduler):
+def test_dask_cluster_runs_the_stage_with_the_serial_outputs(tmp_path, write_module, scheduler):
     mod = write_module("parmod", SOURCE)
-    r = pipebench("run", f"{mod}:serial", "--param", f"out={tmp_path / 's.jsonl'}",
-                  cwd=tmp_path)
+    r = pipebench("run", f"{mod}:serial", "--param", f"out={tmp_path / 's.jsonl'}", cwd=tmp_path)
     assert r.code == 0, r.err
-    r = pipebench("run", f"{mod}:fanned", "--param", f"out={tmp_path / 'd.jsonl'}",
-                  "--backend", "dask", "--scheduler", scheduler, cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{mod}:fanned",
+        "--param",
+        f"out={tmp_path / 'd.jsonl'}",
+        "--backend",
+        "dask",
+        "--scheduler",
+        scheduler,
+        cwd=tmp_path,
+    )
     assert r.code == 0, (r.out, r.err)
     assert outputs(tmp_path / "d.jsonl") == outputs(tmp_path / "s.jsonl")
     par = r.report["parallel"]
@@ -86,12 +124,21 @@ def test_dask_cluster_runs_the_stage_with_the_serial_outputs(tmp_path, write_mod
     assert f"dask at {scheduler}" in r.out
 
 
-def test_dask_worker_that_dies_fails_the_run_with_its_error(tmp_path, write_module,
-                                                            scheduler, monkeypatch):
+def test_dask_worker_that_dies_fails_the_run_with_its_error(
+    tmp_path, write_module, scheduler, monkeypatch
+):
     mod = write_module("parmod", SOURCE)
     monkeypatch.setenv("PIPEBENCH_DASK_SCHEDULER", scheduler)  # the variable, not --scheduler
-    r = pipebench("run", f"{mod}:dying", "--param", f"out={tmp_path / 'p.jsonl'}",
-                  "--backend", "dask", cwd=tmp_path, timeout=60)
+    r = pipebench(
+        "run",
+        f"{mod}:dying",
+        "--param",
+        f"out={tmp_path / 'p.jsonl'}",
+        "--backend",
+        "dask",
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert r.code == 1, (r.out, r.err)
     rep = r.report
     assert rep["status"] == "failed" and rep["error"]["type"] == "KilledWorker"

@@ -12,14 +12,12 @@ from tests.integration.test_bad_input import assert_one_line
 
 def test_parallel_outputs_match_serial_in_order_and_unordered(tmp_path, write_module):
     mod = write_module("parmod", SOURCE)
-    r = pipebench("run", f"{mod}:serial", "--param", f"out={tmp_path / 's.jsonl'}",
-                  cwd=tmp_path)
+    r = pipebench("run", f"{mod}:serial", "--param", f"out={tmp_path / 's.jsonl'}", cwd=tmp_path)
     assert r.code == 0, r.err
     serial = outputs(tmp_path / "s.jsonl")
     assert len(serial) == 200
 
-    r = pipebench("run", f"{mod}:fanned", "--param", f"out={tmp_path / 'p.jsonl'}",
-                  cwd=tmp_path)
+    r = pipebench("run", f"{mod}:fanned", "--param", f"out={tmp_path / 'p.jsonl'}", cwd=tmp_path)
     assert r.code == 0, r.err
     assert outputs(tmp_path / "p.jsonl") == serial  # loky, in order
     rep = r.report
@@ -31,8 +29,17 @@ def test_parallel_outputs_match_serial_in_order_and_unordered(tmp_path, write_mo
     assert st["serial_items_per_s"] > 0 and st["items_per_s"] > 0 and st["efficiency"] > 0
     assert "parallel stages (loky)" in r.out and "efficiency" in r.out
 
-    r = pipebench("run", f"{mod}:fanned", "--param", f"out={tmp_path / 'u.jsonl'}",
-                  "--param", "ordered=false", "--backend", "threading", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{mod}:fanned",
+        "--param",
+        f"out={tmp_path / 'u.jsonl'}",
+        "--param",
+        "ordered=false",
+        "--backend",
+        "threading",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     unordered = outputs(tmp_path / "u.jsonl")
     key = lambda d: d["x"]  # noqa: E731
@@ -42,8 +49,17 @@ def test_parallel_outputs_match_serial_in_order_and_unordered(tmp_path, write_mo
 
 def test_stopping_early_keeps_the_counts(tmp_path, write_module):
     mod = write_module("parmod", SOURCE)
-    r = pipebench("run", f"{mod}:fanned", "--param", "n=100000", "--max-batches", "150",
-                  "--param", f"out={tmp_path / 'p.jsonl'}", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{mod}:fanned",
+        "--param",
+        "n=100000",
+        "--max-batches",
+        "150",
+        "--param",
+        f"out={tmp_path / 'p.jsonl'}",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     assert r.report["status"] == "stopped" and r.report["items"] == 150
     (st,) = r.report["parallel"]["stages"]
@@ -53,8 +69,7 @@ def test_stopping_early_keeps_the_counts(tmp_path, write_module):
 
 def test_worker_that_dies_fails_the_run_with_its_error(tmp_path, write_module):
     mod = write_module("parmod", SOURCE)
-    r = pipebench("run", f"{mod}:dying", "--param", f"out={tmp_path / 'p.jsonl'}",
-                  cwd=tmp_path)
+    r = pipebench("run", f"{mod}:dying", "--param", f"out={tmp_path / 'p.jsonl'}", cwd=tmp_path)
     assert r.code == 1, (r.out, r.err)
     rep = r.report
     assert rep["status"] == "failed"
@@ -83,8 +98,15 @@ def test_dask_options_are_checked(tmp_path, write_module):
     mod = write_module("parmod", SOURCE)
     r = pipebench("run", f"{mod}:fanned", "--backend", "dask", cwd=tmp_path)
     assert_one_line(r, 2, "--backend dask needs --scheduler")
-    r = pipebench("run", f"{mod}:fanned", "--backend", "threading", "--scheduler",
-                  "tcp://127.0.0.1:8786", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{mod}:fanned",
+        "--backend",
+        "threading",
+        "--scheduler",
+        "tcp://127.0.0.1:8786",
+        cwd=tmp_path,
+    )
     assert_one_line(r, 2, "--scheduler is for --backend dask")
 
 
@@ -94,15 +116,21 @@ def test_unreachable_scheduler_is_one_line_within_seconds(tmp_path, write_module
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     t0 = time.monotonic()
-    r = pipebench("run", f"{mod}:fanned", "--scheduler", f"tcp://127.0.0.1:{port}",
-                  cwd=tmp_path)
+    r = pipebench("run", f"{mod}:fanned", "--scheduler", f"tcp://127.0.0.1:{port}", cwd=tmp_path)
     assert_one_line(r, 2, f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}")
     assert time.monotonic() - t0 < 15  # 3 s to connect, plus starting two processes
 
 
 def test_example_parallel_twin_runs(tmp_path):
-    r = pipebench("run", f"{EXAMPLES}/numpy_batches.py:numpy_batches_parallel",
-                  "--param", "size=400000", "--batch-size", "2048", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{EXAMPLES}/numpy_batches.py:numpy_batches_parallel",
+        "--param",
+        "size=400000",
+        "--batch-size",
+        "2048",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     (st,) = r.report["parallel"]["stages"]
     assert st["stage"] == "features" and st["items"] == 400000 and st["state"] == "done"

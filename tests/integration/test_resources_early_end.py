@@ -41,8 +41,9 @@ def logged_batches(files: dict[str, str]) -> int:
         return 0
 
 
-def run(files: dict[str, str], stop_after: int | None = None, target: str = TARGET,
-        **options: Any) -> dict[str, Any]:
+def run(
+    files: dict[str, str], stop_after: int | None = None, target: str = TARGET, **options: Any
+) -> dict[str, Any]:
     """Run the pipeline to its end (stopping it once ``stop_after`` batches were logged)
     and return its report."""
     params = {**files, **{k: str(v) for k, v in options.pop("params", {}).items()}}
@@ -59,8 +60,9 @@ def run(files: dict[str, str], stop_after: int | None = None, target: str = TARG
     return report(state)
 
 
-def check_every_context_exited_once(rep: dict[str, Any], files: dict[str, str],
-                                    committed: bool) -> dict[str, dict[str, Any]]:
+def check_every_context_exited_once(
+    rep: dict[str, Any], files: dict[str, str], committed: bool
+) -> dict[str, dict[str, Any]]:
     records = rep["contexts"]["records"]
     assert {r["kind"] for r in records} >= KINDS
     for r in records:
@@ -76,8 +78,14 @@ def check_every_context_exited_once(rep: dict[str, Any], files: dict[str, str],
         assert sql["outcome"] == "rolled back" and rows == 0, (sql, rows)
     log = by_kind["experiment_log"]
     assert log["detail"]["handler_removed"] is True
-    assert Path(files["log"]).read_text().splitlines()[-1].split(" INFO ")[-1].split(
-        " WARNING ")[-1].startswith("experiment ended: ")
+    assert (
+        Path(files["log"])
+        .read_text()
+        .splitlines()[-1]
+        .split(" INFO ")[-1]
+        .split(" WARNING ")[-1]
+        .startswith("experiment ended: ")
+    )
     assert any(line.endswith("HANDLERS 0") for line in rep["log_tail"]), rep["log_tail"]
     return by_kind
 
@@ -131,8 +139,9 @@ def test_ctrl_c_in_pipebench_run_rolls_back(files: dict[str, str], tmp_path: Pat
     args = [sys.executable, "-m", "workbench.cli.main", "run", TARGET, "--json", str(out)]
     for key, value in files.items():
         args += ["--param", f"{key}={value}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=dict(os.environ))
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ)
+    )
     try:
         deadline = time.monotonic() + 60
         while logged_batches(files) < 5:
@@ -150,8 +159,7 @@ def test_ctrl_c_in_pipebench_run_rolls_back(files: dict[str, str], tmp_path: Pat
     assert b"rolled back" in output
 
 
-def test_a_generator_behind_an_iterator_without_close_is_closed_too(
-        files: dict[str, str]) -> None:
+def test_a_generator_behind_an_iterator_without_close_is_closed_too(files: dict[str, str]) -> None:
     """A DataLoader's iterator has no ``close()``: the generator it wraps is finalized when
     the runner lets go of the chain, so its contexts still exit before the run ends."""
     rep = run(files, stop_after=5, target=f"{PIPELINE}:wrapped_source")

@@ -48,12 +48,18 @@ def test_the_example_trains_and_reports_its_contexts(home: Path) -> None:
     names = [r["name"] for r in records]
     assert "epoch 1" in names and "epoch 2" in names
     assert {r["kind"] for r in records} == {
-        "experiment_log", "gpu_memory", "sqlite_transaction", "timed"}
+        "experiment_log",
+        "gpu_memory",
+        "sqlite_transaction",
+        "timed",
+    }
     assert all(r["exits"] == 1 for r in records)
     by_name = {r["name"]: r for r in records}
     assert by_name["epoch 1"]["parent"] is not None  # nested in the metrics transaction
     assert [r["outcome"] for r in records if r["kind"] == "sqlite_transaction"] == [
-        "committed", "committed"]
+        "committed",
+        "committed",
+    ]
     assert [e for _, e in epochs_rows(home)] == [1, 2]
     assert rep["items"] == 2 * 1024
     gpu = rep["gpu"]
@@ -68,12 +74,14 @@ def test_the_example_ended_early_rolls_its_metrics_back(home: Path) -> None:
     assert rep["status"] == "stopped" and rep["stop_reason"] == "max_batches"
     records = rep["contexts"]["records"]
     assert all(r["exits"] == 1 for r in records)
-    metrics = next(r for r in records if r["kind"] == "sqlite_transaction"
-                   and r["parent"] is not None)
+    metrics = next(
+        r for r in records if r["kind"] == "sqlite_transaction" and r["parent"] is not None
+    )
     assert metrics["outcome"] == "rolled back"
     assert epochs_rows(home) == []
-    assert (home / "data" / "training.log").read_text().rstrip().endswith(
-        "experiment ended: closed")
+    assert (
+        (home / "data" / "training.log").read_text().rstrip().endswith("experiment ended: closed")
+    )
 
 
 def test_the_example_is_listed_as_unavailable_without_torch() -> None:
@@ -89,8 +97,9 @@ def test_the_example_is_listed_as_unavailable_without_torch() -> None:
         from workbench.engine.catalog import main
         main([{str(EXAMPLE)!r}])
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     info = json.loads(out.split("\x1epipebench-catalog ", 1)[1])
     assert info["error"] is None
     (pipe,) = info["pipelines"]

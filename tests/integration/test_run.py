@@ -12,8 +12,15 @@ from tests.integration.helpers import EXAMPLES, pipebench
 
 
 def test_jsonl_tokens_report(tmp_path, pipebench_home):
-    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens", "--batch-size", "50",
-                  "--param", "rows=3000", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens",
+        "--batch-size",
+        "50",
+        "--param",
+        "rows=3000",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     rep = r.report
     assert rep["status"] == "finished" and rep["error"] is None
@@ -49,9 +56,21 @@ def test_peak_rss_agrees_with_the_kernel_high_water_mark(tmp_path):
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", wrapper, "run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens_load_all",
-         "--param", "rows=60000", "--json", "run.json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            wrapper,
+            "run",
+            f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens_load_all",
+            "--param",
+            "rows=60000",
+            "--json",
+            "run.json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     kernel_peak = int(out.stdout.split()[-1])
@@ -61,8 +80,17 @@ def test_peak_rss_agrees_with_the_kernel_high_water_mark(tmp_path):
 
 
 def test_numpy_batches_under_a_memory_budget(tmp_path):
-    r = pipebench("run", f"{EXAMPLES}/numpy_batches.py:numpy_batches", "--batch-size", "256",
-                  "--param", "size=20000", "--memory-budget", "2GiB", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{EXAMPLES}/numpy_batches.py:numpy_batches",
+        "--batch-size",
+        "256",
+        "--param",
+        "size=20000",
+        "--memory-budget",
+        "2GiB",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     assert r.report["status"] == "finished"
     assert r.report["stages"][-1]["items"] == 20000
@@ -70,42 +98,73 @@ def test_numpy_batches_under_a_memory_budget(tmp_path):
 
 
 def test_memmap_twin(tmp_path):
-    r = pipebench("run", f"{EXAMPLES}/numpy_batches.py:numpy_batches_memmap",
-                  "--param", "size=20000", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{EXAMPLES}/numpy_batches.py:numpy_batches_memmap",
+        "--param",
+        "size=20000",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     assert r.report["stages"][0]["items"] == 20000
 
 
 def test_torch_dataloader_sources(tmp_path):
     pytest.importorskip("torch")
-    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens_torch",
-                  "--param", "rows=2000", "--batch-size", "100", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens_torch",
+        "--param",
+        "rows=2000",
+        "--batch-size",
+        "100",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     assert r.report["stages"][0]["name"] == "DataLoader"
     assert r.report["stages"][0]["items"] == 2000 and r.report["stages"][0]["batches"] == 20
-    r = pipebench("run", f"{EXAMPLES}/numpy_batches.py:numpy_batches_torch",
-                  "--param", "size=5000", "--batch-size", "500", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{EXAMPLES}/numpy_batches.py:numpy_batches_torch",
+        "--param",
+        "size=5000",
+        "--batch-size",
+        "500",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     assert r.report["stages"][0]["items"] == 5000  # tensors count their leading dimension
 
 
 def test_limits_stop_the_run(tmp_path):
-    r = pipebench("run", f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens", "--param", "rows=3000",
-                  "--batch-size", "10", "--max-batches", "7", cwd=tmp_path)
+    r = pipebench(
+        "run",
+        f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens",
+        "--param",
+        "rows=3000",
+        "--batch-size",
+        "10",
+        "--max-batches",
+        "7",
+        cwd=tmp_path,
+    )
     assert r.code == 0, r.err
     assert (r.report["status"], r.report["stop_reason"]) == ("stopped", "max_batches")
     assert r.report["stages"][-1]["batches"] == 7
 
 
 def test_module_name_target(tmp_path, write_module):
-    r = pipebench("run", "workbench.examples.jsonl_tokens:jsonl_tokens", "--param", "rows=500",
-                  cwd=tmp_path)
+    r = pipebench(
+        "run", "workbench.examples.jsonl_tokens:jsonl_tokens", "--param", "rows=500", cwd=tmp_path
+    )
     assert r.code == 0, r.err
     assert r.report["items"] == 500
 
 
 def test_list_shows_pipelines_and_unavailable_ones(tmp_path, write_module):
-    write_module("needs_gpu_lib", """
+    write_module(
+        "needs_gpu_lib",
+        """
         from workbench import pipeline
 
         @pipeline(requires=["surely_not_a_module_xyz"])
@@ -115,7 +174,8 @@ def test_list_shows_pipelines_and_unavailable_ones(tmp_path, write_module):
         @pipeline
         def plain(batch_size: int = 4):
             return range(10)
-    """)
+    """,
+    )
     write_module("broken", "def f(:\n")
     r = pipebench("list", str(tmp_path / "mods"), cwd=tmp_path)
     assert r.code == 0, r.err

@@ -15,7 +15,10 @@ HEADER = "from workbench import pipeline\n"
 
 def test_ctrl_c_closes_the_chain_and_writes_the_report(tmp_path, write_module):
     marker = tmp_path / "closed.txt"
-    path = write_module("slow", HEADER + f"""
+    path = write_module(
+        "slow",
+        HEADER
+        + f"""
 import time
 
 def slow(it):
@@ -29,10 +32,14 @@ def slow(it):
 @pipeline
 def p(batch_size: int = 1):
     return range(10**9), slow
-""")
+""",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli.main", "run", str(path), "--json", "run.json"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(2.0)  # let it start and count some items
     children = psutil.Process(proc.pid).children(recursive=True)
@@ -50,17 +57,24 @@ def p(batch_size: int = 1):
 
 
 def test_a_stop_while_the_module_imports_ends_the_run_at_once(tmp_path, write_module):
-    path = write_module("slow_import", HEADER + """
+    path = write_module(
+        "slow_import",
+        HEADER
+        + """
 import time
 time.sleep(60)  # a module that takes its time to import
 
 @pipeline
 def p(batch_size: int = 1):
     return range(10)
-""")
+""",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli.main", "run", str(path), "--json", "run.json"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(1.5)
     start = time.monotonic()

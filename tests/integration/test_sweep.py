@@ -62,16 +62,39 @@ def by_size(data):
 def test_auto_finds_the_fastest_size_within_the_memory_budget(tmp_path, write_module):
     mod = write_module("costmodel", COST_MODEL)
     # 512 holds 128 MiB (about 150 MiB RSS): fits 200 MiB; 768 and 1024 do not.
-    r = pipebench("sweep", f"{mod}:costmodel", "--auto", "--min", "16", "--max", "4096",
-                  "--param", "kib_per_item=256", "--memory-budget", "200MiB",
-                  "--seconds-per-run", "1", "--json", "sweep.json", cwd=tmp_path, timeout=150)
+    r = pipebench(
+        "sweep",
+        f"{mod}:costmodel",
+        "--auto",
+        "--min",
+        "16",
+        "--max",
+        "4096",
+        "--param",
+        "kib_per_item=256",
+        "--memory-budget",
+        "200MiB",
+        "--seconds-per-run",
+        "1",
+        "--json",
+        "sweep.json",
+        cwd=tmp_path,
+        timeout=150,
+    )
     assert r.code == 0, r.err + r.out
     data = json.loads((tmp_path / "sweep.json").read_text())
     points = by_size(data)
     full = len([16, 32, 64, 128, 256, 512, 1024, 2048, 4096])
     assert data["runs"] == len(points) <= full == data["full_power_of_two_runs"]
-    assert [p["batch_size"] for p in data["points"] if p["phase"] == GROW] == \
-        [16, 32, 64, 128, 256, 512, 1024]
+    assert [p["batch_size"] for p in data["points"] if p["phase"] == GROW] == [
+        16,
+        32,
+        64,
+        128,
+        256,
+        512,
+        1024,
+    ]
     assert points[1024]["outcome"] == OVER_BUDGET and points[1024]["items_per_s"] is None
     rec = data["recommended"]
     assert rec["batch_size"] in points and points[rec["batch_size"]]["outcome"] == OK
@@ -93,10 +116,24 @@ def test_auto_finds_the_fastest_size_within_the_memory_budget(tmp_path, write_mo
 def test_failed_sizes_are_points_and_the_list_goes_on(tmp_path, write_module):
     mod = write_module("costmodel", COST_MODEL)
     # 1024 raises MemoryError; 384 (96 MiB held) passes the 100 MiB budget; the rest fit.
-    r = pipebench("sweep", f"{mod}:costmodel", "--batch-sizes", "64,1024,384,128,256",
-                  "--param", "kib_per_item=256", "--param", "oom_above=512",
-                  "--memory-budget", "100MiB", "--seconds-per-run", "0.8",
-                  "--json", "sweep.json", cwd=tmp_path, timeout=120)
+    r = pipebench(
+        "sweep",
+        f"{mod}:costmodel",
+        "--batch-sizes",
+        "64,1024,384,128,256",
+        "--param",
+        "kib_per_item=256",
+        "--param",
+        "oom_above=512",
+        "--memory-budget",
+        "100MiB",
+        "--seconds-per-run",
+        "0.8",
+        "--json",
+        "sweep.json",
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert r.code == 0, r.err + r.out
     data = json.loads((tmp_path / "sweep.json").read_text())
     assert [p["batch_size"] for p in data["points"]] == [64, 1024, 384, 128, 256]
@@ -110,15 +147,25 @@ def test_failed_sizes_are_points_and_the_list_goes_on(tmp_path, write_module):
 
 def test_auto_refines_after_an_out_of_memory_and_streams_points(tmp_path, write_module):
     mod = write_module("costmodel", COST_MODEL)
-    settings = SweepSettings(min_size=64, max_size=2048, seconds_per_run=0.8,
-                             params={"oom_above": "300"})
+    settings = SweepSettings(
+        min_size=64, max_size=2048, seconds_per_run=0.8, params={"oom_above": "300"}
+    )
     seen, started = [], []
-    result = run_sweep(f"{mod}:costmodel", settings, on_point=seen.append,
-                       on_start=lambda size, phase: started.append((size, phase)))
+    result = run_sweep(
+        f"{mod}:costmodel",
+        settings,
+        on_point=seen.append,
+        on_start=lambda size, phase: started.append((size, phase)),
+    )
     sizes = [(p.batch_size, p.phase, p.outcome) for p in result.points]
-    assert sizes == [(64, GROW, OK), (128, GROW, OK), (256, GROW, OK),
-                     (512, GROW, OUT_OF_MEMORY), (192, REFINE, OK),
-                     (384, REFINE, OUT_OF_MEMORY)]
+    assert sizes == [
+        (64, GROW, OK),
+        (128, GROW, OK),
+        (256, GROW, OK),
+        (512, GROW, OUT_OF_MEMORY),
+        (192, REFINE, OK),
+        (384, REFINE, OUT_OF_MEMORY),
+    ]
     assert seen == result.points  # streamed one by one, in order
     assert started == [(p.batch_size, p.phase) for p in result.points]
     assert len(result.points) <= 6  # a full power-of-two sweep 64..2048 is 6 runs
@@ -131,8 +178,7 @@ def test_cancel_stops_the_run_going_and_keeps_what_was_measured(tmp_path, write_
     mod = write_module("costmodel", COST_MODEL)
     cancel = threading.Event()
     # 4096 fails at once (MemoryError); 16 would run 20 s but is cancelled after 0.3 s.
-    settings = SweepSettings(sizes=(4096, 16), seconds_per_run=20.0,
-                             params={"oom_above": "1000"})
+    settings = SweepSettings(sizes=(4096, 16), seconds_per_run=20.0, params={"oom_above": "1000"})
 
     def on_state(size, state):
         if size == 16 and state.elapsed_s > 0.3:
@@ -147,31 +193,48 @@ def test_cancel_stops_the_run_going_and_keeps_what_was_measured(tmp_path, write_
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, write_module):
-    mod = write_module("nobatch", '''
+    mod = write_module(
+        "nobatch",
+        """
         from workbench import pipeline
 
         @pipeline
         def nobatch(rows: int = 10):
             return range(rows),
-        ''')
-    r = pipebench("sweep", f"{mod}:nobatch", "--batch-sizes", "8,16", cwd=tmp_path,
-                  json_name=None)
+        """,
+    )
+    r = pipebench("sweep", f"{mod}:nobatch", "--batch-sizes", "8,16", cwd=tmp_path, json_name=None)
     assert r.code == 2 and "has no parameter 'batch_size'" in r.err
     assert len(r.err.strip().splitlines()) == 1
-    r = pipebench("sweep", f"{mod}:nobatch", "--min", "64", "--max", "8", cwd=tmp_path,
-                  json_name=None)
+    r = pipebench(
+        "sweep", f"{mod}:nobatch", "--min", "64", "--max", "8", cwd=tmp_path, json_name=None
+    )
     assert r.code == 2 and "--min 64 is above --max 8" in r.err
-    r = pipebench("sweep", f"{mod}:nobatch", "--batch-sizes", "8,x", cwd=tmp_path,
-                  json_name=None)
+    r = pipebench("sweep", f"{mod}:nobatch", "--batch-sizes", "8,x", cwd=tmp_path, json_name=None)
     assert r.code == 2 and "'x' is not a whole number" in r.err
 
 
 def test_ctrl_c_ends_the_sweep_with_what_it_measured(tmp_path, write_module):
     mod = write_module("costmodel", COST_MODEL)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli.main", "sweep", f"{mod}:costmodel", "--min", "16",
-         "--seconds-per-run", "1", "--json", "int.json"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli.main",
+            "sweep",
+            f"{mod}:costmodel",
+            "--min",
+            "16",
+            "--seconds-per-run",
+            "1",
+            "--json",
+            "int.json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(2.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)

@@ -49,9 +49,23 @@ MIB = 2**20
 def test_gpu_budget_and_cuda_oom_are_failed_points(tmp_path, write_module):
     mod = write_module("gpu_model", GPU_MODEL)
     # Peaks: 64 → 256 MiB, 128 → 512 MiB, 256 → 1 GiB, 384 → 1.5 GiB, 512 → 2 GiB.
-    r = pipebench("sweep", f"{mod}:gpu_model", "--auto", "--min", "64", "--max", "2048",
-                  "--gpu-memory-budget", "1.4GiB", "--seconds-per-run", "1.5",
-                  "--json", "sweep.json", cwd=tmp_path, timeout=200)
+    r = pipebench(
+        "sweep",
+        f"{mod}:gpu_model",
+        "--auto",
+        "--min",
+        "64",
+        "--max",
+        "2048",
+        "--gpu-memory-budget",
+        "1.4GiB",
+        "--seconds-per-run",
+        "1.5",
+        "--json",
+        "sweep.json",
+        cwd=tmp_path,
+        timeout=200,
+    )
     assert r.code == 0, r.err + r.out
     data = json.loads((tmp_path / "sweep.json").read_text())
     points = {p["batch_size"]: p for p in data["points"]}
@@ -63,9 +77,20 @@ def test_gpu_budget_and_cuda_oom_are_failed_points(tmp_path, write_module):
     assert data["recommended"]["gpu_peak_bytes"] <= 1.4 * 2**30
     assert "peak GPU" in r.out
 
-    r = pipebench("sweep", f"{mod}:gpu_model", "--batch-sizes", "64,4096,128",
-                  "--param", "huge_above=1000", "--seconds-per-run", "1",
-                  "--json", "list.json", cwd=tmp_path, timeout=120)
+    r = pipebench(
+        "sweep",
+        f"{mod}:gpu_model",
+        "--batch-sizes",
+        "64,4096,128",
+        "--param",
+        "huge_above=1000",
+        "--seconds-per-run",
+        "1",
+        "--json",
+        "list.json",
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert r.code == 0, r.err + r.out
     data = json.loads((tmp_path / "list.json").read_text())
     points = {p["batch_size"]: p for p in data["points"]}

@@ -31,21 +31,43 @@ def catalog() -> list[ModuleInfo]:
     failing = fixture_path("failing.jsonl")
     params = (("batch_size", 64, "int"), ("rows", 200_000, "int"))
     return [
-        ModuleInfo(jsonl, "jsonl_tokens", (
-            PipelineInfo("jsonl_tokens", f"{jsonl}:jsonl_tokens",
-                         "Stream a JSONL corpus in batches, tokenize it and make padded "
-                         "id arrays.", params),
-            PipelineInfo("jsonl_tokens_torch", f"{jsonl}:jsonl_tokens_torch",
-                         "The streaming source as a torch IterableDataset.", params,
-                         reason="needs torch, which is not installed (pip install torch)"),
-        )),
-        ModuleInfo(failing, "failing", (
-            PipelineInfo("failing", f"{failing}:failing", "Fails in stage parse.",
-                         (("batch_size", 8, "int"), ("n", 1_000_000, "int"))),
-        )),
-        ModuleInfo("/data/broken.py", "broken",
-                   error="importing /data/broken.py failed: it needs the module 'pyarrow', "
-                         "which is not installed here"),
+        ModuleInfo(
+            jsonl,
+            "jsonl_tokens",
+            (
+                PipelineInfo(
+                    "jsonl_tokens",
+                    f"{jsonl}:jsonl_tokens",
+                    "Stream a JSONL corpus in batches, tokenize it and make padded id arrays.",
+                    params,
+                ),
+                PipelineInfo(
+                    "jsonl_tokens_torch",
+                    f"{jsonl}:jsonl_tokens_torch",
+                    "The streaming source as a torch IterableDataset.",
+                    params,
+                    reason="needs torch, which is not installed (pip install torch)",
+                ),
+            ),
+        ),
+        ModuleInfo(
+            failing,
+            "failing",
+            (
+                PipelineInfo(
+                    "failing",
+                    f"{failing}:failing",
+                    "Fails in stage parse.",
+                    (("batch_size", 8, "int"), ("n", 1_000_000, "int")),
+                ),
+            ),
+        ),
+        ModuleInfo(
+            "/data/broken.py",
+            "broken",
+            error="importing /data/broken.py failed: it needs the module 'pyarrow', "
+            "which is not installed here",
+        ),
     ]
 
 
@@ -58,9 +80,13 @@ def write_records(home: Path) -> None:
         [(16, 52_300.0, 39_000_000, 1.91), (256, 88_100.0, 47_500_000, 1.13)]
     ):
         rec: dict[str, Any] = {
-            "run_id": f"earlier{i}", "pipeline": "jsonl_tokens", "path": path,
-            "params": {"batch_size": batch, "rows": 100_000}, "status": "finished",
-            "items_per_s": rate, "duration_s": secs,
+            "run_id": f"earlier{i}",
+            "pipeline": "jsonl_tokens",
+            "path": path,
+            "params": {"batch_size": batch, "rows": 100_000},
+            "status": "finished",
+            "items_per_s": rate,
+            "duration_s": secs,
             "memory": {"rss_peak_bytes": peak},
             "started_at": f"2025-01-0{i + 1}T10:00:00+00:00",
         }

@@ -61,8 +61,11 @@ def record(target: str, options: RunOptions, out: Path) -> None:
 
 def main() -> int:
     HERE.mkdir(exist_ok=True)
-    record(f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens",
-           RunOptions(params={"rows": "100000"}), HERE / "jsonl_tokens.jsonl")
+    record(
+        f"{EXAMPLES}/jsonl_tokens.py:jsonl_tokens",
+        RunOptions(params={"rows": "100000"}),
+        HERE / "jsonl_tokens.jsonl",
+    )
     mods = Path("/tmp/pipebench-fixtures")
     mods.mkdir(exist_ok=True)
     (mods / "failing.py").write_text(textwrap.dedent(FAILING).lstrip())

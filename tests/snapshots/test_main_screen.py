@@ -22,8 +22,9 @@ async def run_to_end(pilot: Pilot[Any], records: int = 3, key: str = "r") -> Non
     app = pilot.app
     await wait_until(pilot, lambda: app.selected is not None)
     await pilot.press(key)
-    await wait_until(pilot, lambda: app.active is None and app.last_update is not None
-                     and app.last_update.ended)
+    await wait_until(
+        pilot, lambda: app.active is None and app.last_update is not None and app.last_update.ended
+    )
     table = app.main.query_one(RunsTable)
     await wait_until(pilot, lambda: table.row_count == records)
     await pilot.pause()
@@ -43,8 +44,7 @@ def test_running(snap_compare: Any, size: tuple[int, int]) -> None:
         app = pilot.app
         await wait_until(pilot, lambda: app.selected is not None)
         await pilot.press("r")
-        await wait_until(pilot, lambda: app.last_update is not None
-                         and app.last_update.events == 9)
+        await wait_until(pilot, lambda: app.last_update is not None and app.last_update.events == 9)
         await wait_until(pilot, lambda: app.main.query_one(RunsTable).row_count == 2)
         await pilot.pause()
 
@@ -58,8 +58,9 @@ def test_failed_run(snap_compare: Any) -> None:
         app = pilot.app
         await wait_until(pilot, lambda: app.selected is not None)
         tree = app.main.query_one(CatalogTree)
-        node = next(n for n in tree._tree_nodes.values()
-                    if n.data is not None and n.data.name == "failing")
+        node = next(
+            n for n in tree._tree_nodes.values() if n.data is not None and n.data.name == "failing"
+        )
         tree.move_cursor(node)
         await pilot.pause()
         await run_to_end(pilot, records=1)
@@ -74,8 +75,9 @@ def test_unavailable_selected(snap_compare: Any) -> None:
         app = pilot.app
         await wait_until(pilot, lambda: app.selected is not None)
         await pilot.press("down")
-        await wait_until(pilot, lambda: app.selected is not None
-                         and app.selected.name == "jsonl_tokens_torch")
+        await wait_until(
+            pilot, lambda: app.selected is not None and app.selected.name == "jsonl_tokens_torch"
+        )
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=select)

@@ -127,8 +127,9 @@ def test_clear_drops_the_results(tmp_path: Path) -> None:
     assert double.stats.misses == 6
 
 
-def test_corrupt_entry_is_a_miss_with_a_warning(tmp_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_corrupt_entry_is_a_miss_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     @disk_cached(location=tmp_path / "c")
     def triple(x: int) -> list[int]:
         return [3 * x] * 100
@@ -186,8 +187,14 @@ class OwnCache:
         self.hits = self.misses = 0
 
     def cache_info(self) -> dict:
-        return {"hits": self.hits, "misses": self.misses, "entries": len(self.store),
-                "kind": "disk", "bytes": 123, "seconds_saved": 1.5}
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "entries": len(self.store),
+            "kind": "disk",
+            "bytes": 123,
+            "seconds_saved": 1.5,
+        }
 
     def cache_clear(self) -> None:
         self.store.clear()
@@ -282,8 +289,10 @@ def test_lru_timing_only_for_user_code(tmp_path: Path, monkeypatch: pytest.Monke
     user_file.parent.mkdir()
     user_file.write_text("")
     lru_timing.install(Target(str(user_file)))
-    source = "import functools\n@functools.lru_cache(maxsize=4)\ndef f(x):\n    return x\n" \
-             "@functools.cache\ndef g(x):\n    return x\n"
+    source = (
+        "import functools\n@functools.lru_cache(maxsize=4)\ndef f(x):\n    return x\n"
+        "@functools.cache\ndef g(x):\n    return x\n"
+    )
     user: dict = {}
     lib: dict = {}
     exec(compile(source, str(tmp_path / "pipe" / "helpers.py"), "exec"), user)
@@ -300,10 +309,11 @@ def test_caching_imports_neither_joblib_nor_textual() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, workbench, workbench.engine.sections.caches, workbench.views.caches\n"
-            "import workbench.engine.child\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'joblib', 'textual'}))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+    code = (
+        "import sys, workbench, workbench.engine.sections.caches, workbench.views.caches\n"
+        "import workbench.engine.child\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'joblib', 'textual'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -14,34 +14,68 @@ from workbench.views.compare import compare_view, format_ratio, history_table
 MIB = 2**20
 
 
-def make_report(run_id: str, rate: float, read_self: float, rss: int, *, gpu=None,
-                hit_rate=None, batch=64, pipeline="demo", path="/m/demo.py") -> dict:
+def make_report(
+    run_id: str,
+    rate: float,
+    read_self: float,
+    rss: int,
+    *,
+    gpu=None,
+    hit_rate=None,
+    batch=64,
+    pipeline="demo",
+    path="/m/demo.py",
+) -> dict:
     rep = {
-        "run_id": run_id, "pipeline": pipeline, "module": "demo", "path": path,
-        "target": f"{path}:{pipeline}", "params": {"batch_size": batch, "rows": 1000},
-        "status": "finished", "started_at": "2026-01-01T00:00:00+00:00",
-        "items_per_s": rate, "items": 1000, "duration_s": 1000 / rate,
+        "run_id": run_id,
+        "pipeline": pipeline,
+        "module": "demo",
+        "path": path,
+        "target": f"{path}:{pipeline}",
+        "params": {"batch_size": batch, "rows": 1000},
+        "status": "finished",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "items_per_s": rate,
+        "items": 1000,
+        "duration_s": 1000 / rate,
         "stages": [
-            {"name": "read", "items_per_s": rate, "self_s": read_self, "self_pct": 60.0,
-             "mean_batch_s": 0.01},
-            {"name": "tokenize", "items_per_s": rate, "self_s": 0.5, "self_pct": 40.0,
-             "mean_batch_s": 0.005},
+            {
+                "name": "read",
+                "items_per_s": rate,
+                "self_s": read_self,
+                "self_pct": 60.0,
+                "mean_batch_s": 0.01,
+            },
+            {
+                "name": "tokenize",
+                "items_per_s": rate,
+                "self_s": 0.5,
+                "self_pct": 40.0,
+                "mean_batch_s": 0.005,
+            },
         ],
-        "memory": {"rss_peak_bytes": rss, "uss_peak_bytes": rss // 2,
-                   "rss_start_bytes": 20 * MIB},
+        "memory": {"rss_peak_bytes": rss, "uss_peak_bytes": rss // 2, "rss_start_bytes": 20 * MIB},
     }
     if gpu is not None:
         rep["gpu"] = {"peak_bytes": gpu, "peak_reserved_bytes": None}
     if hit_rate is not None:
-        rep["caches"] = {"caches": [{"name": "lookup", "hits": 10, "misses": 10,
-                                     "hit_rate": hit_rate, "bytes": 1000,
-                                     "seconds_saved": 1.0}]}
+        rep["caches"] = {
+            "caches": [
+                {
+                    "name": "lookup",
+                    "hits": 10,
+                    "misses": 10,
+                    "hit_rate": hit_rate,
+                    "bytes": 1000,
+                    "seconds_saved": 1.0,
+                }
+            ]
+        }
     return rep
 
 
 A = make_report("aaaa11112222", 1000.0, 2.0, 100 * MIB, gpu=2**30, hit_rate=0.5, batch=64)
-B = make_report("bbbb33334444", 2500.0, 1.0, 150 * MIB, gpu=3 * 2**30, hit_rate=0.8,
-                batch=256)
+B = make_report("bbbb33334444", 2500.0, 1.0, 150 * MIB, gpu=3 * 2**30, hit_rate=0.8, batch=256)
 
 
 def fig(figures, section, label):
@@ -77,8 +111,16 @@ def test_compare_view_prints_the_ratios():
     console = Console(width=100, record=True, color_system=None)
     console.print(compare_view(A, B))
     text = console.export_text()
-    for needle in ("×2.50", "×0.50", "×1.50", "×3.00", "×1.60", "better", "worse",
-                   "parameters that differ: batch_size"):
+    for needle in (
+        "×2.50",
+        "×0.50",
+        "×1.50",
+        "×3.00",
+        "×1.60",
+        "better",
+        "worse",
+        "parameters that differ: batch_size",
+    ):
         assert needle in text, needle
     assert format_ratio(fig(compare_reports(A, B), "run", "items/s")) == "×2.50"
 

@@ -44,9 +44,14 @@ def test_named_reference_and_declared_counts():
     assert ks.reference == "numpy" and ks.flops is not None and ks.flops(10) == 20
 
 
-@pytest.mark.parametrize("kw, text", [
-    ({"sizes": ()}, "sizes"), ({"sizes": (0,)}, "sizes"), ({"check": "roughly"}, "check"),
-])
+@pytest.mark.parametrize(
+    "kw, text",
+    [
+        ({"sizes": ()}, "sizes"),
+        ({"sizes": (0,)}, "sizes"),
+        ({"check": "roughly"}, "check"),
+    ],
+)
 def test_bad_definitions_are_one_line_errors(kw, text):
     with pytest.raises(KernelDefinitionError, match=text):
         make_set(**kw)

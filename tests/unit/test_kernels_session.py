@@ -20,21 +20,49 @@ from workbench.engine.protocol import (
     encode,
 )
 
-PLAN = {"name": "k", "doc": "", "sizes": [10], "impls": ["python", "numpy", "numba", "bad"],
-        "reference": "python", "unavailable": {}, "flops": True, "bytes": False}
+PLAN = {
+    "name": "k",
+    "doc": "",
+    "sizes": [10],
+    "impls": ["python", "numpy", "numba", "bad"],
+    "reference": "python",
+    "unavailable": {},
+    "flops": True,
+    "bytes": False,
+}
 
 
 def env(round_: int = 0, gflops: float = 50.0) -> KernelEnvironment:
     return KernelEnvironment(
-        pid=1, module="m", path="/m.py", round=round_, python="3.11", versions={},
-        cpu="cpu", cpus=2, threads={"requested": "1", "blas": []},
-        gemm={"n": 512, "gflops": gflops}, kernels=(PLAN,), settings={}, started_at=0.0)
+        pid=1,
+        module="m",
+        path="/m.py",
+        round=round_,
+        python="3.11",
+        versions={},
+        cpu="cpu",
+        cpus=2,
+        threads={"requested": "1", "blas": []},
+        gemm={"n": 512, "gflops": gflops},
+        kernels=(PLAN,),
+        settings={},
+        started_at=0.0,
+    )
 
 
 def result(impl: str, samples: tuple[float, ...], round_: int = 0, **kw) -> KernelResult:
     kw.setdefault("correct", True)
-    return KernelResult(kernel="k", size=10, impl=impl, round=round_, status="ok",
-                        samples=samples, loops=1, flops=1e9, **kw)
+    return KernelResult(
+        kernel="k",
+        size=10,
+        impl=impl,
+        round=round_,
+        status="ok",
+        samples=samples,
+        loops=1,
+        flops=1e9,
+        **kw,
+    )
 
 
 def fold(events, rounds: int = 1) -> KernelState:
@@ -45,13 +73,16 @@ def fold(events, rounds: int = 1) -> KernelState:
 
 
 def test_speedups_gflops_and_gemm_fraction():
-    state = fold([
-        env(),
-        result("python", (1.0, 1.0, 1.0), reference=True),
-        result("numpy", (0.1, 0.1, 0.1)),
-        result("numba", (0.05, 0.05, 0.05), compile_s=0.3),
-        Finished("finished"), Exited(0),
-    ])
+    state = fold(
+        [
+            env(),
+            result("python", (1.0, 1.0, 1.0), reference=True),
+            result("numpy", (0.1, 0.1, 0.1)),
+            result("numba", (0.05, 0.05, 0.05), compile_s=0.3),
+            Finished("finished"),
+            Exited(0),
+        ]
+    )
     rows = {r.impl: r for r in kernel_rows(state)}
     assert state.status == "finished" and state.ended
     assert rows["numba"].speedup == {"python": 20.0, "numpy": 2.0}
@@ -62,13 +93,22 @@ def test_speedups_gflops_and_gemm_fraction():
 
 
 def test_a_wrong_implementation_is_marked_and_gets_no_speedup():
-    state = fold([
-        env(),
-        result("python", (1.0,), reference=True),
-        result("bad", (0.001,), correct=False, check="3 of 10 values off"),
-        KernelResult(kernel="k", size=10, impl="numba", round=0, status="error",
-                     correct=False, error="raised ValueError: no"),
-    ])
+    state = fold(
+        [
+            env(),
+            result("python", (1.0,), reference=True),
+            result("bad", (0.001,), correct=False, check="3 of 10 values off"),
+            KernelResult(
+                kernel="k",
+                size=10,
+                impl="numba",
+                round=0,
+                status="error",
+                correct=False,
+                error="raised ValueError: no",
+            ),
+        ]
+    )
     rows = {r.impl: r for r in kernel_rows(state)}
     assert rows["bad"].mark == "✗" and rows["bad"].speedup == {} and rows["bad"].gflops is None
     assert "disagrees" in rows["bad"].notes[0]
@@ -78,12 +118,21 @@ def test_a_wrong_implementation_is_marked_and_gets_no_speedup():
 
 
 def test_rounds_from_fresh_processes_are_pooled():
-    state = fold([
-        env(0, 40.0), result("python", (1.0, 1.0), 0, reference=True),
-        result("numba", (0.1, 0.1), 0, compile_s=0.2), Finished("finished"), Exited(0),
-        env(1, 60.0), result("python", (1.0, 1.0), 1, reference=True),
-        result("numba", (0.2, 0.2), 1, compile_s=0.4), Finished("finished"), Exited(0),
-    ], rounds=3)
+    state = fold(
+        [
+            env(0, 40.0),
+            result("python", (1.0, 1.0), 0, reference=True),
+            result("numba", (0.1, 0.1), 0, compile_s=0.2),
+            Finished("finished"),
+            Exited(0),
+            env(1, 60.0),
+            result("python", (1.0, 1.0), 1, reference=True),
+            result("numba", (0.2, 0.2), 1, compile_s=0.4),
+            Finished("finished"),
+            Exited(0),
+        ],
+        rounds=3,
+    )
     assert not state.ended and state.status == "running"
     row = {r.impl: r for r in kernel_rows(state)}["numba"]
     assert row.samples == (0.1, 0.1, 0.2, 0.2) and len(row.rounds) == 2
@@ -92,8 +141,9 @@ def test_rounds_from_fresh_processes_are_pooled():
 
 
 def test_report_holds_raw_samples_and_machine_metadata():
-    state = fold([env(), result("python", (1.0, 2.0, 3.0), reference=True),
-                  Finished("finished"), Exited(0)])
+    state = fold(
+        [env(), result("python", (1.0, 2.0, 3.0), reference=True), Finished("finished"), Exited(0)]
+    )
     rep = json.loads(json.dumps(kernel_report(state)))
     assert rep["machine"]["cpu"] == "cpu" and rep["machine"]["gemm_gflops"] == 50.0
     (row,) = rep["results"]
@@ -107,11 +157,23 @@ def test_kernel_events_round_trip_the_protocol():
 
 def test_cuda_rows_are_measured_against_the_cuda_gemm_rate():
     gpu_env = KernelEnvironment(
-        pid=1, module="m", path="/m.py", round=0, python="3.11", versions={}, cpu="cpu",
-        cpus=2, threads={}, gemm={"gflops": 50.0, "cuda": {"gflops": 1000.0}},
-        kernels=(PLAN,), settings={}, started_at=0.0)
-    state = fold([gpu_env, result("python", (1.0,), reference=True),
-                  result("numba", (0.1,), device="cuda")])
+        pid=1,
+        module="m",
+        path="/m.py",
+        round=0,
+        python="3.11",
+        versions={},
+        cpu="cpu",
+        cpus=2,
+        threads={},
+        gemm={"gflops": 50.0, "cuda": {"gflops": 1000.0}},
+        kernels=(PLAN,),
+        settings={},
+        started_at=0.0,
+    )
+    state = fold(
+        [gpu_env, result("python", (1.0,), reference=True), result("numba", (0.1,), device="cuda")]
+    )
     rows = {r.impl: r for r in kernel_rows(state)}
     assert rows["numba"].gemm_fraction == 0.01  # 10 GFLOP/s of the GPU's 1000
     assert rows["python"].gemm_fraction == 0.02  # 1 GFLOP/s of the CPU's 50

@@ -15,8 +15,7 @@ from workbench.engine.kernels.timing import (
     measure,
 )
 
-FAST = TimingSettings(samples=5, min_sample_s=0.002, warmup_s=0.02, max_time_s=1.0,
-                      cutoff_s=1.0)
+FAST = TimingSettings(samples=5, min_sample_s=0.002, warmup_s=0.02, max_time_s=1.0, cutoff_s=1.0)
 
 
 def test_compile_time_is_reported_apart_and_the_samples_exclude_it():
@@ -81,8 +80,11 @@ def test_slow_calls_get_fewer_samples_marked_low_n():
     def slow():
         time.sleep(0.03)
 
-    m = measure(slow, (), TimingSettings(samples=7, min_sample_s=0.001, warmup_s=0.01,
-                                         max_time_s=0.1, cutoff_s=1.0))
+    m = measure(
+        slow,
+        (),
+        TimingSettings(samples=7, min_sample_s=0.001, warmup_s=0.01, max_time_s=0.1, cutoff_s=1.0),
+    )
     assert m.loops == 1
     assert 1 <= len(m.samples) < 7
     assert m.low_n is not None and "low n" in m.low_n

@@ -28,11 +28,23 @@ from workbench.engine.protocol import (
 )
 
 FN = ProfiledFunction(
-    name="hot", module="m", path="/m.py", first_line=1,
-    source=("def hot(items):", "    for x in items:", "        a = 1", "        b = heavy()",
-            "        yield a + b"),
-    lines=(LineStat(2, 11, 0.01, 0.4), LineStat(3, 10, 0.02), LineStat(4, 10, 0.9),
-           LineStat(5, 10, 0.07)),
+    name="hot",
+    module="m",
+    path="/m.py",
+    first_line=1,
+    source=(
+        "def hot(items):",
+        "    for x in items:",
+        "        a = 1",
+        "        b = heavy()",
+        "        yield a + b",
+    ),
+    lines=(
+        LineStat(2, 11, 0.01, 0.4),
+        LineStat(3, 10, 0.02),
+        LineStat(4, 10, 0.9),
+        LineStat(5, 10, 0.07),
+    ),
     stage="hot",
 )
 MEM = MemorySample(1, None, 1, 1, 1, None, None)
@@ -42,8 +54,15 @@ def events(per_item_ns: int, items: int):
     elapsed = per_item_ns * items
     return [
         Hello(1, "p", "m", "/m.py", {}, ("src", "hot"), "c", "3.11", 0.0),
-        Snapshot(elapsed, (StageSample(items, items, elapsed // 10, True),
-                           StageSample(items, items, elapsed * 8 // 10, True)), 0, MEM),
+        Snapshot(
+            elapsed,
+            (
+                StageSample(items, items, elapsed // 10, True),
+                StageSample(items, items, elapsed * 8 // 10, True),
+            ),
+            0,
+            MEM,
+        ),
         Finished("finished"),
         Exited(0),
     ]

@@ -57,16 +57,19 @@ def test_select_stages():
     picked, problems = select_stages(NAMES, ("tokenise", "features"), False, "p")
     assert picked == [2]
     (line,) = problems
-    assert line == ("no stage 'tokenise' in p (did you mean tokenize?); "
-                    "its stages: read (source), tokenize, features")
+    assert line == (
+        "no stage 'tokenise' in p (did you mean tokenize?); "
+        "its stages: read (source), tokenize, features"
+    )
 
 
 def test_python_stages_resolve_to_their_functions():
     assert resolve_stage("s", gen_stage).functions == [gen_stage]
     assert resolve_stage("s", stage(gen_stage, name="x")).functions == [gen_stage]
     assert resolve_stage("s", functools.partial(gen_stage)).functions == [gen_stage]
-    assert resolve_stage("s", functools.wraps(gen_stage)(lambda up: gen_stage(up))
-                         ).functions == [gen_stage]  # unwrapped from its decorator
+    assert resolve_stage("s", functools.wraps(gen_stage)(lambda up: gen_stage(up))).functions == [
+        gen_stage
+    ]  # unwrapped from its decorator
     assert resolve_stage("s", Tok).functions == [Tok.__init__, Tok.__iter__, Tok.__next__]
     assert resolve_stage("s", CallableStage()).functions == [CallableStage.__call__]
 
@@ -105,8 +108,10 @@ def test_resolve_function_specs():
     assert resolve_function("Tok.__next__", home).functions == [Tok.__next__]
     assert resolve_function("json:loads", home).functions == [json.loads]
     missing = resolve_function("json:lods", home)
-    assert missing.problem == ("--function json:lods: no 'lods' in json (did you mean "
-                               "loads?); it defines: detect_encoding, dump, dumps, load, loads")
+    assert missing.problem == (
+        "--function json:lods: no 'lods' in json (did you mean "
+        "loads?); it defines: detect_encoding, dump, dumps, load, loads"
+    )
     assert "cannot import 'nosuch'" in (resolve_function("nosuch:f", home).problem or "")
     assert "builtin math.sqrt" in (resolve_function("math:sqrt", home).problem or "")
     assert "MODULE:QUALNAME" in (resolve_function(":", home).problem or "")

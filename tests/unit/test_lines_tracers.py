@@ -87,8 +87,7 @@ def test_a_pull_mid_line_is_timed_then_taken_out():
 def test_the_function_view_clock_stands_still_while_the_stage_waits():
     tracer = CallTracer()
     run(tracer)
-    stats = {name: (nc, own, cum) for (_, _, name), (_, nc, own, cum, _) in
-             tracer.stats().items()}
+    stats = {name: (nc, own, cum) for (_, _, name), (_, nc, own, cum, _) in tracer.stats().items()}
     assert stats["stage_fn"][0] == 21
     assert stats["stage_fn"][2] < 0.02  # 40 ms of sleeping upstream are not in it
     assert stats["shared"][0] == 40  # called upstream too, but with no time there
@@ -108,10 +107,16 @@ def test_stage_clock():
 
 def test_line_profile_round_trip():
     event = LineProfile(
-        view="lines", stages=("s",),
-        functions=(ProfiledFunction("f", "m", "/m.py", 3, ("def f():", "    x = 1"),
-                                    (LineStat(4, 2, 0.5, 0.1),), "s"),),
-        problems=("no stage 'x'",), notes=("a note",))
+        view="lines",
+        stages=("s",),
+        functions=(
+            ProfiledFunction(
+                "f", "m", "/m.py", 3, ("def f():", "    x = 1"), (LineStat(4, 2, 0.5, 0.1),), "s"
+            ),
+        ),
+        problems=("no stage 'x'",),
+        notes=("a note",),
+    )
     back = decode(encode(event))
     assert back == event
     assert isinstance(back.functions[0].lines[0], LineStat)

@@ -133,6 +133,7 @@ def test_unknown_param_and_wrong_type(write_module):
 
 def test_parameters_need_defaults():
     with pytest.raises(PipelineDefinitionError, match="needs a default"):
+
         @pipeline
         def bad(batch_size, rows=3):
             return range(3)

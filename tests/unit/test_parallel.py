@@ -167,14 +167,33 @@ def test_the_example_twin_computes_what_the_serial_stage_does() -> None:
 
 
 def test_verdicts_and_view() -> None:
-    base = {"state": "parallel", "error": None, "completed": 50, "workers": 2,
-            "efficiency": 0.9, "utilization": 0.95, "waiting": 0.9, "task_s": 0.05,
-            "serial_task_s": 0.05}
+    base = {
+        "state": "parallel",
+        "error": None,
+        "completed": 50,
+        "workers": 2,
+        "efficiency": 0.9,
+        "utilization": 0.95,
+        "waiting": 0.9,
+        "task_s": 0.05,
+        "serial_task_s": 0.05,
+    }
     assert verdict(base).startswith("compute-bound")
     assert verdict({**base, "utilization": 0.2, "waiting": 0.8}).startswith("overhead-bound")
     assert verdict({**base, "utilization": 0.2, "waiting": 0.1}).startswith("fed too slowly")
     assert parallel_view({"backend": "loky", "stages": []}) is None
-    row = {**base, "stage": "f", "backend": "loky", "in_flight": 1, "max_in_flight": 4,
-           "items_per_s": 10.0, "serial_items_per_s": 6.0, "speedup": 1.7,
-           "serial_batches": 3, "wait_s": 1.0, "startup_s": 0.5, "verdict": "ok"}
+    row = {
+        **base,
+        "stage": "f",
+        "backend": "loky",
+        "in_flight": 1,
+        "max_in_flight": 4,
+        "items_per_s": 10.0,
+        "serial_items_per_s": 6.0,
+        "speedup": 1.7,
+        "serial_batches": 3,
+        "wait_s": 1.0,
+        "startup_s": 0.5,
+        "verdict": "ok",
+    }
     assert parallel_view({"backend": "loky", "scheduler": None, "stages": [row]}) is not None

@@ -184,7 +184,8 @@ def test_sqlite_transaction_in_a_closed_generator_rolls_back(tmp_path: Path) -> 
 
 # ---- experiment_log ---------------------------------------------------------------------
 def test_experiment_log_writes_the_file_and_always_removes_its_handler(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "logs" / "exp.log"
     with experiment_log(path, name="exp-ok") as log:
         log.info("training with configuration X")
@@ -204,7 +205,8 @@ def test_experiment_log_writes_the_file_and_always_removes_its_handler(
 
 
 def test_experiment_log_echoes_to_the_run_log_in_a_run(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     REGISTRY.in_run = True
     with experiment_log(tmp_path / "exp.log", name="exp-echo") as log:
         log.info("epoch 1 done")

@@ -46,8 +46,14 @@ def test_without_a_driver_the_sampler_says_so_and_gives_na() -> None:
     data = sampler.read()
     assert data["state"] == NO_DRIVER and data["nvml"] == NO_DRIVER
     assert data["devices"] == []
-    for key in ("process_bytes", "used_bytes", "total_bytes", "peak_bytes",
-                "peak_process_bytes", "peak_allocated_bytes"):
+    for key in (
+        "process_bytes",
+        "used_bytes",
+        "total_bytes",
+        "peak_bytes",
+        "peak_process_bytes",
+        "peak_allocated_bytes",
+    ):
         assert data[key] is None, key  # N/A, not 0
     assert sampler.read() is data  # cached between samples
     sampler.close()
@@ -56,8 +62,13 @@ def test_without_a_driver_the_sampler_says_so_and_gives_na() -> None:
 
 def _child(code: str) -> dict[str, object]:
     """Run ``code`` in a fresh interpreter; it prints one JSON line."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 

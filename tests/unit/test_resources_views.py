@@ -12,12 +12,25 @@ from workbench.views.run import SECTION_VIEWS
 GiB = 1 << 30
 
 
-def rec(id: int, name: str, parent: int | None = None, outcome: str = "ok",
-        **extra: Any) -> dict[str, Any]:
-    base = {"id": id, "kind": "timed", "name": name, "parent": parent, "depth": 0,
-            "start_s": float(id), "end_s": id + 1.0, "duration_s": 1.0,
-            "rss_delta_bytes": 1024, "gpu_delta_bytes": None, "outcome": outcome,
-            "exception": None, "note": None, "exits": 1}
+def rec(
+    id: int, name: str, parent: int | None = None, outcome: str = "ok", **extra: Any
+) -> dict[str, Any]:
+    base = {
+        "id": id,
+        "kind": "timed",
+        "name": name,
+        "parent": parent,
+        "depth": 0,
+        "start_s": float(id),
+        "end_s": id + 1.0,
+        "duration_s": 1.0,
+        "rss_delta_bytes": 1024,
+        "gpu_delta_bytes": None,
+        "outcome": outcome,
+        "exception": None,
+        "note": None,
+        "exits": 1,
+    }
     return {**base, **extra}
 
 
@@ -33,8 +46,13 @@ def test_views_are_registered() -> None:
 
 
 def test_tree_order_nests_and_merges_repeated_leaves() -> None:
-    records = [rec(1, "log"), rec(2, "gpu", parent=1), rec(3, "db"),
-               *[rec(i, "step", parent=2) for i in range(4, 9)], rec(9, "epoch 1", parent=2)]
+    records = [
+        rec(1, "log"),
+        rec(2, "gpu", parent=1),
+        rec(3, "db"),
+        *[rec(i, "step", parent=2) for i in range(4, 9)],
+        rec(9, "epoch 1", parent=2),
+    ]
     order = [(r["name"], r["depth"]) for r in tree_order(records)]
     assert order == [("log", 0), ("gpu", 1), ("step ×5", 2), ("epoch 1", 2), ("db", 0)]
 
@@ -44,11 +62,20 @@ def test_contexts_table_shows_nesting_outcomes_and_notes() -> None:
         "records": [
             rec(1, "experiment_log(train.log)", note="6 lines; handler removed"),
             rec(2, "gpu_memory(cuda:0)", parent=1, gpu_delta_bytes=GiB),
-            rec(3, "sqlite_transaction(metrics.db)", parent=2, outcome="rolled back",
-                exception="StopRun"),
+            rec(
+                3,
+                "sqlite_transaction(metrics.db)",
+                parent=2,
+                outcome="rolled back",
+                exception="StopRun",
+            ),
             rec(4, "epoch 2", parent=3, outcome="open", end_s=None, duration_s=None),
         ],
-        "open": 1, "total": 4, "dropped": 0, "totals": [], "now_s": 6.5,
+        "open": 1,
+        "total": 4,
+        "dropped": 0,
+        "totals": [],
+        "now_s": 6.5,
     }
     assert max(len(line) for line in render(contexts_view(data)).splitlines()) <= 80
     text = render(contexts_view(data), width=110)
@@ -62,19 +89,37 @@ def test_contexts_table_shows_nesting_outcomes_and_notes() -> None:
 
 
 def test_gpu_view_shows_the_state_when_there_is_no_gpu() -> None:
-    data = {"state": "no NVIDIA driver", "nvml": "no NVIDIA driver",
-            "nvml_detail": "NVML Shared Library Not Found", "torch": "torch has no CUDA"}
+    data = {
+        "state": "no NVIDIA driver",
+        "nvml": "no NVIDIA driver",
+        "nvml_detail": "NVML Shared Library Not Found",
+        "torch": "torch has no CUDA",
+    }
     assert render(gpu_view(data)).startswith("GPU: no NVIDIA driver (NVML: no NVIDIA driver")
 
 
 def test_gpu_view_shows_now_and_peak_with_units() -> None:
     data = {
-        "state": None, "nvml": "ok", "torch": "ok", "driver": "580.1",
-        "devices": [{"index": 0, "name": "NVIDIA H100", "used_bytes": 2 * GiB,
-                     "total_bytes": 80 * GiB, "process_bytes": GiB, "util_pct": 40,
-                     "allocated_bytes": GiB // 2}],
-        "allocated_bytes": GiB // 2, "reserved_bytes": GiB, "process_bytes": GiB,
-        "peak_allocated_bytes": 3 * GiB // 2, "peak_reserved_bytes": 2 * GiB,
+        "state": None,
+        "nvml": "ok",
+        "torch": "ok",
+        "driver": "580.1",
+        "devices": [
+            {
+                "index": 0,
+                "name": "NVIDIA H100",
+                "used_bytes": 2 * GiB,
+                "total_bytes": 80 * GiB,
+                "process_bytes": GiB,
+                "util_pct": 40,
+                "allocated_bytes": GiB // 2,
+            }
+        ],
+        "allocated_bytes": GiB // 2,
+        "reserved_bytes": GiB,
+        "process_bytes": GiB,
+        "peak_allocated_bytes": 3 * GiB // 2,
+        "peak_reserved_bytes": 2 * GiB,
         "peak_process_bytes": 2 * GiB,
     }
     text = render(gpu_view(data), width=200)

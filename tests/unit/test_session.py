@@ -14,10 +14,20 @@ from workbench.engine.protocol import (
 )
 from workbench.engine.session import RunState, apply, rate_now, report, stage_rows
 
-MEM = MemorySample(rss=200, uss=150, rss_start=100, rss_peak=250, rss_peak_sampled=240,
-                   rss_hwm=250, uss_peak=160)
-HELLO = Hello(42, "demo", "demo_mod", "/x/demo_mod.py", {"batch_size": 10},
-              ("read", "tokenize", "features"), "c", "3.11.7", 1000.0)
+MEM = MemorySample(
+    rss=200, uss=150, rss_start=100, rss_peak=250, rss_peak_sampled=240, rss_hwm=250, uss_peak=160
+)
+HELLO = Hello(
+    42,
+    "demo",
+    "demo_mod",
+    "/x/demo_mod.py",
+    {"batch_size": 10},
+    ("read", "tokenize", "features"),
+    "c",
+    "3.11.7",
+    1000.0,
+)
 
 
 def snap(elapsed_s: float, items: int, selfs=(0.2, 0.5, 0.3)) -> Snapshot:
@@ -47,13 +57,27 @@ def test_rows_bottleneck_and_rates():
 def test_finished_run_report_has_the_documented_fields():
     state = fold(HELLO, snap(1.0, 1000), Finished("finished"), Exited(0))
     rep = report(state, finished_at=1001.0)
-    for key in ("pipeline", "module", "params", "status", "duration_s", "stages", "memory",
-                "error"):
+    for key in (
+        "pipeline",
+        "module",
+        "params",
+        "status",
+        "duration_s",
+        "stages",
+        "memory",
+        "error",
+    ):
         assert key in rep
     assert rep["status"] == "finished" and rep["error"] is None
     assert rep["stages"][1] == {
-        "name": "tokenize", "items": 1000, "batches": 100, "items_per_s": 1000.0,
-        "self_s": 0.5, "self_pct": 50.0, "mean_batch_s": 0.005, "bottleneck": True,
+        "name": "tokenize",
+        "items": 1000,
+        "batches": 100,
+        "items_per_s": 1000.0,
+        "self_s": 0.5,
+        "self_pct": 50.0,
+        "mean_batch_s": 0.005,
+        "bottleneck": True,
         "done": False,
     }
     assert rep["memory"]["rss_start_bytes"] == 100
@@ -64,8 +88,9 @@ def test_finished_run_report_has_the_documented_fields():
 
 def test_stage_failure_keeps_counts_and_traceback():
     fail = Failure("run", "ValueError", "bad row", "Traceback ...", "tokenize", False)
-    state = fold(HELLO, snap(1.0, 300), fail, Finished("failed", None, "stage tokenize raised"),
-                 Exited(1))
+    state = fold(
+        HELLO, snap(1.0, 300), fail, Finished("failed", None, "stage tokenize raised"), Exited(1)
+    )
     rep = report(state)
     assert rep["status"] == "failed"
     assert rep["error"]["type"] == "ValueError" and rep["error"]["traceback"]
@@ -90,8 +115,7 @@ def test_stop_then_kill_after_grace_is_stopped():
 
 
 def test_child_status_is_kept_when_it_said_one():
-    state = fold(HELLO, snap(1.0, 300), Finished("stopped", "max_seconds", "time limit"),
-                 Exited(0))
+    state = fold(HELLO, snap(1.0, 300), Finished("stopped", "max_seconds", "time limit"), Exited(0))
     assert (state.status, state.stop_reason) == ("stopped", "max_seconds")
 
 

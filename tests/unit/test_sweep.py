@@ -25,11 +25,19 @@ from workbench.engine.sweep.search import (
 )
 
 
-def point(size: int, rate: float | None, outcome: str = OK, phase: str = GROW,
-          rss: int | None = None) -> SweepPoint:
-    return SweepPoint(size, phase, outcome, "stopped" if outcome == OK else "failed",
-                      rate if outcome == OK else None, rss_peak_bytes=rss,
-                      warmup_excluded=True, measured_batches=10)
+def point(
+    size: int, rate: float | None, outcome: str = OK, phase: str = GROW, rss: int | None = None
+) -> SweepPoint:
+    return SweepPoint(
+        size,
+        phase,
+        outcome,
+        "stopped" if outcome == OK else "failed",
+        rate if outcome == OK else None,
+        rss_peak_bytes=rss,
+        warmup_excluded=True,
+        measured_batches=10,
+    )
 
 
 def simulate(settings: SweepSettings, rate, fits) -> list[SweepPoint]:
@@ -39,8 +47,7 @@ def simulate(settings: SweepSettings, rate, fits) -> list[SweepPoint]:
         size, phase = step
         assert size not in {p.batch_size for p in points}, "a size ran twice"
         ok = fits(size)
-        points.append(point(size, rate(size) if ok else None, OK if ok else OVER_BUDGET,
-                            phase))
+        points.append(point(size, rate(size) if ok else None, OK if ok else OVER_BUDGET, phase))
         assert len(points) <= 64
     return points
 
@@ -106,8 +113,11 @@ def test_growth_stops_at_max_and_the_cap_holds():
 @pytest.mark.parametrize("seed", range(40))
 def test_random_cost_models_never_recommend_a_size_that_did_not_run(seed):
     rng = random.Random(seed)
-    per_batch, per_item, quad = rng.uniform(1e-3, 0.1), rng.uniform(0, 1e-4), \
-        rng.choice([0.0, rng.uniform(1e-9, 1e-5)])
+    per_batch, per_item, quad = (
+        rng.uniform(1e-3, 0.1),
+        rng.uniform(0, 1e-4),
+        rng.choice([0.0, rng.uniform(1e-9, 1e-5)]),
+    )
     limit = rng.choice([None, rng.randint(4, 5000)])
     s = SweepSettings(min_size=rng.choice([1, 4, 8, 16]), max_size=rng.choice([256, 4096]))
     rate = lambda b: b / (per_batch + per_item * b + quad * b * b)  # noqa: E731
@@ -162,8 +172,14 @@ def test_list_mode_runs_every_size_in_order_after_failures():
         size, phase = step
         assert phase == LISTED
         order.append(size)
-        pts.append(point(size, None if size == 1024 else float(size),
-                         OUT_OF_MEMORY if size == 1024 else OK, LISTED))
+        pts.append(
+            point(
+                size,
+                None if size == 1024 else float(size),
+                OUT_OF_MEMORY if size == 1024 else OK,
+                LISTED,
+            )
+        )
     assert order == [64, 1024, 128]
     ans = recommend(pts, s)
     assert ans.recommended is not None and ans.recommended.batch_size == 128

@@ -9,8 +9,9 @@ from workbench.engine.sweep.search import OK, OUT_OF_MEMORY, OVER_BUDGET, TOO_SL
 MIB = 2**20
 
 
-def timeline(batch_times: list[float], size: int, every: float = 0.02,
-             end: float | None = None) -> list[Sample]:
+def timeline(
+    batch_times: list[float], size: int, every: float = 0.02, end: float | None = None
+) -> list[Sample]:
     """Snapshots every ``every`` s of a run whose batches take ``batch_times`` seconds."""
     done, t = [], 0.0
     for bt in batch_times:
@@ -62,8 +63,14 @@ def test_too_short_for_the_warmup_falls_back_to_the_whole_run():
 
 
 def report(status="stopped", error=None, rss=50 * MIB, gpu=None, items_per_s=10.0):
-    rep = {"status": status, "error": error, "items_per_s": items_per_s, "duration_s": 2.0,
-           "run_id": "abc", "memory": {"rss_peak_bytes": rss}}
+    rep = {
+        "status": status,
+        "error": error,
+        "items_per_s": items_per_s,
+        "duration_s": 2.0,
+        "run_id": "abc",
+        "memory": {"rss_peak_bytes": rss},
+    }
     if gpu is not None:
         rep["gpu"] = gpu
     return rep
@@ -71,11 +78,12 @@ def report(status="stopped", error=None, rss=50 * MIB, gpu=None, items_per_s=10.
 
 def test_out_of_memory_in_every_form():
     s = SweepSettings()
-    for err in ({"type": "MemoryError", "message": ""},
-                {"type": "OutOfMemoryError", "message": "CUDA out of memory. Tried 2 GiB"},
-                {"type": "RuntimeError", "message": "CUDA out of memory. Tried to allocate"},
-                {"type": "UserError",
-                 "message": "pipeline p: its factory raised MemoryError: too big"}):
+    for err in (
+        {"type": "MemoryError", "message": ""},
+        {"type": "OutOfMemoryError", "message": "CUDA out of memory. Tried 2 GiB"},
+        {"type": "RuntimeError", "message": "CUDA out of memory. Tried to allocate"},
+        {"type": "UserError", "message": "pipeline p: its factory raised MemoryError: too big"},
+    ):
         assert classify(report("failed", err), s)[0] == OUT_OF_MEMORY, err
 
 
@@ -93,9 +101,12 @@ def test_budgets_passed():
 def test_other_failures_and_fine_runs():
     s = SweepSettings()
     assert classify(report("failed", {"type": "ValueError", "message": "x"}), s) == (
-        POINT_FAILED, "ValueError: x")
-    assert classify(report("crashed", {"type": "crashed", "message": "SIGSEGV"}), s)[0] \
-        == POINT_FAILED
+        POINT_FAILED,
+        "ValueError: x",
+    )
+    assert (
+        classify(report("crashed", {"type": "crashed", "message": "SIGSEGV"}), s)[0] == POINT_FAILED
+    )
     assert classify(report("stopped"), s) == (OK, None)
     assert classify(report("finished", gpu={"state": "no NVIDIA driver"}), s) == (OK, None)
 
@@ -103,8 +114,9 @@ def test_other_failures_and_fine_runs():
 def test_point_from_report_fields():
     s = SweepSettings(warmup_batches=1)
     samples = timeline([0.5] + [0.1] * 10, size=10)
-    p = point_from_report(report(gpu={"peak_bytes": 3 * MIB, "state": None}), samples, 10,
-                          "grow", s, record="/r.json")
+    p = point_from_report(
+        report(gpu={"peak_bytes": 3 * MIB, "state": None}), samples, 10, "grow", s, record="/r.json"
+    )
     assert p.ok and p.items_per_s is not None and abs(p.items_per_s - 100) < 5
     assert p.rss_peak_bytes == 50 * MIB and p.gpu_peak_bytes == 3 * MIB
     assert p.record == "/r.json" and p.run_id == "abc" and p.warmup_excluded
@@ -118,6 +130,7 @@ def test_no_batch_after_the_warmup_is_too_slow():
     p = point_from_report(report("stopped"), samples, 10, "grow", s)
     assert p.outcome == TOO_SLOW and p.items_per_s is None
     assert "raise --seconds-per-run" in (p.error or "")
-    p = point_from_report(report("failed", {"type": "MemoryError", "message": "m"}), samples,
-                          10, "grow", s)
+    p = point_from_report(
+        report("failed", {"type": "MemoryError", "message": "m"}), samples, 10, "grow", s
+    )
     assert p.outcome == OUT_OF_MEMORY and p.items_per_s is None

@@ -29,20 +29,31 @@ def test_sizes_sit_on_a_log2_axis():
 
 
 def test_chart_marks_failures_and_the_budget():
-    pts = [point(8, 10.0, rss=10), point(16, 20.0, rss=20), point(32, None, OUT_OF_MEMORY,
-                                                                    rss=50)]
-    rates = chart(pts, lambda p: p.items_per_s, width=40, height=4, title="t", fmt=str,
-                  mark=16).plain
+    pts = [point(8, 10.0, rss=10), point(16, 20.0, rss=20), point(32, None, OUT_OF_MEMORY, rss=50)]
+    rates = chart(
+        pts, lambda p: p.items_per_s, width=40, height=4, title="t", fmt=str, mark=16
+    ).plain
     assert "★" in rates and "✗" in rates
-    mem = chart(pts, lambda p: p.rss_peak_bytes, width=40, height=4, title="m", fmt=str,
-                limit=40, limit_label="budget").plain
+    mem = chart(
+        pts,
+        lambda p: p.rss_peak_bytes,
+        width=40,
+        height=4,
+        title="m",
+        fmt=str,
+        limit=40,
+        limit_label="budget",
+    ).plain
     assert "budget 40" in mem and "┄" in mem and "✗" not in mem  # a peak is drawn
 
 
 def test_table_marks_notes_and_answer():
     s = SweepSettings(margin=0.2)
-    pts = [point(256, 100.0, rss=2**20), point(512, None, OUT_OF_MEMORY),
-           point(480, 130.0, phase=REFINE)]
+    pts = [
+        point(256, 100.0, rss=2**20),
+        point(512, None, OUT_OF_MEMORY),
+        point(480, 130.0, phase=REFINE),
+    ]
     pts[1] = pts[1].__class__(**{**pts[1].__dict__, "error": "MemoryError: boom"})
     ans = recommend(pts, s)
     table = text(points_table(pts, ans))

@@ -6,10 +6,17 @@ from workbench.errors import UserError
 from workbench.units import format_bytes, format_seconds, parse_size
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2GiB", 2 * 1024**3), ("512MiB", 512 * 1024**2), ("800MB", 800_000_000),
-    ("1.5GiB", int(1.5 * 1024**3)), ("1000", 1000), ("64 kib", 65536),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2GiB", 2 * 1024**3),
+        ("512MiB", 512 * 1024**2),
+        ("800MB", 800_000_000),
+        ("1.5GiB", int(1.5 * 1024**3)),
+        ("1000", 1000),
+        ("64 kib", 65536),
+    ],
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 

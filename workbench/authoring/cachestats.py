@@ -35,8 +35,20 @@ class CacheStats:
     """
 
     __slots__ = (
-        "name", "kind", "hits", "misses", "timed", "miss_s", "sized", "result_bytes",
-        "saved_s", "hit_s", "load_failures", "invalidations", "durations", "last_write",
+        "name",
+        "kind",
+        "hits",
+        "misses",
+        "timed",
+        "miss_s",
+        "sized",
+        "result_bytes",
+        "saved_s",
+        "hit_s",
+        "load_failures",
+        "invalidations",
+        "durations",
+        "last_write",
     )
 
     def __init__(self, name: str, kind: str = "memory"):

@@ -64,8 +64,14 @@ def ensure_writable(folder: Path, what: str) -> None:
         ) from None
 
 
-def cached(func: Callable[..., Any] | None = None, /, *, maxsize: int | None = 128,
-           typed: bool = False, name: str | None = None) -> Any:
+def cached(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    maxsize: int | None = 128,
+    typed: bool = False,
+    name: str | None = None,
+) -> Any:
     """Cache a function's results in memory (least recently used first out past ``maxsize``).
 
     It is ``functools.lru_cache`` (``cache_info``, ``cache_clear`` and the C fast path on
@@ -120,10 +126,18 @@ class DiskCache:
 
     kind = "disk"
 
-    def __init__(self, func: Callable[..., Any], *, location: str | Path | None = None,
-                 bytes_limit: int | str | None = None, name: str | None = None,
-                 mmap_mode: str | None = None, compress: bool | int = False,
-                 ignore: list[str] | None = None, verbose: int = 0):
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        location: str | Path | None = None,
+        bytes_limit: int | str | None = None,
+        name: str | None = None,
+        mmap_mode: str | None = None,
+        compress: bool | int = False,
+        ignore: list[str] | None = None,
+        verbose: int = 0,
+    ):
         from joblib import Memory
 
         from workbench.authoring.joblib_counting import count_calls
@@ -135,12 +149,14 @@ class DiskCache:
         ensure_writable(self.location, what)
         try:
             # A Path (not a str) location is used as given, without a joblib/ subfolder.
-            self.memory = Memory(self.location, mmap_mode=mmap_mode, compress=compress,
-                                 verbose=verbose)
+            self.memory = Memory(
+                self.location, mmap_mode=mmap_mode, compress=compress, verbose=verbose
+            )
             memorized = self.memory.cache(func, ignore=ignore)
         except OSError as exc:
-            raise _user_error(f"{what}: cannot use the cache folder {self.location} "
-                              f"({exc.strerror or exc})") from None
+            raise _user_error(
+                f"{what}: cannot use the cache folder {self.location} ({exc.strerror or exc})"
+            ) from None
         self.folder = Path(memorized.store_backend.location, memorized.func_id)
         ensure_writable(self.folder, what)
         stats, _ = count_calls(memorized, self.name)
@@ -231,11 +247,18 @@ def _resolve(module: str, qualname: str) -> Any:
     return obj
 
 
-def disk_cached(func: Callable[..., Any] | None = None, /, *,
-                location: str | Path | None = None, bytes_limit: int | str | None = None,
-                name: str | None = None, mmap_mode: str | None = None,
-                compress: bool | int = False, ignore: list[str] | None = None,
-                verbose: int = 0) -> Any:
+def disk_cached(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    location: str | Path | None = None,
+    bytes_limit: int | str | None = None,
+    name: str | None = None,
+    mmap_mode: str | None = None,
+    compress: bool | int = False,
+    ignore: list[str] | None = None,
+    verbose: int = 0,
+) -> Any:
     """Cache a function's results on disk with ``joblib.Memory``; they outlive the process.
 
     Args:
@@ -248,8 +271,15 @@ def disk_cached(func: Callable[..., Any] | None = None, /, *,
     """
 
     def decorate(f: Callable[..., Any]) -> DiskCache:
-        return DiskCache(f, location=location, bytes_limit=bytes_limit, name=name,
-                         mmap_mode=mmap_mode, compress=compress, ignore=ignore,
-                         verbose=verbose)
+        return DiskCache(
+            f,
+            location=location,
+            bytes_limit=bytes_limit,
+            name=name,
+            mmap_mode=mmap_mode,
+            compress=compress,
+            ignore=ignore,
+            verbose=verbose,
+        )
 
     return decorate(func) if func is not None else decorate

@@ -106,8 +106,12 @@ class CountedMemorizedFunc(MemorizedFunc):
             where = os.path.join(self.store_backend.location, *call_id)
             log.warning(
                 "pipebench: cache %s: cannot read the entry in %s (%s: %s); counted as a "
-                "miss and computed again", stats.name, where, type(exc).__name__,
-                str(exc).splitlines()[0] if str(exc) else "", )
+                "miss and computed again",
+                stats.name,
+                where,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
             _tls.quiet = True  # joblib's own multi-line warning about it is not repeated
             raise
 
@@ -122,8 +126,11 @@ class CountedMemorizedFunc(MemorizedFunc):
             if entries:
                 log.warning(
                     "pipebench: cache %s: the code of %s changed, so joblib dropped its %d "
-                    "cached result(s)", stats.name, getattr(self.func, "__qualname__", "?"),
-                    entries)
+                    "cached result(s)",
+                    stats.name,
+                    getattr(self.func, "__qualname__", "?"),
+                    entries,
+                )
         super().clear(warn=warn)
 
     def warn(self, msg: str) -> None:

@@ -60,13 +60,19 @@ def _as_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
 class KernelSet:
     """One kernel: an input factory by size and its implementations, by label."""
 
-    def __init__(self, factory: Callable[[int], Any], *, name: str | None = None,
-                 sizes: Iterable[int] = (1_000, 10_000, 100_000),
-                 reference: str | None = None,
-                 flops: Callable[[int], float] | None = None,
-                 bytes: Callable[[int], float] | None = None,
-                 check: str | Callable[[Any, Any], str | None] = "auto",
-                 rtol: float = 1e-7, atol: float = 1e-10):
+    def __init__(
+        self,
+        factory: Callable[[int], Any],
+        *,
+        name: str | None = None,
+        sizes: Iterable[int] = (1_000, 10_000, 100_000),
+        reference: str | None = None,
+        flops: Callable[[int], float] | None = None,
+        bytes: Callable[[int], float] | None = None,
+        check: str | Callable[[Any, Any], str | None] = "auto",
+        rtol: float = 1e-7,
+        atol: float = 1e-10,
+    ):
         if not callable(factory):
             raise KernelDefinitionError(f"kernel input factory {factory!r} is not callable")
         self.factory = factory
@@ -97,12 +103,20 @@ class KernelSet:
             return self._reference
         return next(iter(self.impls), None)
 
-    def add(self, label: str, fn: Callable[..., Any], *, requires: str | Iterable[str] = (),
-            prepare: Callable[..., Any] | None = None, device: str | None = None) -> None:
+    def add(
+        self,
+        label: str,
+        fn: Callable[..., Any],
+        *,
+        requires: str | Iterable[str] = (),
+        prepare: Callable[..., Any] | None = None,
+        device: str | None = None,
+    ) -> None:
         """Add an implementation (``impl`` is the decorator form)."""
         if not isinstance(label, str) or not label.strip():
-            raise KernelDefinitionError(f"kernel {self.name!r}: a label must be a non-empty "
-                                        f"string, got {label!r}")
+            raise KernelDefinitionError(
+                f"kernel {self.name!r}: a label must be a non-empty string, got {label!r}"
+            )
         if label in self.impls:
             raise KernelDefinitionError(
                 f"kernel {self.name!r} already has an implementation labelled {label!r}"
@@ -112,9 +126,14 @@ class KernelSet:
         doc = (inspect.getdoc(getattr(fn, "py_func", fn)) or "").split("\n")[0]
         self.impls[label] = Impl(label, fn, _as_tuple(requires), prepare, device, doc)
 
-    def impl(self, label: str, *, requires: str | Iterable[str] = (),
-             prepare: Callable[..., Any] | None = None,
-             device: str | None = None) -> Callable[[F], F]:
+    def impl(
+        self,
+        label: str,
+        *,
+        requires: str | Iterable[str] = (),
+        prepare: Callable[..., Any] | None = None,
+        device: str | None = None,
+    ) -> Callable[[F], F]:
         """Decorator: register the function as the implementation ``label``; the function
         is returned unchanged (a Numba dispatcher stays a dispatcher).
 
@@ -125,6 +144,7 @@ class KernelSet:
             prepare: converts the factory's inputs for it (untimed), e.g. ``torch_inputs()``.
             device: ``"cuda"`` for GPU implementations (timed with synchronisation).
         """
+
         def register(fn: F) -> F:
             self.add(label, fn, requires=requires, prepare=prepare, device=device)
             return fn
@@ -143,12 +163,18 @@ class KernelSet:
         return f"<kernels {self.name}: {', '.join(self.impls)}>"
 
 
-def kernels(factory: Callable[[int], Any] | None = None, *, name: str | None = None,
-            sizes: Iterable[int] = (1_000, 10_000, 100_000), reference: str | None = None,
-            flops: Callable[[int], float] | None = None,
-            bytes: Callable[[int], float] | None = None,
-            check: str | Callable[[Any, Any], str | None] = "auto",
-            rtol: float = 1e-7, atol: float = 1e-10) -> Any:
+def kernels(
+    factory: Callable[[int], Any] | None = None,
+    *,
+    name: str | None = None,
+    sizes: Iterable[int] = (1_000, 10_000, 100_000),
+    reference: str | None = None,
+    flops: Callable[[int], float] | None = None,
+    bytes: Callable[[int], float] | None = None,
+    check: str | Callable[[Any, Any], str | None] = "auto",
+    rtol: float = 1e-7,
+    atol: float = 1e-10,
+) -> Any:
     """Mark an input factory (size -> arguments) as a kernel set.
 
     Args:
@@ -160,9 +186,19 @@ def kernels(factory: Callable[[int], Any] | None = None, *, name: str | None = N
             returning an error text or None.
         rtol, atol: the allclose tolerances.
     """
+
     def make(f: Callable[[int], Any]) -> KernelSet:
-        return KernelSet(f, name=name, sizes=sizes, reference=reference, flops=flops,
-                         bytes=bytes, check=check, rtol=rtol, atol=atol)
+        return KernelSet(
+            f,
+            name=name,
+            sizes=sizes,
+            reference=reference,
+            flops=flops,
+            bytes=bytes,
+            check=check,
+            rtol=rtol,
+            atol=atol,
+        )
 
     return make if factory is None else make(factory)
 
@@ -180,12 +216,15 @@ def missing_module(impl: Impl) -> str | None:
 
 def torch_inputs(device: str = "cpu") -> Callable[..., tuple[Any, ...]]:
     """A ``prepare`` that moves NumPy arrays to torch tensors on ``device`` (others pass)."""
+
     def prepare(*args: Any) -> tuple[Any, ...]:
         import numpy as np
         import torch
 
-        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device)
-                     if isinstance(a, np.ndarray) else a for a in args)
+        return tuple(
+            torch.from_numpy(np.ascontiguousarray(a)).to(device) if isinstance(a, np.ndarray) else a
+            for a in args
+        )
 
     prepare.__name__ = f"torch_inputs_{device}"
     return prepare

@@ -58,8 +58,13 @@ class _Task:
     """Runs the stage function on one value, timed where it runs: (result, wall s, CPU s of
     its thread, worker)."""
 
-    def __init__(self, fn: Callable[[Any], Any] | None, payload: bytes | None = None,
-                 gate: threading.BoundedSemaphore | None = None, name: str | None = None):
+    def __init__(
+        self,
+        fn: Callable[[Any], Any] | None,
+        payload: bytes | None = None,
+        gate: threading.BoundedSemaphore | None = None,
+        name: str | None = None,
+    ):
         self.fn = fn
         self.__name__ = name or getattr(fn, "__name__", None) or "stage"  # in Dask's task names
         self.payload = payload  # the function pickled for process workers
@@ -80,8 +85,12 @@ class _Task:
         fn = self.fn if self.fn is not None else self._load()
         t0, c0 = time.perf_counter(), time.thread_time()
         out = fn(value)
-        return (out, time.perf_counter() - t0, time.thread_time() - c0,
-                f"{_HOST}:{os.getpid()}:{threading.get_ident()}")
+        return (
+            out,
+            time.perf_counter() - t0,
+            time.thread_time() - c0,
+            f"{_HOST}:{os.getpid()}:{threading.get_ident()}",
+        )
 
     def _load(self) -> Callable[[Any], Any]:
         assert self.payload is not None
@@ -100,8 +109,15 @@ class _Task:
 class ParallelStats:
     """One parallel stage's counters: written by the main thread, read by the sampler."""
 
-    def __init__(self, name: str, index: int | None, opened: Opened, requested: int,
-                 ordered: bool, max_in_flight: int):
+    def __init__(
+        self,
+        name: str,
+        index: int | None,
+        opened: Opened,
+        requested: int,
+        ordered: bool,
+        max_in_flight: int,
+    ):
         self.name, self.index, self.ordered = name, index, ordered
         self.backend = opened.choice.name
         self.scheduler = opened.choice.scheduler
@@ -158,26 +174,45 @@ class ParallelStats:
         task_s = self.busy_s / self.completed if self.completed else None
         serial_task_s = _median(self.serial_per_value)
         d: dict[str, Any] = {
-            "stage": self.name, "index": self.index, "backend": self.backend,
-            "scheduler": self.scheduler, "state": self.state, "error": self.error,
-            "workers": self.workers, "requested_workers": self.requested,
-            "ordered": self.ordered, "max_in_flight": self.max_in_flight,
-            "in_flight": self.dispatched - self.completed, "peak_in_flight": self.peak_in_flight,
-            "dispatched": self.dispatched, "completed": self.completed,
-            "items": self.items, "batches": self.batches,
-            "parallel_items": self.parallel_items, "items_per_s": rate,
-            "serial_batches": self.serial_values, "warmup_batches": self.warmup_values,
+            "stage": self.name,
+            "index": self.index,
+            "backend": self.backend,
+            "scheduler": self.scheduler,
+            "state": self.state,
+            "error": self.error,
+            "workers": self.workers,
+            "requested_workers": self.requested,
+            "ordered": self.ordered,
+            "max_in_flight": self.max_in_flight,
+            "in_flight": self.dispatched - self.completed,
+            "peak_in_flight": self.peak_in_flight,
+            "dispatched": self.dispatched,
+            "completed": self.completed,
+            "items": self.items,
+            "batches": self.batches,
+            "parallel_items": self.parallel_items,
+            "items_per_s": rate,
+            "serial_batches": self.serial_values,
+            "warmup_batches": self.warmup_values,
             "serial_items_per_s": serial_rate,
-            "speedup": speedup, "efficiency": speedup / self.workers if speedup else None,
-            "busy_s": self.busy_s, "wait_s": self.wait_s, "parallel_s": wall,
+            "speedup": speedup,
+            "efficiency": speedup / self.workers if speedup else None,
+            "busy_s": self.busy_s,
+            "wait_s": self.wait_s,
+            "parallel_s": wall,
             "utilization": min(1.0, busy) if busy is not None else None,
             "waiting": min(1.0, waiting) if waiting is not None else None,
-            "cpu_s": self.cpu_s, "cpu_share": cpu_share,
-            "task_s": task_s, "serial_task_s": serial_task_s,
-            "startup_s": (self.first_result - self.started
-                          if self.first_result is not None and self.started is not None
-                          else None),
-            "workers_seen": len(self.workers_seen), **self.extra,
+            "cpu_s": self.cpu_s,
+            "cpu_share": cpu_share,
+            "task_s": task_s,
+            "serial_task_s": serial_task_s,
+            "startup_s": (
+                self.first_result - self.started
+                if self.first_result is not None and self.started is not None
+                else None
+            ),
+            "workers_seen": len(self.workers_seen),
+            **self.extra,
         }
         d["verdict"] = verdict(d)
         return d
@@ -204,24 +239,34 @@ def verdict(d: dict[str, Any]) -> str:
     task_ms = 1000 * (d["task_s"] or 0.0)
     if util >= 0.75:
         if eff >= 0.75:
-            return (f"compute-bound: workers {util:.0%} busy, {eff:.0%} efficient; more "
-                    "workers would raise its rate")
+            return (
+                f"compute-bound: workers {util:.0%} busy, {eff:.0%} efficient; more "
+                "workers would raise its rate"
+            )
         slow = (d["task_s"] or 0.0) / (d["serial_task_s"] or 1.0)
         share = d.get("cpu_share")
         if share is not None and share < 0.8:
-            return (f"workers {util:.0%} busy but running on a CPU only {share:.0%} of that "
-                    f"time (a task takes {slow:.1f}x its serial time): the cores are taken, by "
-                    "other processes, more workers than cores or (threading) the GIL")
-        return (f"workers {util:.0%} busy but a task takes {slow:.1f}x its serial time: they "
-                "contend for caches or memory bandwidth, or pay a cold start")
+            return (
+                f"workers {util:.0%} busy but running on a CPU only {share:.0%} of that "
+                f"time (a task takes {slow:.1f}x its serial time): the cores are taken, by "
+                "other processes, more workers than cores or (threading) the GIL"
+            )
+        return (
+            f"workers {util:.0%} busy but a task takes {slow:.1f}x its serial time: they "
+            "contend for caches or memory bandwidth, or pay a cold start"
+        )
     if waiting >= 0.5:
-        return (f"overhead-bound: the main thread waited {waiting:.0%} of the time while the "
-                f"workers were {util:.0%} busy ({task_ms:.1f} ms a task): moving values and "
-                "results between processes and joblib's dispatch cost more than the "
-                "compute; larger batches or smaller results help, more workers would not")
-    return (f"fed too slowly: workers {util:.0%} busy and the main thread waited only "
-            f"{waiting:.0%} of the time: the other stages on the main thread (upstream, "
-            "downstream) set the pace; more workers would not help")
+        return (
+            f"overhead-bound: the main thread waited {waiting:.0%} of the time while the "
+            f"workers were {util:.0%} busy ({task_ms:.1f} ms a task): moving values and "
+            "results between processes and joblib's dispatch cost more than the "
+            "compute; larger batches or smaller results help, more workers would not"
+        )
+    return (
+        f"fed too slowly: workers {util:.0%} busy and the main thread waited only "
+        f"{waiting:.0%} of the time: the other stages on the main thread (upstream, "
+        "downstream) set the pace; more workers would not help"
+    )
 
 
 #: Every parallel stage of this process, in the order the chain was built.
@@ -241,8 +286,14 @@ def fan_out(stage: Any, upstream: Iterator[Any]) -> Iterator[Any]:
     opened = open_backend(choice, stage.workers)
     in_flight = stage.pre_dispatch or 2 * opened.workers
     up_index = getattr(upstream, "index", None)
-    stats = ParallelStats(stage.name, up_index + 1 if isinstance(up_index, int) else None,
-                          opened, stage.workers, stage.ordered, in_flight)
+    stats = ParallelStats(
+        stage.name,
+        up_index + 1 if isinstance(up_index, int) else None,
+        opened,
+        stage.workers,
+        stage.ordered,
+        in_flight,
+    )
     REGISTRY.append(stats)
     gate = threading.BoundedSemaphore(opened.workers) if choice.name == "threading" else None
     return _run(_Task(stage.fn, payload, gate), upstream, opened, stats)
@@ -252,8 +303,9 @@ def _count(out: Any) -> int:
     return count_items(out)
 
 
-def _run(task: _Task, upstream: Iterator[Any], opened: Opened, stats: ParallelStats
-         ) -> Iterator[Any]:
+def _run(
+    task: _Task, upstream: Iterator[Any], opened: Opened, stats: ParallelStats
+) -> Iterator[Any]:
     try:
         for value in upstream:
             out, busy, _cpu, _ = task.run(value)
@@ -281,8 +333,9 @@ def _run(task: _Task, upstream: Iterator[Any], opened: Opened, stats: ParallelSt
         opened.close()
 
 
-def _fan(task: _Task, upstream: Iterator[Any], opened: Opened, stats: ParallelStats
-         ) -> Iterator[Any]:
+def _fan(
+    task: _Task, upstream: Iterator[Any], opened: Opened, stats: ParallelStats
+) -> Iterator[Any]:
     from joblib import delayed
 
     size = max(1, -(-stats.max_in_flight // 2))

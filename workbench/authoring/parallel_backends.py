@@ -195,8 +195,11 @@ def _remove_orphan_folders() -> None:
 # ---- pickling the stage function for process workers ------------------------------------
 def _library_roots() -> list[Path]:
     paths = sysconfig.get_paths()
-    return [Path(paths[k]).resolve() for k in ("stdlib", "platstdlib", "purelib", "platlib")
-            if k in paths]
+    return [
+        Path(paths[k]).resolve()
+        for k in ("stdlib", "platstdlib", "purelib", "platlib")
+        if k in paths
+    ]
 
 
 def ships_by_value(module: ModuleType | None, backend: str) -> bool:
@@ -235,8 +238,9 @@ def dumps_function(fn: Callable[..., Any], backend: str, stage_name: str) -> byt
     import cloudpickle
 
     registered = set(cloudpickle.list_registry_pickle_by_value())
-    added = [m for m in _modules_of(fn)
-             if ships_by_value(m, backend) and m.__name__ not in registered]
+    added = [
+        m for m in _modules_of(fn) if ships_by_value(m, backend) and m.__name__ not in registered
+    ]
     for m in added:
         cloudpickle.register_pickle_by_value(m)
     try:
@@ -269,8 +273,10 @@ class Opened:
         from joblib import Parallel, parallel_config
 
         kwargs: dict[str, Any] = dict(
-            n_jobs=self.workers, return_as="generator" if ordered else "generator_unordered",
-            pre_dispatch="all", batch_size=1,
+            n_jobs=self.workers,
+            return_as="generator" if ordered else "generator_unordered",
+            pre_dispatch="all",
+            batch_size=1,
         )
         if self.choice.name != "dask":
             return Parallel(backend=self.choice.name, **kwargs)

@@ -43,8 +43,9 @@ def _param_kind(p: inspect.Parameter, hints: dict[str, Any]) -> type:
 class Pipeline:
     """A pipeline factory: keyword parameters with defaults in, ``(source, *stages)`` out."""
 
-    def __init__(self, factory: Callable[..., Any], name: str | None = None,
-                 requires: Iterable[str] = ()):
+    def __init__(
+        self, factory: Callable[..., Any], name: str | None = None, requires: Iterable[str] = ()
+    ):
         self.factory = factory
         self.name = name or factory.__name__
         self.doc = inspect.getdoc(factory) or ""
@@ -88,8 +89,12 @@ def pipeline(
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
-def pipeline(factory: Callable[..., Any] | None = None, *, name: str | None = None,
-             requires: Iterable[str] = ()) -> Any:
+def pipeline(
+    factory: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    requires: Iterable[str] = (),
+) -> Any:
     """Mark a factory as a pipeline.
 
     Args:
@@ -111,9 +116,15 @@ class Stage:
     joblib workers (see ``workbench.authoring.parallel``), in order unless ``ordered=False``.
     """
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None, *,
-                 workers: int | None = None, ordered: bool = True,
-                 pre_dispatch: int | None = None):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        *,
+        workers: int | None = None,
+        ordered: bool = True,
+        pre_dispatch: int | None = None,
+    ):
         if not callable(fn):
             raise PipelineDefinitionError(f"stage {fn!r} is not callable")
         for label, value in (("workers", workers), ("pre_dispatch", pre_dispatch)):
@@ -140,8 +151,14 @@ class Stage:
         return f"<stage {self.name}{more}>"
 
 
-def stage(fn: Callable[..., Any], name: str | None = None, *, workers: int | None = None,
-          ordered: bool = True, pre_dispatch: int | None = None) -> Stage:
+def stage(
+    fn: Callable[..., Any],
+    name: str | None = None,
+    *,
+    workers: int | None = None,
+    ordered: bool = True,
+    pre_dispatch: int | None = None,
+) -> Stage:
     """Give a stage a name, or fan a map-like stage out over workers.
 
     Args:

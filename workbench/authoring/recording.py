@@ -29,7 +29,9 @@ MAX_CLOSED = 200
 MAX_TOTALS = 50
 
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
-_SKIPPED_MODULES = frozenset({"contextlib", "workbench.authoring.resources", "workbench.authoring.recording"})
+_SKIPPED_MODULES = frozenset(
+    {"contextlib", "workbench.authoring.resources", "workbench.authoring.recording"}
+)
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -106,19 +108,31 @@ class ContextRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form sent in the run's "contexts" section."""
+
         def delta(a: int | None, b: int | None) -> int | None:
             return None if a is None or b is None else b - a
 
         return {
-            "id": self.id, "kind": self.kind, "name": self.name, "parent": self.parent,
-            "depth": self.depth, "thread": self.thread, "start_s": self.start_s,
-            "end_s": self.end_s, "duration_s": self.duration_s,
-            "rss_before_bytes": self.rss_before_bytes, "rss_after_bytes": self.rss_after_bytes,
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "parent": self.parent,
+            "depth": self.depth,
+            "thread": self.thread,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "duration_s": self.duration_s,
+            "rss_before_bytes": self.rss_before_bytes,
+            "rss_after_bytes": self.rss_after_bytes,
             "rss_delta_bytes": delta(self.rss_before_bytes, self.rss_after_bytes),
-            "gpu_before_bytes": self.gpu_before_bytes, "gpu_after_bytes": self.gpu_after_bytes,
+            "gpu_before_bytes": self.gpu_before_bytes,
+            "gpu_after_bytes": self.gpu_after_bytes,
             "gpu_delta_bytes": delta(self.gpu_before_bytes, self.gpu_after_bytes),
-            "outcome": self.outcome, "exception": self.exception, "note": self.note,
-            "exits": self.exits, "detail": dict(self.detail),
+            "outcome": self.outcome,
+            "exception": self.exception,
+            "note": self.note,
+            "exits": self.exits,
+            "detail": dict(self.detail),
         }
 
 
@@ -180,11 +194,16 @@ class Registry:
         with self._lock:
             parent = self._parent_of(owner)
             rec = ContextRecord(
-                id=self._next_id, kind=kind, name=name,
+                id=self._next_id,
+                kind=kind,
+                name=name,
                 parent=parent.id if parent else None,
                 depth=parent.depth + 1 if parent else 0,
-                thread=threading.current_thread().name, start_s=self.now_s(),
-                rss_before_bytes=rss, gpu_before_bytes=gpu, owner=owner,
+                thread=threading.current_thread().name,
+                start_s=self.now_s(),
+                rss_before_bytes=rss,
+                gpu_before_bytes=gpu,
+                owner=owner,
             )
             self._next_id += 1
             self._open[rec.id] = rec
@@ -268,8 +287,13 @@ class Registry:
                     "total": len(self._open) + self._n_closed,
                     "dropped": self._n_closed - len(self._closed),
                     "totals": [
-                        {"kind": k, "name": n, "count": int(t[0]), "total_s": t[1],
-                         "failed": int(t[2])}
+                        {
+                            "kind": k,
+                            "name": n,
+                            "count": int(t[0]),
+                            "total_s": t[1],
+                            "failed": int(t[2]),
+                        }
                         for (k, n), t in totals
                     ],
                 }

@@ -63,8 +63,12 @@ class ReportingContext:
                 self._leave(exc, exc.__traceback__)
             raise
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
         with shielded():
             return self._leave(exc, tb)
 
@@ -110,22 +114,27 @@ class timed(ReportingContext):  # noqa: N801 - used like a function
     def __call__(self, fn: F) -> F:
         name = self.name
         if inspect.isgeneratorfunction(fn):
+
             @functools.wraps(fn)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with timed(name):
                     return (yield from fn(*args, **kwargs))
+
             return gen_wrapper  # type: ignore[return-value]
         if inspect.iscoroutinefunction(fn):
+
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with timed(name):
                     return await fn(*args, **kwargs)
+
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with timed(name):
                 return fn(*args, **kwargs)
+
         return wrapper  # type: ignore[return-value]
 
 
@@ -161,6 +170,7 @@ def track(obj: Any, name: str | None = None) -> Any:
         @functools.wraps(obj)
         def factory(*args: Any, **kwargs: Any) -> Tracked:
             return Tracked(obj(*args, **kwargs), label)
+
         return factory
     raise TypeError(f"track() needs a context manager or a factory of them, not {obj!r}")
 
@@ -185,8 +195,11 @@ class gpu_memory(ReportingContext):  # noqa: N801
 
     def _resolve(self) -> str | None:
         """Set ``torch`` and ``index`` when CUDA can be used; else say why not."""
-        wants_cuda = self.device is None or isinstance(self.device, int) or (
-            str(self.device).startswith("cuda"))
+        wants_cuda = (
+            self.device is None
+            or isinstance(self.device, int)
+            or (str(self.device).startswith("cuda"))
+        )
         torch: Any = sys.modules.get("torch")
         if torch is None and not wants_cuda:
             return f"device {self.device}: no CUDA memory to manage"
@@ -195,8 +208,11 @@ class gpu_memory(ReportingContext):  # noqa: N801
                 import torch  # the block asked for CUDA
             except ImportError:
                 return "torch is not installed: no CUDA memory to manage"
-        dev = torch.device("cuda" if self.device is None else (
-            f"cuda:{self.device}" if isinstance(self.device, int) else self.device))
+        dev = torch.device(
+            "cuda"
+            if self.device is None
+            else (f"cuda:{self.device}" if isinstance(self.device, int) else self.device)
+        )
         if dev.type != "cuda":
             return f"device {dev}: not CUDA, nothing to empty"
         if torch.version.cuda is None:
@@ -209,9 +225,12 @@ class gpu_memory(ReportingContext):  # noqa: N801
 
     def _figures(self) -> dict[str, int]:
         cuda, i = self.torch.cuda, self.index
-        return {"allocated": int(cuda.memory_allocated(i)), "reserved": int(cuda.memory_reserved(i)),
-                "peak": int(cuda.max_memory_allocated(i)),
-                "peak_reserved": int(cuda.max_memory_reserved(i))}
+        return {
+            "allocated": int(cuda.memory_allocated(i)),
+            "reserved": int(cuda.memory_reserved(i)),
+            "peak": int(cuda.max_memory_allocated(i)),
+            "peak_reserved": int(cuda.max_memory_reserved(i)),
+        }
 
     def _fold_peaks(self) -> None:
         """Give every open block on this device the peak so far, then reset it."""
@@ -220,8 +239,9 @@ class gpu_memory(ReportingContext):  # noqa: N801
             if block.index == self.index and block.record is not None:
                 d = block.record.detail
                 d["peak_allocated_bytes"] = max(d.get("peak_allocated_bytes", 0), now["peak"])
-                d["peak_reserved_bytes"] = max(d.get("peak_reserved_bytes", 0),
-                                               now["peak_reserved"])
+                d["peak_reserved_bytes"] = max(
+                    d.get("peak_reserved_bytes", 0), now["peak_reserved"]
+                )
         REGISTRY.fold_torch_peak(self.index or 0, now["peak"])
         self.torch.cuda.reset_peak_memory_stats(self.index)
 
@@ -238,10 +258,14 @@ class gpu_memory(ReportingContext):  # noqa: N801
         before = self._figures()
         if self.record.gpu_before_bytes is None:  # this block initialised CUDA
             self.record.gpu_before_bytes = cuda_allocated()
-        d.update(cuda=True, device=f"cuda:{self.index}",
-                 allocated_before_bytes=before["allocated"],
-                 reserved_before_bytes=before["reserved"],
-                 peak_allocated_bytes=before["allocated"], peak_reserved_bytes=before["reserved"])
+        d.update(
+            cuda=True,
+            device=f"cuda:{self.index}",
+            allocated_before_bytes=before["allocated"],
+            reserved_before_bytes=before["reserved"],
+            peak_allocated_bytes=before["allocated"],
+            peak_reserved_bytes=before["reserved"],
+        )
         gpu_memory._open_blocks.append(self)
         self.record.note = "CUDA cache emptied on entry"
         REGISTRY.changed()
@@ -256,8 +280,9 @@ class gpu_memory(ReportingContext):  # noqa: N801
             after = self._figures()
             d["peak_allocated_bytes"] = max(d.get("peak_allocated_bytes", 0), after["peak"])
             d["peak_reserved_bytes"] = max(d.get("peak_reserved_bytes", 0), after["peak_reserved"])
-            d.update(allocated_after_bytes=after["allocated"],
-                     reserved_after_bytes=after["reserved"])
+            d.update(
+                allocated_after_bytes=after["allocated"], reserved_after_bytes=after["reserved"]
+            )
             REGISTRY.fold_torch_peak(self.index or 0, after["peak"])
         finally:
             if self in gpu_memory._open_blocks:
@@ -280,8 +305,13 @@ class experiment_log(ReportingContext):  # noqa: N801
     kind = "experiment_log"
     FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
-    def __init__(self, path: str | Path, name: str | None = None, level: int = logging.INFO,
-                 echo: bool | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        level: int = logging.INFO,
+        echo: bool | None = None,
+    ):
         self.path = Path(path)
         super().__init__(f"experiment_log({self.path.name})")
         self.logger = logging.getLogger(name or f"experiment.{self.path.stem}")
@@ -319,8 +349,11 @@ class experiment_log(ReportingContext):  # noqa: N801
         log = self.logger
         try:
             if self.handlers:
-                log.log(logging.INFO if exc is None else logging.WARNING,
-                        "experiment ended: %s", outcome)
+                log.log(
+                    logging.INFO if exc is None else logging.WARNING,
+                    "experiment ended: %s",
+                    outcome,
+                )
         finally:
             for h in self.handlers:
                 log.removeHandler(h)
@@ -330,8 +363,9 @@ class experiment_log(ReportingContext):  # noqa: N801
                 log.propagate = self._saved[1]
             assert self.record is not None
             removed = not any(h in log.handlers for h in self.handlers)
-            self.record.detail.update(path=str(self.path), lines=self.lines,
-                                      handler_removed=removed)
+            self.record.detail.update(
+                path=str(self.path), lines=self.lines, handler_removed=removed
+            )
             self.record.note = f"{self.lines} lines; handler {'removed' if removed else 'LEFT'}"
         return False, outcome
 

@@ -54,12 +54,9 @@ def _count(text: str) -> int:
             raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a size: a whole number like 1000, 1e6 or 100k") from None
+            f"{text!r} is not a size: a whole number like 1000, 1e6 or 100k"
+        ) from None
     return int(value)
-
-
-
-
 
 
 def _threads(text: str) -> str:
@@ -74,39 +71,95 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``kernels`` command to the ``pipebench`` parser."""
     d = TimingSettings()
     p = subparsers.add_parser(
-        "kernels", help="time a module's kernel sets: correctness, compile time, speedups",
+        "kernels",
+        help="time a module's kernel sets: correctness, compile time, speedups",
         description="Run every implementation of each kernel set at each size in a fresh "
-                    "process: checked against the reference, compile time apart, timed.")
+        "process: checked against the reference, compile time apart, timed.",
+    )
     p.add_argument("target", help="path/to/module.py[:kernel] or package.module[:kernel]")
     p.add_argument("--kernel", metavar="NAME", help="only this kernel set")
-    p.add_argument("--impl", action="append", default=[], metavar="LABEL",
-                   help="only this implementation (repeatable; the reference always runs)")
-    p.add_argument("--sizes", nargs="+", type=_count, metavar="N",
-                   help="sizes to sweep instead of the kernel's own (1000 1e5 1M ...)")
-    p.add_argument("--threads", type=_threads, default="1", metavar="N|all",
-                   help="threads for BLAS, OpenMP, Numba and torch (default 1)")
-    p.add_argument("--rigorous", action="store_true",
-                   help=f"repeat in {RIGOROUS_PROCESSES} fresh processes and pool the samples")
-    p.add_argument("--processes", type=positive_int, metavar="N",
-                   help="fresh processes to repeat in (--rigorous: at least "
-                        f"{RIGOROUS_PROCESSES})")
-    p.add_argument("--samples", type=positive_int, default=d.samples, metavar="N",
-                   help=f"samples per implementation and size (default {d.samples})")
-    p.add_argument("--min-time", type=seconds, default=d.min_sample_s, metavar="S",
-                   help=f"each sample lasts at least S seconds (default {d.min_sample_s:g})")
-    p.add_argument("--warmup", type=seconds, default=d.warmup_s, metavar="S",
-                   help=f"warm-up before timing, in seconds (default {d.warmup_s:g})")
-    p.add_argument("--max-time", type=seconds, default=d.max_time_s, metavar="S",
-                   help="seconds of samples per row; slower rows get fewer ('low n') "
-                        f"(default {d.max_time_s:g})")
-    p.add_argument("--cutoff", type=seconds, default=d.cutoff_s, metavar="S",
-                   help="skip timing a call slower than S seconds, measured or predicted "
-                        f"from the previous size (default {d.cutoff_s:g})")
+    p.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="only this implementation (repeatable; the reference always runs)",
+    )
+    p.add_argument(
+        "--sizes",
+        nargs="+",
+        type=_count,
+        metavar="N",
+        help="sizes to sweep instead of the kernel's own (1000 1e5 1M ...)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default="1",
+        metavar="N|all",
+        help="threads for BLAS, OpenMP, Numba and torch (default 1)",
+    )
+    p.add_argument(
+        "--rigorous",
+        action="store_true",
+        help=f"repeat in {RIGOROUS_PROCESSES} fresh processes and pool the samples",
+    )
+    p.add_argument(
+        "--processes",
+        type=positive_int,
+        metavar="N",
+        help=f"fresh processes to repeat in (--rigorous: at least {RIGOROUS_PROCESSES})",
+    )
+    p.add_argument(
+        "--samples",
+        type=positive_int,
+        default=d.samples,
+        metavar="N",
+        help=f"samples per implementation and size (default {d.samples})",
+    )
+    p.add_argument(
+        "--min-time",
+        type=seconds,
+        default=d.min_sample_s,
+        metavar="S",
+        help=f"each sample lasts at least S seconds (default {d.min_sample_s:g})",
+    )
+    p.add_argument(
+        "--warmup",
+        type=seconds,
+        default=d.warmup_s,
+        metavar="S",
+        help=f"warm-up before timing, in seconds (default {d.warmup_s:g})",
+    )
+    p.add_argument(
+        "--max-time",
+        type=seconds,
+        default=d.max_time_s,
+        metavar="S",
+        help="seconds of samples per row; slower rows get fewer ('low n') "
+        f"(default {d.max_time_s:g})",
+    )
+    p.add_argument(
+        "--cutoff",
+        type=seconds,
+        default=d.cutoff_s,
+        metavar="S",
+        help="skip timing a call slower than S seconds, measured or predicted "
+        f"from the previous size (default {d.cutoff_s:g})",
+    )
     p.add_argument("--no-gemm", action="store_true", help="skip the GEMM probe")
-    p.add_argument("--max-seconds", type=seconds, metavar="S",
-                   help="stop a process that runs longer than S seconds")
-    p.add_argument("--json", type=Path, metavar="FILE",
-                   help="also write the report (raw samples, machine) to FILE")
+    p.add_argument(
+        "--max-seconds",
+        type=seconds,
+        metavar="S",
+        help="stop a process that runs longer than S seconds",
+    )
+    p.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write the report (raw samples, machine) to FILE",
+    )
     return p
 
 
@@ -114,25 +167,45 @@ def kernel_options(args: argparse.Namespace) -> KernelOptions:
     processes = args.processes or 1
     if args.rigorous:
         processes = max(RIGOROUS_PROCESSES, processes)
-    timing = TimingSettings(samples=args.samples, min_sample_s=args.min_time,
-                            warmup_s=args.warmup, max_time_s=args.max_time,
-                            cutoff_s=args.cutoff)
-    return KernelOptions(kernel=args.kernel, impls=tuple(args.impl),
-                         sizes=tuple(args.sizes or ()), threads=args.threads,
-                         processes=processes, gemm=not args.no_gemm, timing=timing,
-                         max_seconds=args.max_seconds)
+    timing = TimingSettings(
+        samples=args.samples,
+        min_sample_s=args.min_time,
+        warmup_s=args.warmup,
+        max_time_s=args.max_time,
+        cutoff_s=args.cutoff,
+    )
+    return KernelOptions(
+        kernel=args.kernel,
+        impls=tuple(args.impl),
+        sizes=tuple(args.sizes or ()),
+        threads=args.threads,
+        processes=processes,
+        gemm=not args.no_gemm,
+        timing=timing,
+        max_seconds=args.max_seconds,
+    )
 
 
-def execute(target: str, options: KernelOptions, console: Console,
-            live: bool) -> tuple[KernelState, bool]:
+def execute(
+    target: str, options: KernelOptions, console: Console, live: bool
+) -> tuple[KernelState, bool]:
     """Run to the end, showing rows as they come on a terminal; Ctrl-C stops (twice
     kills). Returns the final state and whether the user interrupted."""
     run = KernelRun(target, options).start()
-    state = KernelState(target, rounds=options.processes, options=options.as_dict(),
-                        started_at=time.time())
+    state = KernelState(
+        target, rounds=options.processes, options=options.as_dict(), started_at=time.time()
+    )
     interrupted = False
-    display = Live(kernels_view(state, console.width), console=console, refresh_per_second=4,
-                   transient=True) if live else None
+    display = (
+        Live(
+            kernels_view(state, console.width),
+            console=console,
+            refresh_per_second=4,
+            transient=True,
+        )
+        if live
+        else None
+    )
     try:
         if display:
             display.start()
@@ -146,8 +219,9 @@ def execute(target: str, options: KernelOptions, console: Console,
                     continue
                 state = apply_kernel_event(state, ev)
                 if isinstance(ev, Log) and ev.stream in ("stdout", "stderr"):
-                    console.print(f"[dim]│ {ev.text}[/]", markup=True, highlight=False,
-                                  soft_wrap=True)
+                    console.print(
+                        f"[dim]│ {ev.text}[/]", markup=True, highlight=False, soft_wrap=True
+                    )
                 elif display:
                     display.update(kernels_view(state, console.width))
             except KeyboardInterrupt:
@@ -155,8 +229,7 @@ def execute(target: str, options: KernelOptions, console: Console,
                     run.kill()
                 else:
                     interrupted = True
-                    console.print("[yellow]stopping the kernels run (Ctrl-C again to kill "
-                                  "it)…[/]")
+                    console.print("[yellow]stopping the kernels run (Ctrl-C again to kill it)…[/]")
                     run.stop()
     finally:
         if display:
@@ -198,15 +271,19 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
     if failure is not None or state.status not in ("finished", "stopped"):
-        err.print(f"[red]error:[/] {state.message or state.status}", highlight=False,
-                  soft_wrap=True)
+        err.print(
+            f"[red]error:[/] {state.message or state.status}", highlight=False, soft_wrap=True
+        )
         return EXIT_RUN_FAILED
     failed = _failures(state)
     if failed:
-        shown = "; ".join(failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3
-                                         else "")
-        err.print(f"[red]error:[/] {len(failed)} implementation result(s) failed or "
-                  f"disagree with the reference: {shown}", highlight=False, soft_wrap=True)
+        shown = "; ".join(failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+        err.print(
+            f"[red]error:[/] {len(failed)} implementation result(s) failed or "
+            f"disagree with the reference: {shown}",
+            highlight=False,
+            soft_wrap=True,
+        )
         return EXIT_RUN_FAILED
     return EXIT_OK
 

@@ -38,41 +38,77 @@ from workbench.views.lines import lines_view
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``lines`` command to the ``pipebench`` parser."""
     p = subparsers.add_parser(
-        "lines", help="line-level hot spots of chosen stages (line_profiler, cProfile)",
+        "lines",
+        help="line-level hot spots of chosen stages (line_profiler, cProfile)",
         description="Run a pipeline with line_profiler on chosen stages and print each "
-                    "line's hits and time, the hottest marked; then run it again without "
-                    "the profiler and print how much profiling slowed it. With no --stage, "
-                    "the bottleneck of the unprofiled run is profiled.")
+        "line's hits and time, the hottest marked; then run it again without "
+        "the profiler and print how much profiling slowed it. With no --stage, "
+        "the bottleneck of the unprofiled run is profiled.",
+    )
     p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--stage", action="append", default=[], metavar="NAME",
-                       help="profile this stage (repeatable; the source too)")
+    which.add_argument(
+        "--stage",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="profile this stage (repeatable; the source too)",
+    )
     which.add_argument("--all", action="store_true", help="profile every stage")
-    p.add_argument("--function", action="append", default=[], metavar="MODULE:QUALNAME",
-                   help="also profile a function the stages call (repeatable)")
-    p.add_argument("--functions", action="store_true",
-                   help="function view instead: cProfile on the stages, top functions by "
-                        "own and by cumulative time")
-    p.add_argument("--top", type=positive_int, metavar="N",
-                   help="show only the N hottest lines of each function (function view: "
-                        "the top N functions, default 15)")
+    p.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="MODULE:QUALNAME",
+        help="also profile a function the stages call (repeatable)",
+    )
+    p.add_argument(
+        "--functions",
+        action="store_true",
+        help="function view instead: cProfile on the stages, top functions by "
+        "own and by cumulative time",
+    )
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        metavar="N",
+        help="show only the N hottest lines of each function (function view: "
+        "the top N functions, default 15)",
+    )
     p.add_argument("--batch-size", type=positive_int, help="shortcut for --param batch_size=N")
-    p.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
-                   help="set a pipeline parameter (repeatable)")
-    p.add_argument("--max-batches", type=positive_int,
-                   help="stop each run after N batches out of the last stage")
-    p.add_argument("--max-seconds", type=seconds, metavar="S",
-                   help="stop each run after S seconds")
-    p.add_argument("--json", type=Path, metavar="FILE",
-                   help="also write the profile, the cost of looking and both runs to FILE")
+    p.add_argument(
+        "--param",
+        type=param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a pipeline parameter (repeatable)",
+    )
+    p.add_argument(
+        "--max-batches",
+        type=positive_int,
+        help="stop each run after N batches out of the last stage",
+    )
+    p.add_argument("--max-seconds", type=seconds, metavar="S", help="stop each run after S seconds")
+    p.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write the profile, the cost of looking and both runs to FILE",
+    )
     return p
 
 
 def lines_request(args: argparse.Namespace) -> LinesRequest:
     return LinesRequest(
-        target=args.target, params=pipeline_params(args), stages=tuple(args.stage), all_stages=args.all,
-        functions=tuple(args.function), view="functions" if args.functions else "lines",
-        max_batches=args.max_batches, max_seconds=args.max_seconds,
+        target=args.target,
+        params=pipeline_params(args),
+        stages=tuple(args.stage),
+        all_stages=args.all,
+        functions=tuple(args.function),
+        view="functions" if args.functions else "lines",
+        max_batches=args.max_batches,
+        max_seconds=args.max_seconds,
     )
 
 
@@ -90,8 +126,11 @@ def execute(request: LinesRequest, console: Console) -> tuple[LinesState, bool]:
     whether the user interrupted."""
     job = LinesJob(request).start()
     interrupted = False
-    status = console.status(_progress(job.phase or PROFILE, job.state)) if (
-        console.is_terminal) else None
+    status = (
+        console.status(_progress(job.phase or PROFILE, job.state))
+        if (console.is_terminal)
+        else None
+    )
     try:
         if status:
             status.start()
@@ -109,8 +148,7 @@ def execute(request: LinesRequest, console: Console) -> tuple[LinesState, bool]:
                     job.stop()
                 continue
             if isinstance(ev, Log) and phase == PROFILE:
-                console.print(f"[dim]│ {ev.text}[/]", markup=True, highlight=False,
-                              soft_wrap=True)
+                console.print(f"[dim]│ {ev.text}[/]", markup=True, highlight=False, soft_wrap=True)
             if status:
                 status.update(_progress(phase, job.state))
     finally:
@@ -124,8 +162,10 @@ def execute(request: LinesRequest, console: Console) -> tuple[LinesState, bool]:
 def cmd_lines(args: argparse.Namespace, console: Console) -> int:
     request = lines_request(args)
     if request.view == "functions" and request.functions:
-        raise UserError("--function is for the line view; --functions already shows every "
-                        "function the stages call")
+        raise UserError(
+            "--function is for the line view; --functions already shows every "
+            "function the stages call"
+        )
     state, interrupted = execute(request, console)
     run, prof = state.profiled, state.profile
     first = state.baseline if run is None else run

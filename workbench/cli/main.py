@@ -51,18 +51,14 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-
-
-
-
-
-
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pipebench", description=(
-        "A terminal workbench for ML data pipelines. With no command, opens the workbench "
-        "on PATH (default ./pipelines, else the bundled examples)."))
+    parser = _Parser(
+        prog="pipebench",
+        description=(
+            "A terminal workbench for ML data pipelines. With no command, opens the workbench "
+            "on PATH (default ./pipelines, else the bundled examples)."
+        ),
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     p = sub.add_parser("list", help="list the pipelines of a folder or module")
@@ -71,16 +67,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a pipeline headless and print its stage report")
     p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
     p.add_argument("--batch-size", type=positive_int, help="shortcut for --param batch_size=N")
-    p.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
-                   help="set a pipeline parameter (repeatable)")
-    p.add_argument("--max-batches", type=positive_int,
-                   help="stop after N batches out of the last stage")
+    p.add_argument(
+        "--param",
+        type=param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a pipeline parameter (repeatable)",
+    )
+    p.add_argument(
+        "--max-batches", type=positive_int, help="stop after N batches out of the last stage"
+    )
     p.add_argument("--max-seconds", type=seconds, help="stop after S seconds")
-    p.add_argument("--memory-budget", type=size, metavar="SIZE",
-                   help="end the run when its RSS passes SIZE (2GiB, 512MiB, ...)")
+    p.add_argument(
+        "--memory-budget",
+        type=size,
+        metavar="SIZE",
+        help="end the run when its RSS passes SIZE (2GiB, 512MiB, ...)",
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report to FILE")
-    p.add_argument("--snapshot-interval", type=seconds, default=0.1, metavar="S",
-                   help="seconds between snapshots from the runner (default 0.1)")
+    p.add_argument(
+        "--snapshot-interval",
+        type=seconds,
+        default=0.1,
+        metavar="S",
+        help="seconds between snapshots from the runner (default 0.1)",
+    )
     cli_parallel.add_arguments(p)
     cli_kernels.add_parser(sub)
     cli_lines.add_parser(sub)
@@ -90,20 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(
-        params=pipeline_params(args), max_batches=args.max_batches, max_seconds=args.max_seconds,
-        memory_budget=args.memory_budget, snapshot_s=args.snapshot_interval,
+        params=pipeline_params(args),
+        max_batches=args.max_batches,
+        max_seconds=args.max_seconds,
+        memory_budget=args.memory_budget,
+        snapshot_s=args.snapshot_interval,
     )
 
 
-def execute(target: str, options: RunOptions, console: Console,
-            live: bool) -> tuple[RunState, bool]:
+def execute(
+    target: str, options: RunOptions, console: Console, live: bool
+) -> tuple[RunState, bool]:
     """Run ``target`` to its end, showing it live on a terminal; Ctrl-C stops it (twice
     kills it). Returns the final state and whether the user interrupted."""
     handle = start_run(target, options)
     state = RunState(target, started_at=time.time(), options=_options_dict(options))
     interrupted = False
-    display = Live(run_view(state), console=console, refresh_per_second=4,
-                   transient=True) if live else None
+    display = (
+        Live(run_view(state), console=console, refresh_per_second=4, transient=True)
+        if live
+        else None
+    )
     try:
         if display:
             display.start()
@@ -113,8 +132,9 @@ def execute(target: str, options: RunOptions, console: Console,
                 ev = handle.events.get()
                 state = apply(state, ev)
                 if isinstance(ev, Log):
-                    console.print(f"[dim]│ {escape(ev.text)}[/]", markup=True, highlight=False,
-                                  soft_wrap=True)
+                    console.print(
+                        f"[dim]│ {escape(ev.text)}[/]", markup=True, highlight=False, soft_wrap=True
+                    )
                 elif display and state.hello:
                     display.update(run_view(state))
             except KeyboardInterrupt:
@@ -133,8 +153,12 @@ def execute(target: str, options: RunOptions, console: Console,
 
 
 def _options_dict(o: RunOptions) -> dict[str, Any]:
-    return {"max_batches": o.max_batches, "max_seconds": o.max_seconds,
-            "memory_budget_bytes": o.memory_budget, "snapshot_s": o.snapshot_s}
+    return {
+        "max_batches": o.max_batches,
+        "max_seconds": o.max_seconds,
+        "memory_budget_bytes": o.memory_budget,
+        "snapshot_s": o.snapshot_s,
+    }
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -150,8 +174,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         records.write_atomic(args.json, rep)
     console.print(run_view(state, str(record)))
     if failure is not None and not failure.user_error:
-        console.print(f"[red]error:[/] {failure.message or failure.type} "
-                      f"(traceback in {args.json or record})", highlight=False)
+        console.print(
+            f"[red]error:[/] {failure.message or failure.type} "
+            f"(traceback in {args.json or record})",
+            highlight=False,
+        )
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if state.status in (FINISHED, STOPPED) else EXIT_RUN_FAILED
@@ -190,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
             if len(argv) > 1:
-                raise UserError(f"pipebench: unexpected {' '.join(argv[1:])!r}; "
-                                "usage: pipebench [PATH] or pipebench COMMAND ...")
+                raise UserError(
+                    f"pipebench: unexpected {' '.join(argv[1:])!r}; "
+                    "usage: pipebench [PATH] or pipebench COMMAND ..."
+                )
             return cmd_workbench(argv[0], console)
         args = build_parser().parse_args(argv)
         if args.command == "run":

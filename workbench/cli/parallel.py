@@ -36,10 +36,18 @@ def _scheduler(text: str) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``pipebench run`` for parallel stages."""
-    p.add_argument("--backend", type=_backend, metavar="{" + ",".join(BACKENDS) + "}",
-                   help=f"where stage(fn, workers=N) stages run (default loky, or ${BACKEND_ENV})")
-    p.add_argument("--scheduler", type=_scheduler, metavar="tcp://HOST:PORT",
-                   help=f"the Dask scheduler for --backend dask (or ${SCHEDULER_ENV})")
+    p.add_argument(
+        "--backend",
+        type=_backend,
+        metavar="{" + ",".join(BACKENDS) + "}",
+        help=f"where stage(fn, workers=N) stages run (default loky, or ${BACKEND_ENV})",
+    )
+    p.add_argument(
+        "--scheduler",
+        type=_scheduler,
+        metavar="tcp://HOST:PORT",
+        help=f"the Dask scheduler for --backend dask (or ${SCHEDULER_ENV})",
+    )
 
 
 def apply(args: argparse.Namespace) -> None:

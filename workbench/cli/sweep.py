@@ -73,72 +73,122 @@ def _fraction(text: str) -> float:
     return v
 
 
-
-
-
-
 def add_parser(subparsers: Any) -> None:
     """Add ``sweep``, ``history`` and ``compare`` to the ``pipebench`` parser."""
     d = SweepSettings()
     p = subparsers.add_parser(
-        "sweep", help="find the fastest batch size that fits the memory budgets",
+        "sweep",
+        help="find the fastest batch size that fits the memory budgets",
         description="Run the pipeline at several batch sizes, each in a fresh process, "
-                    "leave the warm-up out of the throughput, and recommend the fastest "
-                    "size that fits, with a margin below any size that failed.")
+        "leave the warm-up out of the throughput, and recommend the fastest "
+        "size that fits, with a margin below any size that failed.",
+    )
     p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
     how = p.add_mutually_exclusive_group()
-    how.add_argument("--batch-sizes", type=_sizes, metavar="8,16,32,...",
-                     help="run exactly these sizes")
-    how.add_argument("--auto", action="store_true",
-                     help="powers of two from --min until throughput stops improving by "
-                          f"more than {d.improvement:.0%}, a budget is passed or a size runs "
-                          "out of memory, then refine between the best size's neighbours "
-                          "(the default)")
-    p.add_argument("--min", type=_whole, metavar="N",
-                   help=f"--auto: first size (default {d.min_size})")
-    p.add_argument("--max", type=_whole, metavar="N",
-                   help=f"--auto: largest size (default {d.max_size})")
-    p.add_argument("--memory-budget", type=size, metavar="SIZE",
-                   help="RSS budget of each run (2GiB, 512MiB, ...): passing it ends the "
-                        "run and fails the size")
-    p.add_argument("--gpu-memory-budget", type=size, metavar="SIZE",
-                   help="peak GPU memory budget of each run: passing it fails the size")
-    p.add_argument("--seconds-per-run", type=_seconds, default=d.seconds_per_run,
-                   metavar="S", help=f"time limit of each run (default {d.seconds_per_run:g})")
-    p.add_argument("--max-batches", type=_whole, metavar="N",
-                   help="also stop each run after N batches")
-    p.add_argument("--warmup-batches", type=_count, default=d.warmup_batches, metavar="N",
-                   help="batches left out of the throughput at the start of each run "
-                        f"(default {d.warmup_batches})")
-    p.add_argument("--warmup-seconds", type=lambda t: _seconds(t, strict=False),
-                   default=d.warmup_s, metavar="S",
-                   help="seconds left out of the throughput at the start of each run "
-                        "(default 0; both warm-ups apply)")
-    p.add_argument("--margin", type=_fraction, default=d.margin, metavar="F",
-                   help="the recommendation stays this fraction below any size that failed "
-                        f"(default {d.margin:g})")
-    p.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
-                   help="set another pipeline parameter (repeatable)")
-    p.add_argument("--json", type=Path, metavar="FILE",
-                   help="also write the sweep (every point, the answer) to FILE")
+    how.add_argument(
+        "--batch-sizes", type=_sizes, metavar="8,16,32,...", help="run exactly these sizes"
+    )
+    how.add_argument(
+        "--auto",
+        action="store_true",
+        help="powers of two from --min until throughput stops improving by "
+        f"more than {d.improvement:.0%}, a budget is passed or a size runs "
+        "out of memory, then refine between the best size's neighbours "
+        "(the default)",
+    )
+    p.add_argument(
+        "--min", type=_whole, metavar="N", help=f"--auto: first size (default {d.min_size})"
+    )
+    p.add_argument(
+        "--max", type=_whole, metavar="N", help=f"--auto: largest size (default {d.max_size})"
+    )
+    p.add_argument(
+        "--memory-budget",
+        type=size,
+        metavar="SIZE",
+        help="RSS budget of each run (2GiB, 512MiB, ...): passing it ends the "
+        "run and fails the size",
+    )
+    p.add_argument(
+        "--gpu-memory-budget",
+        type=size,
+        metavar="SIZE",
+        help="peak GPU memory budget of each run: passing it fails the size",
+    )
+    p.add_argument(
+        "--seconds-per-run",
+        type=_seconds,
+        default=d.seconds_per_run,
+        metavar="S",
+        help=f"time limit of each run (default {d.seconds_per_run:g})",
+    )
+    p.add_argument(
+        "--max-batches", type=_whole, metavar="N", help="also stop each run after N batches"
+    )
+    p.add_argument(
+        "--warmup-batches",
+        type=_count,
+        default=d.warmup_batches,
+        metavar="N",
+        help="batches left out of the throughput at the start of each run "
+        f"(default {d.warmup_batches})",
+    )
+    p.add_argument(
+        "--warmup-seconds",
+        type=lambda t: _seconds(t, strict=False),
+        default=d.warmup_s,
+        metavar="S",
+        help="seconds left out of the throughput at the start of each run "
+        "(default 0; both warm-ups apply)",
+    )
+    p.add_argument(
+        "--margin",
+        type=_fraction,
+        default=d.margin,
+        metavar="F",
+        help="the recommendation stays this fraction below any size that failed "
+        f"(default {d.margin:g})",
+    )
+    p.add_argument(
+        "--param",
+        type=param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set another pipeline parameter (repeatable)",
+    )
+    p.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write the sweep (every point, the answer) to FILE",
+    )
 
-    p = subparsers.add_parser("history", help="list recorded runs",
-                              description="Recorded runs, oldest first, numbered for "
-                                          "pipebench compare.")
-    p.add_argument("target", nargs="?",
-                   help="only runs of this pipeline: a name, path/to/module.py[:name] or "
-                        "package.module[:name]")
+    p = subparsers.add_parser(
+        "history",
+        help="list recorded runs",
+        description="Recorded runs, oldest first, numbered for pipebench compare.",
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        help="only runs of this pipeline: a name, path/to/module.py[:name] or "
+        "package.module[:name]",
+    )
     p.add_argument("--last", type=_whole, metavar="N", help="only the last N runs")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the list to FILE")
 
     p = subparsers.add_parser(
-        "compare", help="two run reports side by side, with the ratio of each figure",
+        "compare",
+        help="two run reports side by side, with the ratio of each figure",
         description="Each run is a number from pipebench history (1 the oldest, -1 the "
-                    "newest), a run id or a prefix of one, or a report file (--json).")
+        "newest), a run id or a prefix of one, or a report file (--json).",
+    )
     p.add_argument("a", metavar="RUN", help="run A")
     p.add_argument("b", metavar="RUN", help="run B (ratios are B / A)")
-    p.add_argument("--json", type=Path, metavar="FILE",
-                   help="also write every figure and ratio to FILE")
+    p.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write every figure and ratio to FILE"
+    )
 
 
 def sweep_settings(args: argparse.Namespace) -> SweepSettings:
@@ -151,14 +201,22 @@ def sweep_settings(args: argparse.Namespace) -> SweepSettings:
         raise UserError(f"pipebench sweep: --min {lo} is above --max {hi}")
     params = dict(args.param)
     if "batch_size" in params:
-        raise UserError("pipebench sweep: the sweep sets batch_size itself; use "
-                        "--batch-sizes or --min/--max")
+        raise UserError(
+            "pipebench sweep: the sweep sets batch_size itself; use --batch-sizes or --min/--max"
+        )
     return SweepSettings(
-        sizes=tuple(args.batch_sizes or ()), min_size=lo, max_size=hi,
-        seconds_per_run=args.seconds_per_run, max_batches=args.max_batches,
-        memory_budget=args.memory_budget, gpu_memory_budget=args.gpu_memory_budget,
-        warmup_batches=args.warmup_batches, warmup_s=args.warmup_seconds,
-        margin=args.margin, params=params)
+        sizes=tuple(args.batch_sizes or ()),
+        min_size=lo,
+        max_size=hi,
+        seconds_per_run=args.seconds_per_run,
+        max_batches=args.max_batches,
+        memory_budget=args.memory_budget,
+        gpu_memory_budget=args.gpu_memory_budget,
+        warmup_batches=args.warmup_batches,
+        warmup_s=args.warmup_seconds,
+        margin=args.margin,
+        params=params,
+    )
 
 
 class _Progress:
@@ -180,12 +238,19 @@ class _Progress:
 
 
 def _live_view(target: str, settings: SweepSettings, prog: _Progress, width: int) -> Group:
-    parts: list[Any] = [sweep_header(target, settings),
-                        points_table(prog.points, None, prog.running)]
+    parts: list[Any] = [
+        sweep_header(target, settings),
+        points_table(prog.points, None, prog.running),
+    ]
     if prog.running and prog.state is not None:
         rate = throughput(prog.state)
-        parts.append(Text(f"batch_size={prog.running[0]}: {format_seconds(prog.state.elapsed_s)}"
-                          f", {format_rate(rate)} items/s so far", style="dim"))
+        parts.append(
+            Text(
+                f"batch_size={prog.running[0]}: {format_seconds(prog.state.elapsed_s)}"
+                f", {format_rate(rate)} items/s so far",
+                style="dim",
+            )
+        )
     if prog.points:
         parts.append(curve(prog.points, settings, None, width=min(width, 100) - 2, height=4))
     return Group(*parts)
@@ -201,9 +266,15 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     def work() -> None:
         try:
             prog.result = run_sweep(
-                args.target, settings, on_start=prog.start, on_point=prog.point,
+                args.target,
+                settings,
+                on_start=prog.start,
+                on_point=prog.point,
                 on_state=lambda size, state: setattr(prog, "state", state),
-                cancel=cancel, kill=kill, save=False)
+                cancel=cancel,
+                kill=kill,
+                save=False,
+            )
         except BaseException as exc:  # handed to the main thread
             prog.error = exc
         finally:
@@ -211,8 +282,16 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
 
     thread = threading.Thread(target=work, name="pipebench-sweep", daemon=True)
     live = console.is_terminal
-    display = Live(_live_view(args.target, settings, prog, console.width), console=console,
-                   refresh_per_second=4, transient=True) if live else None
+    display = (
+        Live(
+            _live_view(args.target, settings, prog, console.width),
+            console=console,
+            refresh_per_second=4,
+            transient=True,
+        )
+        if live
+        else None
+    )
     if display:
         display.start()
     thread.start()
@@ -228,8 +307,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
                     kill.set()
                 else:
                     cancel.set()
-                    console.print("[yellow]stopping the sweep (Ctrl-C again to kill the "
-                                  "run)…[/]")
+                    console.print("[yellow]stopping the sweep (Ctrl-C again to kill the run)…[/]")
     finally:
         if display:
             display.stop()
@@ -246,18 +324,27 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     console.print(sweep_header(args.target, settings))
     console.print(points_table(result.points, result.answer))
     if result.points:
-        console.print(curve(result.points, settings, result.answer,
-                            width=min(console.width, 100) - 2))
+        console.print(
+            curve(result.points, settings, result.answer, width=min(console.width, 100) - 2)
+        )
     console.print(answer_text(result.answer))
     stop = data.get("growth_stopped")
     runs = f"{len(result.points)} run{'' if len(result.points) == 1 else 's'}"
     if settings.auto:
         runs += f" (a full power-of-two sweep is {full_sweep_runs(settings)})"
-    console.print(Text(f"{runs}; growth ended: {stop or '–'}; sweep: {saved}"
-                       if settings.auto else f"{runs}; sweep: {saved}", style="dim"))
+    console.print(
+        Text(
+            f"{runs}; growth ended: {stop or '–'}; sweep: {saved}"
+            if settings.auto
+            else f"{runs}; sweep: {saved}",
+            style="dim",
+        )
+    )
     if result.interrupted:
-        console.print("[yellow]stopped with Ctrl-C before its end: the answer covers only "
-                      "the sizes measured[/]")
+        console.print(
+            "[yellow]stopped with Ctrl-C before its end: the answer covers only "
+            "the sizes measured[/]"
+        )
         return EXIT_INTERRUPTED
     return EXIT_OK if result.answer.recommended is not None else EXIT_NO_ANSWER
 
@@ -271,7 +358,7 @@ def numbered_runs(target: str | None) -> list[tuple[int, dict[str, Any]]]:
 def cmd_history(args: argparse.Namespace, console: Console) -> int:
     runs = numbered_runs(args.target)
     if args.last:
-        runs = runs[-args.last:]
+        runs = runs[-args.last :]
     if args.json:
         records.write_atomic(args.json, [{"number": n, **r} for n, r in runs])
     if not runs:
@@ -279,8 +366,12 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
         console.print(f"no recorded runs{where} in {records.runs_dir()}")
         return EXIT_OK
     console.print(history_table(runs, console.width))
-    console.print(Text(f"{len(runs)} runs in {records.runs_dir()}; compare two with "
-                       "pipebench compare N M", style="dim"))
+    console.print(
+        Text(
+            f"{len(runs)} runs in {records.runs_dir()}; compare two with pipebench compare N M",
+            style="dim",
+        )
+    )
     return EXIT_OK
 
 
@@ -288,11 +379,27 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     runs = records.load_runs()
     a, b = resolve_run(args.a, runs), resolve_run(args.b, runs)
     if args.json:
-        figures = [{"section": f.section, "figure": f.label, "a": f.a, "b": f.b,
-                    "unit": f.unit, "ratio": f.ratio, "verdict": f.verdict}
-                   for f in compare_reports(a, b)]
-        records.write_atomic(args.json, {"a": a.get("run_id"), "b": b.get("run_id"),
-                                         "figures": figures, "written_at": time.time()})
+        figures = [
+            {
+                "section": f.section,
+                "figure": f.label,
+                "a": f.a,
+                "b": f.b,
+                "unit": f.unit,
+                "ratio": f.ratio,
+                "verdict": f.verdict,
+            }
+            for f in compare_reports(a, b)
+        ]
+        records.write_atomic(
+            args.json,
+            {
+                "a": a.get("run_id"),
+                "b": b.get("run_id"),
+                "figures": figures,
+                "written_at": time.time(),
+            },
+        )
     console.print(compare_view(a, b))
     return EXIT_OK
 

@@ -67,13 +67,18 @@ def describe(path: Path) -> ModuleInfo:
         return ModuleInfo(str(path), path.stem, error=exc.message)
     infos = []
     for p in find_pipelines(module).values():
-        infos.append(PipelineInfo(
-            name=p.name, target=f"{path}:{p.name}", doc=p.doc.split("\n\n")[0],
-            params=tuple((q.name, _json_safe(q.default), q.kind.__name__) for q in p.params),
-            reason=missing_requirement(p),
-        ))
-    return ModuleInfo(str(path), path.stem, tuple(infos),
-                      kernels=describe_kernel_sets(module, str(path)))
+        infos.append(
+            PipelineInfo(
+                name=p.name,
+                target=f"{path}:{p.name}",
+                doc=p.doc.split("\n\n")[0],
+                params=tuple((q.name, _json_safe(q.default), q.kind.__name__) for q in p.params),
+                reason=missing_requirement(p),
+            )
+        )
+    return ModuleInfo(
+        str(path), path.stem, tuple(infos), kernels=describe_kernel_sets(module, str(path))
+    )
 
 
 def expand(root: str | Path) -> list[Path]:
@@ -90,12 +95,14 @@ def expand(root: str | Path) -> list[Path]:
 
 def _from_json(d: dict[str, Any]) -> ModuleInfo:
     pipes = tuple(
-        PipelineInfo(p["name"], p["target"], p["doc"],
-                     tuple(tuple(x) for x in p["params"]), p["reason"])  # type: ignore[misc]
+        PipelineInfo(
+            p["name"], p["target"], p["doc"], tuple(tuple(x) for x in p["params"]), p["reason"]
+        )  # type: ignore[misc]
         for p in d["pipelines"]
     )
-    return ModuleInfo(d["path"], d["name"], pipes, d["error"],
-                      kernel_infos_from_json(d.get("kernels")))
+    return ModuleInfo(
+        d["path"], d["name"], pipes, d["error"], kernel_infos_from_json(d.get("kernels"))
+    )
 
 
 def discover(root: str | Path, timeout: float = 60.0) -> list[ModuleInfo]:
@@ -107,7 +114,10 @@ def discover(root: str | Path, timeout: float = 60.0) -> list[ModuleInfo]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench.engine.catalog", *map(str, files)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
     )
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -118,12 +128,11 @@ def discover(root: str | Path, timeout: float = 60.0) -> list[ModuleInfo]:
     marker = b"\x1epipebench-catalog "
     for line in out.splitlines():
         if line.startswith(marker):
-            info = _from_json(json.loads(line[len(marker):]))
+            info = _from_json(json.loads(line[len(marker) :]))
             found[info.path] = info
     return [
-        found.get(str(f)) or ModuleInfo(
-            str(f), f.stem, error=f"importing {f} did not finish within {timeout:g} s"
-        )
+        found.get(str(f))
+        or ModuleInfo(str(f), f.stem, error=f"importing {f} did not finish within {timeout:g} s")
         for f in files
     ]
 

@@ -193,8 +193,9 @@ class Run:
                 sections[sampler.section] = {"unavailable": f"{type(exc).__name__}: {exc}"}
         # A stop raises through the stages too: that is no stage failing.
         failed = r.failed if self.stop_reason is None else -1
-        return Snapshot(r.elapsed_ns, stages, r.self_ns[-1], self.memory.reading(), failed,
-                        sections)
+        return Snapshot(
+            r.elapsed_ns, stages, r.self_ns[-1], self.memory.reading(), failed, sections
+        )
 
     def _sampler(self) -> None:
         cfg = self.config
@@ -263,12 +264,19 @@ class Run:
         names = (stage_name(source),) + tuple(stage_name(s) for s in stages)
         self.stage_names = _unique(names)
         module = sys.modules.get(pipe.factory.__module__)
-        self.outbox.post(Hello(
-            pid=os.getpid(), pipeline=pipe.name, module=pipe.factory.__module__,
-            path=getattr(module, "__file__", None) or "", params=params,
-            stages=self.stage_names, probe=probe.IMPLEMENTATION,
-            python=sys.version.split()[0], started_at=time.time(),
-        ))
+        self.outbox.post(
+            Hello(
+                pid=os.getpid(),
+                pipeline=pipe.name,
+                module=pipe.factory.__module__,
+                path=getattr(module, "__file__", None) or "",
+                params=params,
+                stages=self.stage_names,
+                probe=probe.IMPLEMENTATION,
+                python=sys.version.split()[0],
+                started_at=time.time(),
+            )
+        )
         upstream, stages = self.instrument(upstream, stages)
         self.memory.mark_start()
         self.clock = probe.make_clock(len(names))
@@ -288,8 +296,9 @@ class Run:
             self.probes.append(probe.make_probe(self.clock, i, out))
         return self.probes[-1]  # type: ignore[no-any-return]
 
-    def instrument(self, source: Iterator[Any], stages: list[Any]
-                   ) -> tuple[Iterator[Any], list[Any]]:
+    def instrument(
+        self, source: Iterator[Any], stages: list[Any]
+    ) -> tuple[Iterator[Any], list[Any]]:
         """Hook for modes that watch stages (``lines``): the source iterator and the stage
         callables to build the chain from, after their names are known and Hello is sent."""
         return source, stages
@@ -311,9 +320,9 @@ class Run:
             try:
                 p.close()
             except BaseException as exc:  # a finally block that raises
-                self.outbox.post(Log(
-                    "pipebench", f"closing stage {p.index} raised {type(exc).__name__}: {exc}"
-                ))
+                self.outbox.post(
+                    Log("pipebench", f"closing stage {p.index} raised {type(exc).__name__}: {exc}")
+                )
         # An iterator without close() (a DataLoader's, map, zip) still holds the generator it
         # wraps: let go of the chain so that such generators are finalized, and their
         # finally blocks and with-blocks run, now rather than never (the child ends with
@@ -354,9 +363,16 @@ class Run:
             message = f"{type(exc).__name__}: {exc}"
             if where:
                 message = f"stage {where} raised {message}"
-            self.outbox.post(Failure(
-                "run", type(exc).__name__, str(exc), traceback.format_exc(), where, False,
-            ))
+            self.outbox.post(
+                Failure(
+                    "run",
+                    type(exc).__name__,
+                    str(exc),
+                    traceback.format_exc(),
+                    where,
+                    False,
+                )
+            )
         if self.clock is not None:
             self.clock.finish()
         self.close_chain()

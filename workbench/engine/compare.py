@@ -41,7 +41,7 @@ class Figure:
 
     @property
     def verdict(self) -> str:
-        """"better", "worse", "same" for B against A, or "" where it has no direction."""
+        """ "better", "worse", "same" for B against A, or "" where it has no direction."""
         r = self.ratio
         if r is None or not self.better:
             return ""
@@ -51,8 +51,7 @@ class Figure:
 
 
 def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _get(rep: dict[str, Any], *keys: str) -> float | None:
@@ -73,8 +72,7 @@ def _names(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[Figure]:
     """Every figure of two reports: the run, per stage, memory, GPU and caches."""
     out = [
-        Figure("run", "items/s", _get(a, "items_per_s"), _get(b, "items_per_s"),
-               "items/s", HIGHER),
+        Figure("run", "items/s", _get(a, "items_per_s"), _get(b, "items_per_s"), "items/s", HIGHER),
         Figure("run", "items", _get(a, "items"), _get(b, "items"), "count"),
         Figure("run", "duration", _get(a, "duration_s"), _get(b, "duration_s"), "s"),
     ]
@@ -83,37 +81,46 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> list[Figure]:
         x, y = sa.get(name, {}), sb.get(name, {})
         sec = f"stage {name}"
         out += [
-            Figure(sec, "items/s", _get(x, "items_per_s"), _get(y, "items_per_s"),
-                   "items/s", HIGHER),
+            Figure(
+                sec, "items/s", _get(x, "items_per_s"), _get(y, "items_per_s"), "items/s", HIGHER
+            ),
             Figure(sec, "self time", _get(x, "self_s"), _get(y, "self_s"), "s", LOWER),
             Figure(sec, "self %", _get(x, "self_pct"), _get(y, "self_pct"), "%"),
-            Figure(sec, "self per batch", _get(x, "mean_batch_s"), _get(y, "mean_batch_s"),
-                   "s"),
+            Figure(sec, "self per batch", _get(x, "mean_batch_s"), _get(y, "mean_batch_s"), "s"),
         ]
-    for key, label in (("rss_peak_bytes", "peak RSS"), ("uss_peak_bytes", "peak USS"),
-                       ("rss_start_bytes", "RSS at start")):
-        out.append(Figure("memory", label, _get(a, "memory", key), _get(b, "memory", key),
-                          "bytes", LOWER))
+    for key, label in (
+        ("rss_peak_bytes", "peak RSS"),
+        ("uss_peak_bytes", "peak USS"),
+        ("rss_start_bytes", "RSS at start"),
+    ):
+        out.append(
+            Figure("memory", label, _get(a, "memory", key), _get(b, "memory", key), "bytes", LOWER)
+        )
     if a.get("gpu") or b.get("gpu"):
-        for key, label in (("peak_bytes", "peak GPU memory"),
-                           ("peak_reserved_bytes", "peak reserved (torch)")):
-            out.append(Figure("gpu", label, _get(a, "gpu", key), _get(b, "gpu", key),
-                              "bytes", LOWER))
-    ca = _by_name((a.get("caches") or {}).get("caches") if isinstance(a.get("caches"), dict)
-                  else None)
-    cb = _by_name((b.get("caches") or {}).get("caches") if isinstance(b.get("caches"), dict)
-                  else None)
+        for key, label in (
+            ("peak_bytes", "peak GPU memory"),
+            ("peak_reserved_bytes", "peak reserved (torch)"),
+        ):
+            out.append(
+                Figure("gpu", label, _get(a, "gpu", key), _get(b, "gpu", key), "bytes", LOWER)
+            )
+    ca = _by_name(
+        (a.get("caches") or {}).get("caches") if isinstance(a.get("caches"), dict) else None
+    )
+    cb = _by_name(
+        (b.get("caches") or {}).get("caches") if isinstance(b.get("caches"), dict) else None
+    )
     for name in _names(ca, cb):
         x, y = ca.get(name, {}), cb.get(name, {})
         sec = f"cache {name}"
         out += [
-            Figure(sec, "hit rate", _pct(x.get("hit_rate")), _pct(y.get("hit_rate")), "%",
-                   HIGHER),
+            Figure(sec, "hit rate", _pct(x.get("hit_rate")), _pct(y.get("hit_rate")), "%", HIGHER),
             Figure(sec, "hits", _get(x, "hits"), _get(y, "hits"), "count"),
             Figure(sec, "misses", _get(x, "misses"), _get(y, "misses"), "count"),
             Figure(sec, "bytes", _get(x, "bytes"), _get(y, "bytes"), "bytes"),
-            Figure(sec, "time saved", _get(x, "seconds_saved"), _get(y, "seconds_saved"), "s",
-                   HIGHER),
+            Figure(
+                sec, "time saved", _get(x, "seconds_saved"), _get(y, "seconds_saved"), "s", HIGHER
+            ),
         ]
     return out
 
@@ -130,11 +137,12 @@ def load_report(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
     except ValueError:
-        raise UserError(f"{path} is not JSON: give a run report (pipebench run --json)") \
-            from None
+        raise UserError(f"{path} is not JSON: give a run report (pipebench run --json)") from None
     if not isinstance(rep, dict) or "stages" not in rep:
-        raise UserError(f"{path} is not a run report (no stages): pass a pipebench run "
-                        "--json file, a run id or a number from pipebench history")
+        raise UserError(
+            f"{path} is not a run report (no stages): pass a pipebench run "
+            "--json file, a run id or a number from pipebench history"
+        )
     rep.setdefault("_file", str(path))
     return rep
 
@@ -153,8 +161,10 @@ def resolve_run(ref: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return dict(runs[n - 1 if n > 0 else n])
     found = [r for r in runs if str(r.get("run_id", "")).startswith(ref)]
     if not found:
-        raise UserError(f"no recorded run {ref!r}: give a run id, a number or a report file "
-                        "(see pipebench history)")
+        raise UserError(
+            f"no recorded run {ref!r}: give a run id, a number or a report file "
+            "(see pipebench history)"
+        )
     if len(found) > 1:
         raise UserError(f"{ref!r} names {len(found)} runs: give more of the run id")
     return dict(found[0])
@@ -169,13 +179,15 @@ def matches(rec: dict[str, Any], target: str) -> bool:
     if t.name is not None and rec.get("pipeline") != t.name:
         return False
     if t.is_path:
-        return bool(rec.get("path")) and os.path.realpath(str(rec.get("path"))) == \
-            os.path.realpath(t.module)
+        return bool(rec.get("path")) and os.path.realpath(str(rec.get("path"))) == os.path.realpath(
+            t.module
+        )
     return rec.get("module") == t.module
 
 
-def select_runs(runs: Sequence[tuple[int, dict[str, Any]]], target: str
-                ) -> list[tuple[int, dict[str, Any]]]:
+def select_runs(
+    runs: Sequence[tuple[int, dict[str, Any]]], target: str
+) -> list[tuple[int, dict[str, Any]]]:
     """The numbered runs of ``target``; a bare name that is no pipeline's is taken as a
     module name."""
     found = [(n, r) for n, r in runs if matches(r, target)]

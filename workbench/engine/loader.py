@@ -129,7 +129,8 @@ def find_pipelines(module: ModuleType) -> dict[str, Pipeline]:
     found = {}
     for value in vars(module).values():
         if isinstance(value, Pipeline) and getattr(value.factory, "__module__", None) in (
-            module.__name__, None,
+            module.__name__,
+            None,
         ):
             found[value.name] = value
     return found
@@ -137,7 +138,8 @@ def find_pipelines(module: ModuleType) -> dict[str, Pipeline]:
 
 def _what_was_found(module: ModuleType) -> str:
     funcs = [
-        n for n, v in vars(module).items()
+        n
+        for n, v in vars(module).items()
         if inspect.isfunction(v) and v.__module__ == module.__name__ and not n.startswith("_")
     ]
     if not funcs:
@@ -213,8 +215,6 @@ def resolve_params(p: Pipeline, given: dict[str, str]) -> dict[str, Any]:
     for key, text in given.items():
         if key not in by_name:
             known = ", ".join(by_name) or "none"
-            raise UserError(
-                f"{p.name} has no parameter {key!r}; its parameters: {known}"
-            )
+            raise UserError(f"{p.name} has no parameter {key!r}; its parameters: {known}")
         params[key] = convert(by_name[key], text, p.name)
     return params

@@ -165,6 +165,4 @@ class ChainReading:
 
 def read(clock: Any) -> ChainReading:
     elapsed, self_ns, items, batches, done, failed = clock.read()
-    return ChainReading(
-        elapsed, tuple(self_ns), tuple(items), tuple(batches), tuple(done), failed
-    )
+    return ChainReading(elapsed, tuple(self_ns), tuple(items), tuple(batches), tuple(done), failed)

@@ -15,7 +15,11 @@ VERSION = 1
 
 #: Final statuses of a run.
 FINISHED, STOPPED, FAILED, BUDGET_EXCEEDED, CRASHED = (
-    "finished", "stopped", "failed", "budget_exceeded", "crashed",
+    "finished",
+    "stopped",
+    "failed",
+    "budget_exceeded",
+    "crashed",
 )
 FINAL_STATUSES = (FINISHED, STOPPED, FAILED, BUDGET_EXCEEDED, CRASHED)
 
@@ -199,8 +203,11 @@ class ProfiledFunction:
 
     def __post_init__(self) -> None:  # decoded from JSON: lists and dicts
         object.__setattr__(self, "source", tuple(self.source))
-        object.__setattr__(self, "lines", tuple(
-            s if isinstance(s, LineStat) else LineStat(**s) for s in self.lines))
+        object.__setattr__(
+            self,
+            "lines",
+            tuple(s if isinstance(s, LineStat) else LineStat(**s) for s in self.lines),
+        )
 
     @property
     def total_s(self) -> float:
@@ -238,22 +245,41 @@ class LineProfile:
 
     def __post_init__(self) -> None:  # decoded from JSON: lists and dicts
         object.__setattr__(self, "stages", tuple(self.stages))
-        object.__setattr__(self, "functions", tuple(
-            f if isinstance(f, ProfiledFunction) else ProfiledFunction(**f)
-            for f in self.functions))
-        object.__setattr__(self, "calls", tuple(
-            c if isinstance(c, CallStat) else CallStat(**c) for c in self.calls))
+        object.__setattr__(
+            self,
+            "functions",
+            tuple(
+                f if isinstance(f, ProfiledFunction) else ProfiledFunction(**f)
+                for f in self.functions
+            ),
+        )
+        object.__setattr__(
+            self,
+            "calls",
+            tuple(c if isinstance(c, CallStat) else CallStat(**c) for c in self.calls),
+        )
         object.__setattr__(self, "problems", tuple(self.problems))
         object.__setattr__(self, "notes", tuple(self.notes))
 
 
 Event = Union[  # noqa: UP007 - a runtime alias, kept as typing.Union
-    Hello, Snapshot, Log, Failure, Finished, Exited, KernelEnvironment, KernelResult,
+    Hello,
+    Snapshot,
+    Log,
+    Failure,
+    Finished,
+    Exited,
+    KernelEnvironment,
+    KernelResult,
     LineProfile,
 ]
 _KINDS: dict[str, type] = {
-    "hello": Hello, "snapshot": Snapshot, "log": Log, "failure": Failure,
-    "finished": Finished, "exited": Exited,
+    "hello": Hello,
+    "snapshot": Snapshot,
+    "log": Log,
+    "failure": Failure,
+    "finished": Finished,
+    "exited": Exited,
 }
 _KINDS.update({"kernel_environment": KernelEnvironment, "kernel_result": KernelResult})
 _KINDS["line_profile"] = LineProfile

@@ -64,10 +64,16 @@ class RunHandle:
         opts = self.options
         read_fd, write_fd = os.pipe()
         config = RunConfig(
-            target=self.target, params=dict(opts.params), events_fd=write_fd,
-            snapshot_s=opts.snapshot_s, max_batches=opts.max_batches,
-            max_seconds=opts.max_seconds, memory_budget=opts.memory_budget,
-            parent_pid=os.getpid(), mode=opts.mode, options=dict(opts.mode_options),
+            target=self.target,
+            params=dict(opts.params),
+            events_fd=write_fd,
+            snapshot_s=opts.snapshot_s,
+            max_batches=opts.max_batches,
+            max_seconds=opts.max_seconds,
+            memory_budget=opts.memory_budget,
+            parent_pid=os.getpid(),
+            mode=opts.mode,
+            options=dict(opts.mode_options),
             # PDEATHSIG fires when the spawning *thread* exits: only safe from the main one.
             pdeathsig=threading.current_thread() is threading.main_thread(),
         )
@@ -77,8 +83,12 @@ class RunHandle:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "workbench.engine.child"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(write_fd,), env=env, cwd=opts.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                env=env,
+                cwd=opts.cwd,
                 # Its own session: a Ctrl-C in the terminal reaches pipebench, which stops
                 # the run properly, and the whole group (DataLoader workers) can be killed.
                 start_new_session=True,
@@ -96,8 +106,9 @@ class RunHandle:
         return self
 
     def _thread(self, target: Any, *args: Any) -> threading.Thread:
-        t = threading.Thread(target=target, args=args, daemon=True,
-                             name=f"pipebench-{target.__name__.strip('_')}")
+        t = threading.Thread(
+            target=target, args=args, daemon=True, name=f"pipebench-{target.__name__.strip('_')}"
+        )
         t.start()
         return t
 

@@ -104,18 +104,21 @@ def apply(state: RunState, event: Event) -> RunState:
     """The state after one more event."""
     replace = dataclasses.replace
     if isinstance(event, Snapshot):
-        return replace(state, snapshot=event, previous=state.snapshot,
-                       status="running" if state.status == "starting" else state.status)
+        return replace(
+            state,
+            snapshot=event,
+            previous=state.snapshot,
+            status="running" if state.status == "starting" else state.status,
+        )
     if isinstance(event, Log):
-        tail = state.log_tail[-(LOG_TAIL - 1):] + (f"[{event.stream}] {event.text}",)
+        tail = state.log_tail[-(LOG_TAIL - 1) :] + (f"[{event.stream}] {event.text}",)
         return replace(state, log_tail=tail)
     if isinstance(event, Hello):
         return replace(state, hello=event)
     if isinstance(event, Failure):
         return replace(state, failure=state.failure or event)
     if isinstance(event, Finished):
-        return replace(state, status=event.status, stop_reason=event.reason,
-                       message=event.message)
+        return replace(state, status=event.status, stop_reason=event.reason, message=event.message)
     if isinstance(event, Exited):
         status, message = _final_status(state, event)
         if status == CRASHED and state.status not in FINAL_STATUSES and event.stderr_tail:
@@ -130,21 +133,27 @@ def stage_rows(state: RunState) -> list[StageRow]:
     if hello is None:
         return []
     if snap is None:
-        return [StageRow(n, 0, 0, 0.0, 0.0, 0.0, None, False, False, False)
-                for n in hello.stages]
+        return [StageRow(n, 0, 0, 0.0, 0.0, 0.0, None, False, False, False) for n in hello.stages]
     elapsed = snap.elapsed_ns / 1e9
     selfs = [s.self_ns for s in snap.stages]
     top = max(range(len(selfs)), key=selfs.__getitem__) if any(selfs) else -1
     rows = []
     for i, (name, s) in enumerate(zip(hello.stages, snap.stages, strict=True)):
         self_s = s.self_ns / 1e9
-        rows.append(StageRow(
-            name=name, items=s.items, batches=s.batches,
-            items_per_s=s.items / elapsed if elapsed > 0 else 0.0,
-            self_s=self_s, self_pct=100.0 * self_s / elapsed if elapsed > 0 else 0.0,
-            mean_batch_s=self_s / s.batches if s.batches else None,
-            bottleneck=i == top, done=s.done, failed=i == snap.failed_stage,
-        ))
+        rows.append(
+            StageRow(
+                name=name,
+                items=s.items,
+                batches=s.batches,
+                items_per_s=s.items / elapsed if elapsed > 0 else 0.0,
+                self_s=self_s,
+                self_pct=100.0 * self_s / elapsed if elapsed > 0 else 0.0,
+                mean_batch_s=self_s / s.batches if s.batches else None,
+                bottleneck=i == top,
+                done=s.done,
+                failed=i == snap.failed_stage,
+            )
+        )
     return rows
 
 
@@ -172,18 +181,31 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
     if snap is not None:
         m = snap.memory
         mem = {
-            "rss_start_bytes": m.rss_start, "rss_peak_bytes": m.rss_peak,
-            "rss_end_bytes": m.rss, "uss_peak_bytes": m.uss_peak,
-            "rss_peak_sampled_bytes": m.rss_peak_sampled, "rss_hwm_bytes": m.rss_hwm,
+            "rss_start_bytes": m.rss_start,
+            "rss_peak_bytes": m.rss_peak,
+            "rss_end_bytes": m.rss,
+            "uss_peak_bytes": m.uss_peak,
+            "rss_peak_sampled_bytes": m.rss_peak_sampled,
+            "rss_hwm_bytes": m.rss_hwm,
         }
     err = None
     if state.failure is not None:
         f = state.failure
-        err = {"type": f.type, "message": f.message, "traceback": f.traceback,
-               "stage": f.stage, "phase": f.phase}
+        err = {
+            "type": f.type,
+            "message": f.message,
+            "traceback": f.traceback,
+            "stage": f.stage,
+            "phase": f.phase,
+        }
     elif state.status == CRASHED or (state.status == FAILED and state.message):
-        err = {"type": state.status, "message": state.message, "traceback": None,
-               "stage": None, "phase": "run"}
+        err = {
+            "type": state.status,
+            "message": state.message,
+            "traceback": None,
+            "stage": None,
+            "phase": "run",
+        }
     rows = stage_rows(state)
     bottleneck = next((r.name for r in rows if r.bottleneck), None)
     total = snap.elapsed_ns / 1e9 if snap else 0.0
@@ -205,9 +227,17 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
         "items_per_s": rows[-1].items_per_s if rows else 0.0,
         "bottleneck": bottleneck,
         "stages": [
-            {"name": r.name, "items": r.items, "batches": r.batches,
-             "items_per_s": r.items_per_s, "self_s": r.self_s, "self_pct": r.self_pct,
-             "mean_batch_s": r.mean_batch_s, "bottleneck": r.bottleneck, "done": r.done}
+            {
+                "name": r.name,
+                "items": r.items,
+                "batches": r.batches,
+                "items_per_s": r.items_per_s,
+                "self_s": r.self_s,
+                "self_pct": r.self_pct,
+                "mean_batch_s": r.mean_batch_s,
+                "bottleneck": r.bottleneck,
+                "done": r.done,
+            }
             for r in rows
         ],
         "sink_s": snap.sink_ns / 1e9 if snap else 0.0,

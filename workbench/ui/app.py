@@ -107,8 +107,13 @@ class PipebenchApp(ToolsApp):
             for sig in (signal.SIGHUP, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.hang_up)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="catalog",
-          description="discovering the pipeline modules")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="catalog",
+        description="discovering the pipeline modules",
+    )
     def discover_catalog(self) -> None:
         try:
             modules = discover(self.root)
@@ -146,11 +151,15 @@ class PipebenchApp(ToolsApp):
             if msg.item.reason:
                 self.notify(msg.item.reason, title=msg.item.name, severity="warning")
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="records",
-          description="reading the run records")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="records",
+        description="reading the run records",
+    )
     def load_records(self, pipeline: str, module_path: str) -> None:
-        records = [r for r in load_runs(pipeline=pipeline)
-                   if same_file(r.get("path"), module_path)]
+        records = [r for r in load_runs(pipeline=pipeline) if same_file(r.get("path"), module_path)]
         self.post_message(RunRecordsLoaded(pipeline, module_path, records))
 
     def on_run_records_loaded(self, msg: RunRecordsLoaded) -> None:
@@ -195,9 +204,15 @@ class PipebenchApp(ToolsApp):
         settings = self._settings(item)
         options = RunOptions(params=dict(settings.params), memory_budget=settings.memory_budget)
         try:
-            self.active = launch(self._starter, info.target, options, self.post_message,
-                                 pipeline=info.name, module_path=item.module_path,
-                                 interval=self.interval)
+            self.active = launch(
+                self._starter,
+                info.target,
+                options,
+                self.post_message,
+                pipeline=info.name,
+                module_path=item.module_path,
+                interval=self.interval,
+            )
         except (OSError, UserError) as exc:
             self.notify(f"could not start {info.name}: {exc}", severity="error")
             return
@@ -234,8 +249,10 @@ class PipebenchApp(ToolsApp):
                 self.notify(f"{name} finished: {format_rate(throughput(state))} items/s")
             else:
                 detail = f": {state.message}" if state.message else ""
-                self.notify(f"{name} {state.status}{detail}",
-                            severity="warning" if state.status == "stopped" else "error")
+                self.notify(
+                    f"{name} {state.status}{detail}",
+                    severity="warning" if state.status == "stopped" else "error",
+                )
             if self.selected is not None and self.selected.pipeline is not None:
                 self.load_records(self.selected.pipeline.name, self.selected.module_path)
         if self._quitting:
@@ -271,7 +288,8 @@ class PipebenchApp(ToolsApp):
     def _set_batch(self, item: CatalogItem, size: int) -> None:
         assert item.pipeline is not None
         self.settings[item.pipeline.target] = self._settings(item).with_param(
-            "batch_size", str(size))
+            "batch_size", str(size)
+        )
         self.main.show_selection(item, self._settings(item))
         self.run_item(item)
 
@@ -368,14 +386,16 @@ class PipebenchApp(ToolsApp):
         if isinstance(screen, MainScreen):
             yield SystemCommand("Run", "Run the selected pipeline", self.action_run)
             yield SystemCommand("Stop", "Stop the run going", self.action_stop)
-            yield SystemCommand("Double batch size", "Batch size ×2 and run again",
-                                lambda: self.action_batch(2))
-            yield SystemCommand("Halve batch size", "Batch size ÷2 and run again",
-                                lambda: self.action_batch(0.5))
-            yield SystemCommand("Batch size…", "Type a batch size and run",
-                                self.action_batch_size)
-            yield SystemCommand("Parameters…", "Edit parameters and memory budget",
-                                self.action_params)
+            yield SystemCommand(
+                "Double batch size", "Batch size ×2 and run again", lambda: self.action_batch(2)
+            )
+            yield SystemCommand(
+                "Halve batch size", "Batch size ÷2 and run again", lambda: self.action_batch(0.5)
+            )
+            yield SystemCommand("Batch size…", "Type a batch size and run", self.action_batch_size)
+            yield SystemCommand(
+                "Parameters…", "Edit parameters and memory budget", self.action_params
+            )
             yield from self.tool_commands(screen)
             yield SystemCommand("Help", "Keys and what the figures mean", self.action_help)
 
@@ -383,8 +403,9 @@ class PipebenchApp(ToolsApp):
         """The one handler for worker errors: say what failed, keep going."""
         if event.state == WorkerState.ERROR:
             worker = event.worker
-            self.notify(f"{worker.description or worker.name} failed: {worker.error}",
-                        severity="error")
+            self.notify(
+                f"{worker.description or worker.name} failed: {worker.error}", severity="error"
+            )
 
     # ---- shutting down ----------------------------------------------------------------
     def on_unmount(self) -> None:

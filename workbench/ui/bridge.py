@@ -59,7 +59,7 @@ class Series:
         self.points.append(value)
         if len(self.points) >= self.capacity:
             pts = self.points
-            self.points = [self.reduce(pts[i:i + 2]) for i in range(0, len(pts), 2)]
+            self.points = [self.reduce(pts[i : i + 2]) for i in range(0, len(pts), 2)]
 
 
 def log_lines(event: Event) -> list[LogLine]:
@@ -68,8 +68,13 @@ def log_lines(event: Event) -> list[LogLine]:
         return [(event.stream, event.text)]
     if isinstance(event, Hello):
         params = " ".join(f"{k}={v}" for k, v in event.params.items())
-        return [("pipebench", f"started {event.pipeline} ({params}) in pid {event.pid}, "
-                              f"probe {event.probe}, stages: {', '.join(event.stages)}")]
+        return [
+            (
+                "pipebench",
+                f"started {event.pipeline} ({params}) in pid {event.pid}, "
+                f"probe {event.probe}, stages: {', '.join(event.stages)}",
+            )
+        ]
     if isinstance(event, Failure):
         where = f" in stage {event.stage}" if event.stage else ""
         lines: list[LogLine] = [
@@ -165,9 +170,14 @@ class RunBridge(threading.Thread):
 
     def _message(self) -> RunUpdated:
         return RunUpdated(
-            self.run_id, self.state, events=self.events,
-            rates=tuple(self._rates.points), rss=tuple(int(x) for x in self._rss.points),
-            log_total=self._log_total, log_recent=tuple(self._recent), ended=self.ended,
+            self.run_id,
+            self.state,
+            events=self.events,
+            rates=tuple(self._rates.points),
+            rss=tuple(int(x) for x in self._rss.points),
+            log_total=self._log_total,
+            log_recent=tuple(self._recent),
+            ended=self.ended,
         )
 
     def _flush(self) -> None:
@@ -183,8 +193,9 @@ class RunBridge(threading.Thread):
             else:
                 self._read_iter(iter(self._source))
         except Exception as exc:  # a bug here must not leave the UI waiting forever
-            self._recent.append(("error", f"pipebench stopped following this run: "
-                                          f"{type(exc).__name__}: {exc}"))
+            self._recent.append(
+                ("error", f"pipebench stopped following this run: {type(exc).__name__}: {exc}")
+            )
             self._log_total += 1
             self._dirty = self.ended = True
         if self._stopping.is_set():

@@ -49,11 +49,7 @@ class RunUpdated(Message):
         self.ended = ended
 
     def can_replace(self, message: Message) -> bool:
-        return (
-            isinstance(message, RunUpdated)
-            and message.run_id == self.run_id
-            and not self.ended
-        )
+        return isinstance(message, RunUpdated) and message.run_id == self.run_id and not self.ended
 
 
 class RunEnded(Message):

@@ -24,8 +24,12 @@ Starter = Callable[[str, RunOptions], RunSource]
 
 def options_dict(o: RunOptions) -> dict[str, Any]:
     """The options as the headless CLI records them, so reports have the same shape."""
-    return {"max_batches": o.max_batches, "max_seconds": o.max_seconds,
-            "memory_budget_bytes": o.memory_budget, "snapshot_s": o.snapshot_s}
+    return {
+        "max_batches": o.max_batches,
+        "max_seconds": o.max_seconds,
+        "memory_budget_bytes": o.memory_budget,
+        "snapshot_s": o.snapshot_s,
+    }
 
 
 @dataclass

@@ -52,9 +52,7 @@ def check_param(info: PipelineInfo, name: str, text: str) -> str:
         elif kind == "bool" and value.lower() not in _BOOLS:
             raise ValueError
     except ValueError:
-        raise UserError(
-            f"parameter {name} of {info.name} takes {kind}, not {text!r}"
-        ) from None
+        raise UserError(f"parameter {name} of {info.name} takes {kind}, not {text!r}") from None
     return value
 
 
@@ -75,8 +73,9 @@ def parse_budget(text: str) -> int | None:
         return None
     size = parse_size(text)
     if size < 1024 * 1024:
-        raise UserError(f"a memory budget of {format_bytes(size)} is too small: "
-                        "give at least 1MiB, e.g. 2GiB")
+        raise UserError(
+            f"a memory budget of {format_bytes(size)} is too small: give at least 1MiB, e.g. 2GiB"
+        )
     return size
 
 

@@ -84,13 +84,16 @@ class ToolsApp(App[int]):
         st = self.settings.get(info.target, PipelineSettings())
         params = {k: v for k, v in st.params.items() if k != "batch_size"}
         settings = SweepSettings(params=params, memory_budget=st.memory_budget)
-        self.when_idle("the sweep", lambda: self.push_screen(
-            SweepScreen(info.target, settings, title=item.name)))
+        self.when_idle(
+            "the sweep",
+            lambda: self.push_screen(SweepScreen(info.target, settings, title=item.name)),
+        )
 
     def on_sweep_screen_batch_size_applied(self, msg: SweepScreen.BatchSizeApplied) -> None:
         """Use the sweep's recommendation for that pipeline from now on."""
         self.settings[msg.target] = self.settings.get(msg.target, PipelineSettings()).with_param(
-            "batch_size", str(msg.batch_size))
+            "batch_size", str(msg.batch_size)
+        )
         if isinstance(self.screen, SweepScreen):
             self.screen.dismiss(None)
         item = self.selected
@@ -111,8 +114,10 @@ class ToolsApp(App[int]):
         """Time the kernel set ``item`` in the kernels view."""
         kset = item.payload
         options = KernelOptions(kernel=kset.name, threads="1", processes=1)
-        self.when_idle(f"timing {kset.name}", lambda: self.push_screen(
-            KernelsScreen(kset.target, options, title=kset.name)))
+        self.when_idle(
+            f"timing {kset.name}",
+            lambda: self.push_screen(KernelsScreen(kset.target, options, title=kset.name)),
+        )
 
     # ---- line profile -------------------------------------------------------------------
     def on_stage_table_profile_requested(self, msg: StageTable.ProfileRequested) -> None:
@@ -125,8 +130,10 @@ class ToolsApp(App[int]):
         target = state.target
         params = dict(self.settings.get(target, PipelineSettings()).params)
         name = state.hello.pipeline if state.hello else target
-        self.when_idle(f"profiling {msg.stage}", lambda: self.push_screen(
-            LineProfileScreen(target, params, msg.stage, title=name)))
+        self.when_idle(
+            f"profiling {msg.stage}",
+            lambda: self.push_screen(LineProfileScreen(target, params, msg.stage, title=name)),
+        )
 
     # ---- compare ------------------------------------------------------------------------
     def on_runs_table_compare_requested(self, msg: RunsTable.CompareRequested) -> None:
@@ -143,7 +150,5 @@ class ToolsApp(App[int]):
 
     def tool_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The tools in the command palette."""
-        yield SystemCommand("Sweep batch size", "Find the batch size to use (w)",
-                            self.action_sweep)
-        yield SystemCommand("Time kernels", "Time the selected kernel set (k)",
-                            self.action_kernels)
+        yield SystemCommand("Sweep batch size", "Find the batch size to use (w)", self.action_sweep)
+        yield SystemCommand("Time kernels", "Time the selected kernel set (k)", self.action_kernels)

@@ -31,10 +31,14 @@ def cells(row: dict[str, Any]) -> tuple[str, ...]:
         bytes_text += f" / {format_bytes(row['bytes_limit'])}"
     saved = row.get("seconds_saved")
     return (
-        row["name"], row.get("kind") or "",
-        f"{row['hits']:,}", f"{row['misses']:,}",
+        row["name"],
+        row.get("kind") or "",
+        f"{row['hits']:,}",
+        f"{row['misses']:,}",
         "–" if rate is None else f"{100 * rate:.1f}%",
-        entries_text, bytes_text, "–" if saved is None else format_seconds(saved),
+        entries_text,
+        bytes_text,
+        "–" if saved is None else format_seconds(saved),
     )
 
 
@@ -45,8 +49,10 @@ def notes(rows: list[dict[str, Any]]) -> list[str]:
         if not r.get("available", True):
             out.append(f"{r['name']} unavailable: {r.get('reason')}")
         if r.get("load_failures"):
-            out.append(f"{r['name']}: {r['load_failures']} unreadable entr"
-                       f"{'y' if r['load_failures'] == 1 else 'ies'} counted as misses")
+            out.append(
+                f"{r['name']}: {r['load_failures']} unreadable entr"
+                f"{'y' if r['load_failures'] == 1 else 'ies'} counted as misses"
+            )
         if r.get("invalidations"):
             out.append(f"{r['name']}: results dropped by joblib (the function's code changed)")
     return out
@@ -57,15 +63,27 @@ def caches_table(data: Any) -> Table | None:
     rows = (data or {}).get("caches") or []
     if not rows:
         return None
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, caption_justify="left",
-                  padding=(0, 0, 0, 1))
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        expand=False,
+        caption_justify="left",
+        padding=(0, 0, 0, 1),
+    )
     for i, name in enumerate(COLUMNS):
-        table.add_column(name, justify="left" if i < 2 else "right", no_wrap=True,
-                         overflow="ellipsis" if i == 0 else "fold", max_width=24 if i == 0 else None)
+        table.add_column(
+            name,
+            justify="left" if i < 2 else "right",
+            no_wrap=True,
+            overflow="ellipsis" if i == 0 else "fold",
+            max_width=24 if i == 0 else None,
+        )
     for row in rows:
         table.add_row(*cells(row), style=None if row.get("available", True) else "dim")
-    caption = Text("bytes: ≈ estimated from result sizes (memory), else on disk · saved: the "
-                   "compute time of the hits (measured misses or joblib's record)")
+    caption = Text(
+        "bytes: ≈ estimated from result sizes (memory), else on disk · saved: the "
+        "compute time of the hits (measured misses or joblib's record)"
+    )
     for line in notes(rows):
         caption.append(f"\n! {line}", style="yellow")
     table.caption = caption

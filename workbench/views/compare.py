@@ -53,8 +53,14 @@ def run_title(label: str, rep: dict[str, Any]) -> Text:
     t.append(f"{label}: ", style="bold")
     t.append(f"{rep.get('pipeline') or rep.get('target')} ", style="bold")
     t.append(f"{_params(rep)}  ")
-    t.append(f"{rep.get('status')}  ", style="green" if rep.get("status") == "finished"
-             else "yellow" if rep.get("status") == "stopped" else "red")
+    t.append(
+        f"{rep.get('status')}  ",
+        style="green"
+        if rep.get("status") == "finished"
+        else "yellow"
+        if rep.get("status") == "stopped"
+        else "red",
+    )
     t.append(f"run {rep.get('run_id')}, {(rep.get('started_at') or '?')[:19]}", style="dim")
     return t
 
@@ -63,8 +69,14 @@ def compare_view(a: dict[str, Any], b: dict[str, Any]) -> Group:
     """Two run reports side by side, each figure with the ratio B / A and whether B is
     better or worse (in words, so it reads without colour)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
-    for name, justify in (("section", "left"), ("figure", "left"), ("A", "right"),
-                          ("B", "right"), ("B / A", "right"), ("", "left")):
+    for name, justify in (
+        ("section", "left"),
+        ("figure", "left"),
+        ("A", "right"),
+        ("B", "right"),
+        ("B / A", "right"),
+        ("", "left"),
+    ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     last = None
     for f in compare_reports(a, b):
@@ -75,12 +87,24 @@ def compare_view(a: dict[str, Any], b: dict[str, Any]) -> Group:
         section = f.section if f.section != last else ""
         last = f.section
         verdict = f.verdict
-        table.add_row(section, f.label, format_figure(f.a, f.unit), format_figure(f.b, f.unit),
-                      format_ratio(f), Text(verdict, style=VERDICT_STYLE.get(verdict, "")))
-    notes = Text("B / A: B's figure divided by A's. items/s, hit rate and time saved: "
-                 "higher is better; self time and memory: lower is better.", style="dim")
-    diff = [k for k in sorted(set(a.get("params") or {}) | set(b.get("params") or {}))
-            if (a.get("params") or {}).get(k) != (b.get("params") or {}).get(k)]
+        table.add_row(
+            section,
+            f.label,
+            format_figure(f.a, f.unit),
+            format_figure(f.b, f.unit),
+            format_ratio(f),
+            Text(verdict, style=VERDICT_STYLE.get(verdict, "")),
+        )
+    notes = Text(
+        "B / A: B's figure divided by A's. items/s, hit rate and time saved: "
+        "higher is better; self time and memory: lower is better.",
+        style="dim",
+    )
+    diff = [
+        k
+        for k in sorted(set(a.get("params") or {}) | set(b.get("params") or {}))
+        if (a.get("params") or {}).get(k) != (b.get("params") or {}).get(k)
+    ]
     if diff:
         notes.append(f"\nparameters that differ: {', '.join(diff)}", style="dim")
     return Group(run_title("A", a), run_title("B", b), table, notes)
@@ -95,26 +119,38 @@ def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -
     time, duration and run id show from 110 columns up, the GPU column when a run has one,
     the other parameters when they differ between the runs listed."""
     wide = width >= 110
-    gpu = any(isinstance(r.get("gpu"), dict) and r["gpu"].get("peak_bytes") is not None
-              for _, r in runs)
-    cols = ["#"] + (["started UTC"] if wide else []) + ["pipeline", "batch", "status",
-                                                        "items/s", "peak RSS"]
+    gpu = any(
+        isinstance(r.get("gpu"), dict) and r["gpu"].get("peak_bytes") is not None for _, r in runs
+    )
+    cols = (
+        ["#"]
+        + (["started UTC"] if wide else [])
+        + ["pipeline", "batch", "status", "items/s", "peak RSS"]
+    )
     cols += ["peak GPU"] if gpu else []
     cols += ["time", "run id"] if wide else []
     varying, same = _split_params([r for _, r in runs])
     if varying:
         cols.append("other params")
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, padding=(0, 1),
-                  caption_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, expand=False, padding=(0, 1), caption_justify="left"
+    )
     if same:
-        table.caption = Text("the same in every run listed: " + " ".join(
-            f"{k}={v}" for k, v in same.items()), style="dim")
+        table.caption = Text(
+            "the same in every run listed: " + " ".join(f"{k}={v}" for k, v in same.items()),
+            style="dim",
+        )
     for name in cols:
-        table.add_column(name, no_wrap=name != "other params", overflow="fold",
-                         min_width=14 if name == "other params" else None,
-                         justify="right" if name in ("#", "batch", "items/s", "peak RSS",
-                                                     "peak GPU", "time") else "left",
-                         max_width=16 if name == "pipeline" else None)
+        table.add_column(
+            name,
+            no_wrap=name != "other params",
+            overflow="fold",
+            min_width=14 if name == "other params" else None,
+            justify="right"
+            if name in ("#", "batch", "items/s", "peak RSS", "peak GPU", "time")
+            else "left",
+            max_width=16 if name == "pipeline" else None,
+        )
     for number, rec in runs:
         params = dict(rec.get("params") or {})
         batch = params.pop("batch_size", None)
@@ -125,8 +161,9 @@ def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -
             "started UTC": (rec.get("started_at") or "?")[5:16].replace("T", " "),
             "pipeline": str(rec.get("pipeline") or rec.get("target")),
             "batch": "–" if batch is None else str(batch),
-            "status": Text(f"{STATUS_MARK.get(status, '✗')} "
-                           f"{STATUS_SHORT.get(status, status)}", style=style),
+            "status": Text(
+                f"{STATUS_MARK.get(status, '✗')} {STATUS_SHORT.get(status, status)}", style=style
+            ),
             "items/s": format_rate(rec.get("items_per_s") or 0.0),
             "peak RSS": format_bytes((rec.get("memory") or {}).get("rss_peak_bytes")),
             "time": format_seconds(rec.get("duration_s")),
@@ -134,8 +171,11 @@ def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -
             "other params": " ".join(f"{k}={v}" for k, v in params.items() if k in varying),
         }
         if gpu:
-            peak = (rec.get("gpu") or {}).get("peak_bytes") \
-                if isinstance(rec.get("gpu"), dict) else None
+            peak = (
+                (rec.get("gpu") or {}).get("peak_bytes")
+                if isinstance(rec.get("gpu"), dict)
+                else None
+            )
             cells["peak GPU"] = format_bytes(peak) if peak is not None else "N/A"
         table.add_row(*[cells[c] for c in cols])
     return table

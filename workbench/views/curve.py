@@ -51,10 +51,18 @@ def axis_labels(cols: dict[int, int], width: int, keep: int | None = None) -> Te
     return Text("".join(line).rstrip(), style="dim")
 
 
-def chart(points: Sequence[SweepPoint], value: Callable[[SweepPoint], float | None], *,
-          width: int, height: int, title: str, fmt: Callable[[float], str],
-          limit: float | None = None, limit_label: str = "budget",
-          mark: int | None = None) -> Text:
+def chart(
+    points: Sequence[SweepPoint],
+    value: Callable[[SweepPoint], float | None],
+    *,
+    width: int,
+    height: int,
+    title: str,
+    fmt: Callable[[float], str],
+    limit: float | None = None,
+    limit_label: str = "budget",
+    mark: int | None = None,
+) -> Text:
     """Bars of ``value`` for each point; ``mark`` (a size) gets a ★ and bold style."""
     width = max(8, width)
     cols = columns([p.batch_size for p in points], width)
@@ -72,7 +80,7 @@ def chart(points: Sequence[SweepPoint], value: Callable[[SweepPoint], float | No
         for c in range(width):
             grid[row][c] = "┄"
             styles[row][c] = "red"
-        for i, ch in enumerate(label[:max(0, width - 4)]):
+        for i, ch in enumerate(label[: max(0, width - 4)]):
             grid[row][2 + i] = ch
     for p in points:
         c, v = cols[p.batch_size], values[p.batch_size]

@@ -48,22 +48,29 @@ def header(state: KernelState) -> Text:
     t.append(f"\nthreads: {_threads_text(env.threads)} · BLAS: {blas_vendor(env.threads)}")
     gemm = env.gemm or {}
     if state.gemm_gflops:
-        t.append(f"\nGEMM probe: {state.gemm_gflops:.1f} GFLOP/s (float64 {gemm.get('n')}x"
-                 f"{gemm.get('n')} matmul, median, these threads)")
+        t.append(
+            f"\nGEMM probe: {state.gemm_gflops:.1f} GFLOP/s (float64 {gemm.get('n')}x"
+            f"{gemm.get('n')} matmul, median, these threads)"
+        )
     elif gemm.get("error"):
         t.append(f"\nGEMM probe failed: {gemm['error']}", style="yellow")
     cuda = gemm.get("cuda") or {}
     if state.gemm_rate("cuda"):
-        t.append(f"\nCUDA GEMM probe: {state.gemm_rate('cuda'):.0f} GFLOP/s on "
-                 f"{cuda.get('name')} (float64 {cuda.get('n')}x{cuda.get('n')} torch.matmul, "
-                 "median): the yardstick of CUDA rows")
+        t.append(
+            f"\nCUDA GEMM probe: {state.gemm_rate('cuda'):.0f} GFLOP/s on "
+            f"{cuda.get('name')} (float64 {cuda.get('n')}x{cuda.get('n')} torch.matmul, "
+            "median): the yardstick of CUDA rows"
+        )
     elif cuda.get("error"):
         t.append(f"\nCUDA GEMM probe failed: {cuda['error']}", style="yellow")
     s = env.settings
-    t.append(f"\ntiming: {s.get('samples')} samples of ≥{format_seconds(s.get('min_sample_s'))}"
-             f" after ≥{format_seconds(s.get('warmup_s'))} warm-up, GC off; budget "
-             f"{s.get('max_time_s'):g} s per row, cut-off {s.get('cutoff_s'):g} s per call; "
-             f"{len(state.environments)} of {state.rounds} process(es)", style="dim")
+    t.append(
+        f"\ntiming: {s.get('samples')} samples of ≥{format_seconds(s.get('min_sample_s'))}"
+        f" after ≥{format_seconds(s.get('warmup_s'))} warm-up, GC off; budget "
+        f"{s.get('max_time_s'):g} s per row, cut-off {s.get('cutoff_s'):g} s per call; "
+        f"{len(state.environments)} of {state.rounds} process(es)",
+        style="dim",
+    )
     return t
 
 
@@ -103,7 +110,8 @@ def _cells(row: KernelRow, plan: dict[str, Any], columns: list[str]) -> list[str
         "IQR": format_seconds(s.iqr) if s and s.n > 1 else "",
         "min": format_seconds(s.min) if s else "",
         "n": str(s.n) if s else "",
-        "GFLOP/s": _num(row.gflops), "of GEMM": _num(row.gemm_fraction, pct=True),
+        "GFLOP/s": _num(row.gflops),
+        "of GEMM": _num(row.gemm_fraction, pct=True),
         "GB/s": _num(row.gbps),
     }
     for base in BASELINES:
@@ -111,14 +119,22 @@ def _cells(row: KernelRow, plan: dict[str, Any], columns: list[str]) -> list[str
     return [values[c] for c in columns]
 
 
-def kernel_table(plan: dict[str, Any], rows: list[KernelRow], columns: list[str],
-                 notes: dict[tuple[int, str], int], title: bool = True) -> Table:
+def kernel_table(
+    plan: dict[str, Any],
+    rows: list[KernelRow],
+    columns: list[str],
+    notes: dict[tuple[int, str], int],
+    title: bool = True,
+) -> Table:
     """One kernel: a row per implementation and size (sizes separated), with the given
     measurement columns; ``notes`` numbers the rows' footnotes."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title_justify="left")
     if title:
-        table.title = Text.assemble((plan["name"], "bold"), f"  {plan.get('doc') or ''}  ",
-                                    (f"reference: {plan.get('reference')}", "dim"))
+        table.title = Text.assemble(
+            (plan["name"], "bold"),
+            f"  {plan.get('doc') or ''}  ",
+            (f"reference: {plan.get('reference')}", "dim"),
+        )
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("impl", no_wrap=True)
     table.add_column("ok", justify="center", no_wrap=True)
@@ -156,13 +172,18 @@ def kernel_section(plan: dict[str, Any], rows: list[KernelRow], width: int) -> l
     if width >= WIDE:
         parts: list[Any] = [kernel_table(plan, rows, list(_TIMING) + speed, notes)]
     else:
-        parts = [kernel_table(plan, rows, list(_TIMING), notes),
-                 kernel_table(plan, rows, speed, notes, title=False)]
+        parts = [
+            kernel_table(plan, rows, list(_TIMING), notes),
+            kernel_table(plan, rows, speed, notes, title=False),
+        ]
     for label, why in plan.get("unavailable", {}).items():
         lines.append(f"{label}: not run, {why}\n", style="dim")
-    lines.append("✓ agrees with the reference · ✗ wrong or failed (no speedup shown) · ? not "
-                 "checked · compile: Numba's compile time in the first call, kept out of the "
-                 "samples · median, IQR, min: seconds per call · ×: times faster", style="dim")
+    lines.append(
+        "✓ agrees with the reference · ✗ wrong or failed (no speedup shown) · ? not "
+        "checked · compile: Numba's compile time in the first call, kept out of the "
+        "samples · median, IQR, min: seconds per call · ×: times faster",
+        style="dim",
+    )
     parts.append(lines)
     return parts
 

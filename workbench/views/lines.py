@@ -53,12 +53,14 @@ def header(state: LinesState) -> Text:
     if state.profile and state.profile.stages:
         text.append(" · stage " + ", ".join(state.profile.stages))
         if state.picked:
-            text.append(" (the bottleneck of the unprofiled run; choose with --stage)",
-                        style="dim")
+            text.append(" (the bottleneck of the unprofiled run; choose with --stage)", style="dim")
     rows = stage_rows(run) if run else []
     if rows:
-        text.append(f" · {rows[-1].batches:,} batches, {rows[-1].items:,} items out, "
-                    f"{run.status if run else ''}", style="dim")
+        text.append(
+            f" · {rows[-1].batches:,} batches, {rows[-1].items:,} items out, "
+            f"{run.status if run else ''}",
+            style="dim",
+        )
     return text
 
 
@@ -107,12 +109,16 @@ def function_table(fn: ProfiledFunction, top: int | None = None) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
     for i, name in enumerate(names):  # the figures keep their width; the source gives way
         width = max([len(name)] + [len(c[i]) for _, c in body])
-        table.add_column(name, justify="left" if name == "hot" else "right", no_wrap=True,
-                         min_width=width)
+        table.add_column(
+            name, justify="left" if name == "hot" else "right", no_wrap=True, min_width=width
+        )
     table.add_column("source", no_wrap=True, overflow="ellipsis")
     for r, cells in body:
-        table.add_row(*cells, Text(r.text.rstrip()),  # source is never markup
-                      style=HOT_STYLE.get(r.rank or 0, "" if r.ran else "dim"))
+        table.add_row(
+            *cells,
+            Text(r.text.rstrip()),  # source is never markup
+            style=HOT_STYLE.get(r.rank or 0, "" if r.ran else "dim"),
+        )
     return table
 
 
@@ -125,17 +131,32 @@ def call_label(c: CallStat) -> str:
 def calls_table(calls: tuple[CallStat, ...], by: str, top: int) -> Table:
     """The function view: the top functions by own ("own") or cumulative ("cum") time."""
     title = "by own time" if by == "own" else "by cumulative time (own + what it calls)"
-    table = Table(title=f"top {top} functions {title}", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
+    table = Table(
+        title=f"top {top} functions {title}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        expand=False,
+    )
     for name in ("calls", "own", "own/call", "cum", "cum/call"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("function", no_wrap=True, overflow="ellipsis")
     body = []
     for c in top_calls(calls, by, top):
-        calls_text = f"{c.calls:,}" if c.calls == c.primitive_calls else (
-            f"{c.calls:,}/{c.primitive_calls:,}")
-        body.append([calls_text, _t(c.own_s), _t(c.own_s / c.calls if c.calls else 0),
-                     _t(c.cum_s), _t(c.cum_s / c.calls if c.calls else 0)])
+        calls_text = (
+            f"{c.calls:,}"
+            if c.calls == c.primitive_calls
+            else (f"{c.calls:,}/{c.primitive_calls:,}")
+        )
+        body.append(
+            [
+                calls_text,
+                _t(c.own_s),
+                _t(c.own_s / c.calls if c.calls else 0),
+                _t(c.cum_s),
+                _t(c.cum_s / c.calls if c.calls else 0),
+            ]
+        )
     for i, column in enumerate(table.columns[:-1]):
         column.min_width = max([len(str(column.header))] + [len(b[i]) for b in body])
     for b, c in zip(body, top_calls(calls, by, top), strict=True):
@@ -148,26 +169,37 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
     tool = "cProfile" if state.view == "functions" else "line_profiler"
     text = Text("cost of looking: ", style="bold")
     if cost is None:
-        why = ("the profiled run was stopped or failed, so the unprofiled one did not run"
-               if state.baseline is None else "the unprofiled run did not finish")
+        why = (
+            "the profiled run was stopped or failed, so the unprofiled one did not run"
+            if state.baseline is None
+            else "the unprofiled run did not finish"
+        )
         text.append(f"not measured ({why})", style="yellow")
         return text
-    text.append(f"{format_rate(cost.baseline_items_per_s)} items/s without {tool}, "
-                f"{format_rate(cost.profiled_items_per_s)} items/s with it")
+    text.append(
+        f"{format_rate(cost.baseline_items_per_s)} items/s without {tool}, "
+        f"{format_rate(cost.profiled_items_per_s)} items/s with it"
+    )
     if cost.slowdown is not None and cost.slowdown < 1:
         text.append(": no slowdown to see (within the run-to-run noise)", style="bold")
     elif cost.slowdown is not None:
         text.append(f": {cost.slowdown:.2f}× slower", style="bold")
     same = cost.baseline_items == cost.profiled_items
-    text.append(f" ({'same ' if same else ''}{cost.profiled_items:,} items"
-                + ("" if same else f" vs {cost.baseline_items:,}") + ")", style="dim")
+    text.append(
+        f" ({'same ' if same else ''}{cost.profiled_items:,} items"
+        + ("" if same else f" vs {cost.baseline_items:,}")
+        + ")",
+        style="dim",
+    )
     for s in cost.stages:
         if s.factor is None:
             continue
-        text.append(f"\n  {s.name}: self time per item "
-                    f"{format_seconds(s.baseline_s_per_item)} → "
-                    f"{format_seconds(s.profiled_s_per_item)} ({s.factor:.2f}×"
-                    + (", within the noise)" if s.factor < 1 else ")"))
+        text.append(
+            f"\n  {s.name}: self time per item "
+            f"{format_seconds(s.baseline_s_per_item)} → "
+            f"{format_seconds(s.profiled_s_per_item)} ({s.factor:.2f}×"
+            + (", within the noise)" if s.factor < 1 else ")")
+        )
     return text
 
 
@@ -182,8 +214,11 @@ def lines_view(state: LinesState, top: int | None = None, calls_top: int = 15) -
                 parts.append(function_table(fn, top))
         if prof.view == "functions":
             n = top or calls_top
-            parts += [Text(""), calls_table(prof.calls, "own", n),
-                      calls_table(prof.calls, "cum", n)]
+            parts += [
+                Text(""),
+                calls_table(prof.calls, "own", n),
+                calls_table(prof.calls, "cum", n),
+            ]
         for note in prof.notes:
             parts.append(Text(f"note: {note}", style="dim"))
     if state.baseline is not None or (prof is not None and prof.stages):

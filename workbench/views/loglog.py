@@ -21,8 +21,13 @@ STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
 LABEL_W = 7  # the time labels on the left
 
 
-def loglog(series: dict[str, list[tuple[int, float]]], *, width: int, height: int,
-           title: str = "median time per call against size (log-log)") -> Text:
+def loglog(
+    series: dict[str, list[tuple[int, float]]],
+    *,
+    width: int,
+    height: int,
+    title: str = "median time per call against size (log-log)",
+) -> Text:
     """The plot of ``series`` (``kernels_session.kernel_series``), ``width`` columns wide
     and ``height`` rows for the points, plus a title, the axis and the legend."""
     points = {impl: sorted(p for p in pts if p[1] > 0) for impl, pts in series.items()}
@@ -56,16 +61,19 @@ def loglog(series: dict[str, list[tuple[int, float]]], *, width: int, height: in
                     y = round(pr + (r - pr) * (x - pc) / (c - pc))
                     if grid[y][x] == " ":
                         grid[y][x], styles[y][x] = "·", style
-            free = [x for x in (c, c + 1, c - 1, c + 2, c - 2)
-                    if 0 <= x < plot_w and grid[r][x] in (" ", "·")]
+            free = [
+                x
+                for x in (c, c + 1, c - 1, c + 2, c - 2)
+                if 0 <= x < plot_w and grid[r][x] in (" ", "·")
+            ]
             if free:  # a point close to another one moves a column aside
                 grid[r][free[0]], styles[r][free[0]] = mark, style
             else:
                 grid[r][c], styles[r][c] = "*", "bold"
             prev = (c, r)
-    labels: dict[int, str] = {0: format_seconds(10 ** hi), height - 1: format_seconds(10 ** lo)}
+    labels: dict[int, str] = {0: format_seconds(10**hi), height - 1: format_seconds(10**lo)}
     for decade in range(math.ceil(lo), math.floor(hi) + 1):
-        labels.setdefault(row_of(10.0 ** decade), format_seconds(10.0 ** decade))
+        labels.setdefault(row_of(10.0**decade), format_seconds(10.0**decade))
     for r in range(height):
         out.append("\n")
         out.append(labels.get(r, "").rjust(LABEL_W)[:LABEL_W] + "┤", style="dim")

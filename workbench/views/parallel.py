@@ -43,17 +43,26 @@ def parallel_view(data: dict[str, Any]) -> Table | None:
     where = data.get("backend") or "?"
     if data.get("scheduler"):
         where += f" at {data['scheduler']}"
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False,
-                  title=f"parallel stages ({where})", title_justify="left",
-                  caption_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        expand=False,
+        title=f"parallel stages ({where})",
+        title_justify="left",
+        caption_justify="left",
+    )
     table.add_column("stage", no_wrap=True, overflow="ellipsis", max_width=24)
     for name in ("workers", "in flight", "items/s", "speedup", "efficiency", "busy"):
         table.add_column(name, justify="right", no_wrap=True)
     notes = []
     for s in stages:
         table.add_row(
-            s["stage"], _workers(s), f"{s['in_flight']}/{s['max_in_flight']}",
-            _rate(s["items_per_s"]), _x(s["speedup"]), _pct(s["efficiency"]),
+            s["stage"],
+            _workers(s),
+            f"{s['in_flight']}/{s['max_in_flight']}",
+            _rate(s["items_per_s"]),
+            _x(s["speedup"]),
+            _pct(s["efficiency"]),
             _pct(s["utilization"]),
         )
         startup = s.get("startup_s")
@@ -63,8 +72,10 @@ def parallel_view(data: dict[str, Any]) -> Table | None:
             + (f" ({startup:.2f} s for the first result)" if startup is not None else "")
             + f"; {s['verdict']}"
         )
-    notes.append("items/s and busy from the first parallel result on (start-up excluded); "
-                 "efficiency = speedup / workers; busy = worker time / (workers x time)")
+    notes.append(
+        "items/s and busy from the first parallel result on (start-up excluded); "
+        "efficiency = speedup / workers; busy = worker time / (workers x time)"
+    )
     table.caption = "\n".join(notes)
     return table
 
@@ -76,13 +87,21 @@ def bottleneck_note(state: RunState, index: int) -> str:
     section = snap.sections.get("parallel") if snap is not None else None
     names = state.hello.stages if state.hello else ()
     for s in (section or {}).get("stages") or []:
-        same = s.get("index") == index if s.get("index") is not None else (
-            index < len(names) and names[index] == s.get("stage"))
+        same = (
+            s.get("index") == index
+            if s.get("index") is not None
+            else (index < len(names) and names[index] == s.get("stage"))
+        )
         if same:
             startup = s.get("startup_s")
-            return (f"; a parallel stage: its self time is the main thread waiting on "
-                    f"{s['workers']} {s['backend']} worker(s), busy "
-                    f"{_pct(s.get('utilization'))}"
-                    + (f", {startup:.2f} s of it for the first result (worker start-up)"
-                       if startup is not None else ""))
+            return (
+                f"; a parallel stage: its self time is the main thread waiting on "
+                f"{s['workers']} {s['backend']} worker(s), busy "
+                f"{_pct(s.get('utilization'))}"
+                + (
+                    f", {startup:.2f} s of it for the first result (worker start-up)"
+                    if startup is not None
+                    else ""
+                )
+            )
     return ""

@@ -46,8 +46,12 @@ def tree_order(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         while i < len(kids):
             r = kids[i]
             j = i + 1
-            while (leaf(r) and j < len(kids) and leaf(kids[j])
-                   and (kids[j]["kind"], kids[j]["name"]) == (r["kind"], r["name"])):
+            while (
+                leaf(r)
+                and j < len(kids)
+                and leaf(kids[j])
+                and (kids[j]["kind"], kids[j]["name"]) == (r["kind"], r["name"])
+            ):
                 j += 1
             if j - i > 1:
                 yield {**merge(kids[i:j]), "depth": depth}
@@ -61,6 +65,7 @@ def tree_order(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def merge(run: list[dict[str, Any]]) -> dict[str, Any]:
     """One row standing for ``run``, closed siblings of one name."""
+
     def total(key: str) -> int | None:
         values = [r.get(key) for r in run]
         return None if any(v is None for v in values) else sum(values)  # type: ignore[arg-type]
@@ -68,17 +73,25 @@ def merge(run: list[dict[str, Any]]) -> dict[str, Any]:
     outcomes: dict[str, int] = {}
     for r in run:
         outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + 1
-    outcome = next(iter(outcomes)) if len(outcomes) == 1 else ", ".join(
-        f"{n} {o}" for o, n in outcomes.items())
-    return {**run[0], "name": f"{run[0]['name']} ×{len(run)}",
-            "duration_s": sum(r["duration_s"] or 0.0 for r in run),
-            "rss_delta_bytes": total("rss_delta_bytes"), "gpu_delta_bytes": total("gpu_delta_bytes"),
-            "outcome": outcome, "exits": max(r.get("exits", 1) for r in run),
-            "note": None}
+    outcome = (
+        next(iter(outcomes))
+        if len(outcomes) == 1
+        else ", ".join(f"{n} {o}" for o, n in outcomes.items())
+    )
+    return {
+        **run[0],
+        "name": f"{run[0]['name']} ×{len(run)}",
+        "duration_s": sum(r["duration_s"] or 0.0 for r in run),
+        "rss_delta_bytes": total("rss_delta_bytes"),
+        "gpu_delta_bytes": total("gpu_delta_bytes"),
+        "outcome": outcome,
+        "exits": max(r.get("exits", 1) for r in run),
+        "note": None,
+    }
 
 
 def outcome_text(r: dict[str, Any]) -> Text:
-    """"rolled back (ValueError)", "stopped (user)", "ok", ... styled by how it went."""
+    """ "rolled back (ValueError)", "stopped (user)", "ok", ... styled by how it went."""
     outcome = r.get("outcome") or "?"
     text = outcome
     cause = CAUSES.get(r.get("exception") or "", r.get("exception"))
@@ -105,7 +118,7 @@ def shorten(name: str, width: int) -> str:
     if len(name) <= width:
         return name
     tail = width // 3
-    return name[:width - tail - 1] + "…" + name[-tail:]
+    return name[: width - tail - 1] + "…" + name[-tail:]
 
 
 def signed_bytes(n: int | None) -> str:
@@ -140,11 +153,17 @@ class ContextsTable:
         hidden = max(0, len(rows) - MAX_ROWS)
         if hidden:  # keep the open ones and the latest
             keep = {id(r) for r in rows if r["outcome"] == "open"}
-            latest = sorted(rows, key=lambda r: -r["id"])[:max(0, MAX_ROWS - len(keep))]
+            latest = sorted(rows, key=lambda r: -r["id"])[: max(0, MAX_ROWS - len(keep))]
             keep |= {id(r) for r in latest}
             rows = [r for r in rows if id(r) in keep]
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-                      caption_justify="left", title="resource contexts", title_justify="left")
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+            caption_justify="left",
+            title="resource contexts",
+            title_justify="left",
+        )
         table.add_column("context", no_wrap=True, width=name_width)
         if show_start:
             table.add_column("start", justify="right", no_wrap=True, width=self.NUMBER_WIDTH)
@@ -160,17 +179,29 @@ class ContextsTable:
                 label.append("\n" + note_indent + line, style="dim")
             start = [f"{r['start_s']:.2f}s"] if show_start else []
             gpu = [signed_bytes(r.get("gpu_delta_bytes"))] if show_gpu else []
-            table.add_row(label, *start, duration_of(r, now_s),
-                          signed_bytes(r.get("rss_delta_bytes")), *gpu, outcome_text(r))
-        caption = (f"{data.get('total', len(rows))} contexts, {data.get('open', 0)} open; "
-                   "RSS Δ: the runner's RSS change across the block; "
-                   + ("GPU Δ: torch.cuda allocated change" if show_gpu
-                      else "no GPU change to show: CUDA not in use"))
+            table.add_row(
+                label,
+                *start,
+                duration_of(r, now_s),
+                signed_bytes(r.get("rss_delta_bytes")),
+                *gpu,
+                outcome_text(r),
+            )
+        caption = (
+            f"{data.get('total', len(rows))} contexts, {data.get('open', 0)} open; "
+            "RSS Δ: the runner's RSS change across the block; "
+            + (
+                "GPU Δ: torch.cuda allocated change"
+                if show_gpu
+                else "no GPU change to show: CUDA not in use"
+            )
+        )
         if hidden or data.get("dropped"):
             caption += f"; {hidden + int(data.get('dropped') or 0)} older not shown"
         for t in [t for t in data.get("totals", []) if t["count"] > 1][:3]:
-            caption += (f"\n{t['name']} ×{t['count']}: {format_seconds(t['total_s'])} in all"
-                        + (f", {t['failed']} not ok" if t["failed"] else ""))
+            caption += f"\n{t['name']} ×{t['count']}: {format_seconds(t['total_s'])} in all" + (
+                f", {t['failed']} not ok" if t["failed"] else ""
+            )
         table.caption = caption
         return table
 
@@ -187,9 +218,11 @@ def gpu_view(data: dict[str, Any] | None) -> Text | None:
     if not data:
         return None
     if data.get("state"):
-        details = [f"NVML: {data.get('nvml')}" + (
-            f" ({data['nvml_detail']})" if data.get("nvml_detail") else ""),
-            f"torch: {data.get('torch')}"]
+        details = [
+            f"NVML: {data.get('nvml')}"
+            + (f" ({data['nvml_detail']})" if data.get("nvml_detail") else ""),
+            f"torch: {data.get('torch')}",
+        ]
         return Text(f"GPU: {data['state']} ({'; '.join(details)})", style="dim")
     out = Text()
     driver = f", driver {data['driver']}" if data.get("driver") else ""

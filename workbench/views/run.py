@@ -18,8 +18,13 @@ from workbench.units import format_bytes, format_rate, format_seconds
 from workbench.views.parallel import bottleneck_note
 
 STATUS_STYLE = {
-    "finished": "green", "stopped": "yellow", "failed": "red",
-    "budget_exceeded": "red", "crashed": "red", "running": "cyan", "starting": "cyan",
+    "finished": "green",
+    "stopped": "yellow",
+    "failed": "red",
+    "budget_exceeded": "red",
+    "crashed": "red",
+    "running": "cyan",
+    "starting": "cyan",
 }
 
 
@@ -32,21 +37,31 @@ def stage_table(state: RunState) -> Table:
     reads without colour."""
     rows = stage_rows(state)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, caption_justify="left")
-    table.add_column("stage", no_wrap=True, overflow="ellipsis",
-                     min_width=min(26, max((len(r.name) + 2 for r in rows), default=5)))
+    table.add_column(
+        "stage",
+        no_wrap=True,
+        overflow="ellipsis",
+        min_width=min(26, max((len(r.name) + 2 for r in rows), default=5)),
+    )
     for name in ("items", "batches", "items/s", "self s", "self %", "per batch"):
         table.add_column(name, justify="right", no_wrap=True)
     for r in rows:
         mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
         table.add_row(
-            r.name + mark, f"{r.items:,}", f"{r.batches:,}", format_rate(r.items_per_s),
-            f"{r.self_s:.3f}", f"{r.self_pct:.1f}", format_seconds(r.mean_batch_s),
+            r.name + mark,
+            f"{r.items:,}",
+            f"{r.batches:,}",
+            format_rate(r.items_per_s),
+            f"{r.self_s:.3f}",
+            f"{r.self_pct:.1f}",
+            format_seconds(r.mean_batch_s),
             style="bold" if r.bottleneck else None,
         )
     top = next((r for r in rows if r.bottleneck), None)
     if top is not None:
-        table.caption = (f"◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run "
-                         "(largest self time)")
+        table.caption = (
+            f"◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run (largest self time)"
+        )
         table.caption += bottleneck_note(state, rows.index(top))  # a parallel stage's wait
     return table
 
@@ -106,8 +121,13 @@ def run_view(state: RunState, record: str | None = None) -> Group:
         title.append(f"  {hello.path}  {params_text(hello.params)}", style="dim")
     else:
         title.append(state.target, style="bold")
-    parts: list[Any] = [title, stage_table(state), *section_views(state), memory_line(state),
-                        status_line(state, record)]
+    parts: list[Any] = [
+        title,
+        stage_table(state),
+        *section_views(state),
+        memory_line(state),
+        status_line(state, record),
+    ]
     return Group(*parts)
 
 
@@ -127,12 +147,16 @@ def catalog_table(modules: list[ModuleInfo]) -> Table:
             params = " ".join(f"{n}={d}" for n, d, _ in p.params)
             about = p.doc if p.available else f"unavailable here: {p.reason}"
             table.add_row(
-                Text(f"{name}:{p.name}", style="" if p.available else "dim"), params,
+                Text(f"{name}:{p.name}", style="" if p.available else "dim"),
+                params,
                 Text(about, style="" if p.available else "dim"),
             )
         for k in m.kernels:  # kernel sets: run with `pipebench kernels`
-            table.add_row(Text(f"{name}:{k.name}"), "sizes=" + ",".join(map(_compact, k.sizes)),
-                          Text(kernel_set_about(k)))
+            table.add_row(
+                Text(f"{name}:{k.name}"),
+                "sizes=" + ",".join(map(_compact, k.sizes)),
+                Text(kernel_set_about(k)),
+            )
     return table
 
 
@@ -145,6 +169,7 @@ def _compact(n: int) -> str:
 
 def kernel_set_about(k: KernelSetInfo) -> str:
     """One line on a kernel set: its implementations (reference marked) and its doc."""
-    impls = ", ".join(f"{i}*" if i == k.reference else i for i in k.impls
-                      if i not in dict(k.unavailable))
+    impls = ", ".join(
+        f"{i}*" if i == k.reference else i for i in k.impls if i not in dict(k.unavailable)
+    )
     return f"kernels [{impls}] (* reference) {k.doc}".strip()

@@ -26,17 +26,30 @@ from workbench.units import format_bytes, format_rate, format_seconds
 from workbench.views.curve import chart
 
 OUTCOME_TEXT = {
-    OK: ("✓ ok", "green"), OUT_OF_MEMORY: ("✗ OOM", "red"),
-    OVER_BUDGET: ("▲ budget", "red"), TOO_SLOW: ("… slow", "yellow"),
+    OK: ("✓ ok", "green"),
+    OUT_OF_MEMORY: ("✗ OOM", "red"),
+    OVER_BUDGET: ("▲ budget", "red"),
+    TOO_SLOW: ("… slow", "yellow"),
 }
-COLUMNS = ("batch", "", "phase", "outcome", "items/s", "vs best", "peak RSS", "peak GPU",
-           "measured")
+COLUMNS = (
+    "batch",
+    "",
+    "phase",
+    "outcome",
+    "items/s",
+    "vs best",
+    "peak RSS",
+    "peak GPU",
+    "measured",
+)
 RIGHT = {"batch", "items/s", "vs best", "peak RSS", "peak GPU", "measured"}
 #: The marks of the second column, explained under the table when they appear.
 MARKS = {
-    "★": "recommended", "◆": "largest size that fit", "≈": "within noise of the best",
-    "w": "too short to leave the warm-up out", "f": "few batches measured: raise "
-    "--seconds-per-run",
+    "★": "recommended",
+    "◆": "largest size that fit",
+    "≈": "within noise of the best",
+    "w": "too short to leave the warm-up out",
+    "f": "few batches measured: raise --seconds-per-run",
 }
 
 
@@ -59,11 +72,21 @@ def point_cells(p: SweepPoint, best: float | None, answer: Answer | None) -> tup
     outcome = OUTCOME_TEXT.get(p.outcome, ("✗ failed", "red"))[0]
     rate = format_rate(p.items_per_s) if p.items_per_s is not None else "–"
     vs = f"{100 * p.items_per_s / best:.0f}%" if best and p.items_per_s else "–"
-    measured = (f"{p.measured_batches}b {format_seconds(p.measured_s)}"
-                if p.measured_batches else "–")
+    measured = (
+        f"{p.measured_batches}b {format_seconds(p.measured_s)}" if p.measured_batches else "–"
+    )
     gpu = format_bytes(p.gpu_peak_bytes) if p.gpu_peak_bytes is not None else "N/A"
-    return (str(p.batch_size), marks(p, answer), p.phase, outcome, rate, vs,
-            format_bytes(p.rss_peak_bytes), gpu, measured)
+    return (
+        str(p.batch_size),
+        marks(p, answer),
+        p.phase,
+        outcome,
+        rate,
+        vs,
+        format_bytes(p.rss_peak_bytes),
+        gpu,
+        measured,
+    )
 
 
 def notes(points: Sequence[SweepPoint], answer: Answer | None) -> list[str]:
@@ -78,18 +101,27 @@ def notes(points: Sequence[SweepPoint], answer: Answer | None) -> list[str]:
     return lines
 
 
-def points_table(points: Sequence[SweepPoint], answer: Answer | None = None,
-                 running: tuple[int, str] | None = None, gpu: bool | None = None) -> Table:
+def points_table(
+    points: Sequence[SweepPoint],
+    answer: Answer | None = None,
+    running: tuple[int, str] | None = None,
+    gpu: bool | None = None,
+) -> Table:
     """Every point in the order run, the run going as a last row, the marks and errors
     under it; the GPU column shows when a point has a GPU figure (or ``gpu`` says so)."""
     if gpu is None:
         gpu = any(p.gpu_peak_bytes is not None for p in points)
     keep = [i for i, name in enumerate(COLUMNS) if gpu or name != "peak GPU"]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, padding=(0, 1),
-                  caption_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, expand=False, padding=(0, 1), caption_justify="left"
+    )
     for i in keep:
-        table.add_column(COLUMNS[i], justify="right" if COLUMNS[i] in RIGHT else "left",
-                         no_wrap=True, min_width=len(COLUMNS[i]))
+        table.add_column(
+            COLUMNS[i],
+            justify="right" if COLUMNS[i] in RIGHT else "left",
+            no_wrap=True,
+            min_width=len(COLUMNS[i]),
+        )
     rates = [p.items_per_s for p in points if p.items_per_s]
     best = max(rates) if rates else None
     for p in points:
@@ -109,8 +141,10 @@ def points_table(points: Sequence[SweepPoint], answer: Answer | None = None,
 
 def figures(p: SweepPoint) -> str:
     gpu = f", peak GPU {format_bytes(p.gpu_peak_bytes)}" if p.gpu_peak_bytes is not None else ""
-    return (f"{format_rate(p.items_per_s)} items/s after warm-up, peak RSS "
-            f"{format_bytes(p.rss_peak_bytes)}{gpu}")
+    return (
+        f"{format_rate(p.items_per_s)} items/s after warm-up, peak RSS "
+        f"{format_bytes(p.rss_peak_bytes)}{gpu}"
+    )
 
 
 def answer_text(answer: Answer) -> Text:
@@ -132,35 +166,65 @@ def answer_text(answer: Answer) -> Text:
     for size, why in answer.passed_over:
         t.append(f"  passed over {size}: {why}\n", style="dim")
     if answer.near:
-        t.append(f"  within noise of the best: {', '.join(map(str, answer.near))}\n",
-                 style="dim")
+        t.append(f"  within noise of the best: {', '.join(map(str, answer.near))}\n", style="dim")
     t.rstrip()
     return t
 
 
-def curve(points: Sequence[SweepPoint], settings: SweepSettings, answer: Answer | None,
-          width: int = 72, height: int = 6) -> Group:
+def curve(
+    points: Sequence[SweepPoint],
+    settings: SweepSettings,
+    answer: Answer | None,
+    width: int = 72,
+    height: int = 6,
+) -> Group:
     """Throughput and peak memory against batch size (log2), GPU memory when measured."""
     mark = answer.recommended.batch_size if answer and answer.recommended else None
     parts: list[Any] = [
-        chart(points, lambda p: p.items_per_s, width=width, height=height, mark=mark,
-              title="items/s after warm-up vs batch size (log2)", fmt=format_rate),
-        chart(points, lambda p: p.rss_peak_bytes, width=width, height=max(3, height // 2),
-              title="peak RSS of the runner", fmt=format_bytes, mark=mark,
-              limit=settings.memory_budget, limit_label="budget"),
+        chart(
+            points,
+            lambda p: p.items_per_s,
+            width=width,
+            height=height,
+            mark=mark,
+            title="items/s after warm-up vs batch size (log2)",
+            fmt=format_rate,
+        ),
+        chart(
+            points,
+            lambda p: p.rss_peak_bytes,
+            width=width,
+            height=max(3, height // 2),
+            title="peak RSS of the runner",
+            fmt=format_bytes,
+            mark=mark,
+            limit=settings.memory_budget,
+            limit_label="budget",
+        ),
     ]
     if any(p.gpu_peak_bytes is not None for p in points) or settings.gpu_memory_budget:
-        parts.append(chart(points, lambda p: p.gpu_peak_bytes, width=width,
-                           height=max(3, height // 2), title="peak GPU memory",
-                           fmt=format_bytes, mark=mark, limit=settings.gpu_memory_budget,
-                           limit_label="GPU budget"))
+        parts.append(
+            chart(
+                points,
+                lambda p: p.gpu_peak_bytes,
+                width=width,
+                height=max(3, height // 2),
+                title="peak GPU memory",
+                fmt=format_bytes,
+                mark=mark,
+                limit=settings.gpu_memory_budget,
+                limit_label="GPU budget",
+            )
+        )
     return Group(*parts)
 
 
 def sweep_header(target: str, settings: SweepSettings) -> Text:
-    how = ("auto: powers of two from "
-           f"{settings.min_size} to at most {settings.max_size}, then refined"
-           if settings.auto else "batch sizes " + ",".join(map(str, settings.sizes)))
+    how = (
+        f"auto: powers of two from {settings.min_size} to at most {settings.max_size}, then refined"
+        if settings.auto
+        else "batch sizes " + ",".join(map(str, settings.sizes))
+    )
     budgets = []
     if settings.memory_budget:
         budgets.append(f"RSS ≤ {format_bytes(settings.memory_budget)}")
@@ -168,8 +232,11 @@ def sweep_header(target: str, settings: SweepSettings) -> Text:
         budgets.append(f"GPU ≤ {format_bytes(settings.gpu_memory_budget)}")
     t = Text()
     t.append(f"sweep {target}", style="bold")
-    t.append(f"\n{how}; {settings.seconds_per_run:g} s per run, warm-up "
-             f"{settings.warmup_batches} batches"
-             + (f" and {settings.warmup_s:g} s" if settings.warmup_s else "")
-             + f" left out; {', '.join(budgets) or 'no memory budget'}", style="dim")
+    t.append(
+        f"\n{how}; {settings.seconds_per_run:g} s per run, warm-up "
+        f"{settings.warmup_batches} batches"
+        + (f" and {settings.warmup_s:g} s" if settings.warmup_s else "")
+        + f" left out; {', '.join(budgets) or 'no memory budget'}",
+        style="dim",
+    )
     return t

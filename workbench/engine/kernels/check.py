@@ -48,8 +48,9 @@ def _kind(v: Any) -> str:
     return type(v).__name__
 
 
-def _compare_arrays(got: np.ndarray, ref: np.ndarray, exact: bool, rtol: float,
-                    atol: float) -> Check:
+def _compare_arrays(
+    got: np.ndarray, ref: np.ndarray, exact: bool, rtol: float, atol: float
+) -> Check:
     if got.shape != ref.shape:
         return Check(False, f"wrong shape: {got.shape}, the reference gives {ref.shape}", True)
     floating = got.dtype.kind in "fc" or ref.dtype.kind in "fc"
@@ -61,42 +62,55 @@ def _compare_arrays(got: np.ndarray, ref: np.ndarray, exact: bool, rtol: float,
         if not bad.any():
             return Check(True, "exactly equal")
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        return Check(False, f"{int(bad.sum())} of {bad.size} values differ; first at "
-                            f"{list(idx)}: {_item(got[idx])}, the reference {_item(ref[idx])}")
+        return Check(
+            False,
+            f"{int(bad.sum())} of {bad.size} values differ; first at "
+            f"{list(idx)}: {_item(got[idx])}, the reference {_item(ref[idx])}",
+        )
     with np.errstate(all="ignore"):
         close = np.isclose(got, ref, rtol=rtol, atol=atol, equal_nan=True)
-        err = np.abs(got.astype(np.complex128 if got.dtype.kind == "c" else np.float64)
-                     - ref)
+        err = np.abs(got.astype(np.complex128 if got.dtype.kind == "c" else np.float64) - ref)
         finite = err[np.isfinite(err)]
         max_err = float(finite.max()) if finite.size else 0.0
     if close.all():
         return Check(True, f"allclose (max abs error {max_err:.1e})")
     idx = tuple(int(i) for i in np.argwhere(~close)[0])
-    return Check(False, f"{int((~close).sum())} of {close.size} values off (rtol {rtol:g}, "
-                        f"atol {atol:g}); first at {list(idx)}: {_item(got[idx])}, the "
-                        f"reference {_item(ref[idx])}")
+    return Check(
+        False,
+        f"{int((~close).sum())} of {close.size} values off (rtol {rtol:g}, "
+        f"atol {atol:g}); first at {list(idx)}: {_item(got[idx])}, the "
+        f"reference {_item(ref[idx])}",
+    )
 
 
-def compare(got: Any, ref: Any, *, check: str | Callable[[Any, Any], str | None] = "auto",
-            rtol: float = 1e-7, atol: float = 1e-10) -> Check:
+def compare(
+    got: Any,
+    ref: Any,
+    *,
+    check: str | Callable[[Any, Any], str | None] = "auto",
+    rtol: float = 1e-7,
+    atol: float = 1e-10,
+) -> Check:
     """Check ``got`` (canonical) against ``ref`` (canonical)."""
     if check == "none":
         return Check(None, "not checked (check='none')")
     if callable(check):
         problem = check(got, ref)
-        return Check(problem is None, "the kernel's check passed" if problem is None
-                     else str(problem))
+        return Check(
+            problem is None, "the kernel's check passed" if problem is None else str(problem)
+        )
     exact = check == "exact"
     if isinstance(ref, dict) or isinstance(got, dict):
         if not (isinstance(ref, dict) and isinstance(got, dict)):
-            return Check(False, f"wrong type: {_kind(got)}, the reference gives {_kind(ref)}",
-                         True)
+            return Check(False, f"wrong type: {_kind(got)}, the reference gives {_kind(ref)}", True)
         missing = ref.keys() - got.keys()
         extra = got.keys() - ref.keys()
         if missing or extra:
             parts = []
             if missing:
-                parts.append(f"{len(missing)} key(s) missing (e.g. {sorted(missing, key=repr)[0]!r})")
+                parts.append(
+                    f"{len(missing)} key(s) missing (e.g. {sorted(missing, key=repr)[0]!r})"
+                )
             if extra:
                 parts.append(f"{len(extra)} extra key(s) (e.g. {sorted(extra, key=repr)[0]!r})")
             return Check(False, "; ".join(parts))
@@ -107,8 +121,12 @@ def compare(got: Any, ref: Any, *, check: str | Callable[[Any, Any], str | None]
         return Check(True, f"equal ({len(ref)} keys)")
     if isinstance(ref, tuple) or isinstance(got, tuple):
         if not (isinstance(ref, tuple) and isinstance(got, tuple)) or len(got) != len(ref):
-            return Check(False, f"wrong type: {_kind(got)} of {_len(got)}, the reference "
-                                f"gives {_kind(ref)} of {_len(ref)}", True)
+            return Check(
+                False,
+                f"wrong type: {_kind(got)} of {_len(got)}, the reference "
+                f"gives {_kind(ref)} of {_len(ref)}",
+                True,
+            )
         for i, (g, r) in enumerate(zip(got, ref, strict=True)):
             sub = compare(g, r, check=check, rtol=rtol, atol=atol)
             if not sub.correct:

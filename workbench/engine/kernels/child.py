@@ -70,9 +70,13 @@ class KernelChildOptions:
         timing_names = {f.name for f in fields(TimingSettings)}
         timing = TimingSettings(**{k: v for k, v in d.items() if k in timing_names})
         return cls(
-            kernel=d.get("kernel"), impls=tuple(d.get("impls") or ()),
-            sizes=tuple(int(s) for s in d.get("sizes") or ()), threads=str(d.get("threads", 1)),
-            round=int(d.get("round", 0)), gemm=bool(d.get("gemm", True)), timing=timing,
+            kernel=d.get("kernel"),
+            impls=tuple(d.get("impls") or ()),
+            sizes=tuple(int(s) for s in d.get("sizes") or ()),
+            threads=str(d.get("threads", 1)),
+            round=int(d.get("round", 0)),
+            gemm=bool(d.get("gemm", True)),
+            timing=timing,
         )
 
 
@@ -87,10 +91,14 @@ class Plan:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "name": self.kset.name, "doc": self.kset.doc.split("\n\n")[0],
-            "sizes": list(self.sizes), "impls": [i.label for i in self.impls],
-            "reference": self.kset.reference, "unavailable": dict(self.unavailable),
-            "flops": self.kset.flops is not None, "bytes": self.kset.bytes is not None,
+            "name": self.kset.name,
+            "doc": self.kset.doc.split("\n\n")[0],
+            "sizes": list(self.sizes),
+            "impls": [i.label for i in self.impls],
+            "reference": self.kset.reference,
+            "unavailable": dict(self.unavailable),
+            "flops": self.kset.flops is not None,
+            "bytes": self.kset.bytes is not None,
         }
 
 
@@ -117,18 +125,24 @@ def make_plans(sets: list[KernelSet], opts: KernelChildOptions) -> list[Plan]:
         known = {label for s in sets for label in s.impls}
         unknown = [label for label in opts.impls if label not in known]
         if unknown:
-            raise UserError(f"no implementation {unknown[0]!r} in "
-                            f"{', '.join(s.name for s in sets)}; available: "
-                            f"{', '.join(sorted(known))}")
+            raise UserError(
+                f"no implementation {unknown[0]!r} in "
+                f"{', '.join(s.name for s in sets)}; available: "
+                f"{', '.join(sorted(known))}"
+            )
     plans = []
     for kset in sets:
         if not kset.impls:
-            raise UserError(f"kernel {kset.name} has no implementations: add one with "
-                            f"@{kset.name}.impl(\"python\")")
+            raise UserError(
+                f"kernel {kset.name} has no implementations: add one with "
+                f'@{kset.name}.impl("python")'
+            )
         ref = kset.reference
         if ref not in kset.impls:
-            raise UserError(f"kernel {kset.name}: its reference {ref!r} is not one of its "
-                            f"implementations ({', '.join(kset.impls)})")
+            raise UserError(
+                f"kernel {kset.name}: its reference {ref!r} is not one of its "
+                f"implementations ({', '.join(kset.impls)})"
+            )
         impls, unavailable = [], {}
         for impl in kset.impls.values():
             if opts.impls and impl.label not in opts.impls and impl.label != ref:
@@ -195,6 +209,7 @@ class KernelRunner:
     def environment(self, module: Any, plans: list[Plan]) -> KernelEnvironment:
         gemm: dict[str, Any] | None = None
         if self.opts.gemm:
+
             def probe(fn: Any, args: Any, sync: Any) -> Any:
                 return measure(fn, args, self.timing, sync)
 
@@ -208,11 +223,19 @@ class KernelRunner:
                 except Exception as exc:
                     gemm["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
         return KernelEnvironment(
-            pid=os.getpid(), module=module.__name__, path=getattr(module, "__file__", "") or "",
-            round=self.opts.round, python=sys.version.split()[0], versions=versions(),
-            cpu=cpu_model(), cpus=usable_cpus(), threads=thread_report(self.opts.threads),
-            gemm=gemm, kernels=tuple(p.describe() for p in plans),
-            settings={"threads": self.threads, **vars(self.timing)}, started_at=time.time(),
+            pid=os.getpid(),
+            module=module.__name__,
+            path=getattr(module, "__file__", "") or "",
+            round=self.opts.round,
+            python=sys.version.split()[0],
+            versions=versions(),
+            cpu=cpu_model(),
+            cpus=usable_cpus(),
+            threads=thread_report(self.opts.threads),
+            gemm=gemm,
+            kernels=tuple(p.describe() for p in plans),
+            settings={"threads": self.threads, **vars(self.timing)},
+            started_at=time.time(),
         )
 
     def run_plan(self, plan: Plan) -> None:
@@ -226,7 +249,8 @@ class KernelRunner:
         except Exception as exc:
             raise UserError(
                 f"kernel {kset.name}: its input factory raised {type(exc).__name__}: "
-                f"{_one_line(exc)} (size {size})", traceback=traceback.format_exc(),
+                f"{_one_line(exc)} (size {size})",
+                traceback=traceback.format_exc(),
             ) from None
         ref_value: Any = None
         ref_problem: str | None = f"the reference {kset.reference} did not run"
@@ -240,67 +264,102 @@ class KernelRunner:
                     ref_value, ref_problem = value, None
             self.post(row)
 
-    def run_impl(self, plan: Plan, impl: Impl, size: int, args: tuple[Any, ...],
-                 ref_value: Any, ref_problem: str | None) -> tuple[KernelResult, Any]:
+    def run_impl(
+        self,
+        plan: Plan,
+        impl: Impl,
+        size: int,
+        args: tuple[Any, ...],
+        ref_value: Any,
+        ref_problem: str | None,
+    ) -> tuple[KernelResult, Any]:
         """One row: predicted skip, prepare, first call, check, then timing. Returns the
         row and the canonical result (None when there is none to compare with)."""
         kset = plan.kset
         is_ref = impl.label == kset.reference
-        base = KernelResult(kernel=kset.name, size=size, impl=impl.label,
-                            round=self.opts.round, status="ok",
-                            flops=_declared(kset.flops, size),
-                            bytes=_declared(kset.bytes, size), reference=is_ref,
-                            device=impl.device)
+        base = KernelResult(
+            kernel=kset.name,
+            size=size,
+            impl=impl.label,
+            round=self.opts.round,
+            status="ok",
+            flops=_declared(kset.flops, size),
+            bytes=_declared(kset.bytes, size),
+            reference=is_ref,
+            device=impl.device,
+        )
         predicted = self._predict(kset, impl.label, size)
         if predicted is not None and predicted > self.timing.cutoff_s and not is_ref:
             prev_size, prev_s = self.history[(kset.name, impl.label)]
-            why = (f"skipped: about {format_seconds(predicted)} a call, predicted from "
-                   f"{format_seconds(prev_s)} at size {prev_size:,} (cut-off "
-                   f"{self.timing.cutoff_s:g} s, --cutoff)")
+            why = (
+                f"skipped: about {format_seconds(predicted)} a call, predicted from "
+                f"{format_seconds(prev_s)} at size {prev_size:,} (cut-off "
+                f"{self.timing.cutoff_s:g} s, --cutoff)"
+            )
             return replace(base, status="skipped", skipped=why), None
         try:
             call_args = tuple(impl.prepare(*args)) if impl.prepare else args
         except Exception as exc:
             why = f"its prepare step raised {type(exc).__name__}: {_one_line(exc)}"
-            return replace(base, status="error", correct=False, error=why,
-                           traceback=traceback.format_exc()), None
+            return replace(
+                base, status="error", correct=False, error=why, traceback=traceback.format_exc()
+            ), None
         sync = _cuda_sync if impl.device == "cuda" else None
         apply_threads(self.threads)  # again: a library may have loaded its own pool since
         try:
             first = first_call(impl.fn, call_args, sync)
         except Exception as exc:
-            what = (f"failed to compile ({type(exc).__name__})" if _is_compile_error(exc)
-                    else f"raised {type(exc).__name__}")
-            return replace(base, status="error", correct=False,
-                           error=f"{what}: {_one_line(exc)}",
-                           traceback=traceback.format_exc()), None
-        timed = replace(base, first_call_s=first.seconds, compile_s=first.compile_s,
-                        compiles=first.compiles)
+            what = (
+                f"failed to compile ({type(exc).__name__})"
+                if _is_compile_error(exc)
+                else f"raised {type(exc).__name__}"
+            )
+            return replace(
+                base,
+                status="error",
+                correct=False,
+                error=f"{what}: {_one_line(exc)}",
+                traceback=traceback.format_exc(),
+            ), None
+        timed = replace(
+            base, first_call_s=first.seconds, compile_s=first.compile_s, compiles=first.compiles
+        )
         value, check = self._check(kset, is_ref, first.result, ref_value, ref_problem)
         if check.malformed:
-            return replace(timed, status="error", correct=False, check=check.note,
-                           error=check.note), None
+            return replace(
+                timed, status="error", correct=False, check=check.note, error=check.note
+            ), None
         timed = replace(timed, correct=check.correct, check=check.note)
         per_call = first.seconds - (first.compile_s or 0.0)
         if per_call > self.timing.cutoff_s:
             self.history[(kset.name, impl.label)] = (size, per_call)
-            why = (f"skipped: one call took {format_seconds(per_call)}, over the "
-                   f"{self.timing.cutoff_s:g} s cut-off (--cutoff)")
+            why = (
+                f"skipped: one call took {format_seconds(per_call)}, over the "
+                f"{self.timing.cutoff_s:g} s cut-off (--cutoff)"
+            )
             return replace(timed, status="skipped", skipped=why), value
         try:
             m = measure(impl.fn, call_args, self.timing, sync)
         except Exception as exc:
             why = f"raised {type(exc).__name__} while timed: {_one_line(exc)}"
-            return replace(timed, status="error", error=why,
-                           traceback=traceback.format_exc()), value
+            return replace(
+                timed, status="error", error=why, traceback=traceback.format_exc()
+            ), value
         summary = m.summary
         self.history[(kset.name, impl.label)] = (size, summary.median if summary else per_call)
-        return replace(timed, recompiles=m.recompiles, warmup_s=m.warmup_s, loops=m.loops,
-                       samples=m.samples, low_n=m.low_n), value
+        return replace(
+            timed,
+            recompiles=m.recompiles,
+            warmup_s=m.warmup_s,
+            loops=m.loops,
+            samples=m.samples,
+            low_n=m.low_n,
+        ), value
 
     @staticmethod
-    def _check(kset: KernelSet, is_ref: bool, result: Any, ref_value: Any,
-               ref_problem: str | None) -> tuple[Any, Check]:
+    def _check(
+        kset: KernelSet, is_ref: bool, result: Any, ref_value: Any, ref_problem: str | None
+    ) -> tuple[Any, Check]:
         """The result made comparable, and the verdict on it."""
         try:
             value = canonical(result)
@@ -308,11 +367,13 @@ class KernelRunner:
                 return value, Check(True, "reference")
             if ref_problem is not None:
                 return value, Check(None, f"not checked: {ref_problem}")
-            return value, compare(value, ref_value, check=kset.check, rtol=kset.rtol,
-                                  atol=kset.atol)
+            return value, compare(
+                value, ref_value, check=kset.check, rtol=kset.rtol, atol=kset.atol
+            )
         except Exception as exc:
-            return None, Check(False, f"checking its result raised {type(exc).__name__}: "
-                                      f"{_one_line(exc)}", True)
+            return None, Check(
+                False, f"checking its result raised {type(exc).__name__}: {_one_line(exc)}", True
+            )
 
     def _predict(self, kset: KernelSet, label: str, size: int) -> float | None:
         """Seconds a call should take at ``size``, scaled from the last size measured by

@@ -63,8 +63,10 @@ def thread_report(requested: str) -> dict[str, Any]:
     openmp: list[dict[str, Any]] = []
     for lib in threadpool_info():
         entry = {
-            "library": lib.get("internal_api"), "threads": lib.get("num_threads"),
-            "version": lib.get("version"), "prefix": lib.get("prefix"),
+            "library": lib.get("internal_api"),
+            "threads": lib.get("num_threads"),
+            "version": lib.get("version"),
+            "prefix": lib.get("prefix"),
             "threading_layer": lib.get("threading_layer"),
             "architecture": lib.get("architecture"),
         }
@@ -86,8 +88,7 @@ def blas_vendor(threads: dict[str, Any]) -> str:
     if not libs:
         return "no BLAS loaded"
     lib = libs[0]
-    extra = ", ".join(str(x) for x in (lib.get("threading_layer"), lib.get("architecture"))
-                      if x)
+    extra = ", ".join(str(x) for x in (lib.get("threading_layer"), lib.get("architecture")) if x)
     text = f"{lib.get('library')} {lib.get('version') or ''}".strip()
     return f"{text} ({extra})" if extra else text
 
@@ -117,8 +118,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def gemm_probe(measure: Callable[..., Any], min_call_s: float = 0.02,
-               max_n: int = 4096) -> dict[str, Any]:
+def gemm_probe(
+    measure: Callable[..., Any], min_call_s: float = 0.02, max_n: int = 4096
+) -> dict[str, Any]:
     """The float64 matrix-multiply rate of this process at its thread settings.
 
     The size is doubled from 256 until one call takes ``min_call_s`` (so BLAS runs near
@@ -127,28 +129,41 @@ def gemm_probe(measure: Callable[..., Any], min_call_s: float = 0.02,
     import numpy as np
 
     rng = np.random.default_rng(0)
-    a, b, n = _grow(lambda n: (rng.random((n, n)), rng.random((n, n))), np.matmul,
-                    None, min_call_s, max_n)
+    a, b, n = _grow(
+        lambda n: (rng.random((n, n)), rng.random((n, n))), np.matmul, None, min_call_s, max_n
+    )
     return _rate(measure(np.matmul, (a, b), None), n, "cpu")
 
 
-def gemm_probe_cuda(measure: Callable[..., Any], min_call_s: float = 0.005,
-                    max_n: int = 16384) -> dict[str, Any]:
+def gemm_probe_cuda(
+    measure: Callable[..., Any], min_call_s: float = 0.005, max_n: int = 16384
+) -> dict[str, Any]:
     """The same on the CUDA device torch sees (float64 ``torch.matmul``, synchronised)."""
     import torch
 
     sync = torch.cuda.synchronize
-    a, b, n = _grow(lambda n: (torch.rand(n, n, dtype=torch.float64, device="cuda"),
-                               torch.rand(n, n, dtype=torch.float64, device="cuda")),
-                    torch.matmul, sync, min_call_s, max_n)
+    a, b, n = _grow(
+        lambda n: (
+            torch.rand(n, n, dtype=torch.float64, device="cuda"),
+            torch.rand(n, n, dtype=torch.float64, device="cuda"),
+        ),
+        torch.matmul,
+        sync,
+        min_call_s,
+        max_n,
+    )
     out = _rate(measure(torch.matmul, (a, b), sync), n, "cuda")
     out["name"] = torch.cuda.get_device_name()
     return out
 
 
-def _grow(make: Callable[[int], tuple[Any, Any]], mul: Callable[[Any, Any], Any],
-          sync: Callable[[], Any] | None, min_call_s: float,
-          max_n: int) -> tuple[Any, Any, int]:
+def _grow(
+    make: Callable[[int], tuple[Any, Any]],
+    mul: Callable[[Any, Any], Any],
+    sync: Callable[[], Any] | None,
+    min_call_s: float,
+    max_n: int,
+) -> tuple[Any, Any, int]:
     import time
 
     n = 256
@@ -165,10 +180,14 @@ def _grow(make: Callable[[int], tuple[Any, Any]], mul: Callable[[Any, Any], Any]
 
 
 def _rate(m: Any, n: int, device: str) -> dict[str, Any]:
-    flops = 2.0 * n ** 3
+    flops = 2.0 * n**3
     median = m.summary.median if m.summary else None
     return {
-        "device": device, "n": n, "flops": flops, "samples": list(m.samples),
-        "loops": m.loops, "median_s": median,
+        "device": device,
+        "n": n,
+        "flops": flops,
+        "samples": list(m.samples),
+        "loops": m.loops,
+        "median_s": median,
         "gflops": flops / median / 1e9 if median else None,
     }

@@ -19,14 +19,16 @@ def find_kernel_sets(module: ModuleType) -> dict[str, KernelSet]:
     found = {}
     for value in vars(module).values():
         if isinstance(value, KernelSet) and getattr(value.factory, "__module__", None) in (
-            module.__name__, None,
+            module.__name__,
+            None,
         ):
             found[value.name] = value
     return found
 
 
-def select_kernel_sets(module: ModuleType, target: Target,
-                       name: str | None = None) -> list[KernelSet]:
+def select_kernel_sets(
+    module: ModuleType, target: Target, name: str | None = None
+) -> list[KernelSet]:
     """The kernel set named (by ``--kernel`` or ``module:name``), else all of the module's."""
     found = find_kernel_sets(module)
     if not found:
@@ -35,15 +37,13 @@ def select_kernel_sets(module: ModuleType, target: Target,
             hint = "; it has pipelines: run them with `pipebench run`"
         raise UserError(
             f"no kernel sets in {target.module}: decorate an input factory with "
-            f"@workbench.kernels and add implementations with @NAME.impl(\"label\"){hint}"
+            f'@workbench.kernels and add implementations with @NAME.impl("label"){hint}'
         )
     name = name or target.name
     if name is None:
         return list(found.values())
     if name not in found:
-        raise UserError(
-            f"no kernel {name!r} in {target.module}; available: {', '.join(found)}"
-        )
+        raise UserError(f"no kernel {name!r} in {target.module}; available: {', '.join(found)}")
     return [found[name]]
 
 
@@ -64,17 +64,36 @@ def describe_kernel_sets(module: ModuleType, path: str) -> tuple[KernelSetInfo, 
     """The kernel sets of an imported module, as listed."""
     infos = []
     for k in find_kernel_sets(module).values():
-        missing = tuple((label, why) for label, impl in k.impls.items()
-                        if (why := missing_module(impl)) is not None)
-        infos.append(KernelSetInfo(k.name, f"{path}:{k.name}", k.doc.split("\n\n")[0],
-                                   tuple(k.impls), k.sizes, k.reference, missing))
+        missing = tuple(
+            (label, why)
+            for label, impl in k.impls.items()
+            if (why := missing_module(impl)) is not None
+        )
+        infos.append(
+            KernelSetInfo(
+                k.name,
+                f"{path}:{k.name}",
+                k.doc.split("\n\n")[0],
+                tuple(k.impls),
+                k.sizes,
+                k.reference,
+                missing,
+            )
+        )
     return tuple(infos)
 
 
 def kernel_infos_from_json(items: Any) -> tuple[KernelSetInfo, ...]:
     """The inverse of ``dataclasses.asdict`` on a tuple of ``KernelSetInfo``."""
     return tuple(
-        KernelSetInfo(k["name"], k["target"], k["doc"], tuple(k["impls"]), tuple(k["sizes"]),
-                      k["reference"], tuple(tuple(u) for u in k.get("unavailable", ())))  # type: ignore[misc]
+        KernelSetInfo(
+            k["name"],
+            k["target"],
+            k["doc"],
+            tuple(k["impls"]),
+            tuple(k["sizes"]),
+            k["reference"],
+            tuple(tuple(u) for u in k.get("unavailable", ())),
+        )  # type: ignore[misc]
         for k in items or ()
     )

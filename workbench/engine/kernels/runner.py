@@ -36,8 +36,12 @@ class KernelOptions:
 
     def mode_options(self, round_: int) -> dict[str, object]:
         return {
-            "kernel": self.kernel, "impls": list(self.impls), "sizes": list(self.sizes),
-            "threads": self.threads, "round": round_, "gemm": self.gemm,
+            "kernel": self.kernel,
+            "impls": list(self.impls),
+            "sizes": list(self.sizes),
+            "threads": self.threads,
+            "round": round_,
+            "gemm": self.gemm,
             **asdict(self.timing),
         }
 
@@ -69,15 +73,18 @@ class KernelRun:
 
     def start(self) -> KernelRun:
         self._start_round(0)
-        self._thread = threading.Thread(target=self._pump, name="pipebench-kernels",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._pump, name="pipebench-kernels", daemon=True)
         self._thread.start()
         return self
 
     def _start_round(self, index: int) -> None:
         opts = self.options
-        run_options = RunOptions(mode="kernels", mode_options=opts.mode_options(index),
-                                 max_seconds=opts.max_seconds, cwd=opts.cwd)
+        run_options = RunOptions(
+            mode="kernels",
+            mode_options=opts.mode_options(index),
+            max_seconds=opts.max_seconds,
+            cwd=opts.cwd,
+        )
         with self._lock:
             self.handle = start_run(self.target, run_options)
 

@@ -52,8 +52,12 @@ class KernelState:
             return False
         last = self.exits[-1]
         stopped = any(f.status != FINISHED for f in self.finished)
-        return (len(self.exits) >= self.rounds or last.returncode != 0
-                or self.failure is not None or stopped)
+        return (
+            len(self.exits) >= self.rounds
+            or last.returncode != 0
+            or self.failure is not None
+            or stopped
+        )
 
     @property
     def status(self) -> str:
@@ -62,8 +66,7 @@ class KernelState:
         for f in self.finished:
             if f.status != FINISHED:
                 return f.status
-        if self.exits and self.exits[-1].returncode != 0 and len(self.finished) < len(
-                self.exits):
+        if self.exits and self.exits[-1].returncode != 0 and len(self.finished) < len(self.exits):
             return "crashed"
         if self.ended:
             return FINISHED
@@ -76,14 +79,14 @@ class KernelState:
         for f in self.finished:
             if f.message:
                 return f.message
-        if self.exits and self.exits[-1].returncode != 0 and len(self.finished) < len(
-                self.exits):
+        if self.exits and self.exits[-1].returncode != 0 and len(self.finished) < len(self.exits):
             last = self.exits[-1]
             if last.killed_by:
                 return f"the runner was killed ({last.killed_by}); the rows so far are kept"
             tail = "; ".join(last.stderr_tail[-3:])
             return f"the runner exited with {last.signal or last.returncode}" + (
-                f": {tail}" if tail else "")
+                f": {tail}" if tail else ""
+            )
         return None
 
     @property
@@ -206,14 +209,23 @@ def _merge(group: list[KernelResult]) -> KernelRow:
     low_n = next((r.low_n for r in group if r.low_n), None)
     skipped = next((r.skipped for r in group if r.skipped), None) if status != "ok" else None
     return KernelRow(
-        kernel=first.kernel, size=first.size, impl=first.impl, status=status,
-        correct=correct, check=worst.check,
-        error=next((r.error for r in group if r.error), None), reference=first.reference,
-        rounds=tuple(group), summary=summarize(samples),
+        kernel=first.kernel,
+        size=first.size,
+        impl=first.impl,
+        status=status,
+        correct=correct,
+        check=worst.check,
+        error=next((r.error for r in group if r.error), None),
+        reference=first.reference,
+        rounds=tuple(group),
+        summary=summarize(samples),
         compile_s=statistics.median(compiles) if compiles else None,
         first_call_s=statistics.median(firsts) if firsts else None,
-        recompiles=sum(r.recompiles for r in group), low_n=low_n, skipped=skipped,
-        flops=first.flops, bytes=first.bytes,
+        recompiles=sum(r.recompiles for r in group),
+        low_n=low_n,
+        skipped=skipped,
+        flops=first.flops,
+        bytes=first.bytes,
     )
 
 
@@ -244,8 +256,10 @@ def kernel_rows(state: KernelState, kernel: str | None = None) -> list[KernelRow
             if row.bytes:
                 gbps = row.bytes / row.summary.median / 1e9
         out.append(replace(row, speedup=speedup, gflops=gflops, gbps=gbps, gemm_fraction=frac))
-    order = {p["name"]: (i, {label: j for j, label in enumerate(p["impls"])})
-             for i, p in enumerate(state.plans)}
+    order = {
+        p["name"]: (i, {label: j for j, label in enumerate(p["impls"])})
+        for i, p in enumerate(state.plans)
+    }
 
     def sort_key(row: KernelRow) -> tuple[int, int, int, str]:
         k, impls = order.get(row.kernel, (len(order), {}))
@@ -267,22 +281,46 @@ def kernel_series(state: KernelState, kernel: str) -> dict[str, list[tuple[int, 
 def _row_dict(row: KernelRow) -> dict[str, Any]:
     s = row.summary
     return {
-        "kernel": row.kernel, "size": row.size, "impl": row.impl, "status": row.status,
-        "correct": row.correct, "check": row.check, "error": row.error,
-        "reference": row.reference, "compile_s": row.compile_s,
-        "first_call_s": row.first_call_s, "recompiles": row.recompiles,
-        "n": s.n if s else 0, "median_s": s.median if s else None,
-        "q1_s": s.q1 if s else None, "q3_s": s.q3 if s else None,
-        "iqr_s": s.iqr if s else None, "min_s": s.min if s else None,
-        "max_s": s.max if s else None, "unstable": row.unstable, "low_n": row.low_n,
-        "skipped": row.skipped, "flops": row.flops, "bytes": row.bytes,
-        "speedup": row.speedup, "gflops": row.gflops, "gbps": row.gbps,
+        "kernel": row.kernel,
+        "size": row.size,
+        "impl": row.impl,
+        "status": row.status,
+        "correct": row.correct,
+        "check": row.check,
+        "error": row.error,
+        "reference": row.reference,
+        "compile_s": row.compile_s,
+        "first_call_s": row.first_call_s,
+        "recompiles": row.recompiles,
+        "n": s.n if s else 0,
+        "median_s": s.median if s else None,
+        "q1_s": s.q1 if s else None,
+        "q3_s": s.q3 if s else None,
+        "iqr_s": s.iqr if s else None,
+        "min_s": s.min if s else None,
+        "max_s": s.max if s else None,
+        "unstable": row.unstable,
+        "low_n": row.low_n,
+        "skipped": row.skipped,
+        "flops": row.flops,
+        "bytes": row.bytes,
+        "speedup": row.speedup,
+        "gflops": row.gflops,
+        "gbps": row.gbps,
         "gemm_fraction": row.gemm_fraction,
         "rounds": [
-            {"round": r.round, "status": r.status, "samples": list(r.samples),
-             "loops": r.loops, "warmup_s": r.warmup_s, "first_call_s": r.first_call_s,
-             "compile_s": r.compile_s, "compiles": r.compiles, "recompiles": r.recompiles,
-             "traceback": r.traceback}
+            {
+                "round": r.round,
+                "status": r.status,
+                "samples": list(r.samples),
+                "loops": r.loops,
+                "warmup_s": r.warmup_s,
+                "first_call_s": r.first_call_s,
+                "compile_s": r.compile_s,
+                "compiles": r.compiles,
+                "recompiles": r.recompiles,
+                "traceback": r.traceback,
+            }
             for r in row.rounds
         ],
     }
@@ -294,16 +332,25 @@ def kernel_report(state: KernelState, finished_at: float | None = None) -> dict[
     machine: dict[str, Any] = {}
     if env is not None:
         machine = {
-            "cpu": env.cpu, "cpus": env.cpus, "python": env.python, "versions": env.versions,
-            "threads": env.threads, "gemm_gflops": state.gemm_gflops,
+            "cpu": env.cpu,
+            "cpus": env.cpus,
+            "python": env.python,
+            "versions": env.versions,
+            "threads": env.threads,
+            "gemm_gflops": state.gemm_gflops,
             "gemm_gflops_cuda": state.gemm_rate("cuda"),
             "gemm": [e.gemm for e in state.environments],
         }
     return {
-        "kind": "kernels", "target": state.target, "options": state.options,
-        "status": state.status, "message": state.message,
-        "started_at": state.started_at, "finished_at": finished_at or time.time(),
-        "processes": len(state.environments), "machine": machine,
+        "kind": "kernels",
+        "target": state.target,
+        "options": state.options,
+        "status": state.status,
+        "message": state.message,
+        "started_at": state.started_at,
+        "finished_at": finished_at or time.time(),
+        "processes": len(state.environments),
+        "machine": machine,
         "kernels": list(state.plans),
         "environments": [asdict(e) for e in state.environments],
         "results": [_row_dict(r) for r in kernel_rows(state)],

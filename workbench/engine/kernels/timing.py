@@ -96,8 +96,9 @@ class CompileWatch:
             self._listener = None
 
 
-def run_loops(fn: Callable[..., Any], args: tuple[Any, ...], loops: int,
-              sync: Callable[[], Any] | None = None) -> float:
+def run_loops(
+    fn: Callable[..., Any], args: tuple[Any, ...], loops: int, sync: Callable[[], Any] | None = None
+) -> float:
     """Seconds for ``loops`` calls of ``fn(*args)`` (then ``sync()``, for devices)."""
     clock = time.perf_counter
     it = repeat(None, loops)
@@ -119,8 +120,9 @@ class FirstCall:
     compile_s: float | None  # None when nothing was compiled
 
 
-def first_call(fn: Callable[..., Any], args: tuple[Any, ...],
-               sync: Callable[[], Any] | None = None) -> FirstCall:
+def first_call(
+    fn: Callable[..., Any], args: tuple[Any, ...], sync: Callable[[], Any] | None = None
+) -> FirstCall:
     """Call ``fn`` once, timing it and the Numba compilations it triggers."""
     with CompileWatch() as watch:
         t0 = time.perf_counter()
@@ -131,8 +133,12 @@ def first_call(fn: Callable[..., Any], args: tuple[Any, ...],
     return FirstCall(result, seconds, watch.count, watch.seconds if watch.count else None)
 
 
-def measure(fn: Callable[..., Any], args: tuple[Any, ...], settings: TimingSettings,
-            sync: Callable[[], Any] | None = None) -> Measurement:
+def measure(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    settings: TimingSettings,
+    sync: Callable[[], Any] | None = None,
+) -> Measurement:
     """Warm up, calibrate and take the samples, with the GC off throughout."""
     gc_was_enabled = gc.isenabled()
     gc.collect()
@@ -147,9 +153,11 @@ def measure(fn: Callable[..., Any], args: tuple[Any, ...], settings: TimingSetti
             if per_call * loops * wanted > settings.max_time_s:
                 n = max(1, int(settings.max_time_s // (per_call * loops)))
                 if n < wanted:
-                    low_n = (f"low n: {n} of {wanted} samples fit the "
-                             f"{settings.max_time_s:g} s budget (a call takes "
-                             f"{format_seconds(per_call)})")
+                    low_n = (
+                        f"low n: {n} of {wanted} samples fit the "
+                        f"{settings.max_time_s:g} s budget (a call takes "
+                        f"{format_seconds(per_call)})"
+                    )
                 else:
                     n = wanted
             samples = tuple(run_loops(fn, args, loops, sync) / loops for _ in range(n))
@@ -159,8 +167,12 @@ def measure(fn: Callable[..., Any], args: tuple[Any, ...], settings: TimingSetti
     return Measurement(samples, loops, warm_s, warm_calls, watch.count, low_n)
 
 
-def _warm_up(fn: Callable[..., Any], args: tuple[Any, ...], settings: TimingSettings,
-             sync: Callable[[], Any] | None) -> tuple[float, float, int]:
+def _warm_up(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    settings: TimingSettings,
+    sync: Callable[[], Any] | None,
+) -> tuple[float, float, int]:
     """Call in growing batches for at least ``warmup_s``; returns the fastest time per
     call seen in a batch (the calibration estimate), the time spent and the calls made."""
     spent, calls, batch, best = 0.0, 0, 1, math.inf

@@ -76,19 +76,23 @@ class LineRun(Run):
         self.pipeline_module = pipe.factory.__module__
         return pipe, params
 
-    def instrument(self, source: Iterator[Any], stages: list[Any]
-                   ) -> tuple[Iterator[Any], list[Any]]:
+    def instrument(
+        self, source: Iterator[Any], stages: list[Any]
+    ) -> tuple[Iterator[Any], list[Any]]:
         names = self.stage_names
         lines = self.view == "lines"
         home = sys.modules.get(self.pipeline_module) or types.ModuleType("?")
         helpers = [resolve_function(s, home) for s in self.function_specs] if lines else []
         if self.function_specs and not lines:
-            self.notes.append("--function applies to the line view; the function view "
-                              "shows every function the chosen stages call")
+            self.notes.append(
+                "--function applies to the line view; the function view "
+                "shows every function the chosen stages call"
+            )
         # No stage named: the --function helpers are profiled wherever they run.
         anywhere = not self.wanted and not self.everything
-        picked, self.problems = select_stages(names, self.wanted, self.everything or anywhere,
-                                              self.pipeline_name)
+        picked, self.problems = select_stages(
+            names, self.wanted, self.everything or anywhere, self.pipeline_name
+        )
         remake = None
         for i in [] if anywhere else picked:
             if i == 0:
@@ -114,8 +118,10 @@ class LineRun(Run):
             raise UserError(self.problems[0] if self.problems else "nothing to profile")
         self.chosen = [] if anywhere else [names[i] for i in picked]
         if not lines and len(picked) > 1:
-            self.notes.append("a stage pulls its upstream inside its own calls, so its "
-                              "cumulative time includes the profiled stages before it")
+            self.notes.append(
+                "a stage pulls its upstream inside its own calls, so its "
+                "cumulative time includes the profiled stages before it"
+            )
         self.tracer = LineTracer() if lines else CallTracer()
         self.watch = watch = Watch(self.tracer)
         if isinstance(self.tracer, LineTracer):
@@ -139,28 +145,38 @@ class LineRun(Run):
             for resolved, helper in self.targets:
                 for fn in resolved.functions:
                     if helper and fn in staged:
-                        self.notes.append(f"--function {resolved.label} is a stage "
-                                          "already profiled")
+                        self.notes.append(
+                            f"--function {resolved.label} is a stage already profiled"
+                        )
                         continue
                     tracer.add(fn, helper)
 
     def _watched_stage(self, name: str, fn: Any) -> Any:
         watch = self.watch
         assert watch is not None
-        codes = {f.__code__ for r, helper in self.targets if r.label == name and not helper
-                 for f in r.functions}
+        codes = {
+            f.__code__
+            for r, helper in self.targets
+            if r.label == name and not helper
+            for f in r.functions
+        }
         lines = self.view == "lines"
 
         def stage(upstream: Iterator[Any]) -> Any:
             out = call_watched(watch, fn, upstream)
             inner = out.it if isinstance(out, Watched) else out
             step = getattr(type(inner), "__next__", None)
-            if lines and codes and getattr(inner, "gi_code", None) not in codes and getattr(
-                    step, "__code__", None) not in codes:
+            if (
+                lines
+                and codes
+                and getattr(inner, "gi_code", None) not in codes
+                and getattr(step, "__code__", None) not in codes
+            ):
                 self.notes.append(
                     f"stage {name} returned a {type(inner).__name__}: its own lines ran "
                     "once, building it; the per-item work runs inside that iterator, so "
-                    "profile the functions it calls with --function MODULE:QUALNAME")
+                    "profile the functions it calls with --function MODULE:QUALNAME"
+                )
             return out
 
         return stage
@@ -181,10 +197,16 @@ class LineRun(Run):
             functions = self._functions(self.tracer)
         elif isinstance(self.tracer, CallTracer):
             calls = self._calls(self.tracer)
-        self.outbox.post(LineProfile(
-            view=self.view, stages=tuple(self.chosen), functions=functions, calls=calls,
-            problems=tuple(self.problems), notes=tuple(dict.fromkeys(self.notes)),
-        ))
+        self.outbox.post(
+            LineProfile(
+                view=self.view,
+                stages=tuple(self.chosen),
+                functions=functions,
+                calls=calls,
+                problems=tuple(self.problems),
+                notes=tuple(dict.fromkeys(self.notes)),
+            )
+        )
 
     def _functions(self, tracer: LineTracer) -> tuple[ProfiledFunction, ...]:
         line_stats = tracer.line_stats()
@@ -202,12 +224,19 @@ class LineRun(Run):
                     self.notes.append(
                         f"{fn.__qualname__} line {n} delegates with `yield from`: "
                         "line_profiler counts that line once, so most of its time shows "
-                        "nowhere; profile the generator it delegates to with --function")
-                out.append(ProfiledFunction(
-                    name=fn.__qualname__, module=fn.__module__, path=fn.__code__.co_filename,
-                    first_line=first, source=source, lines=tuple(stats),
-                    stage=None if helper else resolved.label,
-                ))
+                        "nowhere; profile the generator it delegates to with --function"
+                    )
+                out.append(
+                    ProfiledFunction(
+                        name=fn.__qualname__,
+                        module=fn.__module__,
+                        path=fn.__code__.co_filename,
+                        first_line=first,
+                        source=source,
+                        lines=tuple(stats),
+                        stage=None if helper else resolved.label,
+                    )
+                )
         return tuple(out)
 
     def _calls(self, tracer: CallTracer) -> tuple[CallStat, ...]:
@@ -242,4 +271,3 @@ def child_main(cfg: Any, outbox: Any) -> int:
     if code == EXIT_OK and run.problems:
         return EXIT_USER_ERROR
     return code
-

@@ -37,25 +37,44 @@ class LinesRequest:
     cwd: str | None = None
 
     def run_options(self, profiled: bool) -> RunOptions:
-        mode_options = {"stages": list(self.stages), "all": self.all_stages,
-                        "functions": list(self.functions), "view": self.view}
+        mode_options = {
+            "stages": list(self.stages),
+            "all": self.all_stages,
+            "functions": list(self.functions),
+            "view": self.view,
+        }
         return RunOptions(
-            params=dict(self.params), max_batches=self.max_batches,
-            max_seconds=self.max_seconds, cwd=self.cwd,
+            params=dict(self.params),
+            max_batches=self.max_batches,
+            max_seconds=self.max_seconds,
+            cwd=self.cwd,
             mode="lines" if profiled else "pipeline",
             mode_options=mode_options if profiled else {},
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"params": self.params, "stages": list(self.stages), "all": self.all_stages,
-                "functions": list(self.functions), "view": self.view,
-                "max_batches": self.max_batches, "max_seconds": self.max_seconds}
+        return {
+            "params": self.params,
+            "stages": list(self.stages),
+            "all": self.all_stages,
+            "functions": list(self.functions),
+            "view": self.view,
+            "max_batches": self.max_batches,
+            "max_seconds": self.max_seconds,
+        }
 
 
-def start_line_profile(target: str, params: dict[str, str], stages: str | Sequence[str],
-                       *, view: str = "lines", functions: Sequence[str] = (),
-                       max_batches: int | None = None, max_seconds: float | None = None,
-                       cwd: str | None = None) -> RunHandle:
+def start_line_profile(
+    target: str,
+    params: dict[str, str],
+    stages: str | Sequence[str],
+    *,
+    view: str = "lines",
+    functions: Sequence[str] = (),
+    max_batches: int | None = None,
+    max_seconds: float | None = None,
+    cwd: str | None = None,
+) -> RunHandle:
     """Start one profiled run of ``target`` with line_profiler (``view="lines"``) or
     cProfile (``view="functions"``) on ``stages`` (a name or names).
 
@@ -64,9 +83,16 @@ def start_line_profile(target: str, params: dict[str, str], stages: str | Sequen
     is a problem line in the ``LineProfile`` (and a ``Failure`` when nothing is left).
     """
     names = (stages,) if isinstance(stages, str) else tuple(stages)
-    request = LinesRequest(target, dict(params), names, view=view,
-                           functions=tuple(functions), max_batches=max_batches,
-                           max_seconds=max_seconds, cwd=cwd)
+    request = LinesRequest(
+        target,
+        dict(params),
+        names,
+        view=view,
+        functions=tuple(functions),
+        max_batches=max_batches,
+        max_seconds=max_seconds,
+        cwd=cwd,
+    )
     return start_run(target, request.run_options(profiled=True))
 
 
@@ -79,8 +105,7 @@ class LinesJob:
 
     def __init__(self, request: LinesRequest):
         self.request = request
-        self.state = LinesState(request.target, view=request.view,
-                                options=request.as_dict())
+        self.state = LinesState(request.target, view=request.view, options=request.as_dict())
         pick = not request.stages and not request.all_stages
         self.plan: list[str] = [BASELINE, PROFILE] if pick else [PROFILE]
         if request.baseline and not pick:
@@ -149,4 +174,3 @@ class LinesJob:
     @property
     def running(self) -> bool:
         return not self.done
-

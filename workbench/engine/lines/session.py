@@ -99,8 +99,7 @@ def cost_of_looking(state: LinesState) -> Cost | None:
     names = state.profile.stages if state.profile else ()
     stages = tuple(StageCost(n, b_items.get(n), p_items.get(n)) for n in names)
     rows_b, rows_p = stage_rows(base), stage_rows(prof)
-    return Cost(b, p, rows_b[-1].items if rows_b else 0, rows_p[-1].items if rows_p else 0,
-                stages)
+    return Cost(b, p, rows_b[-1].items if rows_b else 0, rows_p[-1].items if rows_p else 0, stages)
 
 
 @dataclass(frozen=True)
@@ -134,10 +133,19 @@ def line_rows(fn: ProfiledFunction, hot: int = HOT_LINES) -> list[LineRow]:
         if s is None:
             rows.append(LineRow(n, text, 0, 0.0, None, 0.0, 0.0, None, False))
             continue
-        rows.append(LineRow(
-            n, text, s.hits, s.time_s, s.time_s / s.hits if s.hits else None,
-            100.0 * s.time_s / total if total > 0 else 0.0, s.upstream_s, ranks.get(n), True,
-        ))
+        rows.append(
+            LineRow(
+                n,
+                text,
+                s.hits,
+                s.time_s,
+                s.time_s / s.hits if s.hits else None,
+                100.0 * s.time_s / total if total > 0 else 0.0,
+                s.upstream_s,
+                ranks.get(n),
+                True,
+            )
+        )
     return rows
 
 
@@ -160,13 +168,19 @@ def lines_report(state: LinesState) -> dict[str, Any]:
     functions = []
     for fn in prof.functions if prof else ():
         rows = line_rows(fn)
-        functions.append({
-            "name": fn.name, "module": fn.module, "path": fn.path, "stage": fn.stage,
-            "first_line": fn.first_line, "total_s": fn.total_s,
-            "upstream_s": sum(s.upstream_s for s in fn.lines),
-            "hottest": [r.line for r in hottest(rows, HOT_LINES)],
-            "lines": [dataclasses.asdict(r) for r in rows],
-        })
+        functions.append(
+            {
+                "name": fn.name,
+                "module": fn.module,
+                "path": fn.path,
+                "stage": fn.stage,
+                "first_line": fn.first_line,
+                "total_s": fn.total_s,
+                "upstream_s": sum(s.upstream_s for s in fn.lines),
+                "hottest": [r.line for r in hottest(rows, HOT_LINES)],
+                "lines": [dataclasses.asdict(r) for r in rows],
+            }
+        )
     return {
         "schema": LINES_SCHEMA,
         "kind": "lines",
@@ -178,14 +192,23 @@ def lines_report(state: LinesState) -> dict[str, Any]:
         "calls": [dataclasses.asdict(c) for c in prof.calls] if prof else [],
         "problems": list(prof.problems) if prof else [],
         "notes": list(prof.notes) if prof else [],
-        "cost_of_looking": None if cost is None else {
+        "cost_of_looking": None
+        if cost is None
+        else {
             "baseline_items_per_s": cost.baseline_items_per_s,
             "profiled_items_per_s": cost.profiled_items_per_s,
-            "baseline_items": cost.baseline_items, "profiled_items": cost.profiled_items,
+            "baseline_items": cost.baseline_items,
+            "profiled_items": cost.profiled_items,
             "slowdown": cost.slowdown,
-            "stages": [{"name": s.name, "baseline_s_per_item": s.baseline_s_per_item,
-                        "profiled_s_per_item": s.profiled_s_per_item, "factor": s.factor}
-                       for s in cost.stages],
+            "stages": [
+                {
+                    "name": s.name,
+                    "baseline_s_per_item": s.baseline_s_per_item,
+                    "profiled_s_per_item": s.profiled_s_per_item,
+                    "factor": s.factor,
+                }
+                for s in cost.stages
+            ],
         },
         "runs": {
             "profiled": report(state.profiled) if state.profiled else None,

@@ -34,8 +34,9 @@ class Resolved:
     note: str | None = None  # profiled, with something the reader should know
 
 
-def select_stages(names: tuple[str, ...], wanted: tuple[str, ...], everything: bool,
-                  pipeline: str) -> tuple[list[int], list[str]]:
+def select_stages(
+    names: tuple[str, ...], wanted: tuple[str, ...], everything: bool, pipeline: str
+) -> tuple[list[int], list[str]]:
     """Chain positions of the wanted stage names (all of them with ``everything``), and one
     problem line per name that is not a stage of the pipeline."""
     if everything:
@@ -106,21 +107,31 @@ def resolve_stage(name: str, obj: Any) -> Resolved:
             hint = [_spec(f) for f in _python_function_args(seen)]
             inner = seen.func
             if not python_functions(inner):
-                fix = (f"profile the function it calls with --function {hint[0]}" if hint
-                       else "profile the Python functions it calls with --function "
-                            "MODULE:QUALNAME")
-                return Resolved(name, problem=(
-                    f"stage {name} is the builtin {_label(inner)}{via}: it has no Python "
-                    f"source to profile line by line; {fix}"))
+                fix = (
+                    f"profile the function it calls with --function {hint[0]}"
+                    if hint
+                    else "profile the Python functions it calls with --function MODULE:QUALNAME"
+                )
+                return Resolved(
+                    name,
+                    problem=(
+                        f"stage {name} is the builtin {_label(inner)}{via}: it has no Python "
+                        f"source to profile line by line; {fix}"
+                    ),
+                )
             seen = inner
         else:
             break
     funcs = python_functions(seen)
     if not funcs:
-        return Resolved(name, problem=(
-            f"stage {name} is the builtin {_label(seen)}{via}: it has no Python source to "
-            "profile line by line; profile the Python functions it calls with "
-            "--function MODULE:QUALNAME"))
+        return Resolved(
+            name,
+            problem=(
+                f"stage {name} is the builtin {_label(seen)}{via}: it has no Python source to "
+                "profile line by line; profile the Python functions it calls with "
+                "--function MODULE:QUALNAME"
+            ),
+        )
     return Resolved(name, funcs)
 
 
@@ -134,7 +145,7 @@ def _arguments(gen: types.GeneratorType) -> tuple[list[Any], dict[str, Any]] | N
     names = code.co_varnames
     try:
         args = [local[n] for n in names[:n_pos]]
-        kwargs = {n: local[n] for n in names[n_pos:n_pos + n_kw]}
+        kwargs = {n: local[n] for n in names[n_pos : n_pos + n_kw]}
         extra = n_pos + n_kw
         if code.co_flags & inspect.CO_VARARGS:
             args += list(local[names[extra]])
@@ -155,22 +166,32 @@ def resolve_source(name: str, source: Iterator[Any]) -> tuple[Resolved, Any]:
     profiler. Returns (what was resolved, a callable making the new generator or None).
     """
     if not isinstance(source, types.GeneratorType):
-        return Resolved(name, problem=(
-            f"the source {name} is a {type(source).__name__} the factory built before "
-            "pipebench saw it: its lines cannot be profiled; profile the functions it calls "
-            "with --function MODULE:QUALNAME")), None
+        return Resolved(
+            name,
+            problem=(
+                f"the source {name} is a {type(source).__name__} the factory built before "
+                "pipebench saw it: its lines cannot be profiled; profile the functions it calls "
+                "with --function MODULE:QUALNAME"
+            ),
+        ), None
     started = inspect.getgeneratorstate(source) != inspect.GEN_CREATED
     makers = [f for f in gc.get_referrers(source.gi_code) if isinstance(f, types.FunctionType)]
     bound = None if started else _arguments(source)
     if started or len(makers) != 1 or bound is None:
         why = "was already started" if started else "cannot be made again"
-        return Resolved(name, problem=(
-            f"the source {name} is a generator that {why}: its lines cannot be profiled; "
-            "profile the functions it calls with --function MODULE:QUALNAME")), None
+        return Resolved(
+            name,
+            problem=(
+                f"the source {name} is a generator that {why}: its lines cannot be profiled; "
+                "profile the functions it calls with --function MODULE:QUALNAME"
+            ),
+        ), None
     fn = makers[0]
     args, kwargs = bound
-    note = (f"the source {name} was made again from {fn.__qualname__} with the same "
-            "arguments, so that its lines can be profiled")
+    note = (
+        f"the source {name} was made again from {fn.__qualname__} with the same "
+        "arguments, so that its lines can be profiled"
+    )
     return Resolved(name, [fn], note=note), lambda: fn(*args, **kwargs)
 
 
@@ -178,8 +199,11 @@ def resolve_function(spec: str, home: types.ModuleType) -> Resolved:
     """A ``--function module:qualname`` (or ``qualname``, in the pipeline's module)."""
     module_name, sep, qualname = spec.rpartition(":")
     if not qualname or (sep and not module_name):
-        return Resolved(spec, problem=f"--function {spec!r}: give it as MODULE:QUALNAME, "
-                                      "e.g. mypipeline:normalize or mypipeline:Tok.split")
+        return Resolved(
+            spec,
+            problem=f"--function {spec!r}: give it as MODULE:QUALNAME, "
+            "e.g. mypipeline:normalize or mypipeline:Tok.split",
+        )
     home_names = {home.__name__, Path(getattr(home, "__file__", "") or "").stem}
     if not module_name or module_name in home_names:
         module: types.ModuleType = home
@@ -187,17 +211,29 @@ def resolve_function(spec: str, home: types.ModuleType) -> Resolved:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            return Resolved(spec, problem=(
-                f"--function {spec}: cannot import {module_name!r} ({exc}); name a module "
-                f"the pipeline can import, or its own ({home.__name__})"))
+            return Resolved(
+                spec,
+                problem=(
+                    f"--function {spec}: cannot import {module_name!r} ({exc}); name a module "
+                    f"the pipeline can import, or its own ({home.__name__})"
+                ),
+            )
         except Exception as exc:
-            return Resolved(spec, problem=(
-                f"--function {spec}: importing {module_name!r} raised "
-                f"{type(exc).__name__}: {exc}"))
+            return Resolved(
+                spec,
+                problem=(
+                    f"--function {spec}: importing {module_name!r} raised "
+                    f"{type(exc).__name__}: {exc}"
+                ),
+            )
     if "<locals>" in qualname:
-        return Resolved(spec, problem=(
-            f"--function {spec}: a function defined inside another cannot be found by "
-            "name; move it to module level or profile the function that defines it"))
+        return Resolved(
+            spec,
+            problem=(
+                f"--function {spec}: a function defined inside another cannot be found by "
+                "name; move it to module level or profile the function that defines it"
+            ),
+        )
     obj: Any = module
     for part in qualname.split("."):
         try:
@@ -208,13 +244,18 @@ def resolve_function(spec: str, home: types.ModuleType) -> Resolved:
             close = difflib.get_close_matches(part, names, n=1)
             shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
             has = (f" (did you mean {close[0]}?)" if close else "") + (
-                f"; it defines: {shown}" if shown else "")
+                f"; it defines: {shown}" if shown else ""
+            )
             return Resolved(spec, problem=f"--function {spec}: no {part!r} in {where}{has}")
     funcs = python_functions(obj)
     if not funcs:
-        return Resolved(spec, problem=(
-            f"--function {spec} is the builtin {_label(obj)}: it has no Python source to "
-            "profile line by line; name the Python function that calls it"))
+        return Resolved(
+            spec,
+            problem=(
+                f"--function {spec} is the builtin {_label(obj)}: it has no Python source to "
+                "profile line by line; name the Python function that calls it"
+            ),
+        )
     return Resolved(spec, funcs)
 
 
@@ -226,8 +267,10 @@ def _own_callables(obj: Any) -> list[str]:
         return []
     home = obj.__name__ if isinstance(obj, types.ModuleType) else None
     return sorted(
-        n for n, v in items
-        if not n.startswith("_") and python_functions(v)
+        n
+        for n, v in items
+        if not n.startswith("_")
+        and python_functions(v)
         and (home is None or getattr(v, "__module__", None) == home)
     )
 

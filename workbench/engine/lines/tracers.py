@@ -30,15 +30,13 @@ from workbench.engine.protocol import LineStat
 
 CodeKey = tuple[str, int, str]  # (filename, first line, name), as line_profiler keys them
 #: Instructions that pull the next item and leave nothing of the line to run after it.
-_CLEAN_PULLS = frozenset(dis.opmap[n] for n in ("FOR_ITER", "SEND", "YIELD_FROM")
-                         if n in dis.opmap)
+_CLEAN_PULLS = frozenset(dis.opmap[n] for n in ("FOR_ITER", "SEND", "YIELD_FROM") if n in dis.opmap)
 _IDLE = (False, False)
 
 
 def code_key(code: types.CodeType) -> CodeKey:
     """line_profiler's label of a code object (its qualified name from Python 3.11 on)."""
-    return (code.co_filename, code.co_firstlineno,
-            getattr(code, "co_qualname", code.co_name))
+    return (code.co_filename, code.co_firstlineno, getattr(code, "co_qualname", code.co_name))
 
 
 class Tracer:
@@ -166,8 +164,7 @@ def call_watched(watch: Watch, fn: Callable[..., Any], upstream: Iterator[Any]) 
 
 
 #: Frames of these codes end a walk up the stack from a gate: above them is another window.
-WINDOW_CODES = frozenset({Watched.__next__.__code__, Watched.close.__code__,
-                          call_watched.__code__})
+WINDOW_CODES = frozenset({Watched.__next__.__code__, Watched.close.__code__, call_watched.__code__})
 
 
 class LineTracer(Tracer):
@@ -256,8 +253,9 @@ class LineTracer(Tracer):
             for line in sorted(lines):
                 timed = self.waits_timed.get((key, line), 0) / 1e9
                 waited = timed + self.waits_paused.get((key, line), 0) / 1e9
-                stats_.append(LineStat(line, lines[line], max(0.0, times[key][line] - timed),
-                                       waited))
+                stats_.append(
+                    LineStat(line, lines[line], max(0.0, times[key][line] - timed), waited)
+                )
             out[key] = tuple(stats_)
         return out
 

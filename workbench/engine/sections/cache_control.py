@@ -143,16 +143,31 @@ def clear_cache(section: dict[str, Any] | None, name: str) -> ClearOutcome:
         return ClearOutcome(name, None, False, False, f"no cache named {name!r} in this run")
     if is_live(section):
         if not row.get("clearable"):
-            return ClearOutcome(name, None, False, False,
-                                f"{name} cannot be cleared: {row.get('reason') or 'no clear method'}")
+            return ClearOutcome(
+                name,
+                None,
+                False,
+                False,
+                f"{name} cannot be cleared: {row.get('reason') or 'no clear method'}",
+            )
         req = request_clear(str(section["control"]), name)  # type: ignore[index]
         return ClearOutcome(name, req, True, True, f"asked the run to clear {name}")
-    if row.get("kind") == "disk" and row.get("source") in ("joblib", "pipebench") \
-            and row.get("path") and os.path.isdir(row["path"]):
+    if (
+        row.get("kind") == "disk"
+        and row.get("source") in ("joblib", "pipebench")
+        and row.get("path")
+        and os.path.isdir(row["path"])
+    ):
         try:
             return ClearOutcome(name, None, False, True, clear_on_disk(row))
         except OSError as exc:
-            return ClearOutcome(name, None, False, False,
-                                f"cannot clear {row['path']}: {exc.strerror or exc}")
-    return ClearOutcome(name, None, False, False,
-                        f"the run is over: {name} lived in its process, nothing is left to clear")
+            return ClearOutcome(
+                name, None, False, False, f"cannot clear {row['path']}: {exc.strerror or exc}"
+            )
+    return ClearOutcome(
+        name,
+        None,
+        False,
+        False,
+        f"the run is over: {name} lived in its process, nothing is left to clear",
+    )

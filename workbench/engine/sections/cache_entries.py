@@ -22,13 +22,26 @@ def make_row(name: str, kind: str, source: str, **fields: Any) -> dict[str, Any]
     hits, misses = fields.get("hits"), fields.get("misses")
     total = (hits or 0) + (misses or 0)
     row: dict[str, Any] = {
-        "name": name, "kind": kind, "source": source, "available": True, "reason": None,
-        "hits": hits, "misses": misses,
+        "name": name,
+        "kind": kind,
+        "source": source,
+        "available": True,
+        "reason": None,
+        "hits": hits,
+        "misses": misses,
         "hit_rate": hits / total if hits is not None and total else None,
-        "entries": None, "maxsize": None, "bytes": None, "bytes_basis": None,
-        "bytes_limit": None, "seconds_saved": None, "saved_basis": None,
-        "hit_seconds": None, "path": None, "clearable": True,
-        "load_failures": 0, "invalidations": 0,
+        "entries": None,
+        "maxsize": None,
+        "bytes": None,
+        "bytes_basis": None,
+        "bytes_limit": None,
+        "seconds_saved": None,
+        "saved_basis": None,
+        "hit_seconds": None,
+        "path": None,
+        "clearable": True,
+        "load_failures": 0,
+        "invalidations": 0,
     }
     row.update(fields)
     return row
@@ -107,12 +120,19 @@ class LruEntry(Entry):
         elif stats is not None or not hits:
             saved, basis = 0.0, "no miss timed yet"
         else:
-            saved, basis = None, "misses not timed (lru_cache applied outside the pipeline's folder)"
+            saved, basis = (
+                None,
+                "misses not timed (lru_cache applied outside the pipeline's folder)",
+            )
         return dict(
-            hits=hits, misses=misses, entries=info.currsize, maxsize=info.maxsize,
+            hits=hits,
+            misses=misses,
+            entries=info.currsize,
+            maxsize=info.maxsize,
             bytes=int(info.currsize * size) if size is not None else None,
             bytes_basis="estimate" if size is not None else None,
-            seconds_saved=saved, saved_basis=basis,
+            seconds_saved=saved,
+            saved_basis=basis,
         )
 
     def clear(self) -> str:
@@ -131,8 +151,9 @@ class DiskEntry(Entry):
     kind = "disk"
     SCAN_S = 1.0  # the folder is scanned at most this often (and at the end)
 
-    def __init__(self, name: str, memorized: Any, stats: CacheStats, source: str,
-                 disk_cache: Any = None):
+    def __init__(
+        self, name: str, memorized: Any, stats: CacheStats, source: str, disk_cache: Any = None
+    ):
         super().__init__(name, memorized)
         self.source = source
         self.stats = stats
@@ -149,10 +170,17 @@ class DiskEntry(Entry):
         s = self.stats
         entries, nbytes = self._usage
         return dict(
-            hits=s.hits, misses=s.misses, entries=entries, bytes=nbytes, bytes_basis="on disk",
+            hits=s.hits,
+            misses=s.misses,
+            entries=entries,
+            bytes=nbytes,
+            bytes_basis="on disk",
             bytes_limit=getattr(self.disk_cache, "bytes_limit", None),
-            seconds_saved=s.saved_s, saved_basis="compute time joblib recorded for each hit",
-            hit_seconds=s.hit_s, path=self.folder, load_failures=s.load_failures,
+            seconds_saved=s.saved_s,
+            saved_basis="compute time joblib recorded for each hit",
+            hit_seconds=s.hit_s,
+            path=self.folder,
+            load_failures=s.load_failures,
             invalidations=s.invalidations,
         )
 
@@ -189,15 +217,24 @@ class InfoEntry(Entry):
         kind = info.get("kind") if info.get("kind") in ("memory", "disk") else self.kind
         nbytes = _first(info, _BYTES)
         saved = info.get("seconds_saved")
-        saved = float(saved) if isinstance(saved, (int, float)) and not isinstance(
-            saved, bool) else None
+        saved = (
+            float(saved)
+            if isinstance(saved, (int, float)) and not isinstance(saved, bool)
+            else None
+        )
         path = info.get("path")
         return dict(
-            kind=kind, hits=hits, misses=misses, entries=_first(info, _ENTRIES),
-            maxsize=_count(info.get("maxsize")), bytes=nbytes,
+            kind=kind,
+            hits=hits,
+            misses=misses,
+            entries=_first(info, _ENTRIES),
+            maxsize=_count(info.get("maxsize")),
+            bytes=nbytes,
             bytes_basis="reported" if nbytes is not None else None,
-            seconds_saved=saved, saved_basis="reported by cache_info()" if saved is not None
-            else None, path=str(path) if path else None, clearable=self._clear_method() is not None,
+            seconds_saved=saved,
+            saved_basis="reported by cache_info()" if saved is not None else None,
+            path=str(path) if path else None,
+            clearable=self._clear_method() is not None,
         )
 
     def _clear_method(self) -> Any:

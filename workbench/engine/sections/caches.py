@@ -139,8 +139,7 @@ class CachesSampler(SectionSampler):
             except Exception as exc:
                 ok, message = False, f"could not clear {name}: {type(exc).__name__}: {exc}"
             print(f"pipebench: {message}", file=sys.stderr, flush=True)
-            self.served.append({"id": req.get("id"), "name": name, "ok": ok,
-                                "message": message})
+            self.served.append({"id": req.get("id"), "name": name, "ok": ok, "message": message})
             del self.served[:-_SERVED_KEPT]
 
     # ---- SectionSampler ---------------------------------------------------------------
@@ -196,7 +195,9 @@ def make_sampler(ctx: SamplerContext) -> CachesSampler | None:
         raise
     except Exception as exc:
         cache_control.remove_folder(control)
-        print(f"pipebench: caches are not shown for this run: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
+        print(
+            f"pipebench: caches are not shown for this run: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
         return None
     return sampler

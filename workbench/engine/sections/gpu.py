@@ -109,14 +109,17 @@ class Nvml:
                     mine = 0  # no CUDA context in this process
                 # else: CUDA in use but NVML does not list us (a PID namespace?): N/A
             name = self._call(lib.nvmlDeviceGetName, h)
-            out.append({
-                "index": i, "name": name.decode() if isinstance(name, bytes) else name,
-                "used_bytes": int(mem.used) if mem is not None else None,
-                "total_bytes": int(mem.total) if mem is not None else None,
-                "driver_reserved_bytes": _int(getattr(mem, "reserved", None)),
-                "process_bytes": mine,
-                "util_pct": int(util.gpu) if util is not None else None,
-            })
+            out.append(
+                {
+                    "index": i,
+                    "name": name.decode() if isinstance(name, bytes) else name,
+                    "used_bytes": int(mem.used) if mem is not None else None,
+                    "total_bytes": int(mem.total) if mem is not None else None,
+                    "driver_reserved_bytes": _int(getattr(mem, "reserved", None)),
+                    "process_bytes": mine,
+                    "util_pct": int(util.gpu) if util is not None else None,
+                }
+            )
         return out
 
     def _memory(self, handle: Any) -> Any:
@@ -148,8 +151,9 @@ def _torch_figures(seen: set[int]) -> dict[int, dict[str, int]]:
         out[i] = {
             "allocated_bytes": int(cuda.memory_allocated(i)),
             "reserved_bytes": reserved,
-            "peak_allocated_bytes": max(int(cuda.max_memory_allocated(i)),
-                                        REGISTRY.torch_peaks.get(i, 0)),
+            "peak_allocated_bytes": max(
+                int(cuda.max_memory_allocated(i)), REGISTRY.torch_peaks.get(i, 0)
+            ),
             "peak_reserved_bytes": int(cuda.max_memory_reserved(i)),
         }
     return out
@@ -208,9 +212,18 @@ class GpuSampler(SectionSampler):
             for d in devices:
                 d.update(per_torch.get(d["index"], {}))
         else:  # no NVML: torch's devices alone, NVML's figures N/A
-            devices = [{"index": i, "name": None, "used_bytes": None, "total_bytes": None,
-                        "process_bytes": None, "util_pct": None, **f}
-                       for i, f in per_torch.items()]
+            devices = [
+                {
+                    "index": i,
+                    "name": None,
+                    "used_bytes": None,
+                    "total_bytes": None,
+                    "process_bytes": None,
+                    "util_pct": None,
+                    **f,
+                }
+                for i, f in per_torch.items()
+            ]
         self._seen.update(per_torch)
         self._seen.update(d["index"] for d in devices if (d["process_bytes"] or 0) > 0)
         used = [d for d in devices if d["index"] in self._seen]
@@ -219,8 +232,10 @@ class GpuSampler(SectionSampler):
         def total(key: str) -> int | None:
             return _sum([d.get(key) for d in used]) if used else None
 
-        now = {key: total(key) for key in
-               ("allocated_bytes", "reserved_bytes", "process_bytes", "used_bytes")}
+        now = {
+            key: total(key)
+            for key in ("allocated_bytes", "reserved_bytes", "process_bytes", "used_bytes")
+        }
         now["total_bytes"] = total("total_bytes")
         if not used and nvml.state == OK:
             now["process_bytes"] = 0
@@ -235,11 +250,17 @@ class GpuSampler(SectionSampler):
             peak_bytes, source = peaks["process_bytes"], "NVML memory of the runner process"
         return {
             "state": headline(nvml.state, tstate, tstate == OK or bool(used)),
-            "nvml": nvml.state, "nvml_detail": nvml.detail, "torch": tstate,
-            "driver": nvml.driver, "devices": devices, **now,
+            "nvml": nvml.state,
+            "nvml_detail": nvml.detail,
+            "torch": tstate,
+            "driver": nvml.driver,
+            "devices": devices,
+            **now,
             **{f"peak_{k}": v for k, v in peaks.items()},
-            "peak_bytes": peak_bytes, "peak_source": source if peak_bytes is not None else None,
-            "samples": self._samples, "interval_s": self.interval_s,
+            "peak_bytes": peak_bytes,
+            "peak_source": source if peak_bytes is not None else None,
+            "samples": self._samples,
+            "interval_s": self.interval_s,
         }
 
     def close(self) -> None:

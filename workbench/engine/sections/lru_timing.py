@@ -50,7 +50,7 @@ def is_user_code(func: Any) -> bool:
         verdict = False
         for root in _roots:
             if path.startswith(root + os.sep):
-                rest = Path(path[len(root) + 1:]).parts
+                rest = Path(path[len(root) + 1 :]).parts
                 verdict = not any(p in ("site-packages", "dist-packages") for p in rest)
                 break
         _verdicts[filename] = verdict

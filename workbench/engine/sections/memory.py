@@ -26,7 +26,7 @@ def _field_kib(text: bytes, key: bytes) -> int | None:
     at = text.find(key)
     if at < 0:
         return None
-    return int(text[at + len(key):text.index(b"\n", at)].split()[0])
+    return int(text[at + len(key) : text.index(b"\n", at)].split()[0])
 
 
 class MemorySampler(Sampler):
@@ -73,8 +73,10 @@ class MemorySampler(Sampler):
             return None
         if self._smaps is not None:
             text = os.pread(self._smaps, 8192, 0)
-            parts = [_field_kib(text, k) for k in
-                     (b"Private_Clean:", b"Private_Dirty:", b"Private_Hugetlb:")]
+            parts = [
+                _field_kib(text, k)
+                for k in (b"Private_Clean:", b"Private_Dirty:", b"Private_Hugetlb:")
+            ]
             if parts[0] is not None and parts[1] is not None:
                 return sum(p or 0 for p in parts) * 1024
         try:

@@ -37,7 +37,8 @@ class ParallelSampler(SectionSampler):
 
     def read(self) -> Any:
         data: dict[str, Any] = {
-            "backend": self.backend, "scheduler": self.scheduler,
+            "backend": self.backend,
+            "scheduler": self.scheduler,
             "stages": [s.snapshot() for s in list(parallel.REGISTRY)],
         }
         if self.problem:

@@ -59,8 +59,9 @@ class Steady:
     warmup_excluded: bool  # False: the run was too short, this is the whole run
 
 
-def steady_rate(samples: Sequence[Sample], warmup_batches: int = 0,
-                warmup_s: float = 0.0) -> Steady | None:
+def steady_rate(
+    samples: Sequence[Sample], warmup_batches: int = 0, warmup_s: float = 0.0
+) -> Steady | None:
     """Items per second after the warm-up; the whole run's when no batch came after it;
     None when nothing came out at all."""
     if not samples or samples[-1].elapsed_ns <= 0:
@@ -69,8 +70,11 @@ def steady_rate(samples: Sequence[Sample], warmup_batches: int = 0,
     start = None
     prev_batches = 0
     for s in samples:
-        if (s.batches > prev_batches and s.batches >= max(warmup_batches, 1)
-                and s.elapsed_ns >= warmup_s * 1e9):
+        if (
+            s.batches > prev_batches
+            and s.batches >= max(warmup_batches, 1)
+            and s.elapsed_ns >= warmup_s * 1e9
+        ):
             start = s
             break
         prev_batches = s.batches
@@ -99,8 +103,9 @@ def _peak(report: dict[str, Any], section: str, key: str) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
 
 
-def classify(report: dict[str, Any], settings: SweepSettings,
-             gpu_over: bool = False) -> tuple[str, str | None]:
+def classify(
+    report: dict[str, Any], settings: SweepSettings, gpu_over: bool = False
+) -> tuple[str, str | None]:
     """The point's outcome and, unless it is OK, one line saying why."""
     status, error = report.get("status"), report.get("error")
     rss = _peak(report, "memory", "rss_peak_bytes")
@@ -110,11 +115,14 @@ def classify(report: dict[str, Any], settings: SweepSettings,
         assert error is not None
         return OUT_OF_MEMORY, f"{error.get('type')}: {error.get('message')}"
     if status == BUDGET_EXCEEDED or (rss_budget and rss and rss > rss_budget):
-        return OVER_BUDGET, (f"peak RSS {format_bytes(rss)} passed the memory budget "
-                             f"of {format_bytes(rss_budget)}")
+        return OVER_BUDGET, (
+            f"peak RSS {format_bytes(rss)} passed the memory budget of {format_bytes(rss_budget)}"
+        )
     if gpu_over or (gpu_budget and gpu and gpu > gpu_budget):
-        return OVER_BUDGET, (f"peak GPU memory {format_bytes(gpu)} passed the GPU budget "
-                             f"of {format_bytes(gpu_budget)}")
+        return OVER_BUDGET, (
+            f"peak GPU memory {format_bytes(gpu)} passed the GPU budget "
+            f"of {format_bytes(gpu_budget)}"
+        )
     if status in (FAILED, CRASHED):
         if error:
             return POINT_FAILED, f"{error.get('type')}: {error.get('message')}"
@@ -122,9 +130,15 @@ def classify(report: dict[str, Any], settings: SweepSettings,
     return OK, None
 
 
-def point_from_report(report: dict[str, Any], samples: Sequence[Sample], size: int,
-                      phase: str, settings: SweepSettings, gpu_over: bool = False,
-                      record: str | None = None) -> SweepPoint:
+def point_from_report(
+    report: dict[str, Any],
+    samples: Sequence[Sample],
+    size: int,
+    phase: str,
+    settings: SweepSettings,
+    gpu_over: bool = False,
+    record: str | None = None,
+) -> SweepPoint:
     """The point for one finished run: its report, and the snapshots it went through."""
     outcome, why = classify(report, settings, gpu_over)
     steady = steady_rate(samples, settings.warmup_batches, settings.warmup_s)
@@ -132,14 +146,20 @@ def point_from_report(report: dict[str, Any], samples: Sequence[Sample], size: i
     if outcome == OK:
         if steady is None or (not steady.warmup_excluded and report.get("status") != "finished"):
             outcome = TOO_SLOW
-            why = (f"no batch came out after the warm-up within {settings.seconds_per_run:g} s: "
-                   "raise --seconds-per-run")
+            why = (
+                f"no batch came out after the warm-up within {settings.seconds_per_run:g} s: "
+                "raise --seconds-per-run"
+            )
         else:
             rate = steady.items_per_s
     gpu = report.get("gpu") or {}
     return SweepPoint(
-        batch_size=size, phase=phase, outcome=outcome, status=str(report.get("status")),
-        items_per_s=rate, items_per_s_run=float(report.get("items_per_s") or 0.0),
+        batch_size=size,
+        phase=phase,
+        outcome=outcome,
+        status=str(report.get("status")),
+        items_per_s=rate,
+        items_per_s_run=float(report.get("items_per_s") or 0.0),
         warmup_excluded=bool(steady and steady.warmup_excluded),
         measured_items=steady.items if steady else 0,
         measured_batches=steady.batches if steady else 0,
@@ -147,6 +167,8 @@ def point_from_report(report: dict[str, Any], samples: Sequence[Sample], size: i
         rss_peak_bytes=_peak(report, "memory", "rss_peak_bytes"),
         gpu_peak_bytes=_peak(report, "gpu", "peak_bytes"),
         gpu_state=gpu.get("state") if isinstance(gpu, dict) else None,
-        error=why, duration_s=float(report.get("duration_s") or 0.0),
-        run_id=report.get("run_id"), record=record,
+        error=why,
+        duration_s=float(report.get("duration_s") or 0.0),
+        run_id=report.get("run_id"),
+        record=record,
     )

@@ -67,18 +67,30 @@ class SweepResult:
         answer = self.answer or recommend(self.points, s)
         stop = growth_stop(self.points, s) if s.auto else None
         return {
-            "schema": SWEEP_SCHEMA, "kind": "sweep", "sweep_id": self.sweep_id,
-            "target": self.target, "pipeline": self.pipeline, "path": self.path,
-            "params": self.params, "mode": "auto" if s.auto else "list",
+            "schema": SWEEP_SCHEMA,
+            "kind": "sweep",
+            "sweep_id": self.sweep_id,
+            "target": self.target,
+            "pipeline": self.pipeline,
+            "path": self.path,
+            "params": self.params,
+            "mode": "auto" if s.auto else "list",
             "settings": {
-                "batch_sizes": list(s.sizes) or None, "min": s.min_size, "max": s.max_size,
-                "seconds_per_run": s.seconds_per_run, "max_batches": s.max_batches,
+                "batch_sizes": list(s.sizes) or None,
+                "min": s.min_size,
+                "max": s.max_size,
+                "seconds_per_run": s.seconds_per_run,
+                "max_batches": s.max_batches,
                 "memory_budget_bytes": s.memory_budget,
                 "gpu_memory_budget_bytes": s.gpu_memory_budget,
-                "warmup_batches": s.warmup_batches, "warmup_s": s.warmup_s,
-                "improvement": s.improvement, "margin": s.margin, "params": s.params,
+                "warmup_batches": s.warmup_batches,
+                "warmup_s": s.warmup_s,
+                "improvement": s.improvement,
+                "margin": s.margin,
+                "params": s.params,
             },
-            "started_at": _iso(self.started_at), "finished_at": _iso(self.finished_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
             "interrupted": self.interrupted,
             "runs": len(self.points),
             "full_power_of_two_runs": full_sweep_runs(s) if s.auto else None,
@@ -98,9 +110,13 @@ def _iso(ts: float | None) -> str | None:
 
 def run_options(size: int, settings: SweepSettings) -> RunOptions:
     params = {**settings.params, "batch_size": str(size)}
-    return RunOptions(params=params, max_batches=settings.max_batches,
-                      max_seconds=settings.seconds_per_run,
-                      memory_budget=settings.memory_budget, snapshot_s=SNAPSHOT_S)
+    return RunOptions(
+        params=params,
+        max_batches=settings.max_batches,
+        max_seconds=settings.seconds_per_run,
+        memory_budget=settings.memory_budget,
+        snapshot_s=SNAPSHOT_S,
+    )
 
 
 def _gpu_peak(snapshot: Snapshot) -> int | None:
@@ -109,10 +125,18 @@ def _gpu_peak(snapshot: Snapshot) -> int | None:
     return int(peak) if isinstance(peak, (int, float)) else None
 
 
-def run_size(target: str, size: int, phase: str, settings: SweepSettings, *,
-             cancel: threading.Event, sweep_id: str, on_state: OnState | None = None,
-             kill: threading.Event | None = None,
-             starter: Starter = start_run) -> tuple[SweepPoint | None, RunState]:
+def run_size(
+    target: str,
+    size: int,
+    phase: str,
+    settings: SweepSettings,
+    *,
+    cancel: threading.Event,
+    sweep_id: str,
+    on_state: OnState | None = None,
+    kill: threading.Event | None = None,
+    starter: Starter = start_run,
+) -> tuple[SweepPoint | None, RunState]:
     """Run one size to its end; the point (None when cancelled) and the final state.
 
     The GPU budget is enforced here, from the snapshots: a run whose GPU peak passes it is
@@ -121,10 +145,17 @@ def run_size(target: str, size: int, phase: str, settings: SweepSettings, *,
     """
     options = run_options(size, settings)
     handle = starter(target, options)
-    state = RunState(target, started_at=time.time(), options={
-        "max_batches": options.max_batches, "max_seconds": options.max_seconds,
-        "memory_budget_bytes": options.memory_budget, "snapshot_s": options.snapshot_s,
-        "sweep": sweep_id})
+    state = RunState(
+        target,
+        started_at=time.time(),
+        options={
+            "max_batches": options.max_batches,
+            "max_seconds": options.max_seconds,
+            "memory_budget_bytes": options.memory_budget,
+            "snapshot_s": options.snapshot_s,
+            "sweep": sweep_id,
+        },
+    )
     samples: list[Sample] = []
     gpu_over = stopping = False
     next_state = 0.0
@@ -168,11 +199,18 @@ def run_size(target: str, size: int, phase: str, settings: SweepSettings, *,
     return point_from_report(rep, samples, size, phase, settings, gpu_over, str(path)), state
 
 
-def run_sweep(target: str, settings: SweepSettings, *,
-              on_start: OnStart | None = None, on_point: OnPoint | None = None,
-              on_state: OnState | None = None, cancel: threading.Event | None = None,
-              kill: threading.Event | None = None, starter: Starter = start_run,
-              save: bool = True) -> SweepResult:
+def run_sweep(
+    target: str,
+    settings: SweepSettings,
+    *,
+    on_start: OnStart | None = None,
+    on_point: OnPoint | None = None,
+    on_state: OnState | None = None,
+    cancel: threading.Event | None = None,
+    kill: threading.Event | None = None,
+    starter: Starter = start_run,
+    save: bool = True,
+) -> SweepResult:
     """Run the sweep to its end (or until ``cancel`` is set) and return every point and the
     answer; ``on_start(size, phase)``, ``on_state(size, state)`` (at most 4 a second) and
     ``on_point(point)`` are called from the calling thread as it goes.
@@ -190,14 +228,25 @@ def run_sweep(target: str, settings: SweepSettings, *,
         size, phase = step
         if on_start is not None:
             on_start(size, phase)
-        point, state = run_size(target, size, phase, settings, cancel=cancel,
-                                sweep_id=result.sweep_id, on_state=on_state, kill=kill,
-                                starter=starter)
+        point, state = run_size(
+            target,
+            size,
+            phase,
+            settings,
+            cancel=cancel,
+            sweep_id=result.sweep_id,
+            on_state=on_state,
+            kill=kill,
+            starter=starter,
+        )
         if state.hello is not None and result.pipeline is None:
             params = dict(state.hello.params)
             params.pop("batch_size", None)
             result.pipeline, result.path, result.params = (
-                state.hello.pipeline, state.hello.path, params)
+                state.hello.pipeline,
+                state.hello.path,
+                params,
+            )
         if point is None:
             break
         result.points.append(point)

@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 #: OVER_BUDGET: RSS or GPU memory passed its budget; FAILED: any other error or crash;
 #: TOO_SLOW: ran, but no batch came out after the warm-up in the time given.
 OK, OUT_OF_MEMORY, OVER_BUDGET, FAILED, TOO_SLOW = (
-    "ok", "out_of_memory", "over_budget", "failed", "too_slow",
+    "ok",
+    "out_of_memory",
+    "over_budget",
+    "failed",
+    "too_slow",
 )
 #: Outcomes that count as a failed size (the recommendation keeps a margin below them).
 FAILURES = (OUT_OF_MEMORY, OVER_BUDGET, FAILED)
@@ -114,8 +118,10 @@ def growth_stop(points: Sequence[SweepPoint], settings: SweepSettings) -> str | 
     if before is not None and last.items_per_s is not None and before.items_per_s:
         g = gain(last.items_per_s, before.items_per_s)
         if g <= settings.improvement:
-            return (f"throughput at {last.batch_size} is {g:+.1%} against {before.batch_size}, "
-                    f"not more than +{settings.improvement:.0%}")
+            return (
+                f"throughput at {last.batch_size} is {g:+.1%} against {before.batch_size}, "
+                f"not more than +{settings.improvement:.0%}"
+            )
     if last.batch_size * 2 > settings.max_size:
         return f"reached --max {settings.max_size}"
     return None
@@ -184,16 +190,28 @@ def recommend(points: Sequence[SweepPoint], settings: SweepSettings) -> Answer:
         if limit is None:
             eligible.append(p)
         else:
-            passed_over.append((p.batch_size, f"within {settings.margin:.0%} of {limit}, "
-                                              "which failed"))
+            passed_over.append(
+                (p.batch_size, f"within {settings.margin:.0%} of {limit}, which failed")
+            )
     best = best_ok(eligible)
     if best is None:
-        return Answer(None, largest, f"every size that fit is within {settings.margin:.0%} of "
-                      "a size that failed: lower --margin or sweep smaller sizes",
-                      tuple(passed_over))
+        return Answer(
+            None,
+            largest,
+            f"every size that fit is within {settings.margin:.0%} of "
+            "a size that failed: lower --margin or sweep smaller sizes",
+            tuple(passed_over),
+        )
     assert best.items_per_s is not None
-    near = tuple(sorted(p.batch_size for p in ok if p is not best and p.items_per_s
-                        and gain(best.items_per_s, p.items_per_s) <= settings.improvement))
+    near = tuple(
+        sorted(
+            p.batch_size
+            for p in ok
+            if p is not best
+            and p.items_per_s
+            and gain(best.items_per_s, p.items_per_s) <= settings.improvement
+        )
+    )
     reason = f"fastest of the {len(ok)} size{'s' if len(ok) != 1 else ''} that fit"
     above = [f for f in failed if f > best.batch_size]
     if above:
@@ -203,6 +221,9 @@ def recommend(points: Sequence[SweepPoint], settings: SweepSettings) -> Answer:
 
 
 OUTCOME_WORDS = {
-    OK: "ran", OUT_OF_MEMORY: "ran out of memory", OVER_BUDGET: "passed a memory budget",
-    FAILED: "failed", TOO_SLOW: "gave no batch after the warm-up in time",
+    OK: "ran",
+    OUT_OF_MEMORY: "ran out of memory",
+    OVER_BUDGET: "passed a memory budget",
+    FAILED: "failed",
+    TOO_SLOW: "gave no batch after the warm-up in time",
 }

@@ -40,8 +40,7 @@ class BatchSizeDialog(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
             yield Label(f"Batch size for {self.pipeline} (Enter runs, Esc cancels)")
-            yield Input(self.current, placeholder="e.g. 64", id="batch-size",
-                        compact=True)
+            yield Input(self.current, placeholder="e.g. 64", id="batch-size", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#dialog-box").border_title = "batch size"
@@ -79,14 +78,21 @@ class ParamsDialog(ModalScreen[PipelineSettings | None]):
                 for name, default, kind in self.info.params:
                     with Horizontal(classes="param-row"):
                         yield Label(f"{name} ({kind})", classes="param-name")
-                        yield Input(param_value(self.info, self.settings, name) or "",
-                                    placeholder=str(default), id=f"param-{name}", compact=True)
+                        yield Input(
+                            param_value(self.info, self.settings, name) or "",
+                            placeholder=str(default),
+                            id=f"param-{name}",
+                            compact=True,
+                        )
                 with Horizontal(classes="param-row"):
                     yield Label("memory budget", classes="param-name")
                     budget = self.settings.memory_budget
-                    yield Input(format_bytes(budget).replace(" ", "") if budget else "",
-                                placeholder="none, or e.g. 2GiB", id="memory-budget",
-                                compact=True)
+                    yield Input(
+                        format_bytes(budget).replace(" ", "") if budget else "",
+                        placeholder="none, or e.g. 2GiB",
+                        id="memory-budget",
+                        compact=True,
+                    )
             with Horizontal(id="dialog-buttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)

@@ -64,13 +64,17 @@ def columns_for(plan: dict[str, Any] | None) -> list[str]:
     return [TIMING[0], *speed[:2], *TIMING[1:], *speed[2:]]
 
 
-def row_cells(row: KernelRow, plan: dict[str, Any], cols: list[str], note: int | None
-              ) -> list[Text]:
+def row_cells(
+    row: KernelRow, plan: dict[str, Any], cols: list[str], note: int | None
+) -> list[Text]:
     """One row of the table: size, impl, ✓/✗/?, the measurement columns, the note."""
     impl = row.impl + (" (ref)" if row.reference else "")
     style = "dim" if row.status == "skipped" else ""
-    cells = [Text(f"{row.size:,}", justify="right", style=style), Text(impl, style=style),
-             Text(row.mark, style=MARK_STYLE.get(row.mark, ""))]
+    cells = [
+        Text(f"{row.size:,}", justify="right", style=style),
+        Text(impl, style=style),
+        Text(row.mark, style=MARK_STYLE.get(row.mark, "")),
+    ]
     cells += [Text(c, justify="right", style=style) for c in _cells(row, plan, cols)]
     cells.append(Text(f"[{note}]" if note else ""))
     return cells
@@ -101,8 +105,14 @@ class KernelsScreen(Screen[None]):
 
         state: KernelState
 
-    def __init__(self, target: str, options: KernelOptions, *, title: str | None = None,
-                 starter: KernelsStarter = start_kernels) -> None:
+    def __init__(
+        self,
+        target: str,
+        options: KernelOptions,
+        *,
+        title: str | None = None,
+        starter: KernelsStarter = start_kernels,
+    ) -> None:
         super().__init__()
         self.target = target
         self.options = options
@@ -136,8 +146,12 @@ class KernelsScreen(Screen[None]):
 
     def start(self) -> None:
         """Start the kernels run (from the app's thread) and follow it."""
-        self.state = KernelState(self.target, rounds=self.options.processes,
-                                 options=self.options.as_dict(), started_at=time.time())
+        self.state = KernelState(
+            self.target,
+            rounds=self.options.processes,
+            options=self.options.as_dict(),
+            started_at=time.time(),
+        )
         self.ended = False
         try:
             self.run = self._starter(self.target, self.options)
@@ -147,8 +161,13 @@ class KernelsScreen(Screen[None]):
         self.show(self.state)
         self.follow(self.run, self.state)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="kernels",
-          description="following the kernels run")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="kernels",
+        description="following the kernels run",
+    )
     def follow(self, run: KernelRun, state: KernelState) -> None:
         """Fold the run's events; post the state at most every bridge interval."""
         next_post, dirty = 0.0, False
@@ -176,14 +195,18 @@ class KernelsScreen(Screen[None]):
         self.show(msg.state)
         status = msg.state.status
         word = STATUS_TEXT.get(status, ("?", status))[1]
-        self.notify(f"kernels {self._title} {word}" + (f": {msg.state.message}"
-                                                       if msg.state.message else ""),
-                    severity="information" if status == "finished" else "warning")
+        self.notify(
+            f"kernels {self._title} {word}"
+            + (f": {msg.state.message}" if msg.state.message else ""),
+            severity="information" if status == "finished" else "warning",
+        )
 
     # ---- drawing ------------------------------------------------------------------------
     def _plan(self, state: KernelState) -> dict[str, Any]:
-        return next((p for p in state.plans if p["name"] == self.kernel),
-                    state.plans[0] if state.plans else {})
+        return next(
+            (p for p in state.plans if p["name"] == self.kernel),
+            state.plans[0] if state.plans else {},
+        )
 
     def show(self, state: KernelState) -> None:
         """Draw ``state``: the header, the table, the plot and the notes."""
@@ -192,17 +215,21 @@ class KernelsScreen(Screen[None]):
         kernel = plan.get("name") or self.kernel
         rows = kernel_rows(state, kernel)
         symbol, word = STATUS_TEXT.get(state.status, ("●", state.status))
-        head = Text.assemble((f"{symbol} {word}", "bold"), f" · kernels {self._title}",
-                             f" · {len(rows)} result(s)")
+        head = Text.assemble(
+            (f"{symbol} {word}", "bold"), f" · kernels {self._title}", f" · {len(rows)} result(s)"
+        )
         if plan.get("doc"):
             head.append(f"\n{plan['doc']}", style="italic")
         env = state.environments[0] if state.environments else None
         if env is not None:
             blas = ", ".join(str(lib.get("threads")) for lib in env.threads.get("blas") or [])
-            head.append(f"\n{env.cpus} CPU(s) · threads {env.threads.get('requested')}"
-                        + (f" (BLAS {blas})" if blas else "")
-                        + (f" · GEMM {state.gemm_gflops:.1f} GFLOP/s" if state.gemm_gflops
-                           else "") + " · more at the bottom", style="dim")
+            head.append(
+                f"\n{env.cpus} CPU(s) · threads {env.threads.get('requested')}"
+                + (f" (BLAS {blas})" if blas else "")
+                + (f" · GEMM {state.gemm_gflops:.1f} GFLOP/s" if state.gemm_gflops else "")
+                + " · more at the bottom",
+                style="dim",
+            )
         if state.message:
             head.append(f"\n{state.message}", style="italic")
         self.query_one("#kernels-head", Static).update(head)
@@ -224,15 +251,21 @@ class KernelsScreen(Screen[None]):
         for row in rows:
             note = None
             if row.notes:
-                notes.append(Text(f"[{len(notes) + 1}] {row.impl} at {row.size:,}: "
-                                  + "; ".join(row.notes)))
+                notes.append(
+                    Text(f"[{len(notes) + 1}] {row.impl} at {row.size:,}: " + "; ".join(row.notes))
+                )
                 note = len(notes)
             table.add_row(*row_cells(row, plan, cols, note), key=f"{row.size}:{row.impl}")
         for label, why in plan.get("unavailable", {}).items():
             notes.append(Text(f"{label}: not run, {why}", style="dim"))
-        notes.append(Text("✓ agrees with the reference · ✗ wrong or failed · ? not checked · "
-                          "median, IQR, min: seconds per call · ×: times faster than that "
-                          "implementation · compile: Numba's first-call compile", style="dim"))
+        notes.append(
+            Text(
+                "✓ agrees with the reference · ✗ wrong or failed · ? not checked · "
+                "median, IQR, min: seconds per call · ×: times faster than that "
+                "implementation · compile: Numba's first-call compile",
+                style="dim",
+            )
+        )
         self.query_one("#kernels-notes", Static).update(Text("\n").join(notes))
 
     # ---- actions ------------------------------------------------------------------------

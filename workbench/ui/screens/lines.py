@@ -36,8 +36,11 @@ from workbench.units import format_rate, format_seconds
 #: Starts a profiled run: ``start_line_profile`` or a stand-in with its signature.
 ProfileStarter = Callable[..., RunHandle]
 BASELINE = "baseline"
-PHASE_TEXT = {"lines": "line profile (line_profiler)", "functions": "function profile (cProfile)",
-              BASELINE: "unprofiled baseline (cost of looking)"}
+PHASE_TEXT = {
+    "lines": "line profile (line_profiler)",
+    "functions": "function profile (cProfile)",
+    BASELINE: "unprofiled baseline (cost of looking)",
+}
 
 
 def progress_text(phase: str, state: RunState) -> Text:
@@ -47,8 +50,10 @@ def progress_text(phase: str, state: RunState) -> Text:
     items = rows[-1].items if rows else 0
     text = Text()
     text.append(f"{symbol} {word}", style="bold")
-    text.append(f"  {PHASE_TEXT.get(phase, phase)} · {format_seconds(state.elapsed_s)} · "
-                f"{items:,} items · {format_rate(throughput(state))} items/s")
+    text.append(
+        f"  {PHASE_TEXT.get(phase, phase)} · {format_seconds(state.elapsed_s)} · "
+        f"{items:,} items · {format_rate(throughput(state))} items/s"
+    )
     if state.message and state.ended:
         text.append(f"\n{state.message}", style="italic")
     return text
@@ -73,7 +78,8 @@ class LineProfileScreen(Screen[None]):
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, LineProfileScreen.Progressed) and (
-                message.phase == self.phase)
+                message.phase == self.phase
+            )
 
     @dataclass
     class ProfileReceived(Message):
@@ -88,9 +94,17 @@ class LineProfileScreen(Screen[None]):
         phase: str
         state: RunState
 
-    def __init__(self, target: str, params: dict[str, str], stage: str, *,
-                 title: str | None = None, starter: ProfileStarter = start_line_profile,
-                 max_batches: int | None = None, max_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        params: dict[str, str],
+        stage: str,
+        *,
+        title: str | None = None,
+        starter: ProfileStarter = start_line_profile,
+        max_batches: int | None = None,
+        max_seconds: float | None = None,
+    ) -> None:
         super().__init__()
         self.target = target
         self.params = dict(params)
@@ -107,8 +121,14 @@ class LineProfileScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         params = " ".join(f"{k}={v}" for k, v in self.params.items())
-        yield Static(Text.assemble(("line profile ", "bold"), (f"of stage {self.stage}", "bold"),
-                                   f" · {self._title} {params}"), id="lp-head")
+        yield Static(
+            Text.assemble(
+                ("line profile ", "bold"),
+                (f"of stage {self.stage}", "bold"),
+                f" · {self._title} {params}",
+            ),
+            id="lp-head",
+        )
         yield Static("starting…", id="lp-progress")
         yield LineProfilePanel(id="lp-panel")
         yield Footer(compact=True)
@@ -130,14 +150,23 @@ class LineProfileScreen(Screen[None]):
         stages = stages or (self.stage,)
         try:
             if phase == BASELINE:
-                request = LinesRequest(self.target, self.params, stages,
-                                       max_batches=self.max_batches,
-                                       max_seconds=self.max_seconds)
+                request = LinesRequest(
+                    self.target,
+                    self.params,
+                    stages,
+                    max_batches=self.max_batches,
+                    max_seconds=self.max_seconds,
+                )
                 self.handle = start_run(self.target, request.run_options(profiled=False))
             else:
-                self.handle = self._starter(self.target, self.params, stages, view=phase,
-                                            max_batches=self.max_batches,
-                                            max_seconds=self.max_seconds)
+                self.handle = self._starter(
+                    self.target,
+                    self.params,
+                    stages,
+                    view=phase,
+                    max_batches=self.max_batches,
+                    max_seconds=self.max_seconds,
+                )
         except OSError as exc:
             self.notify(f"could not start the run: {exc}", severity="error")
             return
@@ -145,8 +174,13 @@ class LineProfileScreen(Screen[None]):
         self.query_one("#lp-progress", Static).update(f"starting the {PHASE_TEXT[phase]}…")
         self.follow(self.handle, phase)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="line-profile",
-          description="following the line-profile run")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="line-profile",
+        description="following the line-profile run",
+    )
     def follow(self, handle: RunHandle, phase: str) -> None:
         """Fold the run's events; post progress at most every bridge interval."""
         state = RunState(self.target, started_at=time.time())
@@ -184,16 +218,22 @@ class LineProfileScreen(Screen[None]):
             self._show_cost()
 
     def _show_cost(self) -> None:
-        lines_state = LinesState(self.target, profiled=self.runs.get("lines"),
-                                 baseline=self.runs.get(BASELINE), profile=self.profile)
+        lines_state = LinesState(
+            self.target,
+            profiled=self.runs.get("lines"),
+            baseline=self.runs.get(BASELINE),
+            profile=self.profile,
+        )
         cost = cost_of_looking(lines_state)
         if cost is None:
-            self.notify("no cost of looking: one of the two runs measured nothing",
-                        severity="warning")
+            self.notify(
+                "no cost of looking: one of the two runs measured nothing", severity="warning"
+            )
         self.query_one(LineProfilePanel).show_cost(cost)
 
     def on_line_profile_panel_function_view_requested(
-            self, msg: LineProfilePanel.FunctionViewRequested) -> None:
+        self, msg: LineProfilePanel.FunctionViewRequested
+    ) -> None:
         msg.stop()
         self.start("functions", msg.stages)
 

@@ -161,5 +161,6 @@ class MainScreen(Screen[None]):
         self.query_one(CachesPanel).action_clear_cache()
 
     def on_caches_panel_clear_finished(self, msg: CachesPanel.ClearFinished) -> None:
-        self.notify(msg.message, title=f"cache {msg.name}",
-                    severity="information" if msg.ok else "warning")
+        self.notify(
+            msg.message, title=f"cache {msg.name}", severity="information" if msg.ok else "warning"
+        )

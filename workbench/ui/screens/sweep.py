@@ -59,8 +59,9 @@ class SweepPlot(Widget):
     def render(self) -> Any:
         if not self.points:
             return "no size measured yet"
-        return curve(self.points, self.settings, self.answer,
-                     width=max(20, self.size.width - 1), height=4)
+        return curve(
+            self.points, self.settings, self.answer, width=max(20, self.size.width - 1), height=4
+        )
 
 
 class SweepScreen(Screen[None]):
@@ -117,8 +118,14 @@ class SweepScreen(Screen[None]):
         batch_size: int
         point: SweepPoint
 
-    def __init__(self, target: str, settings: SweepSettings, *,
-                 runner: SweepRunner = run_sweep, title: str | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        settings: SweepSettings,
+        *,
+        runner: SweepRunner = run_sweep,
+        title: str | None = None,
+    ) -> None:
         super().__init__()
         self.target = target
         self.settings = settings
@@ -159,18 +166,27 @@ class SweepScreen(Screen[None]):
             table.add_column(COLUMNS[i] or "mark", key=COLUMNS[i] or "mark")
         self._gpu_column = gpu
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="sweep",
-          description="batch-size sweep")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="sweep",
+        description="batch-size sweep",
+    )
     def start_sweep(self) -> None:
         def on_state(size: int, state: RunState) -> None:
             self.post_message(self.Progressed(size, state.elapsed_s, throughput(state)))
 
         try:
             result = self._runner(
-                self.target, self.settings, cancel=self._cancel, kill=self._kill,
+                self.target,
+                self.settings,
+                cancel=self._cancel,
+                kill=self._kill,
                 on_start=lambda size, phase: self.post_message(self.RunStarted(size, phase)),
                 on_point=lambda point: self.post_message(self.PointMeasured(point)),
-                on_state=on_state)
+                on_state=on_state,
+            )
         except UserError as exc:
             self.post_message(self.SweepFailed(exc.message))
             return
@@ -217,8 +233,7 @@ class SweepScreen(Screen[None]):
         self._refresh(None)
 
     def _refresh(self, answer: Answer | None) -> None:
-        self.answer = answer or (recommend(self.points, self.settings) if self.points
-                                 else None)
+        self.answer = answer or (recommend(self.points, self.settings) if self.points else None)
         if not self._gpu_column and any(p.gpu_peak_bytes is not None for p in self.points):
             self._columns(True)
         table = self.query_one("#sweep-points", DataTable)
@@ -230,13 +245,13 @@ class SweepScreen(Screen[None]):
             table.add_row(*[cells[c] for c in self._keep], key=f"p{i}")
         if self.running is not None:
             size, phase = self.running
-            table.add_row(str(size), "", phase, "● running", *[""] * (len(self._keep) - 4),
-                          key=RUNNING_KEY)
+            table.add_row(
+                str(size), "", phase, "● running", *[""] * (len(self._keep) - 4), key=RUNNING_KEY
+            )
         plot = self.query_one(SweepPlot)
         plot.points = tuple(self.points)
         plot.answer = self.answer
-        self.query_one("#sweep-notes", Static).update("\n".join(notes(self.points,
-                                                                       self.answer)))
+        self.query_one("#sweep-notes", Static).update("\n".join(notes(self.points, self.answer)))
         self._show_answer()
 
     def _show_answer(self) -> None:
@@ -245,8 +260,9 @@ class SweepScreen(Screen[None]):
             widget.update(f"✗ {self.error}")
             return
         if self.answer is None:
-            widget.update(f"running batch_size={self.running[0]}…" if self.running
-                          else "no size measured")
+            widget.update(
+                f"running batch_size={self.running[0]}…" if self.running else "no size measured"
+            )
             return
         text = answer_text(self.answer)
         if self.result is None:
@@ -255,8 +271,9 @@ class SweepScreen(Screen[None]):
         elif self.result.interrupted:
             text.append("\n(the sweep was stopped before its end)", style="italic")
         if self.answer.recommended is not None:
-            text.append(f"\npress a to use batch_size={self.answer.recommended.batch_size}",
-                        style="bold")
+            text.append(
+                f"\npress a to use batch_size={self.answer.recommended.batch_size}", style="bold"
+            )
         widget.update(text)
 
     # ---- actions ----------------------------------------------------------------------

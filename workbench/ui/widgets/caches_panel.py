@@ -25,9 +25,16 @@ from workbench.views.caches import COLUMNS, cells, notes
 
 #: Columns shown: (column of ``views_caches.COLUMNS``, label, width), the telling ones
 #: first so that a narrow side column shows them and scrolls sideways to the rest.
-PANEL_COLUMNS = (("cache", "cache", 14), ("hit rate", "hit %", 6), ("saved", "saved", 8),
-                 ("bytes", "bytes", 10), ("hits", "hits", 7), ("misses", "misses", 7),
-                 ("entries", "entries", 9), ("kind", "kind", 6))
+PANEL_COLUMNS = (
+    ("cache", "cache", 14),
+    ("hit rate", "hit %", 6),
+    ("saved", "saved", 8),
+    ("bytes", "bytes", 10),
+    ("hits", "hits", 7),
+    ("misses", "misses", 7),
+    ("entries", "entries", 9),
+    ("kind", "kind", 6),
+)
 _ORDER = tuple(COLUMNS.index(col) for col, _, _ in PANEL_COLUMNS)
 NOTE_S = 8.0  # how long the outcome of a clear stays in the status line
 
@@ -149,8 +156,7 @@ class CachesPanel(Vertical):
     def _cells(row: dict[str, Any]) -> list[Text]:
         texts = cells(row)
         style = "" if row.get("available", True) else "dim"
-        return [Text(texts[i], style=style, justify="left" if i < 2 else "right")
-                for i in _ORDER]
+        return [Text(texts[i], style=style, justify="left" if i < 2 else "right") for i in _ORDER]
 
     @staticmethod
     def _summary(rows: list[dict[str, Any]]) -> str:
@@ -201,15 +207,21 @@ class CachesPanel(Vertical):
 
         self.app.push_screen(ConfirmClear(name, detail), confirmed)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="caches-clear",
-          description="clearing a cache")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="caches-clear",
+        description="clearing a cache",
+    )
     def clear_in_background(self, name: str) -> None:
         """Ask the run to clear ``name``, or clear it on disk (may take a while)."""
         try:
             outcome = cache_control.clear_cache(self.section, name)
         except OSError as exc:
-            outcome = cache_control.ClearOutcome(name, None, False, False,
-                                                 f"cannot clear {name}: {exc}")
+            outcome = cache_control.ClearOutcome(
+                name, None, False, False, f"cannot clear {name}: {exc}"
+            )
         self.post_message(self.ClearAnswered(outcome))
 
     def on_caches_panel_clear_answered(self, event: ClearAnswered) -> None:

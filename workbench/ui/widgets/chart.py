@@ -22,15 +22,19 @@ def resample(data: Sequence[float], width: int) -> list[float]:
     if len(data) <= width:
         return list(data)
     step = len(data) / width
-    return [max(data[int(i * step):max(int((i + 1) * step), int(i * step) + 1)])
-            for i in range(width)]
+    return [
+        max(data[int(i * step) : max(int((i + 1) * step), int(i * step) + 1)]) for i in range(width)
+    ]
 
 
-def chart_rows(values: Sequence[float], width: int, height: int,
-               limit: float | None, label: str) -> list[list[tuple[str, bool]]]:
+def chart_rows(
+    values: Sequence[float], width: int, height: int, limit: float | None, label: str
+) -> list[list[tuple[str, bool]]]:
     """Each row of the chart, top first, as runs of (text, is_limit_line)."""
-    levels = [round(v / (max(max(values), limit or 0.0) * 1.05 or 1.0) * height * 8)
-              for v in resample(values, width)]
+    levels = [
+        round(v / (max(max(values), limit or 0.0) * 1.05 or 1.0) * height * 8)
+        for v in resample(values, width)
+    ]
     levels += [0] * (width - len(levels))  # the chart fills in from the left
     top = max(max(values), limit or 0.0) * 1.05 or 1.0
     limit_row = -1
@@ -76,9 +80,15 @@ class BarChart(Widget):
     limit: reactive[float | None] = reactive(None)
     """A value drawn as a dashed line across the chart (e.g. the memory budget), or None."""
 
-    def __init__(self, *, empty: str = "no data yet", limit_label: str = "limit",
-                 fmt: Callable[[float], str] = str, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        empty: str = "no data yet",
+        limit_label: str = "limit",
+        fmt: Callable[[float], str] = str,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.empty = empty
         self.limit_label = limit_label
@@ -102,8 +112,7 @@ class BarChart(Widget):
             lim = base + self.get_component_rich_style("barchart--limit")
             label = f" {self.limit_label} {self.fmt(self.limit or 0)} "
             strips = [
-                Strip([Segment(text, lim if is_limit else bar) for text, is_limit in row],
-                      width)
+                Strip([Segment(text, lim if is_limit else bar) for text, is_limit in row], width)
                 for row in chart_rows(self.data, width, height, self.limit, label)
             ]
         self._key, self._strips = key, strips
@@ -111,8 +120,7 @@ class BarChart(Widget):
 
     def render_line(self, y: int) -> Strip:
         strips = self._build()
-        return strips[y] if 0 <= y < len(strips) else Strip.blank(self.size.width,
-                                                                   self.rich_style)
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(self.size.width, self.rich_style)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -28,18 +28,26 @@ def figures_text(data: dict[str, Any] | None) -> str:
     b = format_bytes
     lines = []
     if data.get("allocated_bytes") is not None:
-        lines.append(f"torch alloc {b(data['allocated_bytes'])} "
-                     f"peak {b(data.get('peak_allocated_bytes'))}")
-        lines.append(f"reserved {b(data.get('reserved_bytes'))} "
-                     f"peak {b(data.get('peak_reserved_bytes'))}")
-    lines.append(f"process {b(data.get('process_bytes'))} "
-                 f"peak {b(data.get('peak_process_bytes'))} (NVML)")
-    used = [d for d in data.get("devices", []) if d.get("total_bytes") is not None
-            and (d.get("allocated_bytes") is not None or d.get("process_bytes"))]
+        lines.append(
+            f"torch alloc {b(data['allocated_bytes'])} peak {b(data.get('peak_allocated_bytes'))}"
+        )
+        lines.append(
+            f"reserved {b(data.get('reserved_bytes'))} peak {b(data.get('peak_reserved_bytes'))}"
+        )
+    lines.append(
+        f"process {b(data.get('process_bytes'))} peak {b(data.get('peak_process_bytes'))} (NVML)"
+    )
+    used = [
+        d
+        for d in data.get("devices", [])
+        if d.get("total_bytes") is not None
+        and (d.get("allocated_bytes") is not None or d.get("process_bytes"))
+    ]
     for d in used[:2]:
         util = f" · {d['util_pct']}%" if d.get("util_pct") is not None else ""
-        lines.append(f"cuda:{d['index']} {b(d.get('used_bytes'))} of "
-                     f"{b(d.get('total_bytes'))}{util}")
+        lines.append(
+            f"cuda:{d['index']} {b(d.get('used_bytes'))} of {b(d.get('total_bytes'))}{util}"
+        )
     return "\n".join(lines)
 
 
@@ -96,8 +104,11 @@ class GpuPanel(Vertical):
         spark.set_class(len(self.history) < 2, "-empty")
         note = ""
         if data and not data.get("state"):
-            what = ("torch.cuda allocated" if data.get("allocated_bytes") is not None
-                    else "NVML process memory")
+            what = (
+                "torch.cuda allocated"
+                if data.get("allocated_bytes") is not None
+                else "NVML process memory"
+            )
             note = f"over time: {what}"
             if data.get("peak_bytes") is not None:
                 note += f" · peak {format_bytes(data['peak_bytes'])}"

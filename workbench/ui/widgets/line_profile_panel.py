@@ -160,16 +160,29 @@ class LineProfilePanel(Vertical):
         which = f" ({self.index + 1}/{count}, [ ] to step)" if count > 1 else ""
         kind = f"stage {fn.stage}" if fn.stage else "--function"
         order = "hottest first" if self.sort_by_time else "in source order"
-        self._title(Text.assemble((fn.name, "bold"), f" · {kind} · {format_seconds(fn.total_s)}"
-                                  f" · {order}{which}"))
+        self._title(
+            Text.assemble(
+                (fn.name, "bold"), f" · {kind} · {format_seconds(fn.total_s)} · {order}{which}"
+            )
+        )
         rows = line_rows(fn)
         for r in hottest(rows, None) if self.sort_by_time else rows:
             style = HOT_STYLE.get(r.rank or 0, "" if r.ran else "dim")
-            cells = [str(r.line), f"{r.hits:,}" if r.ran else "", _t(r.time_s),
-                     f"{r.pct:.1f}" if r.ran else "", f"#{r.rank}" if r.rank else ""]
-            table.add_row(*(Text(c, style=style, justify="right" if i < 4 else "left")
-                            for i, c in enumerate(cells)),
-                          Text(r.text, style=style), key=str(r.line))
+            cells = [
+                str(r.line),
+                f"{r.hits:,}" if r.ran else "",
+                _t(r.time_s),
+                f"{r.pct:.1f}" if r.ran else "",
+                f"#{r.rank}" if r.rank else "",
+            ]
+            table.add_row(
+                *(
+                    Text(c, style=style, justify="right" if i < 4 else "left")
+                    for i, c in enumerate(cells)
+                ),
+                Text(r.text, style=style),
+                key=str(r.line),
+            )
 
     def _draw_calls(self, calls: tuple[CallStat, ...]) -> None:
         table = self.query_one(DataTable)
@@ -178,31 +191,40 @@ class LineProfilePanel(Vertical):
             table.add_column(label, key=label, width=width)
         table.add_column("function", key="function")
         by = "cum" if self.sort_by_time else "own"
-        self._title(Text.assemble(("function view", "bold"),
-                                  f" · cProfile · top {TOP_CALLS} by "
-                                  f"{'cumulative' if by == 'cum' else 'own'} time (t: "
-                                  f"{'own' if by == 'cum' else 'cumulative'})"))
+        self._title(
+            Text.assemble(
+                ("function view", "bold"),
+                f" · cProfile · top {TOP_CALLS} by "
+                f"{'cumulative' if by == 'cum' else 'own'} time (t: "
+                f"{'own' if by == 'cum' else 'cumulative'})",
+            )
+        )
         for i, c in enumerate(top_calls(calls, by, TOP_CALLS)):
             where = f"  {c.path.rsplit('/', 1)[-1]}:{c.line}" if c.path != "~" else ""
             mark = "#1 " if i == 0 else ""
-            table.add_row(Text(f"{c.calls:,}", justify="right"),
-                          Text(_t(c.own_s), justify="right"), Text(_t(c.cum_s), justify="right"),
-                          Text(mark + c.name + where, style="bold red" if i == 0 else ""),
-                          key=f"{c.path}:{c.line}:{c.name}")
+            table.add_row(
+                Text(f"{c.calls:,}", justify="right"),
+                Text(_t(c.own_s), justify="right"),
+                Text(_t(c.cum_s), justify="right"),
+                Text(mark + c.name + where, style="bold red" if i == 0 else ""),
+                key=f"{c.path}:{c.line}:{c.name}",
+            )
 
     def _status_text(self) -> Text:
         prof = self.functions_profile if self.view == "functions" else self.lines_profile
         text = Text()
         if self.cost is not None:
             c = self.cost
-            text.append(f"cost of looking: {format_rate(c.baseline_items_per_s)} → "
-                        f"{format_rate(c.profiled_items_per_s)} items/s")
+            text.append(
+                f"cost of looking: {format_rate(c.baseline_items_per_s)} → "
+                f"{format_rate(c.profiled_items_per_s)} items/s"
+            )
             if c.slowdown is not None:
                 text.append(f" ({c.slowdown:.2f}× slower)", style="bold")
             text.append("\n")
-        for line in (prof.problems if prof else ()):
+        for line in prof.problems if prof else ():
             text.append(f"! {line}\n", style="red")
-        for line in (prof.notes if prof else ()):
+        for line in prof.notes if prof else ():
             text.append(f"note: {line}\n")
         text.append("t sort · f functions/lines · [ ] function")
         return text

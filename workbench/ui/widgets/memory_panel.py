@@ -16,10 +16,13 @@ class MemoryPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("no run yet", id="memory-figures")
-        yield BarChart(id="memory-chart", empty="RSS over time: no sample",
-                       limit_label="budget", fmt=format_bytes)
-        yield Static("whole-process memory, not Python heap",
-                     id="memory-note", classes="note")
+        yield BarChart(
+            id="memory-chart",
+            empty="RSS over time: no sample",
+            limit_label="budget",
+            fmt=format_bytes,
+        )
+        yield Static("whole-process memory, not Python heap", id="memory-note", classes="note")
 
     def on_mount(self) -> None:
         self.border_title = "memory (runner process)"
@@ -35,9 +38,11 @@ class MemoryPanel(Vertical):
             text = f"no sample yet\n\n{budget_text}"
         else:
             m = snap.memory
-            text = (f"RSS {format_bytes(m.rss)} peak {format_bytes(m.rss_peak)}\n"
-                    f"USS {format_bytes(m.uss)} peak {format_bytes(m.uss_peak)}\n"
-                    f"{budget_text} · start {format_bytes(m.rss_start)}")
+            text = (
+                f"RSS {format_bytes(m.rss)} peak {format_bytes(m.rss_peak)}\n"
+                f"USS {format_bytes(m.uss)} peak {format_bytes(m.uss_peak)}\n"
+                f"{budget_text} · start {format_bytes(m.rss_start)}"
+            )
         # Its height is fixed in CSS: a repaint, not a new layout of the screen.
         figures.update(text, layout=False)
         chart.limit = float(budget) if budget else None

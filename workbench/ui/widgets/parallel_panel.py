@@ -29,9 +29,11 @@ def parallel_text(data: dict[str, Any] | None) -> Text:
         text.append("\n")
         text.append(f"{s['stage']}", style="bold")
         text.append(f" · {_workers(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight")
-        text.append(f"\n  {_rate(s.get('items_per_s'))} items/s · speedup {_x(s.get('speedup'))}"
-                    f" · efficiency {_pct(s.get('efficiency'))}"
-                    f" · busy {_pct(s.get('utilization'))}")
+        text.append(
+            f"\n  {_rate(s.get('items_per_s'))} items/s · speedup {_x(s.get('speedup'))}"
+            f" · efficiency {_pct(s.get('efficiency'))}"
+            f" · busy {_pct(s.get('utilization'))}"
+        )
         if s.get("verdict"):
             text.append(f"\n  → {s['verdict']}", style="italic")
     if data.get("problem"):

@@ -31,8 +31,9 @@ def outcome_style(outcome: str) -> str:
     return "red" if outcome[:1].isupper() else "yellow"
 
 
-def label_for(r: dict[str, Any], now_s: float | None, count: int = 1,
-              total_s: float | None = None) -> Text:
+def label_for(
+    r: dict[str, Any], now_s: float | None, count: int = 1, total_s: float | None = None
+) -> Text:
     """One node's label: name, duration (running time while open), outcome, RSS change."""
     name = r["name"] if count == 1 else f"{r['name']} ×{count}"
     text = Text(name)
@@ -47,8 +48,9 @@ def label_for(r: dict[str, Any], now_s: float | None, count: int = 1,
     text.append(f" {duration} ", style="dim")
     outcome = r.get("outcome") or "?"
     if outcome == "rolled back" and r.get("exception"):
-        cause = {"GeneratorExit": "closed", "StopRun": "stopped"}.get(r["exception"],
-                                                                      r["exception"])
+        cause = {"GeneratorExit": "closed", "StopRun": "stopped"}.get(
+            r["exception"], r["exception"]
+        )
         outcome = f"rolled back ({cause})"
     text.append(outcome, style=outcome_style(r.get("outcome") or "?"))
     if r.get("exits", 1) > 1:
@@ -122,8 +124,11 @@ class ResourcesPanel(Vertical):
             if leaf and key in self._group_of:
                 node, members = self._group_of[key]
                 members.append(r)
-                node.set_label(label_for(r, now_s, len(members),
-                                         sum(m.get("duration_s") or 0.0 for m in members)))
+                node.set_label(
+                    label_for(
+                        r, now_s, len(members), sum(m.get("duration_s") or 0.0 for m in members)
+                    )
+                )
                 self._node_of[rid] = node
                 continue
             if len(self._node_of) >= MAX_NODES:

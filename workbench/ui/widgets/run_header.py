@@ -12,9 +12,12 @@ from workbench.units import format_bytes, format_rate, format_seconds
 
 #: A symbol and a word for every state, so that it reads without colour.
 STATUS_TEXT = {
-    "starting": ("◌", "starting"), "running": ("●", "running"),
-    "finished": ("✓", "finished"), "stopped": ("■", "stopped"),
-    "failed": ("✗", "FAILED"), "crashed": ("✗", "CRASHED"),
+    "starting": ("◌", "starting"),
+    "running": ("●", "running"),
+    "finished": ("✓", "finished"),
+    "stopped": ("■", "stopped"),
+    "failed": ("✗", "FAILED"),
+    "crashed": ("✗", "CRASHED"),
     "budget_exceeded": ("▲", "OVER MEMORY BUDGET"),
 }
 
@@ -40,7 +43,10 @@ class RunHeader(Widget):
     RunHeader > .run-header--bad { color: $error; text-style: bold; }
     """
     COMPONENT_CLASSES = {
-        "run-header--title", "run-header--dim", "run-header--ok", "run-header--active",
+        "run-header--title",
+        "run-header--dim",
+        "run-header--ok",
+        "run-header--active",
         "run-header--bad",
     }
 
@@ -51,8 +57,7 @@ class RunHeader(Widget):
 
     def watch_state(self, state: RunState | None) -> None:
         # The status line does not wrap, so only the title and the message change height.
-        shape = (None,) if state is None else (
-            state.hello is not None, state.status, state.message)
+        shape = (None,) if state is None else (state.hello is not None, state.status, state.message)
         self.refresh(layout=shape != self._shape)
         self._shape = shape
 
@@ -74,8 +79,13 @@ class RunHeader(Widget):
         if budget:
             text.append(f"  budget {format_bytes(budget)}", self._style("dim"))  # type: ignore[arg-type]
         text.append("\n")
-        kind = ("active" if state.status in ("starting", "running")
-                else "ok" if state.status in ("finished", "stopped") else "bad")
+        kind = (
+            "active"
+            if state.status in ("starting", "running")
+            else "ok"
+            if state.status in ("finished", "stopped")
+            else "bad"
+        )
         status = Text(no_wrap=True, overflow="ellipsis")
         status.append(status_label(state.status), self._style(kind))  # type: ignore[arg-type]
         if state.snapshot is not None:
@@ -88,6 +98,5 @@ class RunHeader(Widget):
         status.truncate(max(self.size.width - 2, 10), overflow="ellipsis")
         text.append_text(status)
         if state.message and state.status not in ("starting", "running"):
-            text.append(f"\n{state.message}",
-                        self._style("bad" if kind == "bad" else "dim"))  # type: ignore[arg-type]
+            text.append(f"\n{state.message}", self._style("bad" if kind == "bad" else "dim"))  # type: ignore[arg-type]
         return text

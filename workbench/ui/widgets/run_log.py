@@ -19,8 +19,9 @@ class RunLog(RichLog):
     """Appends what it has not shown yet of each update's recent lines."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=2000, wrap=True, markup=False, highlight=False,
-                         auto_scroll=True)
+        super().__init__(
+            id=id, max_lines=2000, wrap=True, markup=False, highlight=False, auto_scroll=True
+        )
         self._run_id: str | None = None
         self._shown = 0
 
@@ -38,11 +39,17 @@ class RunLog(RichLog):
             return
         shown = min(new, len(recent), MAX_PER_UPDATE)
         if new > shown:
-            self.write(Text(f"… {new - shown:,} lines not shown (too many to follow; "
-                            "the last ones are in the run record)", style="dim"))
+            self.write(
+                Text(
+                    f"… {new - shown:,} lines not shown (too many to follow; "
+                    "the last ones are in the run record)",
+                    style="dim",
+                )
+            )
         new = shown
         width = self.scrollable_content_region.width or None
-        for stream, line in recent[len(recent) - new:]:
-            self.write(Text(PREFIX.get(stream, "  ") + line, style=STYLE.get(stream, "")),
-                       width=width)
+        for stream, line in recent[len(recent) - new :]:
+            self.write(
+                Text(PREFIX.get(stream, "  ") + line, style=STYLE.get(stream, "")), width=width
+            )
         self._shown = total

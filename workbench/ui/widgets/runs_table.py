@@ -37,8 +37,7 @@ def gpu_cell(rec: dict[str, Any]) -> str:
     return "N/A" if peak is None else format_bytes(peak)
 
 
-def record_cells(number: int, rec: dict[str, Any], best: bool,
-                 mark: str = "") -> tuple[str, ...]:
+def record_cells(number: int, rec: dict[str, Any], best: bool, mark: str = "") -> tuple[str, ...]:
     """The cells of one record; the fastest finished run gets a ★, a marked one A or B."""
     params = dict(rec.get("params") or {})
     batch = params.pop("batch_size", None)
@@ -98,8 +97,7 @@ class RunsTable(DataTable[str]):
         self.clear()
         for number, rec in reversed(list(enumerate(records, start=1))):
             key = str(rec.get("run_id"))
-            self.add_row(*record_cells(number, rec, key == self._best, self._mark(key)),
-                         key=key)
+            self.add_row(*record_cells(number, rec, key == self._best, self._mark(key)), key=key)
 
     def _mark(self, run_id: str) -> str:
         return MARKS[self.marked.index(run_id)] if run_id in self.marked else ""
@@ -125,8 +123,9 @@ class RunsTable(DataTable[str]):
         if run_id in self.marked:
             self.marked.remove(run_id)
         else:
-            self.marked = [*self.marked[-1:], run_id] if len(self.marked) == 2 else [
-                *self.marked, run_id]
+            self.marked = (
+                [*self.marked[-1:], run_id] if len(self.marked) == 2 else [*self.marked, run_id]
+            )
         self._redraw_marks()
 
     def action_compare(self) -> None:

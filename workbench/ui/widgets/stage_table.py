@@ -28,8 +28,15 @@ WIDE = 70
 
 def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
     """The header and one line per stage, columns aligned (names left, numbers right)."""
-    header = ["stage", "items", "batches", "items/s", *(["self s"] if wide else []),
-              "self %" if wide else "self%", "per batch"]
+    header = [
+        "stage",
+        "items",
+        "batches",
+        "items/s",
+        *(["self s"] if wide else []),
+        "self %" if wide else "self%",
+        "per batch",
+    ]
     body = []
     for r in rows:
         mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
@@ -66,8 +73,11 @@ class StageTable(Widget, can_focus=True):
     StageTable > .stage-table--cursor { text-style: reverse; }
     """
     COMPONENT_CLASSES = {
-        "stage-table--header", "stage-table--bottleneck", "stage-table--failed",
-        "stage-table--caption", "stage-table--cursor",
+        "stage-table--header",
+        "stage-table--bottleneck",
+        "stage-table--failed",
+        "stage-table--caption",
+        "stage-table--cursor",
     }
 
     state: reactive[RunState | None] = reactive(None, repaint=False)
@@ -87,8 +97,13 @@ class StageTable(Widget, can_focus=True):
         # A new layout of the screen only when the table's height can change (rows, caption):
         # most updates change numbers only, and a repaint is far cheaper.
         rows = stage_rows(state) if state is not None else []
-        shape = (state is None, len(rows), any(r.bottleneck for r in rows),
-                 any(r.failed for r in rows), state.ended if state else None)
+        shape = (
+            state is None,
+            len(rows),
+            any(r.bottleneck for r in rows),
+            any(r.failed for r in rows),
+            state.ended if state else None,
+        )
         self.refresh(layout=shape != self._shape)
         self._shape = shape
 
@@ -123,8 +138,10 @@ class StageTable(Widget, can_focus=True):
         state = self.state
         caption_style = self._style("caption")
         if state is None:
-            return Text(" No run yet: pick a pipeline on the left and press Enter or r.",
-                        style=caption_style)
+            return Text(
+                " No run yet: pick a pipeline on the left and press Enter or r.",
+                style=caption_style,
+            )
         rows = stage_rows(state)
         if not rows:
             note = "waiting for the runner to load the pipeline…"
@@ -137,19 +154,28 @@ class StageTable(Widget, can_focus=True):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {lines[0]}", self._style("header"))
         for i, (r, line) in enumerate(zip(rows, lines[1:], strict=True)):
-            style = (self._style("bottleneck") if r.bottleneck
-                     else self._style("failed") if r.failed else Style())
+            style = (
+                self._style("bottleneck")
+                if r.bottleneck
+                else self._style("failed")
+                if r.failed
+                else Style()
+            )
             text.append("\n▸" if i == cursor else "\n ", style)
             text.append(line, style + self._style("cursor") if i == cursor else style)
         top = next((r for r in rows if r.bottleneck), None)
         if top is None:
             text.append("\n no self time measured yet", caption_style)
         elif wide:
-            text.append(f"\n ◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run in its "
-                        "own code (largest self time)", caption_style)
+            text.append(
+                f"\n ◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run in its "
+                "own code (largest self time)",
+                caption_style,
+            )
         else:
-            text.append(f"\n ◀ bottleneck: {top.name} ({top.self_pct:.1f}% self time)",
-                        caption_style)
+            text.append(
+                f"\n ◀ bottleneck: {top.name} ({top.self_pct:.1f}% self time)", caption_style
+            )
         failed = next((r for r in rows if r.failed), None)
         if failed is not None:
             text.append(f"\n ✗ failed in: {failed.name}", self._style("failed"))
