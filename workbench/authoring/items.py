@@ -1,4 +1,14 @@
-"""What one yielded value counts as: the item model every stage count and rate uses.
+"""What one yielded value counts as: the item model behind every item count and rate.
+
+- A list counts its length; an array or tensor (NumPy, torch, TensorFlow, anything with a
+  ``shape``) counts its leading dimension (a 0-d one is one item); another object with
+  ``__len__`` counts its length.
+- A tuple, a dict, a string, a number or any other object is **one** item (a record, a row,
+  a loss), except a structure of arrays that share one leading dimension — ``(features,
+  labels)`` as a DataLoader collates a batch, or a dict of such arrays — which counts that
+  dimension.
+- ``stage(fn, items=...)`` and ``@pipeline(items=...)`` say otherwise: an int (items per
+  value) or a function of the value.
 
 Imported by the engine's probe and by parallel stages (which count what their workers
 return), so it lives with the authoring API and imports nothing heavy.
@@ -6,51 +16,93 @@ return), so it lives with the authoring API and imports nothing heavy.
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable, Iterable
 from typing import Any
 
+#: What a stage or pipeline may pass as ``items=``: items per value, or a function of it.
+ItemsSpec = int | Callable[[Any], int] | None
 
-def batch_types() -> tuple[type, ...]:
-    """Types whose values are batches: NumPy arrays, and torch tensors if torch is loaded."""
-    types: list[type] = []
-    np = sys.modules.get("numpy")
-    if np is not None:
-        types.append(np.ndarray)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        types.append(torch.Tensor)
-    return tuple(types)
+#: Kinds returned by ``kind_of``.
+ONE, LOOK = 0, 1
 
 
 def _leading_dim(x: Any) -> int | None:
+    """The leading dimension of an array-like value; None for anything without a shape or
+    with a 0-d or unknown one."""
     shape = getattr(x, "shape", None)
-    if shape is None or len(shape) == 0:
+    if shape is None or isinstance(x, type):
         return None
-    return int(shape[0])
+    try:
+        if len(shape) == 0:
+            return None
+        dim = shape[0]
+        return None if dim is None else int(dim)
+    except (TypeError, ValueError):
+        return None
 
 
-def _shared_leading_dim(values: Any) -> int | None:
-    dims = {_leading_dim(v) for v in values}
-    if len(dims) == 1:
-        return dims.pop()
-    return None
+def _shared_dim(values: Iterable[Any]) -> int | None:
+    """The leading dimension all ``values`` share, when every one is an array of at least
+    one dimension; None otherwise."""
+    dim: int | None = None
+    seen = False
+    for v in values:
+        d = _leading_dim(v)
+        if d is None or (seen and d != dim):
+            return None
+        dim, seen = d, True
+    return dim if seen else None
 
 
-def count_items(x: Any) -> int:
-    """Items in one yielded value.
+def count_items(value: Any) -> int:
+    """Items in one yielded value (the model in this module's docstring).
 
-    An array or tensor counts its leading dimension. A list or tuple counts its length,
-    except a small structure of arrays that share a leading dimension (``(X, y)`` as a
-    DataLoader collates it), which counts that dimension; a dict or named tuple of such
-    arrays likewise. Anything else (a scalar, a record, a string) is one item.
+    Returns:
+        a count >= 0 (an empty list is 0 items).
     """
-    if type(x) is list or type(x) is tuple:
-        if not x:
+    if isinstance(value, str | bytes | bytearray | int | float | complex):
+        return 1
+    if isinstance(value, dict):
+        return _shared_dim(value.values()) or 1
+    if isinstance(value, tuple):
+        return _shared_dim(value) or 1
+    if isinstance(value, list):
+        if not value:
             return 0
-        shared = _shared_leading_dim(x) if len(x) <= 8 else None
-        return len(x) if shared is None else shared
-    if isinstance(x, (dict, tuple)):  # a record, or a named structure of arrays
-        shared = _shared_leading_dim(x.values() if isinstance(x, dict) else x)
-        return 1 if shared is None else shared
-    dim = _leading_dim(x)
-    return 1 if dim is None else dim
+        shared = _shared_dim(value) if len(value) <= 8 else None
+        return len(value) if shared is None else shared
+    if getattr(value, "shape", None) is not None:
+        dim = _leading_dim(value)
+        return 1 if dim is None else dim
+    if hasattr(type(value), "__len__"):
+        try:
+            return len(value)
+        except TypeError:
+            return 1
+    return 1
+
+
+def kind_of(tp: type) -> int:
+    """``ONE`` when every value of type ``tp`` is one item whatever it holds (so the probe
+    need not look at the value again), ``LOOK`` when ``count_items`` must look."""
+    if issubclass(tp, str | bytes | bytearray | int | float | complex):
+        return ONE
+    if issubclass(tp, tuple | dict | list):
+        return LOOK
+    if hasattr(tp, "shape") or hasattr(tp, "__len__"):
+        return LOOK
+    return ONE
+
+
+def counter_for(items: ItemsSpec) -> Callable[[Any], int]:
+    """The count function for an ``items=`` override (None: the model above)."""
+    if items is None:
+        return count_items
+    if isinstance(items, bool) or not (isinstance(items, int) or callable(items)):
+        raise TypeError(f"items= takes an int or a function of the value, not {items!r}")
+    if isinstance(items, int):
+        if items < 0:
+            raise ValueError(f"items= must be >= 0, not {items}")
+        n = items
+        return lambda _value: n
+    return items

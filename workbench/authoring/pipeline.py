@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
+from workbench.authoring.items import ItemsSpec, counter_for
+
 
 class PipelineDefinitionError(TypeError):
     """A ``@pipeline`` factory or a ``stage`` that cannot work as written."""
@@ -44,10 +46,19 @@ class Pipeline:
     """A pipeline factory: keyword parameters with defaults in, ``(source, *stages)`` out."""
 
     def __init__(
-        self, factory: Callable[..., Any], name: str | None = None, requires: Iterable[str] = ()
+        self,
+        factory: Callable[..., Any],
+        name: str | None = None,
+        requires: Iterable[str] = (),
+        items: ItemsSpec = None,
     ):
         self.factory = factory
+        self.items = items
         self.name = name or factory.__name__
+        try:  # a bad items= fails here, where the pipeline is defined
+            counter_for(items)
+        except (TypeError, ValueError) as exc:
+            raise PipelineDefinitionError(f"pipeline {self.name!r}: {exc}") from None
         self.doc = inspect.getdoc(factory) or ""
         self.requires = tuple(requires)
         functools.update_wrapper(self, factory)
@@ -85,7 +96,7 @@ class Pipeline:
 def pipeline(factory: Callable[..., Any]) -> Pipeline: ...
 @overload
 def pipeline(
-    *, name: str | None = None, requires: Iterable[str] = ()
+    *, name: str | None = None, requires: Iterable[str] = (), items: ItemsSpec = None
 ) -> Callable[[Callable[..., Any]], Pipeline]: ...
 
 
@@ -94,6 +105,7 @@ def pipeline(
     *,
     name: str | None = None,
     requires: Iterable[str] = (),
+    items: ItemsSpec = None,
 ) -> Any:
     """Mark a factory as a pipeline.
 
@@ -102,10 +114,14 @@ def pipeline(
         name: the name shown and used in targets (default: the function's name).
         requires: importable modules the pipeline needs (``"torch"``); where one is
             missing the pipeline is listed as unavailable instead of failing.
+        items: what one value yielded by the source or any stage counts as, where the
+            model of ``workbench.authoring.items`` is wrong for this pipeline: an int per
+            value, or a function of the value returning an int. A stage's own ``items=``
+            wins.
     """
     if factory is None:
-        return lambda f: Pipeline(f, name=name, requires=requires)
-    return Pipeline(factory, name=name, requires=requires)
+        return lambda f: Pipeline(f, name=name, requires=requires, items=items)
+    return Pipeline(factory, name=name, requires=requires, items=items)
 
 
 class Stage:
@@ -124,6 +140,7 @@ class Stage:
         workers: int | None = None,
         ordered: bool = True,
         pre_dispatch: int | None = None,
+        items: ItemsSpec = None,
     ):
         if not callable(fn):
             raise PipelineDefinitionError(f"stage {fn!r} is not callable")
@@ -138,6 +155,11 @@ class Stage:
         self.workers = workers
         self.ordered = ordered
         self.pre_dispatch = pre_dispatch  # items taken ahead of those yielded; 2 x workers
+        try:
+            counter_for(items)
+        except (TypeError, ValueError) as exc:
+            raise PipelineDefinitionError(f"stage {self.name!r}: {exc}") from None
+        self.items = items
 
     def __call__(self, upstream: Iterator[Any]) -> Iterator[Any]:
         if self.workers is None:
@@ -158,6 +180,7 @@ def stage(
     workers: int | None = None,
     ordered: bool = True,
     pre_dispatch: int | None = None,
+    items: ItemsSpec = None,
 ) -> Stage:
     """Give a stage a name, or fan a map-like stage out over workers.
 
@@ -171,8 +194,19 @@ def stage(
         ordered: yield results in upstream order (False: as they complete).
         pre_dispatch: the most values taken from upstream ahead of those yielded
             (default 2 x workers), which bounds memory.
+        items: what one value this stage yields counts as, where the model of
+            ``workbench.authoring.items`` is wrong for it: an int per value (``items=1``:
+            each value is one item) or a function of the value returning an int.
     """
-    return Stage(fn, name=name, workers=workers, ordered=ordered, pre_dispatch=pre_dispatch)
+    return Stage(
+        fn, name=name, workers=workers, ordered=ordered, pre_dispatch=pre_dispatch, items=items
+    )
+
+
+def stage_items(obj: Any, default: ItemsSpec = None) -> ItemsSpec:
+    """The ``items=`` override for a source or stage: its own, else the pipeline's."""
+    own = obj.items if isinstance(obj, Stage) else None
+    return own if own is not None else default
 
 
 def stage_name(obj: Any) -> str:

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -171,6 +172,8 @@ class Registry:
         self._version = 0
         self._cache: tuple[int, dict[str, Any]] | None = None
         self.torch_peaks: dict[int, int] = {}  # device -> peak allocated seen before resets
+        #: Called after a context is entered (the runner child starts its sections thread).
+        self.listener: Callable[[], object] | None = None
 
     # ---- the run ----------------------------------------------------------------------
     def begin_run(self, in_run: bool = True) -> None:
@@ -210,6 +213,8 @@ class Registry:
             if owner is not None:
                 self._by_frame.setdefault(id(owner), []).append(rec)
             self._version += 1
+        if self.listener is not None:
+            self.listener()
         return rec
 
     def exit(self, rec: ContextRecord, outcome: str, exception: str | None = None) -> None:

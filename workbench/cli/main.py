@@ -11,11 +11,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
+from rich.text import Text
 
 from workbench.cli import kernels as cli_kernels
 from workbench.cli import lines as cli_lines
@@ -32,14 +31,18 @@ from workbench.cli.args import (
     seconds,
     size,
 )
+from workbench.cli.follow import SIGNAL_EXIT, follow
 from workbench.engine import records
 from workbench.engine.catalog import discover
+from workbench.engine.follow import RunJob
 from workbench.engine.loader import default_root
-from workbench.engine.protocol import FINISHED, STOPPED, Log
-from workbench.engine.runner import RunOptions, start_run
-from workbench.engine.session import RunState, apply, report
+from workbench.engine.protocol import FINISHED, STOPPED
+from workbench.engine.runner import RunOptions
+from workbench.engine.sections.memory import BUDGET_HELP, BUDGET_MEASURES
+from workbench.engine.session import report
 from workbench.errors import UserError
 from workbench.views.run import catalog_table, run_view
+from workbench.views.text import user_text
 
 COMMANDS = ("list", "run", "kernels", "lines", *cli_sweep.COMMANDS)
 
@@ -83,7 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-budget",
         type=size,
         metavar="SIZE",
-        help="end the run when its RSS passes SIZE (2GiB, 512MiB, ...)",
+        help="stop the run when the memory of its process tree passes SIZE (2GiB, 512MiB, "
+        "...); what is counted is --budget-on",
+    )
+    p.add_argument(
+        "--budget-on",
+        choices=BUDGET_MEASURES,
+        default="private",
+        help="what --memory-budget applies to: "
+        + "; ".join(f"{k}: {v}" for k, v in BUDGET_HELP.items())
+        + " (default private)",
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report to FILE")
     p.add_argument(
@@ -91,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=seconds,
         default=0.1,
         metavar="S",
-        help="seconds between snapshots from the runner (default 0.1)",
+        help="seconds between live snapshots (default 0.1)",
     )
     cli_parallel.add_arguments(p)
     cli_kernels.add_parser(sub)
@@ -106,81 +118,48 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         max_batches=args.max_batches,
         max_seconds=args.max_seconds,
         memory_budget=args.memory_budget,
+        budget_on=args.budget_on,
         snapshot_s=args.snapshot_interval,
     )
-
-
-def execute(
-    target: str, options: RunOptions, console: Console, live: bool
-) -> tuple[RunState, bool]:
-    """Run ``target`` to its end, showing it live on a terminal; Ctrl-C stops it (twice
-    kills it). Returns the final state and whether the user interrupted."""
-    handle = start_run(target, options)
-    state = RunState(target, started_at=time.time(), options=_options_dict(options))
-    interrupted = False
-    display = (
-        Live(run_view(state), console=console, refresh_per_second=4, transient=True)
-        if live
-        else None
-    )
-    try:
-        if display:
-            display.start()
-        while not state.ended:
-            try:
-                # Not handle.iter_events(): a Ctrl-C raised inside a generator ends it.
-                ev = handle.events.get()
-                state = apply(state, ev)
-                if isinstance(ev, Log):
-                    console.print(
-                        f"[dim]│ {escape(ev.text)}[/]", markup=True, highlight=False, soft_wrap=True
-                    )
-                elif display and state.hello:
-                    display.update(run_view(state))
-            except KeyboardInterrupt:
-                if interrupted:
-                    handle.kill()
-                else:
-                    interrupted = True
-                    console.print("[yellow]stopping the run (Ctrl-C again to kill it)…[/]")
-                    handle.stop()
-    finally:
-        if display:
-            display.stop()
-        if handle.running:
-            handle.kill()
-    return state, interrupted
-
-
-def _options_dict(o: RunOptions) -> dict[str, Any]:
-    return {
-        "max_batches": o.max_batches,
-        "max_seconds": o.max_seconds,
-        "memory_budget_bytes": o.memory_budget,
-        "snapshot_s": o.snapshot_s,
-    }
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
     options = run_options(args)
-    state, interrupted = execute(args.target, options, console, live=console.is_terminal)
+    state, signalled = follow(
+        RunJob(args.target, options),
+        console,
+        view=run_view if console.is_terminal else None,
+        what="the run",
+    )
     failure = state.failure
     if failure is not None and failure.user_error and state.snapshot is None:
         raise UserError(failure.message)
     rep = report(state, finished_at=time.time())
-    record = records.save_run(rep)
     if args.json:
         records.write_atomic(args.json, rep)
-    console.print(run_view(state, str(record)))
+    try:
+        record: str | None = str(records.save_run(rep))
+    except (OSError, UserError) as exc:
+        record = None
+        why = exc.message if isinstance(exc, UserError) else str(exc)
+    console.print(run_view(state, record))
+    if record is None:
+        Console(stderr=True, highlight=False).print(
+            Text(f"warning: the run record was not saved: {why}", style="yellow"), soft_wrap=True
+        )
     if failure is not None and not failure.user_error:
+        where = args.json or record or "the log above"
         console.print(
-            f"[red]error:[/] {failure.message or failure.type} "
-            f"(traceback in {args.json or record})",
+            Text.assemble(
+                ("error: ", "red"),
+                user_text(failure.message or failure.type),
+                f" (traceback in {where})",
+            ),
             highlight=False,
         )
-    if interrupted:
-        return EXIT_INTERRUPTED
+    if signalled is not None:
+        return SIGNAL_EXIT[signalled]
     return EXIT_OK if state.status in (FINISHED, STOPPED) else EXIT_RUN_FAILED
 
 

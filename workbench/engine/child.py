@@ -1,9 +1,16 @@
 """The runner child: loads one pipeline, runs its probed chain, reports on its own pipe.
 
 Started by ``runner.py`` as ``python -m workbench.engine.child`` with its configuration in
-the environment. The main thread runs the pipeline and does nothing else; a sampler thread
-reads the counters and memory and hands snapshots to a writer thread, which keeps only the
-latest unsent one, so a slow reader never blocks the pipeline.
+the environment. The main thread runs the pipeline and, in the common case, nothing else:
+the probes count into a shared counter block the parent reads, and the parent reads memory
+from ``/proc``. Only what the child alone can see (cache counters, resource contexts,
+``torch.cuda``, parallel stages) is read here, by one thread that wakes at the snapshot rate
+and exists only when there is such a thing to read.
+
+A stop comes as a request in the counter block plus a SIGINT: the handler raises ``StopRun``
+where the main thread is, and the probe raises it again at every stage boundary until the
+chain unwinds, so a stage that swallows it cannot keep the run going. The chain is then
+closed, so ``finally`` blocks and context managers run.
 """
 
 from __future__ import annotations
@@ -12,18 +19,18 @@ import contextlib
 import faulthandler
 import json
 import os
+import select
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from workbench.authoring.pipeline import stage_name
+from workbench.authoring.pipeline import stage_items, stage_name
 from workbench.engine import probe
 from workbench.engine.loader import (
     load_module,
@@ -32,6 +39,7 @@ from workbench.engine.loader import (
     resolve_params,
     select_pipeline,
 )
+from workbench.engine.output import install_streams
 from workbench.engine.protocol import (
     BUDGET_EXCEEDED,
     FAILED,
@@ -42,22 +50,26 @@ from workbench.engine.protocol import (
     Finished,
     Hello,
     Log,
-    Snapshot,
-    StageSample,
+    Sections,
     encode,
 )
-from workbench.engine.sections import SamplerContext, SectionSampler, section_samplers
+from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
-from workbench.engine.sections.memory import MemorySampler
 from workbench.errors import StopRun, UserError
 
 CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
-#: The GIL switch interval in the child. With CPython's default (5 ms), the sampler thread
-#: waits up to 5 ms for the GIL after each of its small /proc reads while a stage loops in
-#: pure Python, and snapshots came seconds apart. A shorter interval costs the pipeline
-#: nothing while no other thread asks for the GIL.
-SWITCH_INTERVAL_S = 0.0005
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
+#: Messages of a stop, by reason (the parent adds figures where it has them).
+STOP_MESSAGES = {
+    "user": "stopped by the user",
+    "sigint": "stopped by SIGINT",
+    "sigterm": "stopped by SIGTERM",
+    "sighup": "stopped by SIGHUP (the terminal went away)",
+    "max_seconds": "time limit reached",
+    "max_batches": "batch limit reached",
+    "memory_budget": "the memory budget was passed",
+    "gpu_memory_budget": "the GPU memory budget was passed",
+}
 
 
 @dataclass(frozen=True)
@@ -67,158 +79,175 @@ class RunConfig:
     target: str
     params: dict[str, str]
     events_fd: int
+    block_fd: int
     snapshot_s: float = 0.1
-    sample_s: float = 0.02
-    uss_s: float = 0.25
     max_batches: int | None = None
-    max_seconds: float | None = None
-    memory_budget: int | None = None
+    max_seconds: float | None = None  # enforced by the parent; kept for messages
     parent_pid: int | None = None
-    pdeathsig: bool = False
-    mode: str = "pipeline"  # a key of MODES
+    mode: str = "pipeline"  # "pipeline", "kernels" or "lines"
     options: dict[str, Any] = field(default_factory=dict)  # mode-specific
 
 
-#: What a runner child can do besides running a pipeline: mode -> "module:function", the
-#: function taking (RunConfig, Outbox) and returning the exit code.
-MODES: dict[str, str] = {}
-MODES["kernels"] = "workbench.engine.kernels.child:child_main"
-MODES["lines"] = "workbench.engine.lines.child:child_main"
-
-
 class Outbox:
-    """Writes events on the events pipe from its own thread.
+    """Writes events on the events pipe, from any thread, one whole line at a time.
 
-    Ordinary events are all delivered in order; of the snapshots, only the latest
-    unsent one is kept, so a reader that falls behind costs nothing but resolution.
+    Before each write it checks that the descriptor is still the pipe the parent gave: a
+    pipeline that closes descriptors (``os.closerange``) must not make pipebench write into
+    whatever file reuses the number. Once the pipe is gone, events are dropped; the parent
+    sees the pipe close early and says so.
     """
 
     def __init__(self, fd: int):
-        self._file = os.fdopen(fd, "w", buffering=1 << 16, encoding="utf-8")
-        self._cond = threading.Condition()
-        self._queue: deque[Event] = deque()
-        self._snapshot: Snapshot | None = None
-        self._closed = False
-        self._broken = False
-        self.beat: Any = None  # called after each write: see Clock.set_starve
-        self._thread = threading.Thread(target=self._loop, name="pipebench-writer", daemon=True)
-        self._thread.start()
+        self.fd = fd
+        self._lock = threading.Lock()
+        st = os.fstat(fd)
+        self._identity = (st.st_dev, st.st_ino)
+        self.broken = False
+
+    def _ours(self) -> bool:
+        try:
+            st = os.fstat(self.fd)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self._identity
+
+    def _write(self, data: bytes, *, wait: bool) -> bool:
+        with self._lock:
+            if self.broken:
+                return False
+            if not self._ours():
+                self.broken = True
+                return False
+            if not wait:
+                try:
+                    _r, ready, _x = select.select([], [self.fd], [], 0)
+                except (OSError, ValueError):
+                    ready = []
+                if not ready:
+                    return False  # the parent is behind: the next offer carries newer values
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[os.write(self.fd, view) :]
+            except OSError:
+                self.broken = True
+                return False
+            return True
 
     def post(self, event: Event) -> None:
-        with self._cond:
-            self._queue.append(event)
-            self._cond.notify()
+        """Send ``event`` (waits while the pipe is full)."""
+        self._write(encode(event).encode("utf-8"), wait=True)
 
-    def offer(self, snapshot: Snapshot) -> None:
-        with self._cond:
-            self._snapshot = snapshot
-            self._cond.notify()
+    def offer(self, event: Event) -> bool:
+        """Send ``event`` if the pipe has room now; False if it was dropped."""
+        return self._write(encode(event).encode("utf-8"), wait=False)
+
+
+class SectionsThread:
+    """Reads the child-only sections at the snapshot rate and offers them to the parent.
+
+    Started only when a run has such a section (a cache found, a parallel stage, torch
+    imported, a resource context entered), so a plain pipeline runs with no thread of
+    pipebench's at all.
+    """
+
+    def __init__(self, run: Run):
+        self.run = run
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._last = ""
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            self._thread = threading.Thread(
+                target=self._loop, name="pipebench-sections", daemon=True
+            )
+            self._thread.start()
+        clock = self.run.clock
+        if clock is not None:  # let this thread have the GIL under GIL-hungry user code
+            clock.set_starve(int(max(0.05, 2.5 * self.run.config.snapshot_s) * _ticks_per_s()))
 
     def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and self._snapshot is None and not self._closed:
-                    self._cond.wait()
-                batch: list[Event] = list(self._queue)
-                self._queue.clear()
-                if self._snapshot is not None:
-                    # A snapshot goes before the events queued with it: the final
-                    # snapshot is offered before the Finished event is posted.
-                    batch.insert(0, self._snapshot)
-                    self._snapshot = None
-                closing = self._closed
-            if batch and not self._broken:
-                try:
-                    self._file.write("".join(encode(e) for e in batch))
-                    self._file.flush()
-                    if self.beat is not None:
-                        self.beat()
-                except (BrokenPipeError, OSError):
-                    self._broken = True  # the parent is gone; keep running, drop events
-            if closing and not batch:
-                return
+        while not self._stop.wait(self.run.config.snapshot_s):
+            self.send(final=False)
+            clock = self.run.clock
+            if clock is not None:
+                clock.beat()
 
-    def close(self, timeout: float = 5.0) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout)
-        with contextlib.suppress(OSError):
-            self._file.close()
+    def send(self, *, final: bool) -> None:
+        values = self.run.read_sections()
+        if not values:
+            return
+        event = Sections(values)
+        text = encode(event)
+        if text == self._last and not final:
+            return
+        if final:
+            self.run.outbox.post(event)
+            self._last = text
+        elif self.run.outbox.offer(event):
+            self._last = text
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(5.0)
+
+
+def _ticks_per_s() -> float:
+    return 1e9 / probe.ns_per_tick(1 if probe.TICKS == "tsc" else 0)
 
 
 class Run:
     """One run of one pipeline in this process."""
 
-    def __init__(self, config: RunConfig, outbox: Outbox):
+    def __init__(self, config: RunConfig, outbox: Outbox, block: probe.Block | None = None):
         self.config = config
         self.outbox = outbox
-        self.memory = MemorySampler()
+        self.block = block if block is not None else probe.Block.private()
         self.clock: Any = None
         self.stage_names: tuple[str, ...] = ()
         self.probes: list[Any] = []
         self.sections: list[SectionSampler] = []
+        self.sections_thread = SectionsThread(self)
         self.running = False
-        self.stop_reason: str | None = None
-        self.budget_batch: int | None = None
         self._main_ident = threading.main_thread().ident
-        self._sampler_stop = threading.Event()
 
     # ---- stopping -------------------------------------------------------------------
-    def request_stop(self, reason: str) -> None:
-        """Ask the main thread to end the run (from any thread)."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
-        if threading.get_ident() == self._main_ident:
-            if self.running:
-                raise StopRun(reason)
-        else:
-            signal.pthread_kill(self._main_ident, signal.SIGINT)  # type: ignore[arg-type]
+    @property
+    def stop_reason(self) -> str | None:
+        return self.block.stop_reason
+
+    def make_stop(self) -> StopRun:
+        """The exception a stop raises (the probe calls this at a boundary)."""
+        return StopRun(self.block.stop_reason or "user")
 
     def on_signal(self, signum: int, frame: Any) -> None:
-        self.request_stop(self.stop_reason or "user")
+        """SIGINT/SIGTERM: the parent's stop request (or someone else's signal)."""
+        reason = {int(signal.SIGINT): "sigint", int(signal.SIGTERM): "sigterm"}.get(signum, "user")
+        self.block.request_stop(reason)  # kept if the parent asked first, with its reason
+        if self.running and threading.get_ident() == self._main_ident:
+            raise self.make_stop()
 
-    # ---- sampling -------------------------------------------------------------------
-    def snapshot(self) -> Snapshot:
-        r = probe.read(self.clock)
-        stages = tuple(
-            StageSample(r.items[i], r.batches[i], r.self_ns[i], r.done[i])
-            for i in range(len(r.items))
-        )
-        sections = {}
-        for sampler in self.sections:
+    # ---- sections ---------------------------------------------------------------------
+    def read_sections(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for sampler in list(self.sections):
             try:
-                sections[sampler.section] = sampler.read()
+                out[sampler.section] = sampler.read()
             except Exception as exc:  # one broken sampler must not end the run
-                sections[sampler.section] = {"unavailable": f"{type(exc).__name__}: {exc}"}
-        # A stop raises through the stages too: that is no stage failing.
-        failed = r.failed if self.stop_reason is None else -1
-        return Snapshot(
-            r.elapsed_ns, stages, r.self_ns[-1], self.memory.reading(), failed, sections
-        )
+                out[sampler.section] = {"unavailable": f"{type(exc).__name__}: {exc}"}
+        return out
 
-    def _sampler(self) -> None:
-        cfg = self.config
-        start = time.monotonic()
-        next_snapshot = next_uss = start
-        while not self._sampler_stop.wait(cfg.sample_s):
-            now = time.monotonic()
-            rss = self.memory.sample_rss()
-            if cfg.memory_budget and rss > cfg.memory_budget and self.stop_reason is None:
-                self.budget_batch = probe.read(self.clock).batches[-1]
-                self.request_stop("memory_budget")
-            elapsed = now - start
-            if cfg.max_seconds is not None and elapsed >= cfg.max_seconds and not self.stop_reason:
-                self.request_stop("max_seconds")
-            if cfg.parent_pid is not None and os.getppid() != cfg.parent_pid:
-                os._exit(EXIT_FAILED)  # the parent is gone: nobody to report to
-            if now >= next_uss:
-                self.memory.sample_uss()
-                next_uss = max(next_uss + cfg.uss_s, now)
-            if now >= next_snapshot - cfg.sample_s / 2:  # on the nearest sampling tick
-                self.outbox.offer(self.snapshot())
-                next_snapshot = max(next_snapshot + cfg.snapshot_s, now)
-            self.clock.beat()
+    def wake_sections(self) -> None:
+        """Something only the child can read appeared: start the sections thread."""
+        if self.sections:
+            self.sections_thread.start()
 
     # ---- the run --------------------------------------------------------------------
     def load(self) -> tuple[Any, dict[str, Any]]:
@@ -230,7 +259,7 @@ class Run:
         if reason:
             raise UserError(f"pipeline {pipe.name} cannot run here: it {reason}")
         params = resolve_params(pipe, self.config.params)
-        self.sections = section_samplers(SamplerContext(module, pipe, params))
+        self.sections = section_samplers(SamplerContext(module, pipe, params), self)
         return pipe, params
 
     def build(self, pipe: Any, params: dict[str, Any]) -> Iterator[Any]:
@@ -243,7 +272,7 @@ class Run:
                 f"pipeline {pipe.name}: its factory raised {type(exc).__name__}: {exc}",
                 traceback=traceback.format_exc(),
             ) from None
-        if not isinstance(parts, (tuple, list)) or not parts:
+        if not isinstance(parts, tuple | list) or not parts:
             raise UserError(
                 f"pipeline {pipe.name} returned {type(parts).__name__}: a factory returns "
                 "the source followed by the stages, e.g. `return source, stage1, stage2`"
@@ -263,6 +292,8 @@ class Run:
             ) from None
         names = (stage_name(source),) + tuple(stage_name(s) for s in stages)
         self.stage_names = _unique(names)
+        if len(names) > probe.CAP:
+            raise UserError(f"pipeline {pipe.name} has {len(names)} stages; at most {probe.CAP}")
         module = sys.modules.get(pipe.factory.__module__)
         self.outbox.post(
             Hello(
@@ -278,13 +309,13 @@ class Run:
             )
         )
         upstream, stages = self.instrument(upstream, stages)
-        self.memory.mark_start()
-        self.clock = probe.make_clock(len(names))
-        # If the sampler and writer threads go this long without the GIL, the probe steps
-        # aside for 0.1 ms at the next stage boundary so that they get it.
-        self.clock.set_starve(int(max(0.05, 2.5 * self.config.sample_s) * 1e9))
-        self.outbox.beat = self.clock.beat
-        self.probes = [probe.make_probe(self.clock, 0, upstream)]
+        default_items = getattr(pipe, "items", None)
+        items = [stage_items(source, default_items)] + [
+            stage_items(s, default_items) for s in stages
+        ]
+        self.clock = probe.make_clock(self.block, len(names), self.make_stop)
+        _watch_compiles(self.clock)
+        self.probes = [probe.make_probe(self.clock, 0, upstream, items[0])]
         for i, s in enumerate(stages, start=1):
             out = s(self.probes[-1])
             self.clock.charge(i)  # a stage that does work when called (not a generator)
@@ -293,7 +324,9 @@ class Run:
                     f"stage {self.stage_names[i]} returned {type(out).__name__}, not an "
                     "iterator: make it a generator (use yield) or return iter(...)"
                 )
-            self.probes.append(probe.make_probe(self.clock, i, out))
+            self.probes.append(probe.make_probe(self.clock, i, out, items[i]))
+        if any(s.active() for s in self.sections):
+            self.sections_thread.start()
         return self.probes[-1]  # type: ignore[no-any-return]
 
     def instrument(
@@ -308,14 +341,16 @@ class Run:
         if limit is not None:
             for _ in islice(chain, limit):
                 pass
-            if not probe.read(self.clock).done[-1]:
-                self.stop_reason = self.stop_reason or "max_batches"
+            if not self.block.words[probe.DONE + len(self.probes) - 1]:
+                self.block.request_stop("max_batches")
         else:
             for _ in chain:
                 pass
 
     def close_chain(self) -> None:
         """Close every stage, last first, so that their finally blocks and with-blocks run."""
+        if self.clock is not None:
+            self.clock.set_closing(True)
         for p in reversed(self.probes):
             try:
                 p.close()
@@ -330,6 +365,7 @@ class Run:
         self.probes.clear()
 
     def execute(self) -> int:
+        self.block.phase = probe.LOADING
         self.running = True  # a stop while the module imports ends the run too
         try:
             pipe, params = self.load()
@@ -338,82 +374,120 @@ class Run:
             return self.fail_user("load", exc)
         except StopRun:
             self.running = False
-            self.outbox.post(Finished(STOPPED, self.stop_reason, "stopped while loading"))
+            reason = self.stop_reason or "user"
+            self.outbox.post(
+                Finished(STOPPED, reason, f"{self.stop_message(reason)} (while the module loaded)")
+            )
             return EXIT_OK
-        sampler = threading.Thread(target=self._sampler, name="pipebench-sampler", daemon=True)
-        status, message, code = FINISHED, None, EXIT_OK
+        status, code = FINISHED, EXIT_OK
+        message: str | None = None
         chain: Iterator[Any] | None = None
         try:
-            self.running = True
             try:
                 chain = self.build(pipe, params)
-                sampler.start()
+                self.block.phase = probe.RUNNING_PHASE
                 self.drive(chain)
             finally:
                 self.running = False
                 chain = None  # self.probes alone holds the chain now (see close_chain)
         except UserError as exc:
+            self.block.phase = probe.CLOSING
+            self.close_chain()
             return self.fail_user("build", exc)
         except StopRun:
             pass
         except BaseException as exc:
             status, code = FAILED, EXIT_FAILED
-            failed = self.clock.read()[5] if self.clock is not None else -1
+            failed = self.block.words[probe.FAILED] if self.clock is not None else -1
             where = self.stage_names[failed] if 0 <= failed < len(self.stage_names) else None
             message = f"{type(exc).__name__}: {exc}"
             if where:
                 message = f"stage {where} raised {message}"
             self.outbox.post(
-                Failure(
-                    "run",
-                    type(exc).__name__,
-                    str(exc),
-                    traceback.format_exc(),
-                    where,
-                    False,
-                )
+                Failure("run", type(exc).__name__, str(exc), traceback.format_exc(), where, False)
             )
+        self.block.phase = probe.CLOSING
         if self.clock is not None:
             self.clock.finish()
         self.close_chain()
-        self._sampler_stop.set()
-        if sampler.is_alive():
-            sampler.join()
+        self.sections_thread.stop()
         for section in self.sections:
             try:
                 section.close()
             except Exception as exc:
                 self.outbox.post(Log("pipebench", f"{section.section} sampler: {exc}"))
         if self.clock is not None:
-            self.memory.sample_rss()
-            self.memory.sample_uss()
-            self.outbox.offer(self.snapshot())
-        if status == FINISHED and self.stop_reason is not None:
-            status = BUDGET_EXCEEDED if self.stop_reason == "memory_budget" else STOPPED
-            message = self.stop_message()
-        self.outbox.post(Finished(status, self.stop_reason, message))
+            self.sections_thread.send(final=True)
+        stopped_by = self.stop_reason
+        if status == FINISHED and stopped_by is not None:
+            status = BUDGET_EXCEEDED if stopped_by == "memory_budget" else STOPPED
+            message = self.stop_message(stopped_by)
+            if self.clock is None:
+                message += " (before the first batch, while the pipeline's factory ran)"
+        self.block.phase = probe.DONE_PHASE
+        self.outbox.post(Finished(status, stopped_by, message))
         return code
 
-    def stop_message(self) -> str:
-        reason = self.stop_reason
+    def stop_message(self, reason: str) -> str:
         cfg = self.config
-        if reason == "memory_budget":
-            from workbench.units import format_bytes
-
-            return (
-                f"RSS passed the memory budget of {format_bytes(cfg.memory_budget)} "
-                f"at batch {self.budget_batch} (peak {format_bytes(self.memory.rss_peak)})"
-            )
-        if reason == "max_seconds":
+        if reason == "max_seconds" and cfg.max_seconds is not None:
             return f"time limit of {cfg.max_seconds:g} s reached"
         if reason == "max_batches":
             return f"limit of {cfg.max_batches} batches reached"
-        return "stopped by the user"
+        return STOP_MESSAGES.get(reason, f"stopped ({reason})")
 
     def fail_user(self, phase: str, exc: UserError) -> int:
         self.outbox.post(Failure(phase, "UserError", exc.message, exc.traceback, None, True))
         self.outbox.post(Finished(FAILED, None, exc.message))
         return EXIT_USER_ERROR
+
+
+def section_samplers(ctx: SamplerContext, run: Run) -> list[SectionSampler]:
+    """The child-only section samplers of this run (each factory may return None)."""
+    from workbench.engine.sections import caches, parallel, resources
+    from workbench.engine.sections.gpu import make_torch_sampler
+
+    factories: list[Callable[[SamplerContext], SectionSampler | None]] = [
+        resources.make_sampler,
+        make_torch_sampler,
+        caches.make_sampler,
+        parallel.make_sampler,
+    ]
+    out = []
+    for make in factories:
+        sampler = make(ctx)
+        if sampler is not None:
+            sampler.wake = run.wake_sections
+            out.append(sampler)
+    return out
+
+
+def _watch_compiles(clock: Any) -> None:
+    """Charge Numba's compilations to the stage running while they happen (if the pipeline
+    imported Numba), so the compile time can be shown apart from the stage's own work."""
+    if "numba" not in sys.modules:
+        return
+    try:
+        from numba.core import event
+    except ImportError:
+        return
+
+    class CompileListener(event.Listener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.depth = 0
+            self.started = 0
+
+        def on_start(self, ev: Any) -> None:
+            if self.depth == 0:
+                self.started = time.perf_counter_ns()
+            self.depth += 1
+
+        def on_end(self, ev: Any) -> None:
+            self.depth -= 1
+            if self.depth == 0:
+                clock.add_compile(time.perf_counter_ns() - self.started)
+
+    event.install_listener("numba:compile", CompileListener())
 
 
 def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -426,42 +500,73 @@ def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _set_pdeathsig() -> None:
-    """Linux: have the kernel kill this process when the parent thread that started it dies."""
+def _prctl(option: int, value: int) -> None:
     try:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(option, value)
     except (OSError, AttributeError):
         pass
 
 
+def _record_roles(block: probe.Block) -> None:
+    """Record what the processes the pipeline starts with ``multiprocessing`` are (a
+    DataLoader worker, a plain child), for the parent's memory rows."""
+    try:
+        from multiprocessing import process
+    except ImportError:  # pragma: no cover
+        return
+    original = process.BaseProcess.start
+
+    def start(self: Any) -> None:
+        original(self)
+        target = getattr(self, "_target", None)
+        where = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+        role = 1 if "torch.utils.data" in where else 2
+        if self.pid is not None:
+            block.set_role(self.pid, role)
+
+    process.BaseProcess.start = start  # type: ignore[method-assign]
+
+
+def _mode_main(mode: str, cfg: RunConfig, outbox: Outbox, block: probe.Block) -> int:
+    """Run one of the runner's other modes; returns the exit code."""
+    if mode == "kernels":
+        from workbench.engine.kernels.child import child_main as kernels_main
+
+        return kernels_main(cfg, outbox)
+    if mode == "lines":
+        from workbench.engine.lines.child import child_main as lines_main
+
+        return lines_main(cfg, outbox, block)
+    raise ValueError(f"unknown runner mode {mode!r}")
+
+
 def main() -> int:
     cfg = RunConfig(**json.loads(os.environ.pop(CONFIG_ENV)))
-    if cfg.pdeathsig and sys.platform.startswith("linux"):
-        _set_pdeathsig()
+    if sys.platform.startswith("linux"):
+        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: end with pipebench
+        _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphaned descendants stay in our tree
     if cfg.parent_pid is not None and os.getppid() != cfg.parent_pid:
-        return EXIT_FAILED
-    faulthandler.enable()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+        return EXIT_FAILED  # pipebench was gone before the signal was armed
+    block = probe.Block.attach(cfg.block_fd)
+    faulthandler.enable(file=2)  # the raw stderr pipe: crash messages
+    install_streams(1)
     outbox = Outbox(cfg.events_fd)
+    _record_roles(block)
     try:
         if cfg.mode != "pipeline":
-            module_name, _, func = MODES[cfg.mode].partition(":")
-            import importlib
-
-            code = getattr(importlib.import_module(module_name), func)(cfg, outbox)
+            code = _mode_main(cfg.mode, cfg, outbox, block)
         else:
-            run = Run(cfg, outbox)
+            run = Run(cfg, outbox, block)
             signal.signal(signal.SIGINT, run.on_signal)
             signal.signal(signal.SIGTERM, run.on_signal)
             code = run.execute()
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        outbox.close()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
     return code
 
 

@@ -1,8 +1,11 @@
 """The runner protocol: frozen events and their JSON-lines form, one event per line.
 
-The child writes these on a pipe of its own (never stdout, which belongs to user code);
-the parent adds ``Log`` events for the child's stdout/stderr and one ``Exited`` event when
-the process is gone. Every line carries the protocol version ``v``.
+The child writes its events on a pipe of its own (never stdout, which belongs to user code):
+``Hello``, ``Sections``, ``Log`` (pipebench's own lines), ``Failure``, ``Finished`` and the
+kernels and line-profile results. The parent adds the rest: ``Snapshot`` (built from the
+counter block, its own memory readings and the child's latest sections) and one ``Exited``
+when the process is gone. The pipeline's own output travels apart (``engine.output``).
+Every line carries the protocol version ``v``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
-VERSION = 1
+from workbench.engine.sections.memory import MemorySection
+
+VERSION = 2
 
 #: Final statuses of a run.
 FINISHED, STOPPED, FAILED, BUDGET_EXCEEDED, CRASHED = (
@@ -45,37 +50,35 @@ class Hello:
 
 @dataclass(frozen=True)
 class StageSample:
-    """Counters of one stage (position 0 is the source) at one moment."""
+    """Counters of one stage (position 0 is the source) at one moment; times in ns."""
 
     items: int
     batches: int
     self_ns: int
     done: bool
-
-
-@dataclass(frozen=True)
-class MemorySample:
-    """Process memory of the runner child, in bytes. RSS is not the Python heap."""
-
-    rss: int
-    uss: int | None
-    rss_start: int
-    rss_peak: int  # the larger of the sampled peak and the kernel's high-water mark
-    rss_peak_sampled: int
-    rss_hwm: int | None  # the kernel's own high-water mark (VmHWM), where it has one
-    uss_peak: int | None
+    compile_ns: int = 0  # JIT (Numba) compilation inside this stage's self time
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """All counters of the run at one moment; at most one every snapshot interval."""
+    """All counters of the run at one moment, built by the parent at the snapshot rate."""
 
     elapsed_ns: int
     stages: tuple[StageSample, ...]
     sink_ns: int
-    memory: MemorySample
+    memory: MemorySection | None
     failed_stage: int = -1
-    sections: dict[str, Any] = field(default_factory=dict)  # e.g. "caches", "gpu", "contexts"
+    sections: dict[str, Any] = field(default_factory=dict)  # "caches", "gpu", "contexts", ...
+    running: int = -1  # the stage running at this moment (len(stages): the sink)
+    idle_ns: int = 0  # time since the last stage boundary was crossed
+
+
+@dataclass(frozen=True)
+class Sections:
+    """The child's latest values of the sections only it can read (caches, contexts,
+    torch.cuda, parallel stages); sent at most once per snapshot interval."""
+
+    values: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,11 @@ class Exited:
     signal: str | None = None
     killed_by: str | None = None  # why the parent killed it, if it did
     stderr_tail: tuple[str, ...] = field(default_factory=tuple)
+    stop_reason: str | None = None  # the stop the parent asked for, if any
+    crash: str | None = None  # the stderr line that says why the process died
+    ended: tuple[str, ...] = ()  # processes of the run pipebench ended after it
+    events_closed: bool = False  # the pipeline closed pipebench's events pipe
+    budget: str | None = None  # what passed the memory budget, when one was passed
 
 
 @dataclass(frozen=True)
@@ -265,6 +273,7 @@ class LineProfile:
 Event = Union[  # noqa: UP007 - a runtime alias, kept as typing.Union
     Hello,
     Snapshot,
+    Sections,
     Log,
     Failure,
     Finished,
@@ -280,6 +289,7 @@ _KINDS: dict[str, type] = {
     "failure": Failure,
     "finished": Finished,
     "exited": Exited,
+    "sections": Sections,
 }
 _KINDS.update({"kernel_environment": KernelEnvironment, "kernel_result": KernelResult})
 _KINDS["line_profile"] = LineProfile
@@ -289,6 +299,8 @@ _NAMES = {cls: name for name, cls in _KINDS.items()}
 def encode(event: Event) -> str:
     """One JSON line (with its newline) for ``event``."""
     body = asdict(event)
+    if isinstance(event, Snapshot):
+        body["memory"] = event.memory.to_json() if event.memory is not None else None
     body["v"] = VERSION
     body["e"] = _NAMES[type(event)]
     return json.dumps(body, separators=(",", ":")) + "\n"
@@ -298,16 +310,22 @@ def decode(line: str | bytes) -> Event:
     """The event on one line; raises ProtocolError for anything else."""
     try:
         body = json.loads(line)
-        if body.pop("v") != VERSION:
-            raise ProtocolError(f"protocol version {body.get('v')} is not {VERSION}")
+        version = body.pop("v", None) if isinstance(body, dict) else None
+        if version != VERSION:
+            raise ProtocolError(
+                f"protocol version {version!r} is not {VERSION} (a runner of another "
+                "pipebench version?)"
+            )
         cls = _KINDS[body.pop("e")]
         if cls is Snapshot:
             body["stages"] = tuple(StageSample(**s) for s in body["stages"])
-            body["memory"] = MemorySample(**body["memory"])
+            mem = body.get("memory")
+            body["memory"] = MemorySection.from_json(mem) if mem is not None else None
         elif cls is Hello:
             body["stages"] = tuple(body["stages"])
         elif cls is Exited:
             body["stderr_tail"] = tuple(body["stderr_tail"])
+            body["ended"] = tuple(body.get("ended", ()))
         elif cls is KernelResult:
             body["samples"] = tuple(body["samples"])
         elif cls is KernelEnvironment:

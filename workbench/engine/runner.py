@@ -1,7 +1,19 @@
-"""Parent side of a run: spawn the runner child, read its events, stop or kill it.
+"""Parent side of a run: spawn the runner child, measure it from outside, stop or kill it.
 
-A run's events (the child's own, its stdout/stderr as ``Log`` lines, and a final
-``Exited``) arrive on one queue, in order per source, ``Exited`` always last.
+A ``RunHandle`` owns one runner child and three things that watch it from the parent:
+
+- the events pipe (``Hello``, ``Sections``, ``Failure``, ``Finished``, ...), read by a thread
+  into ``events``;
+- the pipeline's output (``output``: one thread, a bounded ring of the newest lines);
+- the watcher thread, which reads the shared counter block and the memory of the whole
+  process tree (``sections.memory.TreeSampler``) at 20 Hz, enforces ``--max-seconds`` and
+  the memory budget, puts a ``Snapshot`` on ``events`` every snapshot interval, and once the
+  child is gone ends what it left running, then queues the final ``Snapshot`` and
+  ``Exited`` (always last).
+
+Stopping writes the reason into the counter block (the probe raises it at the next stage
+boundary) and sends SIGINT (which interrupts a sleep or a blocking call); the child is
+killed, with every process of its tree, if it has not ended within the grace period.
 """
 
 from __future__ import annotations
@@ -15,18 +27,56 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-import psutil
-
+from workbench.engine import probe
 from workbench.engine.child import CONFIG_ENV, RunConfig
-from workbench.engine.protocol import Event, Exited, Log, ProtocolError, decode
+from workbench.engine.output import Output
+from workbench.engine.protocol import (
+    Event,
+    Exited,
+    Finished,
+    Log,
+    ProtocolError,
+    Sections,
+    Snapshot,
+    StageSample,
+    decode,
+)
+from workbench.engine.reaper import REAPER
+from workbench.engine.sections.gpu import GpuSampler
+from workbench.engine.sections.memory import BUDGET_MEASURES, TreeSampler, clear_hwm
+from workbench.units import format_bytes
 
 #: How long a child gets to end by itself after a stop request before it is killed.
 GRACE_S = 3.0
+#: The watcher's tick: memory of the tree and the limits, checked this often.
+TICK_S = 0.05
+#: The tick near or past the memory budget, so that growth inside one C call is caught.
+FAST_TICK_S = 0.002
+#: Ticks between looks for new processes (and ``smaps_rollup`` reads for USS/PSS).
+DISCOVER_EVERY = 5
+#: Past the budget, the tree is killed at once above this factor of it, or if its memory
+#: is still rising ``BUDGET_SETTLE_S`` after the stop was asked for.
+BUDGET_KILL_FACTOR = 1.1
+BUDGET_SETTLE_S = 0.5
+
+_SPAWNER: ThreadPoolExecutor | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawn(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` on pipebench's one spawner thread, which lives as long as the process:
+    the runner child's parent-death signal fires when the thread that forked it ends, so
+    every child is forked from a thread that never ends before pipebench does."""
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="pipebench-spawner")
+    return _SPAWNER.submit(fn, *args, **kwargs).result()
 
 
 @dataclass(frozen=True)
@@ -36,28 +86,51 @@ class RunOptions:
     params: dict[str, str] = field(default_factory=dict)
     max_batches: int | None = None
     max_seconds: float | None = None
-    memory_budget: int | None = None
+    memory_budget: int | None = None  # bytes of ``budget_on``
+    budget_on: str = "private"  # see sections.memory.BUDGET_MEASURES
     snapshot_s: float = 0.1
     grace_s: float = GRACE_S
     cwd: str | None = None
-    mode: str = "pipeline"  # see child.MODES
+    mode: str = "pipeline"  # "pipeline", "kernels" or "lines"
     mode_options: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as reports record them."""
+        return {
+            "max_batches": self.max_batches,
+            "max_seconds": self.max_seconds,
+            "memory_budget_bytes": self.memory_budget,
+            "budget_on": self.budget_on,
+            "snapshot_s": self.snapshot_s,
+        }
 
 
 class RunHandle:
-    """One runner child process and the stream of its events."""
+    """One runner child process, its events, its output and its measures."""
 
     def __init__(self, target: str, options: RunOptions | None = None):
         self.target = target
         self.options = options or RunOptions()
+        if self.options.budget_on not in BUDGET_MEASURES:
+            raise ValueError(f"budget_on must be one of {BUDGET_MEASURES}")
         self.events: queue.Queue[Event] = queue.Queue()
+        self.output: Output | None = None
         self.proc: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
+        self.block = probe.Block.create()
+        self.started_at = 0.0  # monotonic seconds at spawn
+        self.tree: TreeSampler | None = None
+        self.gpu = GpuSampler()
+        self.sections: dict[str, Any] = {}  # the child's latest Sections values
         self._killed_by: str | None = None
-        self._stop_requested = False
-        self._stderr_tail: deque[str] = deque(maxlen=20)
-        self._readers: list[threading.Thread] = []
+        self._kill_timer: threading.Timer | None = None
         self._exited = threading.Event()
+        self._events_done = threading.Event()
+        self._events_closed = False  # EOF on the events pipe while the child lived on
+        self._finished = False  # the child said Finished
+        self._budget: str | None = None
+        self._chain_at: float | None = None  # monotonic seconds when the chain started
+        self._held: set[int] = set()  # pids the reaper holds for this run
+        self._lock = threading.Lock()
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self) -> RunHandle:
@@ -67,26 +140,25 @@ class RunHandle:
             target=self.target,
             params=dict(opts.params),
             events_fd=write_fd,
+            block_fd=self.block.fd or -1,
             snapshot_s=opts.snapshot_s,
             max_batches=opts.max_batches,
             max_seconds=opts.max_seconds,
-            memory_budget=opts.memory_budget,
             parent_pid=os.getpid(),
             mode=opts.mode,
             options=dict(opts.mode_options),
-            # PDEATHSIG fires when the spawning *thread* exits: only safe from the main one.
-            pdeathsig=threading.current_thread() is threading.main_thread(),
         )
         env = dict(os.environ)
         env[CONFIG_ENV] = json.dumps(asdict(config))
-        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONUNBUFFERED"] = "1"  # Python subprocesses of the pipeline print promptly
         try:
-            self.proc = subprocess.Popen(
+            self.proc = _spawn(
+                subprocess.Popen,
                 [sys.executable, "-m", "workbench.engine.child"],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(write_fd,),
+                pass_fds=(write_fd, config.block_fd),
                 env=env,
                 cwd=opts.cwd,
                 # Its own session: a Ctrl-C in the terminal reaches pipebench, which stops
@@ -95,13 +167,18 @@ class RunHandle:
             )
         finally:
             os.close(write_fd)
+        assert self.proc is not None and self.proc.stdout and self.proc.stderr
         self.started_at = time.monotonic()
-        assert self.proc.stdout and self.proc.stderr
-        self._readers = [
-            self._thread(self._read_events, os.fdopen(read_fd, "rb")),
-            self._thread(self._read_output, self.proc.stdout, "stdout"),
-            self._thread(self._read_output, self.proc.stderr, "stderr"),
-        ]
+        REAPER.hold(self.proc.pid)
+        self.tree = TreeSampler(
+            self.proc.pid,
+            budget=opts.memory_budget,
+            budget_on=opts.budget_on,
+            interval_s=TICK_S,
+            roles=self.block.roles,
+        )
+        self.output = Output(self.proc.stdout, self.proc.stderr)
+        self._thread(self._read_events, os.fdopen(read_fd, "rb"))
         self._thread(self._watch)
         return self
 
@@ -112,27 +189,36 @@ class RunHandle:
         t.start()
         return t
 
-    def stop(self) -> None:
-        """Ask the child to stop (its chain is closed, finally blocks run); kill it if it
-        has not ended within the grace period."""
-        if self.proc is None or self.proc.poll() is not None or self._stop_requested:
+    def stop(self, reason: str = "user") -> None:
+        """Ask the child to stop (its chain is closed, finally blocks run); kill it and its
+        processes if it has not ended within the grace period. The first reason stays."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
             return
-        self._stop_requested = True
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGINT)
-        timer = threading.Timer(self.options.grace_s, self._kill, args=("stop_timeout",))
-        timer.daemon = True
-        timer.start()
+        with self._lock:
+            first = self.block.stop_reason is None
+            self.block.request_stop(reason)
+            if self._kill_timer is None:
+                why = "max_seconds" if reason == "max_seconds" else "stop_timeout"
+                self._kill_timer = threading.Timer(self.options.grace_s, self._kill, (why,))
+                self._kill_timer.daemon = True
+                self._kill_timer.start()
+        if first or reason in ("user", "sigterm", "sighup"):
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
 
-    def kill(self) -> None:
-        self._kill("user_kill")
+    def kill(self, why: str = "user_kill") -> None:
+        """Kill the child and every process of its tree now."""
+        self._kill(why)
 
     def _kill(self, why: str) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
             return
         self._killed_by = self._killed_by or why
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
+        self._end_descendants()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the final ``Exited`` event to be queued; True if it was."""
@@ -142,69 +228,208 @@ class RunHandle:
     def running(self) -> bool:
         return not self._exited.is_set()
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
     def iter_events(self, poll_s: float | None = None) -> Iterator[Event]:
-        """Events as they come, ending with ``Exited``."""
+        """Events as they come, ending with ``Exited`` (the output is in ``output``)."""
         while True:
             ev = self.events.get(timeout=poll_s)
             yield ev
             if isinstance(ev, Exited):
                 return
 
+    # ---- measuring --------------------------------------------------------------------
+    def snapshot(self, now_ns: int | None = None) -> Snapshot | None:
+        """The run's counters and measures now; None before the chain is built."""
+        r = self.block.read(now_ns)
+        if r is None or self.tree is None:
+            return None
+        stages = tuple(
+            StageSample(r.items[i], r.batches[i], r.self_ns[i], r.done[i], r.compile_ns[i])
+            for i in range(len(r.items))
+        )
+        sections = dict(self.sections)
+        torch = sections.pop("torch_cuda", None)
+        sections["gpu"] = self.gpu.read(set(self.tree.live_pids()), torch)
+        return Snapshot(
+            elapsed_ns=r.elapsed_ns,
+            stages=stages,
+            sink_ns=r.self_ns[-1],
+            memory=self.tree.section(),
+            failed_stage=r.failed,
+            sections=sections,
+            running=r.running,
+            idle_ns=r.idle_ns,
+        )
+
     # ---- threads --------------------------------------------------------------------
     def _read_events(self, f: IO[bytes]) -> None:
         with f:
             for line in f:
                 try:
-                    self.events.put(decode(line))
+                    ev = decode(line)
                 except ProtocolError as exc:
                     self.events.put(Log("pipebench", f"ignored a bad event line: {exc}"))
-
-    def _read_output(self, f: IO[bytes], stream: str) -> None:
-        with f:
-            for raw in f:
-                text = raw.decode("utf-8", "replace").rstrip("\n")
-                if stream == "stderr":
-                    self._stderr_tail.append(text)
-                self.events.put(Log(stream, text))
+                    continue
+                if isinstance(ev, Sections):
+                    self.sections.update(ev.values)
+                    continue
+                if isinstance(ev, Finished):
+                    self._finished = True
+                self.events.put(ev)
+        proc = self.proc
+        if proc is not None and not self._finished and _still_running(proc, 0.5):
+            self._events_closed = True
+            self.events.put(
+                Log(
+                    "pipebench",
+                    "the pipeline closed pipebench's events pipe: its own report is lost; "
+                    "the run goes on, measured from outside",
+                )
+            )
+        self._events_done.set()
 
     def _watch(self) -> None:
-        """Enforce the hard limits the child could not (stuck in C code), then report the
-        exit once every reader has drained."""
-        assert self.proc is not None
-        opts = self.options
-        try:
-            ps: psutil.Process | None = psutil.Process(self.proc.pid)
-        except psutil.Error:
-            ps = None
+        """Sample the tree, enforce the limits, queue snapshots; at the end, clean up."""
+        proc, tree, opts = self.proc, self.tree, self.options
+        assert proc is not None and tree is not None
+        budget = opts.memory_budget
+        tick = 0
+        next_snapshot = time.monotonic()
+        marked = False
         over_since: float | None = None
-        while self.proc.poll() is None:
+        over_at = 0
+        while proc.poll() is None:
             now = time.monotonic()
-            if opts.memory_budget and ps is not None:
-                try:
-                    rss = ps.memory_info().rss
-                except psutil.Error:
-                    rss = 0
-                if rss > opts.memory_budget:
-                    over_since = over_since or now
-                    if now - over_since > opts.grace_s:
+            discover = tick % DISCOVER_EVERY == 0 or (budget and opts.budget_on == "pss")
+            tree.sample(discover=bool(discover))
+            if discover:
+                self._hold_new()
+            tick += 1
+            if not marked and self.block.started:
+                marked = True
+                tree.mark_start()
+                clear_hwm(proc.pid)
+                self._chain_at = now
+            # ---- the memory budget
+            measure = tree.measure()
+            fast = False
+            if budget and measure is not None:
+                if over_since is None and measure > budget:
+                    over_since, over_at = now, measure
+                    self._budget = self._budget_message(measure)
+                    self.stop("memory_budget")
+                if over_since is not None:
+                    fast = True
+                    rising = now - over_since >= BUDGET_SETTLE_S and measure > over_at
+                    if measure > BUDGET_KILL_FACTOR * budget or rising:
+                        self._budget = self._budget_message(max(measure, over_at))
                         self._kill("memory_budget")
-                else:
-                    over_since = None
-            if opts.max_seconds is not None and now - self.started_at > (
-                opts.max_seconds + opts.grace_s + 2.0
-            ):
-                self._kill("max_seconds")
+                    elif now - over_since >= BUDGET_SETTLE_S:
+                        over_at = max(over_at, measure)
+                fast = fast or measure >= 0.75 * budget
+            # ---- the time limit (from the chain's start; from the spawn until it starts)
+            if opts.max_seconds is not None:
+                since = self._chain_at if self._chain_at is not None else self.started_at
+                if now - since >= opts.max_seconds:
+                    self.stop("max_seconds")
+            # ---- snapshots
+            if marked and now >= next_snapshot:
+                snap = self.snapshot()
+                if snap is not None:
+                    self.events.put(snap)
+                next_snapshot = max(next_snapshot + opts.snapshot_s, now)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(0.1)
+                proc.wait(FAST_TICK_S if fast else TICK_S)
+        self._after_exit()
+
+    def _hold_new(self) -> None:
+        tree = self.tree
+        if tree is None:
+            return
+        for pid in tree.live_pids():
+            if pid not in self._held:
+                self._held.add(pid)
+                REAPER.hold(pid)
+
+    def _budget_message(self, measure: int) -> str:
+        tree = self.tree
+        assert tree is not None and self.options.memory_budget is not None
+        who = tree.heaviest()
+        most = f"; most in {who[0]}: {format_bytes(who[1])}" if who else ""
+        return (
+            f"{self.options.budget_on} memory {format_bytes(measure)} passed the budget of "
+            f"{format_bytes(self.options.memory_budget)}{most}"
+        )
+
+    def _end_descendants(self) -> list[str]:
+        """Kill every process of the run's tree still alive; describe each one ended."""
+        tree = self.tree
+        ended: list[str] = []
+        if tree is None:
+            return ended
+        tree.discover()
+        tree.ended()
+        for p in tree.procs.values():
+            if not p.alive or (self.proc is not None and p.pid == self.proc.pid):
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(p.pid, signal.SIGKILL)
+                ended.append(f"{p.role} {p.name} (pid {p.pid})")
+            p.alive = False
+        return ended
+
+    def _after_exit(self) -> None:
+        proc, tree = self.proc, self.tree
+        assert proc is not None and tree is not None
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()
+        tree.ended()
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # leave no worker of it behind
-        for t in self._readers:
-            # A grandchild that inherited stdout can hold the pipes open: do not wait forever.
-            t.join(timeout=2.0)
-        code = self.proc.returncode
+            os.killpg(proc.pid, signal.SIGKILL)  # what is left of its process group
+        ended = self._end_descendants()
+        for pid in [proc.pid, *self._held]:
+            REAPER.release(pid)
+        # A grandchild that inherited a pipe could hold it open: never wait forever.
+        self._events_done.wait(2.0)
+        if self.output is not None:
+            self.output.done.wait(2.0)
+        final = self.snapshot()
+        if final is not None:
+            if tree.procs:
+                sections = dict(self.sections)
+                torch = sections.pop("torch_cuda", None)
+                final.sections["gpu"] = self.gpu.close(set(), torch)
+            self.events.put(final)
+        code = proc.returncode
         sig = signal.Signals(-code).name if code < 0 else None
-        self.events.put(Exited(code, sig, self._killed_by, tuple(self._stderr_tail)))
+        out = self.output
+        self.events.put(
+            Exited(
+                returncode=code,
+                signal=sig,
+                killed_by=self._killed_by,
+                stderr_tail=tuple(out.stderr_tail) if out else (),
+                stop_reason=self.block.stop_reason,
+                crash=out.crash_line() if out else None,
+                ended=tuple(ended),
+                events_closed=self._events_closed,
+                budget=self._budget,
+            )
+        )
         self._exited.set()
+
+
+def _still_running(proc: subprocess.Popen[bytes], wait_s: float) -> bool:
+    """Whether ``proc`` is still running ``wait_s`` from now (a process that is exiting
+    closes its pipes a moment before it can be waited for)."""
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        return True
+    return False
 
 
 def start_run(target: str, options: RunOptions | None = None) -> RunHandle:

@@ -13,9 +13,11 @@ from rich.text import Text
 
 from workbench.engine.catalog import ModuleInfo
 from workbench.engine.kernels.load import KernelSetInfo
-from workbench.engine.session import RunState, stage_rows
-from workbench.units import format_bytes, format_rate, format_seconds
+from workbench.engine.session import MIN_BATCHES, MIN_SELF_S, RunState, StageRow, stage_rows
+from workbench.units import format_rate, format_seconds
+from workbench.views.memory import memory_view
 from workbench.views.parallel import bottleneck_note
+from workbench.views.text import user_text
 
 STATUS_STYLE = {
     "finished": "green",
@@ -34,8 +36,9 @@ def params_text(params: dict[str, Any] | None) -> str:
 
 def stage_table(state: RunState) -> Table:
     """One row per stage; the bottleneck is marked with ◀ and named in the caption, so it
-    reads without colour."""
+    reads without colour. Items and batches per second are averages over the run."""
     rows = stage_rows(state)
+    compiled = any(r.compile_s for r in rows)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, caption_justify="left")
     table.add_column(
         "stage",
@@ -43,49 +46,86 @@ def stage_table(state: RunState) -> Table:
         overflow="ellipsis",
         min_width=min(26, max((len(r.name) + 2 for r in rows), default=5)),
     )
-    for name in ("items", "batches", "items/s", "self s", "self %", "per batch"):
+    columns = ["items", "batches", "items/s", "batches/s", "self", "self %", "per batch"]
+    if compiled:
+        columns.append("JIT compile")
+    for name in columns:
         table.add_column(name, justify="right", no_wrap=True)
     for r in rows:
-        mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
-        table.add_row(
-            r.name + mark,
+        name = user_text(r.name)
+        if r.bottleneck:
+            name.append(" ◀")
+        elif r.failed:
+            name.append(" ✗")
+        cells = [
+            name,
             f"{r.items:,}",
             f"{r.batches:,}",
             format_rate(r.items_per_s),
-            f"{r.self_s:.3f}",
+            format_rate(r.batches_per_s),
+            format_seconds(r.self_s),
             f"{r.self_pct:.1f}",
             format_seconds(r.mean_batch_s),
-            style="bold" if r.bottleneck else None,
-        )
-    top = next((r for r in rows if r.bottleneck), None)
-    if top is not None:
-        table.caption = (
-            f"◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run (largest self time)"
-        )
-        table.caption += bottleneck_note(state, rows.index(top))  # a parallel stage's wait
+        ]
+        if compiled:
+            cells.append(format_seconds(r.compile_s) if r.compile_s else "")
+        table.add_row(*cells, style="bold" if r.bottleneck else None)
+    table.caption = bottleneck_caption(state, rows)
     return table
 
 
-def memory_line(state: RunState) -> Text:
-    snap = state.snapshot
-    if snap is None:
-        return Text("memory: no sample (the run ended before it started)")
-    m = snap.memory
-    return Text(
-        f"memory (runner process RSS, not Python heap): start {format_bytes(m.rss_start)}, "
-        f"peak {format_bytes(m.rss_peak)}, end {format_bytes(m.rss)}; "
-        f"peak USS {format_bytes(m.uss_peak)}"
-    )
+def bottleneck_caption(state: RunState, rows: list[StageRow]) -> Text:
+    """What the bottleneck is and why, or why none is named yet."""
+    top = next((r for r in rows if r.bottleneck), None)
+    out = Text()
+    if top is not None:
+        out.append("◀ bottleneck: ")
+        out.append_text(user_text(top.name))
+        out.append(f", {top.self_pct:.1f}% of the run (largest self time")
+        out.append(", JIT compilation left out)" if any(r.compile_s for r in rows) else ")")
+        out.append(bottleneck_note(state, rows.index(top)))  # a parallel stage's wait
+    elif rows:
+        out.append(
+            f"no bottleneck named: not enough data yet (it takes {MIN_BATCHES} batches and "
+            f"{format_seconds(MIN_SELF_S)} of self time)",
+            style="dim",
+        )
+    for r in rows:
+        if r.compile_s:
+            out.append("\nJIT compile: ")
+            out.append_text(user_text(r.name))
+            out.append(f" spent {format_seconds(r.compile_s)} compiling (Numba), shown apart")
+    return out
 
 
 def status_line(state: RunState, record: str | None = None) -> Text:
     t = Text()
     t.append(f"{state.status}", style=STATUS_STYLE.get(state.status, ""))
     t.append(f" after {format_seconds(state.elapsed_s)}")
+    if state.stop_reason and state.status != "finished":
+        t.append(f" ({state.stop_reason})", style="dim")
     if state.message:
-        t.append(f": {state.message}")
+        t.append(": ")
+        t.append_text(user_text(state.message))
+    stalled = state.stalled_s
+    if stalled is not None:
+        where = state.running_stage
+        t.append(
+            f"\nno stage boundary crossed for {format_seconds(stalled)}: the pipeline is "
+            "inside one long call",
+            style="yellow",
+        )
+        if where:
+            t.append(" (in stage ", style="yellow")
+            t.append_text(user_text(where, "yellow"))
+            t.append(")", style="yellow")
+    ended = state.exited.ended if state.exited else ()
+    if ended:
+        t.append(f"\nended {len(ended)} process(es) the run left behind: ", style="yellow")
+        t.append_text(user_text(", ".join(ended), "yellow"))
     if record:
-        t.append(f"\nrecord: {record}", style="dim")
+        t.append("\nrecord: ", style="dim")
+        t.append_text(user_text(record, "dim"))
     return t
 
 
@@ -117,15 +157,15 @@ def run_view(state: RunState, record: str | None = None) -> Group:
     hello = state.hello
     title = Text()
     if hello:
-        title.append(hello.pipeline, style="bold")
-        title.append(f"  {hello.path}  {params_text(hello.params)}", style="dim")
+        title.append_text(user_text(hello.pipeline, "bold"))
+        title.append_text(user_text(f"  {hello.path}  {params_text(hello.params)}", "dim"))
     else:
-        title.append(state.target, style="bold")
+        title.append_text(user_text(state.target, "bold"))
     parts: list[Any] = [
         title,
         stage_table(state),
         *section_views(state),
-        memory_line(state),
+        memory_view(state.snapshot.memory if state.snapshot else None),
         status_line(state, record),
     ]
     return Group(*parts)

@@ -50,8 +50,8 @@ _OWN_FILES = {inspect.getfile(Watch), __file__}
 class LineRun(Run):
     """One pipeline run with a profiler on the chosen stages."""
 
-    def __init__(self, config: Any, outbox: Any):
-        super().__init__(config, outbox)
+    def __init__(self, config: Any, outbox: Any, block: Any = None):
+        super().__init__(config, outbox, block)
         opts = config.options
         self.view: str = opts.get("view", "lines")
         if self.view not in VIEWS:
@@ -261,10 +261,10 @@ def _source(fn: types.FunctionType) -> tuple[tuple[str, ...], int]:
     return tuple(line.rstrip("\n") for line in lines), max(first, 1)
 
 
-def child_main(cfg: Any, outbox: Any) -> int:
+def child_main(cfg: Any, outbox: Any, block: Any = None) -> int:
     """The "lines" runner mode: returns the exit code (2 when something asked for could not
     be profiled, whatever else was)."""
-    run = LineRun(cfg, outbox)
+    run = LineRun(cfg, outbox, block)
     signal.signal(signal.SIGINT, run.on_signal)
     signal.signal(signal.SIGTERM, run.on_signal)
     code = run.execute()

@@ -1,12 +1,17 @@
-"""Samplers read a resource of the runner child on its sampler thread.
+"""Sections of a run: what is measured besides the stage counters, each in its own module.
 
-Each says up front whether it can work here (``available``) and, if not, why (``reason``),
-so a missing capability is shown as a state rather than as a silently missing column.
+``memory`` (the process tree) and the NVML part of ``gpu`` are sampled by the parent from
+outside the pipeline's process. The others are ``SectionSampler``s that only the runner child
+can read (cache counters, resource contexts, ``torch.cuda``, parallel stages); the child
+builds them with its run (``engine.child.section_samplers``) and reads them on one thread at
+the snapshot rate, started only once one of them is ``active``.
+
+Each sampler says up front whether it can work here (``available``) and, if not, why
+(``reason``), so a missing capability is shown as a state rather than a missing column.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -43,29 +48,16 @@ class SectionSampler(Sampler):
     """
 
     section = "section"
+    #: Called (from any thread) when the sampler gets something to report, so the child
+    #: starts its sections thread; set by the child.
+    wake: Any = None
+
+    def active(self) -> bool:
+        """Whether there is something to read now (the sections thread starts if so)."""
+        return True
 
     def read(self) -> Any:
         raise NotImplementedError
 
     def close(self) -> None:
         """The run is over (called on the main thread after the chain is closed)."""
-
-
-#: Factories of section samplers, "module:function"; each takes a SamplerContext and
-#: returns a SectionSampler, or None when it has nothing to say about this run.
-SECTION_FACTORIES: tuple[str, ...] = (
-    "workbench.engine.sections.resources:make_sampler",
-    "workbench.engine.sections.gpu:make_sampler",
-    "workbench.engine.sections.caches:make_sampler",
-    "workbench.engine.sections.parallel:make_sampler",
-)
-
-
-def section_samplers(ctx: SamplerContext) -> list[SectionSampler]:
-    out = []
-    for spec in SECTION_FACTORIES:
-        mod, _, fn = spec.partition(":")
-        sampler = getattr(importlib.import_module(mod), fn)(ctx)
-        if sampler is not None:
-            out.append(sampler)
-    return out

@@ -143,6 +143,13 @@ class CachesSampler(SectionSampler):
             del self.served[:-_SERVED_KEPT]
 
     # ---- SectionSampler ---------------------------------------------------------------
+    def active(self) -> bool:
+        self.adopt_registry()
+        if not self._rescanned:  # once more after the factory ran: caches it bound
+            self._rescanned = True
+            self.scan_module()
+        return bool(self.entries)
+
     def read(self) -> dict[str, Any]:
         self.adopt_registry()
         if not self._rescanned:  # once more after the factory ran: caches it bound
@@ -175,7 +182,7 @@ class CachesSampler(SectionSampler):
 
 
 def make_sampler(ctx: SamplerContext) -> CachesSampler | None:
-    """The caches sampler of a run (a section factory, see ``SECTION_FACTORIES``).
+    """The caches sampler of a run (a section factory, see ``engine.child.section_samplers``).
 
     Raises ``UserError`` for a disk cache folder that cannot be written; any other
     failure costs the run its caches section (with a line in the log), not the run.

@@ -1,14 +1,15 @@
-"""GPU memory of the runner child: NVML for the devices and this process, torch.cuda for the
-pipeline's own tensors, and a visible state instead of silence when there is no GPU.
+"""GPU memory of a run: NVML for the devices and every process of the run's tree, torch.cuda
+for the pipeline's own tensors, and a visible state instead of silence when there is no GPU.
 
-NVML (``pynvml`` from nvidia-ml-py) is imported on the first sample. ``torch.cuda`` is read
-only when the pipeline module has imported torch and initialised CUDA itself: pipebench
-never imports torch, and never creates a CUDA context, just to sample.
+NVML (``pynvml`` from nvidia-ml-py) is read by the parent (``GpuSampler``), per process of
+the tree, so DataLoader workers that touch CUDA count. ``torch.cuda`` can only be read in
+the runner child (``TorchCudaSampler``, section "torch_cuda"), and only when the pipeline
+module has imported torch and initialised CUDA itself: pipebench never imports torch, and
+never creates a CUDA context, just to sample. The parent merges both into section "gpu".
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any
@@ -91,8 +92,9 @@ class Nvml:
         except Exception:
             return None
 
-    def devices(self, pid: int, torch_active: bool) -> list[dict[str, Any]]:
-        """Every device NVML sees: used/total memory, this process's memory, utilisation."""
+    def devices(self, pids: set[int], torch_active: bool) -> list[dict[str, Any]]:
+        """Every device NVML sees: used/total memory, the run's processes' memory (summed
+        over ``pids``), utilisation."""
         out = []
         lib = self.lib
         for i, h in enumerate(self.handles):
@@ -101,7 +103,7 @@ class Nvml:
             procs = self._call(lib.nvmlDeviceGetComputeRunningProcesses, h)
             mine: int | None = None
             if procs is not None:
-                found = [p for p in procs if p.pid == pid]
+                found = [p for p in procs if p.pid in pids]
                 if found:
                     used = [p.usedGpuMemory for p in found]
                     mine = None if any(u is None for u in used) else sum(used)
@@ -139,14 +141,15 @@ class Nvml:
             self.lib = None
 
 
-def _torch_figures(seen: set[int]) -> dict[int, dict[str, int]]:
-    """Per CUDA device this run has used: torch's allocated, reserved and peak bytes (peaks
-    include those folded in before a ``gpu_memory`` block reset them)."""
+def _torch_figures() -> dict[int, dict[str, int]]:
+    """Per CUDA device torch has touched in this process: allocated, reserved and peak bytes
+    (peaks include those folded in before a ``gpu_memory`` block reset them)."""
     cuda = sys.modules["torch"].cuda
     out = {}
     for i in range(cuda.device_count()):
         reserved = int(cuda.memory_reserved(i))
-        if reserved == 0 and i not in seen and i not in REGISTRY.torch_peaks:
+        peak_reserved = int(cuda.max_memory_reserved(i))
+        if reserved == 0 and peak_reserved == 0 and i not in REGISTRY.torch_peaks:
             continue
         out[i] = {
             "allocated_bytes": int(cuda.memory_allocated(i)),
@@ -174,16 +177,35 @@ def _max(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-class GpuSampler(SectionSampler):
-    """Section "gpu": now and peak figures, in bytes, with the state when there is no GPU."""
+class TorchCudaSampler(SectionSampler):
+    """Section "torch_cuda" (runner child): torch's state and its figures per device."""
 
-    name = section = "gpu"
+    name = section = "torch_cuda"
+
+    def active(self) -> bool:
+        return torch_state() == OK
+
+    def read(self) -> dict[str, Any]:
+        state = torch_state()
+        figures = _torch_figures() if state == OK else {}
+        return {"state": state, "devices": {str(i): f for i, f in figures.items()}}
+
+
+def make_torch_sampler(ctx: SamplerContext) -> TorchCudaSampler | None:
+    """Section factory (see ``engine.child.section_samplers``): only where the pipeline's
+    module imported torch."""
+    return TorchCudaSampler() if "torch" in sys.modules else None
+
+
+class GpuSampler:
+    """Section "gpu" (parent): now and peak figures in bytes, with the state when there is
+    no GPU. NVML is read at most every ``interval_s``; torch's figures come from the child."""
+
+    section = "gpu"
 
     def __init__(self, interval_s: float = INTERVAL_S):
-        super().__init__()
         self.interval_s = interval_s
         self.nvml: Nvml | None = None
-        self.pid = os.getpid()
         self._next = 0.0
         self._closed = False
         self._samples = 0
@@ -191,24 +213,25 @@ class GpuSampler(SectionSampler):
         self._peaks: dict[str, int | None] = {}
         self._data: dict[str, Any] = {}
 
-    def read(self) -> Any:
+    def read(self, pids: set[int], torch: dict[str, Any] | None) -> dict[str, Any]:
+        """The section now, for the processes ``pids`` and the child's "torch_cuda"."""
         now = time.monotonic()
         if now >= self._next and not self._closed:
             self._next = now + self.interval_s
             try:
-                self._data = self.sample()
+                self._data = self.sample(pids, torch)
             except Exception as exc:  # keep the last figures and say what went wrong
                 self._data = {**self._data, "error": f"{type(exc).__name__}: {exc}"}
         return self._data
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self, pids: set[int], torch: dict[str, Any] | None) -> dict[str, Any]:
         if self.nvml is None:
             self.nvml = Nvml()
         nvml = self.nvml
-        tstate = torch_state()
-        per_torch = _torch_figures(self._seen) if tstate == OK else {}
+        tstate = (torch or {}).get("state") or TORCH_NOT_IMPORTED
+        per_torch = {int(i): f for i, f in ((torch or {}).get("devices") or {}).items()}
         if nvml.state == OK:
-            devices = nvml.devices(self.pid, torch_active=tstate == OK)
+            devices = nvml.devices(pids, torch_active=tstate == OK)
             for d in devices:
                 d.update(per_torch.get(d["index"], {}))
         else:  # no NVML: torch's devices alone, NVML's figures N/A
@@ -247,7 +270,7 @@ class GpuSampler(SectionSampler):
         peaks["reserved_bytes"] = _max(peaks["reserved_bytes"], total("peak_reserved_bytes"))
         peak_bytes, source = peaks["allocated_bytes"], "torch.cuda max_memory_allocated"
         if peak_bytes is None and peaks["process_bytes"]:
-            peak_bytes, source = peaks["process_bytes"], "NVML memory of the runner process"
+            peak_bytes, source = peaks["process_bytes"], "NVML memory of the run's processes"
         return {
             "state": headline(nvml.state, tstate, tstate == OK or bool(used)),
             "nvml": nvml.state,
@@ -255,6 +278,7 @@ class GpuSampler(SectionSampler):
             "torch": tstate,
             "driver": nvml.driver,
             "devices": devices,
+            "processes": len(pids),
             **now,
             **{f"peak_{k}": v for k, v in peaks.items()},
             "peak_bytes": peak_bytes,
@@ -263,17 +287,12 @@ class GpuSampler(SectionSampler):
             "interval_s": self.interval_s,
         }
 
-    def close(self) -> None:
-        """The run is over: one last sample for the final snapshot, then NVML is let go."""
+    def close(self, pids: set[int], torch: dict[str, Any] | None) -> dict[str, Any]:
+        """The run is over: one last sample, then NVML is let go."""
         self._next = 0.0
-        self.read()
+        data = self.read(pids, torch)
         self._closed = True
         if self.nvml is not None:
             self.nvml.shutdown()
             self.nvml = None
-
-
-def make_sampler(ctx: SamplerContext) -> GpuSampler:
-    """Factory named in ``SECTION_FACTORIES``: always a sampler, so a run without a GPU
-    shows the state rather than a missing section."""
-    return GpuSampler()
+        return data

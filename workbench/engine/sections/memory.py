@@ -1,124 +1,451 @@
-"""Process memory of the runner child: RSS (often), USS (less often), peaks, and the
-kernel's own RSS high-water mark to check the sampled peak against."""
+"""Memory of a run's whole process tree, read by the parent from ``/proc``: never by the
+runner child, which may be holding the GIL in one long C call.
+
+Per process (the runner and every live descendant: DataLoader workers, loky and Dask
+workers, multiprocessing children, subprocesses): RSS split into anonymous, file-backed and
+shared memory (``RssAnon``, ``RssFile``, ``RssShmem`` from ``/proc/PID/status``, read every
+tick), USS and PSS (``/proc/PID/smaps_rollup``, read every few ticks: the kernel walks the
+page tables for it), and the kernel's own RSS high-water mark (``VmHWM``). Totals are sums
+over the live processes; each total keeps its peak.
+
+What the names mean (the views say it too):
+
+- RSS: resident pages, file-backed ones included; pages shared between processes count
+  once per process.
+- private: anonymous + shared memory (``RssAnon + RssShmem``): what the kernel cannot drop
+  to make room; the default measure of ``--memory-budget``.
+- file-backed (``RssFile``): clean pages of mapped files (a ``np.memmap``, libraries), which
+  the kernel can drop and read again.
+- USS: pages only this process maps (freed if it ended); PSS: shared pages split between the
+  processes that map them, so the tree's PSS adds up without double counting.
+"""
 
 from __future__ import annotations
 
 import os
-import resource
-import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-import psutil
+#: What ``--memory-budget`` can apply to.
+BUDGET_MEASURES = ("private", "rss", "pss")
+BUDGET_HELP = {
+    "private": "anonymous + shared memory of every process (what cannot be reclaimed)",
+    "rss": "resident memory of every process, file-backed pages included",
+    "pss": "proportional set size: shared pages split between the processes",
+}
 
-from workbench.engine.protocol import MemorySample
-from workbench.engine.sections import Sampler
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+@dataclass(frozen=True)
+class MemoryTotals:
+    """Memory of a set of processes at one moment, in bytes (None: not measured)."""
+
+    rss: int = 0
+    anon: int = 0
+    file: int = 0
+    shmem: int = 0
+    uss: int | None = None
+    pss: int | None = None
+
+    @property
+    def private(self) -> int:
+        """Anonymous + shared memory: what the kernel cannot drop."""
+        return self.anon + self.shmem
+
+    def measure(self, on: str) -> int | None:
+        """The figure a budget ``on`` ("private", "rss" or "pss") applies to."""
+        return {"private": self.private, "rss": self.rss, "pss": self.pss}[on]
+
+    def peaks(self, other: MemoryTotals) -> MemoryTotals:
+        """The larger of each figure of ``self`` and ``other``."""
+        return MemoryTotals(
+            max(self.rss, other.rss),
+            max(self.anon, other.anon),
+            max(self.file, other.file),
+            max(self.shmem, other.shmem),
+            _max(self.uss, other.uss),
+            _max(self.pss, other.pss),
+        )
+
+    def to_json(self) -> dict[str, int | None]:
+        return {
+            "rss_bytes": self.rss,
+            "private_bytes": self.private,
+            "anon_bytes": self.anon,
+            "file_bytes": self.file,
+            "shmem_bytes": self.shmem,
+            "uss_bytes": self.uss,
+            "pss_bytes": self.pss,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> MemoryTotals:
+        return cls(
+            int(d.get("rss_bytes") or 0),
+            int(d.get("anon_bytes") or 0),
+            int(d.get("file_bytes") or 0),
+            int(d.get("shmem_bytes") or 0),
+            d.get("uss_bytes"),
+            d.get("pss_bytes"),
+        )
 
 
-def _open_proc(name: str) -> int | None:
+@dataclass(frozen=True)
+class ProcessMemory:
+    """One process of the tree: its latest figures (the last before it ended) and peaks."""
+
+    pid: int
+    role: str  # "runner", "DataLoader worker", "loky worker", "child process", ...
+    name: str  # the kernel's name for it (comm)
+    alive: bool
+    now: MemoryTotals
+    peak: MemoryTotals
+    hwm: int | None = None  # VmHWM: the kernel's RSS high-water mark of this process
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "role": self.role,
+            "name": self.name,
+            "alive": self.alive,
+            "now": self.now.to_json(),
+            "peak": self.peak.to_json(),
+            "hwm_bytes": self.hwm,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ProcessMemory:
+        return cls(
+            int(d["pid"]),
+            str(d.get("role", "")),
+            str(d.get("name", "")),
+            bool(d.get("alive")),
+            MemoryTotals.from_json(d.get("now") or {}),
+            MemoryTotals.from_json(d.get("peak") or {}),
+            d.get("hwm_bytes"),
+        )
+
+
+@dataclass(frozen=True)
+class MemorySection:
+    """The run's memory: totals over its process tree now, at the chain's start and at
+    their peaks, and one row per process that lived during the run."""
+
+    now: MemoryTotals
+    start: MemoryTotals
+    peak: MemoryTotals
+    processes: tuple[ProcessMemory, ...] = ()
+    samples: int = 0
+    interval_s: float = 0.05
+    runner_hwm: int | None = None  # VmHWM of the runner, reset when its chain started
+    budget: int | None = None
+    budget_on: str = "private"
+    source: str = "/proc (parent)"
+
+    @property
+    def runner(self) -> ProcessMemory | None:
+        return next((p for p in self.processes if p.role == "runner"), None)
+
+    def groups(self) -> list[tuple[str, int, MemoryTotals, MemoryTotals]]:
+        """(role, processes, latest totals, summed peaks) per role, the runner first."""
+        order: dict[str, list[ProcessMemory]] = {}
+        for p in self.processes:
+            order.setdefault(p.role, []).append(p)
+        out = []
+        for role, procs in sorted(order.items(), key=lambda kv: kv[0] != "runner"):
+            out.append((role, len(procs), total(p.now for p in procs if p.alive),
+                        total(p.peak for p in procs)))  # fmt: skip
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "now": self.now.to_json(),
+            "start": self.start.to_json(),
+            "peak": self.peak.to_json(),
+            "processes": [p.to_json() for p in self.processes],
+            "samples": self.samples,
+            "interval_s": self.interval_s,
+            "runner_hwm_bytes": self.runner_hwm,
+            "budget_bytes": self.budget,
+            "budget_on": self.budget_on,
+            "source": self.source,
+        }
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> MemorySection:
+        return cls(
+            MemoryTotals.from_json(d.get("now") or {}),
+            MemoryTotals.from_json(d.get("start") or {}),
+            MemoryTotals.from_json(d.get("peak") or {}),
+            tuple(ProcessMemory.from_json(p) for p in d.get("processes") or ()),
+            int(d.get("samples") or 0),
+            float(d.get("interval_s") or 0.05),
+            d.get("runner_hwm_bytes"),
+            d.get("budget_bytes"),
+            str(d.get("budget_on") or "private"),
+            str(d.get("source") or ""),
+        )
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
+
+
+def total(parts: Iterable[MemoryTotals]) -> MemoryTotals:
+    """The sum of several processes' figures (USS/PSS None if any is unknown)."""
+    out = MemoryTotals(uss=0, pss=0)
+    seen = False
+    for p in parts:
+        seen = True
+        out = MemoryTotals(
+            out.rss + p.rss,
+            out.anon + p.anon,
+            out.file + p.file,
+            out.shmem + p.shmem,
+            _add(out.uss, p.uss),
+            _add(out.pss, p.pss),
+        )
+    return out if seen else MemoryTotals()
+
+
+# ---- reading /proc -----------------------------------------------------------------------
+_STATUS_KEYS = {b"VmRSS:": "rss", b"RssAnon:": "anon", b"RssFile:": "file",
+                b"RssShmem:": "shmem", b"VmHWM:": "hwm"}  # fmt: skip
+_ROLLUP_KEYS = {b"Pss:": "pss", b"Private_Clean:": "pc", b"Private_Dirty:": "pd",
+                b"Private_Hugetlb:": "ph"}  # fmt: skip
+
+
+def _read(path: str, size: int = 8192) -> bytes | None:
     try:
-        return os.open(f"/proc/self/{name}", os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-
-
-def _field_kib(text: bytes, key: bytes) -> int | None:
-    at = text.find(key)
-    if at < 0:
+    try:
+        return os.read(fd, size)
+    except OSError:
         return None
-    return int(text[at + len(key) : text.index(b"\n", at)].split()[0])
+    finally:
+        os.close(fd)
 
 
-class MemorySampler(Sampler):
-    """RSS and USS of this process with their peaks.
+def _kib_fields(text: bytes, keys: Mapping[bytes, str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in text.split(b"\n"):
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in keys and parts[1].isdigit():
+            out[keys[parts[0]]] = int(parts[1]) * 1024
+    return out
 
-    On Linux each figure is one ``pread`` of a ``/proc/self`` file kept open: one system
-    call, so the sampler thread gives up the GIL once per figure rather than at every step
-    of an open/read/close (which starved it while a stage looped in Python). RSS is cheap
-    and sampled every few milliseconds; USS (``smaps_rollup``) on request. Elsewhere,
-    psutil and ``getrusage``.
+
+def read_status(pid: int) -> dict[str, int] | None:
+    """RSS, its anonymous/file/shmem split and VmHWM of ``pid`` in bytes; None if gone."""
+    text = _read(f"/proc/{pid}/status")
+    if not text:
+        return None
+    return _kib_fields(text, _STATUS_KEYS)
+
+
+def read_rollup(pid: int) -> tuple[int, int] | None:
+    """(USS, PSS) of ``pid`` in bytes from ``smaps_rollup``; None where unreadable."""
+    text = _read(f"/proc/{pid}/smaps_rollup")
+    if not text:
+        return None
+    f = _kib_fields(text, _ROLLUP_KEYS)
+    if "pss" not in f:
+        return None
+    return f.get("pc", 0) + f.get("pd", 0) + f.get("ph", 0), f["pss"]
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid``, from every thread's ``children`` list."""
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        text = _read(f"/proc/{pid}/task/{tid}/children", 65536)
+        if text:
+            out.extend(int(x) for x in text.split())
+    return out
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (tells a pid's reuse apart)."""
+    text = _read(f"/proc/{pid}/stat", 4096)
+    if not text:
+        return None
+    try:
+        return int(text[text.rindex(b")") + 2 :].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def _comm(pid: int) -> str:
+    text = _read(f"/proc/{pid}/comm", 256)
+    return text.decode("utf-8", "replace").strip() if text else "?"
+
+
+def role_of(pid: int, runner_cmdline: bytes | None) -> str:
+    """What a descendant is, from its command line (the child's own records win: see
+    ``probe.Block.roles``)."""
+    cmd = _read(f"/proc/{pid}/cmdline", 4096) or b""
+    if b"loky" in cmd:
+        return "loky worker"
+    if b"distributed" in cmd or b"dask" in cmd:
+        return "Dask worker"
+    if b"multiprocessing" in cmd:
+        return "multiprocessing child"
+    if runner_cmdline is not None and cmd == runner_cmdline:
+        return "child process"  # forked from the runner
+    return f"subprocess ({_comm(pid)})"
+
+
+@dataclass
+class _Proc:
+    pid: int
+    started: int | None
+    role: str
+    name: str
+    alive: bool = True
+    now: MemoryTotals = field(default_factory=MemoryTotals)
+    peak: MemoryTotals = field(default_factory=MemoryTotals)
+    hwm: int | None = None
+    rollup: tuple[int, int] | None = None
+
+
+class TreeSampler:
+    """Samples the memory of ``root`` (the runner) and its descendants.
+
+    ``sample()`` reads every known process's ``status`` (cheap: call it at 20 Hz or more);
+    with ``discover=True`` it also looks for new descendants and reads ``smaps_rollup``
+    (call that every few ticks). Processes that end keep their last figures and peaks.
     """
 
-    name = "memory"
+    def __init__(self, root: int, *, budget: int | None = None, budget_on: str = "private",
+                 interval_s: float = 0.05, roles: Any = None):  # fmt: skip
+        self.root = root
+        self.budget = budget
+        self.budget_on = budget_on
+        self.interval_s = interval_s
+        self.roles = roles  # callable() -> {pid: role} recorded by the child
+        self.procs: dict[int, _Proc] = {}
+        self._root_cmd = _read(f"/proc/{root}/cmdline", 4096)
+        self.samples = 0
+        self.now = MemoryTotals()
+        self.start: MemoryTotals | None = None
+        self.peak = MemoryTotals()
+        self.runner_hwm: int | None = None
+        self._add(root, "runner")
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._proc = psutil.Process()
-        self._statm = _open_proc("statm")
-        self._status = _open_proc("status")
-        self._smaps = _open_proc("smaps_rollup")
-        self._uss_ok = True
-        self._hwm_is_runs = False  # whether the kernel's high-water mark covers only the run
-        self.rss_start = self.rss_now = self.rss_peak = self.rss()
-        self.uss_now: int | None = None
-        self.uss_peak: int | None = None
+    def _add(self, pid: int, role: str | None = None) -> None:
+        started = start_time(pid)
+        if started is None:
+            return
+        if role is None:
+            recorded = self.roles() if self.roles is not None else {}
+            role = recorded.get(pid) or role_of(pid, self._root_cmd)
+        self.procs[pid] = _Proc(pid, started, role, _comm(pid))
 
-    def rss(self) -> int:
-        if self._statm is not None:
-            return int(os.pread(self._statm, 128, 0).split()[1]) * _PAGE
-        return int(self._proc.memory_info().rss)
+    def discover(self) -> None:
+        """Add descendants not seen yet (breadth first from the root)."""
+        seen = set()
+        todo = [self.root]
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            for child in children(pid):
+                if child not in self.procs:
+                    self._add(child)
+                todo.append(child)
 
-    def hwm(self) -> int | None:
-        """The kernel's RSS high-water mark for this process, in bytes."""
-        if self._status is not None:
-            kib = _field_kib(os.pread(self._status, 8192, 0), b"VmHWM:")
-            if kib is not None:
-                return kib * 1024
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(maxrss if sys.platform == "darwin" else maxrss * 1024)
+    def live_pids(self) -> list[int]:
+        return [p.pid for p in self.procs.values() if p.alive]
 
-    def uss(self) -> int | None:
-        """Unique set size: memory that would be freed if this process ended."""
-        if not self._uss_ok:
-            return None
-        if self._smaps is not None:
-            text = os.pread(self._smaps, 8192, 0)
-            parts = [
-                _field_kib(text, k)
-                for k in (b"Private_Clean:", b"Private_Dirty:", b"Private_Hugetlb:")
-            ]
-            if parts[0] is not None and parts[1] is not None:
-                return sum(p or 0 for p in parts) * 1024
-        try:
-            return int(self._proc.memory_full_info().uss)
-        except (psutil.Error, AttributeError, OSError):
-            self._uss_ok = False
-            return None
+    def sample(self, *, discover: bool = False) -> MemoryTotals:
+        """Read every live process; returns the tree's totals now."""
+        if discover:
+            self.discover()
+        for p in self.procs.values():
+            if not p.alive:
+                continue
+            st = read_status(p.pid)
+            if st is None or start_time(p.pid) != p.started:
+                p.alive = False
+                continue
+            if discover:
+                p.rollup = read_rollup(p.pid)
+            uss, pss = p.rollup if p.rollup else (None, None)
+            p.now = MemoryTotals(st.get("rss", 0), st.get("anon", 0), st.get("file", 0),
+                                 st.get("shmem", 0), uss, pss)  # fmt: skip
+            p.peak = p.peak.peaks(p.now)
+            p.hwm = st.get("hwm")
+            if p.pid == self.root:
+                self.runner_hwm = p.hwm
+        self.now = total(p.now for p in self.procs.values() if p.alive)
+        self.peak = self.peak.peaks(self.now)
+        self.samples += 1
+        return self.now
 
     def mark_start(self) -> None:
-        """Start of the measured run: RSS now is the start, peaks are reset to it.
+        """The chain starts now: figures from here are the run's (peaks restart)."""
+        self.start = self.now
+        self.peak = self.now
+        for p in self.procs.values():
+            p.peak = p.now
 
-        On Linux the kernel's high-water mark is reset too (``clear_refs`` 5), so that a
-        spike while the module was imported or its data made does not count as the run's.
-        """
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            self._hwm_is_runs = True
-        except OSError:
-            self._hwm_is_runs = False
-        self.rss_start = self.rss_now = self.rss_peak = self.rss()
-        self.uss_now = self.uss_peak = self.uss()
+    def measure(self) -> int | None:
+        """The figure the budget applies to, now."""
+        return self.now.measure(self.budget_on)
 
-    def sample_rss(self) -> int:
-        self.rss_now = self.rss()
-        if self.rss_now > self.rss_peak:
-            self.rss_peak = self.rss_now
-        return self.rss_now
+    def heaviest(self) -> tuple[str, int] | None:
+        """(description, bytes) of the process holding the most of the budget's measure."""
+        best = None
+        for p in self.procs.values():
+            v = p.peak.measure(self.budget_on)
+            if v is not None and (best is None or v > best[1]):
+                best = (f"{p.role} (pid {p.pid})", v)
+        return best
 
-    def sample_uss(self) -> None:
-        self.uss_now = self.uss()
-        if self.uss_now is not None and (self.uss_peak is None or self.uss_now > self.uss_peak):
-            self.uss_peak = self.uss_now
-
-    def reading(self) -> MemorySample:
-        hwm = self.hwm()
-        return MemorySample(
-            rss=self.rss_now,
-            uss=self.uss_now,
-            rss_start=self.rss_start,
-            rss_peak=max(self.rss_peak, hwm or 0) if self._hwm_is_runs else self.rss_peak,
-            rss_peak_sampled=self.rss_peak,
-            rss_hwm=hwm,
-            uss_peak=self.uss_peak,
+    def section(self) -> MemorySection:
+        procs = tuple(
+            ProcessMemory(p.pid, p.role, p.name, p.alive, p.now, p.peak, p.hwm)
+            for p in self.procs.values()
         )
+        return MemorySection(
+            now=self.now,
+            start=self.start or self.now,
+            peak=self.peak,
+            processes=procs,
+            samples=self.samples,
+            interval_s=self.interval_s,
+            runner_hwm=self.runner_hwm,
+            budget=self.budget,
+            budget_on=self.budget_on,
+        )
+
+    def ended(self) -> None:
+        """The runner is gone: mark every process as ended (figures stay)."""
+        for p in self.procs.values():
+            if p.alive and (read_status(p.pid) is None or start_time(p.pid) != p.started):
+                p.alive = False
+
+
+def clear_hwm(pid: int) -> bool:
+    """Reset ``pid``'s RSS high-water mark (``clear_refs`` 5), so VmHWM covers the run only
+    and not a spike while the module was imported."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False

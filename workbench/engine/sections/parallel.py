@@ -35,6 +35,9 @@ class ParallelSampler(SectionSampler):
 
             self.backend, self.problem = os.environ.get(BACKEND_ENV), exc.message
 
+    def active(self) -> bool:
+        return bool(parallel.REGISTRY)
+
     def read(self) -> Any:
         data: dict[str, Any] = {
             "backend": self.backend,
@@ -47,5 +50,5 @@ class ParallelSampler(SectionSampler):
 
 
 def make_sampler(ctx: SamplerContext) -> ParallelSampler:
-    """Factory named in ``SECTION_FACTORIES``."""
+    """Section factory (see ``engine.child.section_samplers``)."""
     return ParallelSampler()

@@ -23,6 +23,14 @@ class ContextsSampler(SectionSampler):
         super().__init__()
         self.registry = registry
         registry.begin_run()
+        registry.listener = self._entered
+
+    def _entered(self) -> None:
+        if self.wake is not None:
+            self.wake()
+
+    def active(self) -> bool:
+        return bool(self.registry.records())
 
     def read(self) -> Any:
         return self.registry.section()
@@ -39,5 +47,5 @@ class ContextsSampler(SectionSampler):
 
 
 def make_sampler(ctx: SamplerContext) -> ContextsSampler:
-    """Factory named in ``SECTION_FACTORIES``."""
+    """Section factory (see ``engine.child.section_samplers``)."""
     return ContextsSampler()
