@@ -1,5 +1,7 @@
-"""The ``pipebench`` command: the workbench (TUI) with no command, headless commands else.
+"""The ``pipebench`` command: the top parser, the registry of subcommands, and dispatch.
 
+With no command (or a path) it opens the workbench (TUI); each subcommand lives in its own
+module (``workbench.cli.<name>``) with ``add_parser(subparsers)`` and one entry function.
 Exit codes: 0 the run finished (or reached its limit), 1 it failed, crashed or passed its
 memory budget, 2 bad input (one line on stderr), 130 stopped with Ctrl-C.
 """
@@ -9,39 +11,40 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from pathlib import Path
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NamedTuple, NoReturn
 
 from rich.console import Console
-from rich.live import Live
-from rich.markup import escape
 
+from workbench.cli import compare as cli_compare
+from workbench.cli import history as cli_history
 from workbench.cli import kernels as cli_kernels
 from workbench.cli import lines as cli_lines
-from workbench.cli import parallel as cli_parallel
+from workbench.cli import list as cli_list
+from workbench.cli import run as cli_run
 from workbench.cli import sweep as cli_sweep
-from workbench.cli.args import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_RUN_FAILED,
-    EXIT_USAGE,
-    param,
-    pipeline_params,
-    positive_int,
-    seconds,
-    size,
-)
-from workbench.engine import records
-from workbench.engine.catalog import discover
-from workbench.engine.loader import default_root
-from workbench.engine.protocol import FINISHED, STOPPED, Log
-from workbench.engine.runner import RunOptions, start_run
-from workbench.engine.session import RunState, apply, report
+from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from workbench.cli.tui import cmd_workbench
 from workbench.errors import UserError
-from workbench.views.run import catalog_table, run_view
 
-COMMANDS = ("list", "run", "kernels", "lines", *cli_sweep.COMMANDS)
+
+class Command(NamedTuple):
+    """One subcommand: how it adds its parser, and the function that carries it out."""
+
+    add_parser: Callable[[Any], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace, Console], int]
+
+
+#: Every subcommand, in the order ``pipebench --help`` lists them.
+COMMANDS: dict[str, Command] = {
+    "list": Command(cli_list.add_parser, cli_list.cmd_list),
+    "run": Command(cli_run.add_parser, cli_run.cmd_run),
+    "kernels": Command(cli_kernels.add_parser, cli_kernels.cmd_kernels),
+    "lines": Command(cli_lines.add_parser, cli_lines.cmd_lines),
+    "sweep": Command(cli_sweep.add_parser, cli_sweep.cmd_sweep),
+    "history": Command(cli_history.add_parser, cli_history.cmd_history),
+    "compare": Command(cli_compare.add_parser, cli_compare.cmd_compare),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,154 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    p = sub.add_parser("list", help="list the pipelines of a folder or module")
-    p.add_argument("path", nargs="?", help="folder or .py file (default ./pipelines or examples)")
-
-    p = sub.add_parser("run", help="run a pipeline headless and print its stage report")
-    p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
-    p.add_argument("--batch-size", type=positive_int, help="shortcut for --param batch_size=N")
-    p.add_argument(
-        "--param",
-        type=param,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a pipeline parameter (repeatable)",
-    )
-    p.add_argument(
-        "--max-batches", type=positive_int, help="stop after N batches out of the last stage"
-    )
-    p.add_argument("--max-seconds", type=seconds, help="stop after S seconds")
-    p.add_argument(
-        "--memory-budget",
-        type=size,
-        metavar="SIZE",
-        help="end the run when its RSS passes SIZE (2GiB, 512MiB, ...)",
-    )
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the report to FILE")
-    p.add_argument(
-        "--snapshot-interval",
-        type=seconds,
-        default=0.1,
-        metavar="S",
-        help="seconds between snapshots from the runner (default 0.1)",
-    )
-    cli_parallel.add_arguments(p)
-    cli_kernels.add_parser(sub)
-    cli_lines.add_parser(sub)
-    cli_sweep.add_parser(sub)
+    for command in COMMANDS.values():
+        command.add_parser(sub)
     return parser
-
-
-def run_options(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(
-        params=pipeline_params(args),
-        max_batches=args.max_batches,
-        max_seconds=args.max_seconds,
-        memory_budget=args.memory_budget,
-        snapshot_s=args.snapshot_interval,
-    )
-
-
-def execute(
-    target: str, options: RunOptions, console: Console, live: bool
-) -> tuple[RunState, bool]:
-    """Run ``target`` to its end, showing it live on a terminal; Ctrl-C stops it (twice
-    kills it). Returns the final state and whether the user interrupted."""
-    handle = start_run(target, options)
-    state = RunState(target, started_at=time.time(), options=_options_dict(options))
-    interrupted = False
-    display = (
-        Live(run_view(state), console=console, refresh_per_second=4, transient=True)
-        if live
-        else None
-    )
-    try:
-        if display:
-            display.start()
-        while not state.ended:
-            try:
-                # Not handle.iter_events(): a Ctrl-C raised inside a generator ends it.
-                ev = handle.events.get()
-                state = apply(state, ev)
-                if isinstance(ev, Log):
-                    console.print(
-                        f"[dim]│ {escape(ev.text)}[/]", markup=True, highlight=False, soft_wrap=True
-                    )
-                elif display and state.hello:
-                    display.update(run_view(state))
-            except KeyboardInterrupt:
-                if interrupted:
-                    handle.kill()
-                else:
-                    interrupted = True
-                    console.print("[yellow]stopping the run (Ctrl-C again to kill it)…[/]")
-                    handle.stop()
-    finally:
-        if display:
-            display.stop()
-        if handle.running:
-            handle.kill()
-    return state, interrupted
-
-
-def _options_dict(o: RunOptions) -> dict[str, Any]:
-    return {
-        "max_batches": o.max_batches,
-        "max_seconds": o.max_seconds,
-        "memory_budget_bytes": o.memory_budget,
-        "snapshot_s": o.snapshot_s,
-    }
-
-
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
-    options = run_options(args)
-    state, interrupted = execute(args.target, options, console, live=console.is_terminal)
-    failure = state.failure
-    if failure is not None and failure.user_error and state.snapshot is None:
-        raise UserError(failure.message)
-    rep = report(state, finished_at=time.time())
-    record = records.save_run(rep)
-    if args.json:
-        records.write_atomic(args.json, rep)
-    console.print(run_view(state, str(record)))
-    if failure is not None and not failure.user_error:
-        console.print(
-            f"[red]error:[/] {failure.message or failure.type} "
-            f"(traceback in {args.json or record})",
-            highlight=False,
-        )
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if state.status in (FINISHED, STOPPED) else EXIT_RUN_FAILED
-
-
-def cmd_list(args: argparse.Namespace, console: Console) -> int:
-    root = Path(args.path) if args.path else default_root()
-    modules = discover(root)
-    if not modules:
-        raise UserError(f"no pipeline modules (*.py) in {root}")
-    console.print(f"[bold]{root}[/]")
-    console.print(catalog_table(modules))
-    return EXIT_OK
-
-
-def cmd_workbench(path: str | None, console: Console) -> int:
-    root = Path(path) if path else default_root()
-    if not root.exists():
-        raise UserError(f"no such file or folder: {root}")
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        console.print(
-            "pipebench: the workbench needs a terminal; headless: `pipebench run TARGET`. "
-            "Pipelines here:"
-        )
-        console.print(catalog_table(discover(root)))
-        return EXIT_OK
-    from workbench.ui.app import run_app  # Textual is imported only here
-
-    return run_app(root)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,17 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             return cmd_workbench(argv[0], console)
         args = build_parser().parse_args(argv)
-        if args.command == "run":
-            return cmd_run(args, console)
-        if args.command == "list":
-            return cmd_list(args, console)
-        if args.command == "kernels":
-            return cli_kernels.cmd_kernels(args, console)
-        if args.command == "lines":
-            return cli_lines.cmd_lines(args, console)
-        if args.command in cli_sweep.COMMANDS:
-            return cli_sweep.main(args, console)
-        return cmd_workbench(None, console)
+        if args.command is None:
+            return cmd_workbench(None, console)
+        return COMMANDS[args.command].run(args, console)
     except UserError as exc:
         err.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         return EXIT_USAGE
