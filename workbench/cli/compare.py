@@ -12,7 +12,11 @@ from typing import Any
 
 from rich.console import Console
 
-from workbench.cli.args import EXIT_OK
+from workbench.cli.args import (
+    EXIT_OK,
+    JSON_HELP,
+    write_json,
+)
 from workbench.engine import records
 from workbench.engine.compare import compare_reports, resolve_run
 from workbench.views.compare import compare_view
@@ -29,7 +33,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("a", metavar="RUN", help="run A")
     p.add_argument("b", metavar="RUN", help="run B (ratios are B / A)")
     p.add_argument(
-        "--json", type=Path, metavar="FILE", help="also write every figure and ratio to FILE"
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write every figure and ratio to FILE" + JSON_HELP,
     )
     return p
 
@@ -50,7 +57,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
             }
             for f in compare_reports(a, b)
         ]
-        records.write_atomic(
+        write_json(
             args.json,
             {
                 "a": a.get("run_id"),

@@ -12,7 +12,12 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from workbench.cli.args import EXIT_OK, positive_int
+from workbench.cli.args import (
+    EXIT_OK,
+    JSON_HELP,
+    positive_int,
+    write_json,
+)
 from workbench.engine import records
 from workbench.engine.compare import select_runs
 from workbench.views.compare import history_table
@@ -32,7 +37,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "package.module[:name]",
     )
     p.add_argument("--last", type=positive_int, metavar="N", help="only the last N runs")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the list to FILE")
+    p.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the list to FILE" + JSON_HELP
+    )
     return p
 
 
@@ -47,7 +54,7 @@ def cmd_history(args: argparse.Namespace, console: Console) -> int:
     if args.last:
         runs = runs[-args.last :]
     if args.json:
-        records.write_atomic(args.json, [{"number": n, **r} for n, r in runs])
+        write_json(args.json, [{"number": n, **r} for n, r in runs])
     if not runs:
         where = f" of {args.target}" if args.target else ""
         console.print(f"no recorded runs{where} in {records.runs_dir()}")

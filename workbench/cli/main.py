@@ -9,12 +9,17 @@ memory budget, 2 bad input (one line on stderr), 130 stopped with Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
+import shtab
 from rich.console import Console
+from rich.text import Text
 
 from workbench.cli import compare as cli_compare
 from workbench.cli import history as cli_history
@@ -23,9 +28,11 @@ from workbench.cli import lines as cli_lines
 from workbench.cli import list as cli_list
 from workbench.cli import run as cli_run
 from workbench.cli import sweep as cli_sweep
-from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, json_to_stdout
 from workbench.cli.tui import cmd_workbench
+from workbench.cli.version import version_line
 from workbench.errors import UserError
+from workbench.views.text import user_text
 
 
 class Command(NamedTuple):
@@ -54,6 +61,28 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+class _Version(argparse.Action):
+    """``--version``, worked out only when asked for (it looks for the C probe)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        print(version_line())
+        parser.exit()
+
+
+#: A first argument that reads as a command name rather than a path.
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def unknown_command(word: str) -> str:
+    """The one line for a first argument that is neither a command nor an existing path."""
+    near = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f"did you mean {near[0]!r}?" if near else f"commands: {', '.join(COMMANDS)}"
+    return f"pipebench: unknown command or path {word!r}; {hint}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pipebench",
@@ -62,9 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
             "on PATH (default ./pipelines, else the bundled examples)."
         ),
     )
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        help="print the pipebench and Python versions and which stage probe runs use",
+    )
+    shtab.add_argument_to(
+        parser, "--print-completion", help="print a completion script for bash, zsh or tcsh"
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     for command in COMMANDS.values():
-        command.add_parser(sub)
+        p = command.add_parser(sub)
+        for action in p._actions:
+            if not action.option_strings:  # targets, paths and report files
+                action.complete = shtab.FILE  # type: ignore[attr-defined]
     return parser
 
 
@@ -74,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     try:
         if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+            if _WORD.fullmatch(argv[0]) and not Path(argv[0]).exists():
+                raise UserError(unknown_command(argv[0]))
             if len(argv) > 1:
                 raise UserError(
                     f"pipebench: unexpected {' '.join(argv[1:])!r}; "
@@ -83,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command is None:
             return cmd_workbench(None, console)
+        if json_to_stdout(args):  # `--json -`: stdout is the report's alone
+            console = err
         return COMMANDS[args.command].run(args, console)
     except UserError as exc:
-        err.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error:", "red"), " ", user_text(exc.message)), soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

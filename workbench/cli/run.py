@@ -20,12 +20,16 @@ from workbench.cli.args import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
+    JSON_HELP,
+    json_to_stdout,
     param,
     pipeline_params,
     positive_int,
     seconds,
     size,
+    write_json,
 )
+from workbench.cli.targets import check_target
 from workbench.engine import records
 from workbench.engine.protocol import FINISHED, STOPPED, Log
 from workbench.engine.runner import RunOptions, start_run
@@ -57,7 +61,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="SIZE",
         help="end the run when its RSS passes SIZE (2GiB, 512MiB, ...)",
     )
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the report to FILE")
+    p.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the report to FILE" + JSON_HELP
+    )
     p.add_argument(
         "--snapshot-interval",
         type=seconds,
@@ -131,6 +137,7 @@ def _options_dict(o: RunOptions) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    check_target(args.target)
     cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
     options = run_options(args)
     state, interrupted = execute(args.target, options, console, live=console.is_terminal)
@@ -140,12 +147,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     rep = report(state, finished_at=time.time())
     record = records.save_run(rep)
     if args.json:
-        records.write_atomic(args.json, rep)
+        write_json(args.json, rep)
     console.print(run_view(state, str(record)))
     if failure is not None and not failure.user_error:
         console.print(
             f"[red]error:[/] {failure.message or failure.type} "
-            f"(traceback in {args.json or record})",
+            f"(traceback in {record if json_to_stdout(args) else args.json or record})",
             highlight=False,
         )
     if interrupted:

@@ -16,8 +16,15 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, param, size
-from workbench.engine import records
+from workbench.cli.args import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    JSON_HELP,
+    param,
+    size,
+    write_json,
+)
+from workbench.cli.targets import check_target
 from workbench.engine.session import RunState, throughput
 from workbench.engine.sweep.run import SweepResult, run_sweep, save_sweep
 from workbench.engine.sweep.search import SweepPoint, SweepSettings, full_sweep_runs
@@ -88,7 +95,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--auto",
         action="store_true",
         help="powers of two from --min until throughput stops improving by "
-        f"more than {d.improvement:.0%}, a budget is passed or a size runs "
+        f"more than {d.improvement:.0%}%, a budget is passed or a size runs "  # %% for argparse
         "out of memory, then refine between the best size's neighbours "
         "(the default)",
     )
@@ -157,7 +164,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--json",
         type=Path,
         metavar="FILE",
-        help="also write the sweep (every point, the answer) to FILE",
+        help="also write the sweep (every point, the answer) to FILE" + JSON_HELP,
     )
     return p
 
@@ -228,6 +235,7 @@ def _live_view(target: str, settings: SweepSettings, prog: _Progress, width: int
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    check_target(args.target)
     settings = sweep_settings(args)
     prog = _Progress()
     cancel, kill = threading.Event(), threading.Event()
@@ -291,7 +299,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     saved = save_sweep(result)
     data = result.to_json()
     if args.json:
-        records.write_atomic(args.json, data)
+        write_json(args.json, data)
     console.print(sweep_header(args.target, settings))
     console.print(points_table(result.points, result.answer))
     if result.points:
