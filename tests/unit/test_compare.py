@@ -170,3 +170,25 @@ def test_history_table_numbers_and_columns():
     wide = Console(width=140, record=True, color_system=None)
     wide.print(history_table([(1, A), (2, B)], width=140))
     assert "aaaa11112222" in wide.export_text()
+
+
+def test_history_at_80_columns_keeps_pipeline_names_whole_and_wraps_parameters():
+    long_name = "jsonl_tokens_load_all"
+    paths = ("/d/a", "/data/corpus/b_with_a_long_name_to_wrap.jsonl")
+    runs = [
+        (1, dict(A, pipeline=long_name, params={"batch_size": 64, "rows": 1000, "path": paths[0]})),
+        (2, dict(B, params={"batch_size": 256, "rows": 250_000, "path": paths[1]})),
+    ]
+    for width in (80, 105):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(history_table(runs, width=width))
+        text = console.export_text()
+        assert all(len(line) <= width for line in text.splitlines())
+        assert any(f" {long_name} " in line for line in text.splitlines())  # whole, one line
+        flat = "".join(text.split())  # the parameters may wrap over lines, but are all there
+        for param in ("rows=1000", f"path={paths[0]}", "rows=250000", f"path={paths[1]}"):
+            assert param in flat
+        if width == 105:
+            assert "other params" in text  # room for them in a column
+        if width == 80:
+            assert "#2 rows=250000 path=" in text  # under the table, one line per run

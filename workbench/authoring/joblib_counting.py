@@ -165,11 +165,6 @@ class CountedMemorizedFunc(MemorizedFunc):
         return state
 
 
-def is_memorized(obj: Any) -> bool:
-    """Whether ``obj`` is a joblib disk-cached function (not a no-cache stand-in)."""
-    return isinstance(obj, MemorizedFunc)
-
-
 def count_calls(memorized: Any, name: str) -> tuple[CacheStats | None, str | None]:
     """Start counting the calls of a ``MemorizedFunc``: its stats, or None and the reason
     it cannot be counted."""

@@ -127,7 +127,7 @@ class ParallelStats:
         self.state = "serial"  # serial -> parallel -> done | failed | closed
         self.error: str | None = None
         self.items = self.batches = 0
-        self.serial_values = self.serial_items = 0  # measured, the warm-up excluded
+        self.serial_values = 0  # measured, the warm-up excluded
         self.serial_s = self.warmup_s = 0.0
         self.warmup_values = 0
         self.serial_per_item: list[float] = []
@@ -149,7 +149,6 @@ class ParallelStats:
             self.warmup_s += seconds
             return False
         self.serial_values += 1
-        self.serial_items += items
         self.serial_s += seconds
         self.serial_per_value.append(seconds)
         if items:

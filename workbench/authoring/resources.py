@@ -22,7 +22,6 @@ from workbench.authoring.recording import (
     REGISTRY,
     ContextRecord,
     cuda_allocated,
-    cuda_torch,
     describe_exit,
     owner_frame,
     shielded,
@@ -418,8 +417,3 @@ class sqlite_transaction(ReportingContext):  # noqa: N801
 def records() -> list[dict[str, Any]]:
     """The contexts this process recorded (open ones and the last closed ones), as dicts."""
     return [r.as_dict() for r in REGISTRY.records()]
-
-
-def cuda_in_use() -> bool:
-    """Whether this process has initialised CUDA through torch (never imports torch)."""
-    return cuda_torch() is not None

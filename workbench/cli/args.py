@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
+from workbench.engine import records
 from workbench.errors import UserError
 from workbench.units import parse_size
 
@@ -54,3 +59,25 @@ def pipeline_params(args: argparse.Namespace) -> dict[str, str]:
     if getattr(args, "batch_size", None) is not None:
         params["batch_size"] = str(args.batch_size)
     return params
+
+
+#: ``--json -``: the report goes to stdout, and the human output to stderr.
+STDOUT = "-"
+JSON_HELP = "; - writes it to stdout (the tables then go to stderr)"
+
+
+def json_to_stdout(args: argparse.Namespace) -> bool:
+    """Whether the command was given ``--json -``."""
+    path = getattr(args, "json", None)
+    return path is not None and str(path) == STDOUT
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically, or to stdout for ``-`` (the same
+    layout: two-space indent, one trailing newline)."""
+    if str(path) != STDOUT:
+        records.write_atomic(path, data)
+        return
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    sys.stdout.flush()

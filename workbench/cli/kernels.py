@@ -23,10 +23,12 @@ from workbench.cli.args import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
+    JSON_HELP,
     positive_int,
     seconds,
+    write_json,
 )
-from workbench.engine import records
+from workbench.cli.targets import check_target
 from workbench.engine.kernels.env import parse_threads
 from workbench.engine.kernels.runner import RIGOROUS_PROCESSES, KernelOptions, KernelRun
 from workbench.engine.kernels.session import (
@@ -158,7 +160,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--json",
         type=Path,
         metavar="FILE",
-        help="also write the report (raw samples, machine) to FILE",
+        help="also write the report (raw samples, machine) to FILE" + JSON_HELP,
     )
     return p
 
@@ -256,13 +258,14 @@ def _reference(state: KernelState, kernel: str) -> str:
 
 
 def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
+    check_target(args.target, decorator="kernels")
     options = kernel_options(args)
     state, interrupted = execute(args.target, options, console, live=console.is_terminal)
     failure = state.failure
     if failure is not None and failure.user_error and not state.results:
         raise UserError(failure.message)
     if args.json:
-        records.write_atomic(args.json, kernel_report(state, finished_at=time.time()))
+        write_json(args.json, kernel_report(state, finished_at=time.time()))
     console.print(kernels_view(state, console.width))
     err = Console(stderr=True, highlight=False)
     if failure is not None and failure.user_error:

@@ -21,12 +21,14 @@ from workbench.cli.args import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
+    JSON_HELP,
     param,
     pipeline_params,
     positive_int,
     seconds,
+    write_json,
 )
-from workbench.engine import records
+from workbench.cli.targets import check_target
 from workbench.engine.lines.runner import LinesJob, LinesRequest
 from workbench.engine.lines.session import BASELINE, PROFILE, LinesState, lines_report
 from workbench.engine.protocol import FAILED, Log
@@ -94,7 +96,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--json",
         type=Path,
         metavar="FILE",
-        help="also write the profile, the cost of looking and both runs to FILE",
+        help="also write the profile, the cost of looking and both runs to FILE" + JSON_HELP,
     )
     return p
 
@@ -160,6 +162,7 @@ def execute(request: LinesRequest, console: Console) -> tuple[LinesState, bool]:
 
 
 def cmd_lines(args: argparse.Namespace, console: Console) -> int:
+    check_target(args.target)
     request = lines_request(args)
     if request.view == "functions" and request.functions:
         raise UserError(
@@ -177,7 +180,7 @@ def cmd_lines(args: argparse.Namespace, console: Console) -> int:
         _errors(problems)
         return EXIT_USAGE
     if args.json:
-        records.write_atomic(args.json, lines_report(state))
+        write_json(args.json, lines_report(state))
     if not console.is_terminal:  # a file or a pipe: keep the source lines whole
         console.width = max(console.width, 160)
     console.print(lines_view(state, top=args.top))

@@ -1,5 +1,7 @@
-"""The ``pipebench`` command: the workbench (TUI) with no command, headless commands else.
+"""The ``pipebench`` command: the top parser, the registry of subcommands, and dispatch.
 
+With no command (or a path) it opens the workbench (TUI); each subcommand lives in its own
+module (``workbench.cli.<name>``) with ``add_parser(subparsers)`` and one entry function.
 Exit codes: 0 the run finished (or reached its limit), 1 it failed, crashed or passed its
 memory budget, 2 bad input (one line on stderr), 130 stopped with Ctrl-C.
 """
@@ -7,44 +9,49 @@ memory budget, 2 bad input (one line on stderr), 130 stopped with Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NamedTuple, NoReturn
 
+import shtab
 from rich.console import Console
 from rich.text import Text
 
+from workbench.cli import compare as cli_compare
+from workbench.cli import history as cli_history
 from workbench.cli import kernels as cli_kernels
 from workbench.cli import lines as cli_lines
-from workbench.cli import parallel as cli_parallel
+from workbench.cli import list as cli_list
+from workbench.cli import run as cli_run
 from workbench.cli import sweep as cli_sweep
-from workbench.cli.args import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_RUN_FAILED,
-    EXIT_USAGE,
-    param,
-    pipeline_params,
-    positive_int,
-    seconds,
-    size,
-)
-from workbench.cli.follow import SIGNAL_EXIT, follow
-from workbench.engine import records
-from workbench.engine.catalog import discover
-from workbench.engine.follow import RunJob
-from workbench.engine.loader import default_root
-from workbench.engine.protocol import FINISHED, STOPPED
-from workbench.engine.runner import RunOptions
-from workbench.engine.sections.memory import BUDGET_HELP, BUDGET_MEASURES
-from workbench.engine.session import report
+from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, json_to_stdout
+from workbench.cli.tui import cmd_workbench
+from workbench.cli.version import version_line
 from workbench.errors import UserError
-from workbench.views.run import catalog_table, run_view
 from workbench.views.text import user_text
 
-COMMANDS = ("list", "run", "kernels", "lines", *cli_sweep.COMMANDS)
+
+class Command(NamedTuple):
+    """One subcommand: how it adds its parser, and the function that carries it out."""
+
+    add_parser: Callable[[Any], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace, Console], int]
+
+
+#: Every subcommand, in the order ``pipebench --help`` lists them.
+COMMANDS: dict[str, Command] = {
+    "list": Command(cli_list.add_parser, cli_list.cmd_list),
+    "run": Command(cli_run.add_parser, cli_run.cmd_run),
+    "kernels": Command(cli_kernels.add_parser, cli_kernels.cmd_kernels),
+    "lines": Command(cli_lines.add_parser, cli_lines.cmd_lines),
+    "sweep": Command(cli_sweep.add_parser, cli_sweep.cmd_sweep),
+    "history": Command(cli_history.add_parser, cli_history.cmd_history),
+    "compare": Command(cli_compare.add_parser, cli_compare.cmd_compare),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +59,28 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+class _Version(argparse.Action):
+    """``--version``, worked out only when asked for (it looks for the C probe)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        print(version_line())
+        parser.exit()
+
+
+#: A first argument that reads as a command name rather than a path.
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def unknown_command(word: str) -> str:
+    """The one line for a first argument that is neither a command nor an existing path."""
+    near = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f"did you mean {near[0]!r}?" if near else f"commands: {', '.join(COMMANDS)}"
+    return f"pipebench: unknown command or path {word!r}; {hint}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,131 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
             "on PATH (default ./pipelines, else the bundled examples)."
         ),
     )
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        help="print the pipebench and Python versions and which stage probe runs use",
+    )
+    shtab.add_argument_to(
+        parser, "--print-completion", help="print a completion script for bash, zsh or tcsh"
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-
-    p = sub.add_parser("list", help="list the pipelines of a folder or module")
-    p.add_argument("path", nargs="?", help="folder or .py file (default ./pipelines or examples)")
-
-    p = sub.add_parser("run", help="run a pipeline headless and print its stage report")
-    p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
-    p.add_argument("--batch-size", type=positive_int, help="shortcut for --param batch_size=N")
-    p.add_argument(
-        "--param",
-        type=param,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a pipeline parameter (repeatable)",
-    )
-    p.add_argument(
-        "--max-batches", type=positive_int, help="stop after N batches out of the last stage"
-    )
-    p.add_argument("--max-seconds", type=seconds, help="stop after S seconds")
-    p.add_argument(
-        "--memory-budget",
-        type=size,
-        metavar="SIZE",
-        help="stop the run when the memory of its process tree passes SIZE (2GiB, 512MiB, "
-        "...); what is counted is --budget-on",
-    )
-    p.add_argument(
-        "--budget-on",
-        choices=BUDGET_MEASURES,
-        default="private",
-        help="what --memory-budget applies to: "
-        + "; ".join(f"{k}: {v}" for k, v in BUDGET_HELP.items())
-        + " (default private)",
-    )
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the report to FILE")
-    p.add_argument(
-        "--snapshot-interval",
-        type=seconds,
-        default=0.1,
-        metavar="S",
-        help="seconds between live snapshots (default 0.1)",
-    )
-    cli_parallel.add_arguments(p)
-    cli_kernels.add_parser(sub)
-    cli_lines.add_parser(sub)
-    cli_sweep.add_parser(sub)
+    for command in COMMANDS.values():
+        p = command.add_parser(sub)
+        for action in p._actions:
+            if not action.option_strings:  # targets, paths and report files
+                action.complete = shtab.FILE  # type: ignore[attr-defined]
     return parser
-
-
-def run_options(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(
-        params=pipeline_params(args),
-        max_batches=args.max_batches,
-        max_seconds=args.max_seconds,
-        memory_budget=args.memory_budget,
-        budget_on=args.budget_on,
-        snapshot_s=args.snapshot_interval,
-    )
-
-
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
-    options = run_options(args)
-    state, signalled = follow(
-        RunJob(args.target, options),
-        console,
-        view=run_view if console.is_terminal else None,
-        what="the run",
-    )
-    failure = state.failure
-    if failure is not None and failure.user_error and state.snapshot is None:
-        raise UserError(failure.message)
-    rep = report(state, finished_at=time.time())
-    if args.json:
-        records.write_atomic(args.json, rep)
-    try:
-        record: str | None = str(records.save_run(rep))
-    except (OSError, UserError) as exc:
-        record = None
-        why = exc.message if isinstance(exc, UserError) else str(exc)
-    console.print(run_view(state, record))
-    if record is None:
-        Console(stderr=True, highlight=False).print(
-            Text(f"warning: the run record was not saved: {why}", style="yellow"), soft_wrap=True
-        )
-    if failure is not None and not failure.user_error:
-        where = args.json or record or "the log above"
-        console.print(
-            Text.assemble(
-                ("error: ", "red"),
-                user_text(failure.message or failure.type),
-                f" (traceback in {where})",
-            ),
-            highlight=False,
-        )
-    if signalled is not None:
-        return SIGNAL_EXIT[signalled]
-    return EXIT_OK if state.status in (FINISHED, STOPPED) else EXIT_RUN_FAILED
-
-
-def cmd_list(args: argparse.Namespace, console: Console) -> int:
-    root = Path(args.path) if args.path else default_root()
-    modules = discover(root)
-    if not modules:
-        raise UserError(f"no pipeline modules (*.py) in {root}")
-    console.print(f"[bold]{root}[/]")
-    console.print(catalog_table(modules))
-    return EXIT_OK
-
-
-def cmd_workbench(path: str | None, console: Console) -> int:
-    root = Path(path) if path else default_root()
-    if not root.exists():
-        raise UserError(f"no such file or folder: {root}")
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        console.print(
-            "pipebench: the workbench needs a terminal; headless: `pipebench run TARGET`. "
-            "Pipelines here:"
-        )
-        console.print(catalog_table(discover(root)))
-        return EXIT_OK
-    from workbench.ui.app import run_app  # Textual is imported only here
-
-    return run_app(root)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     try:
         if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+            if _WORD.fullmatch(argv[0]) and not Path(argv[0]).exists():
+                raise UserError(unknown_command(argv[0]))
             if len(argv) > 1:
                 raise UserError(
                     f"pipebench: unexpected {' '.join(argv[1:])!r}; "
@@ -202,19 +123,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             return cmd_workbench(argv[0], console)
         args = build_parser().parse_args(argv)
-        if args.command == "run":
-            return cmd_run(args, console)
-        if args.command == "list":
-            return cmd_list(args, console)
-        if args.command == "kernels":
-            return cli_kernels.cmd_kernels(args, console)
-        if args.command == "lines":
-            return cli_lines.cmd_lines(args, console)
-        if args.command in cli_sweep.COMMANDS:
-            return cli_sweep.main(args, console)
-        return cmd_workbench(None, console)
+        if args.command is None:
+            return cmd_workbench(None, console)
+        if json_to_stdout(args):  # `--json -`: stdout is the report's alone
+            console = err
+        return COMMANDS[args.command].run(args, console)
     except UserError as exc:
-        err.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error:", "red"), " ", user_text(exc.message)), soft_wrap=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

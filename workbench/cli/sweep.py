@@ -1,15 +1,14 @@
-"""``pipebench sweep``, ``history`` and ``compare``: tune the batch size, compare runs.
+"""``pipebench sweep``: find the fastest batch size that fits the memory budgets.
 
-Exit codes: sweep 0 with a recommendation, 1 when no size could be recommended, 2 bad input
+Exit codes: 0 with a recommendation, 1 when no size could be recommended, 2 bad input
 (one line on stderr), 130 stopped with Ctrl-C (what was measured is still printed and
-saved); history and compare 0, or 2 for bad input.
+saved).
 """
 
 from __future__ import annotations
 
 import argparse
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,23 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, param, size
-from workbench.engine import records
-from workbench.engine.compare import compare_reports, resolve_run, select_runs
+from workbench.cli.args import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    JSON_HELP,
+    param,
+    size,
+    write_json,
+)
+from workbench.cli.targets import check_target
 from workbench.engine.session import RunState, throughput
 from workbench.engine.sweep.run import SweepResult, run_sweep, save_sweep
 from workbench.engine.sweep.search import SweepPoint, SweepSettings, full_sweep_runs
 from workbench.errors import UserError
 from workbench.units import format_rate, format_seconds
-from workbench.views.compare import compare_view, history_table
 from workbench.views.sweep import answer_text, curve, points_table, sweep_header
 
 EXIT_NO_ANSWER = 1
-COMMANDS = ("sweep", "history", "compare")
 
 
 def _whole(text: str, least: int = 1) -> int:
@@ -73,8 +76,8 @@ def _fraction(text: str) -> float:
     return v
 
 
-def add_parser(subparsers: Any) -> None:
-    """Add ``sweep``, ``history`` and ``compare`` to the ``pipebench`` parser."""
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``sweep`` command to the ``pipebench`` parser."""
     d = SweepSettings()
     p = subparsers.add_parser(
         "sweep",
@@ -92,7 +95,7 @@ def add_parser(subparsers: Any) -> None:
         "--auto",
         action="store_true",
         help="powers of two from --min until throughput stops improving by "
-        f"more than {d.improvement:.0%}, a budget is passed or a size runs "
+        f"more than {d.improvement:.0%}%, a budget is passed or a size runs "  # %% for argparse
         "out of memory, then refine between the best size's neighbours "
         "(the default)",
     )
@@ -161,34 +164,9 @@ def add_parser(subparsers: Any) -> None:
         "--json",
         type=Path,
         metavar="FILE",
-        help="also write the sweep (every point, the answer) to FILE",
+        help="also write the sweep (every point, the answer) to FILE" + JSON_HELP,
     )
-
-    p = subparsers.add_parser(
-        "history",
-        help="list recorded runs",
-        description="Recorded runs, oldest first, numbered for pipebench compare.",
-    )
-    p.add_argument(
-        "target",
-        nargs="?",
-        help="only runs of this pipeline: a name, path/to/module.py[:name] or "
-        "package.module[:name]",
-    )
-    p.add_argument("--last", type=_whole, metavar="N", help="only the last N runs")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the list to FILE")
-
-    p = subparsers.add_parser(
-        "compare",
-        help="two run reports side by side, with the ratio of each figure",
-        description="Each run is a number from pipebench history (1 the oldest, -1 the "
-        "newest), a run id or a prefix of one, or a report file (--json).",
-    )
-    p.add_argument("a", metavar="RUN", help="run A")
-    p.add_argument("b", metavar="RUN", help="run B (ratios are B / A)")
-    p.add_argument(
-        "--json", type=Path, metavar="FILE", help="also write every figure and ratio to FILE"
-    )
+    return p
 
 
 def sweep_settings(args: argparse.Namespace) -> SweepSettings:
@@ -257,6 +235,7 @@ def _live_view(target: str, settings: SweepSettings, prog: _Progress, width: int
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    check_target(args.target)
     settings = sweep_settings(args)
     prog = _Progress()
     cancel, kill = threading.Event(), threading.Event()
@@ -320,7 +299,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     saved = save_sweep(result)
     data = result.to_json()
     if args.json:
-        records.write_atomic(args.json, data)
+        write_json(args.json, data)
     console.print(sweep_header(args.target, settings))
     console.print(points_table(result.points, result.answer))
     if result.points:
@@ -347,67 +326,3 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         )
         return EXIT_INTERRUPTED
     return EXIT_OK if result.answer.recommended is not None else EXIT_NO_ANSWER
-
-
-def numbered_runs(target: str | None) -> list[tuple[int, dict[str, Any]]]:
-    """Every recorded run with its history number (1 the oldest), optionally of one target."""
-    runs = list(enumerate(records.load_runs(), start=1))
-    return runs if target is None else select_runs(runs, target)
-
-
-def cmd_history(args: argparse.Namespace, console: Console) -> int:
-    runs = numbered_runs(args.target)
-    if args.last:
-        runs = runs[-args.last :]
-    if args.json:
-        records.write_atomic(args.json, [{"number": n, **r} for n, r in runs])
-    if not runs:
-        where = f" of {args.target}" if args.target else ""
-        console.print(f"no recorded runs{where} in {records.runs_dir()}")
-        return EXIT_OK
-    console.print(history_table(runs, console.width))
-    console.print(
-        Text(
-            f"{len(runs)} runs in {records.runs_dir()}; compare two with pipebench compare N M",
-            style="dim",
-        )
-    )
-    return EXIT_OK
-
-
-def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    runs = records.load_runs()
-    a, b = resolve_run(args.a, runs), resolve_run(args.b, runs)
-    if args.json:
-        figures = [
-            {
-                "section": f.section,
-                "figure": f.label,
-                "a": f.a,
-                "b": f.b,
-                "unit": f.unit,
-                "ratio": f.ratio,
-                "verdict": f.verdict,
-            }
-            for f in compare_reports(a, b)
-        ]
-        records.write_atomic(
-            args.json,
-            {
-                "a": a.get("run_id"),
-                "b": b.get("run_id"),
-                "figures": figures,
-                "written_at": time.time(),
-            },
-        )
-    console.print(compare_view(a, b))
-    return EXIT_OK
-
-
-def main(args: argparse.Namespace, console: Console) -> int:
-    """Dispatch one of ``COMMANDS``."""
-    if args.command == "sweep":
-        return cmd_sweep(args, console)
-    if args.command == "history":
-        return cmd_history(args, console)
-    return cmd_compare(args, console)

@@ -13,12 +13,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
 from textual import work
-from textual.app import SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -29,15 +29,19 @@ from workbench.engine.records import load_runs, save_run
 from workbench.engine.runner import GRACE_S, RunOptions
 from workbench.engine.session import report, throughput
 from workbench.errors import UserError
+from workbench.ui import tools
 from workbench.ui.bridge import INTERVAL_S
 from workbench.ui.messages import CatalogLoaded, RunEnded, RunRecordsLoaded, RunUpdated
 from workbench.ui.run_control import ActiveRun, Starter, default_starter, launch, same_file
 from workbench.ui.screens.dialogs import BatchSizeDialog, ParamsDialog
 from workbench.ui.screens.help import HelpScreen
 from workbench.ui.screens.main import MainScreen
+from workbench.ui.screens.sweep import SweepScreen
 from workbench.ui.settings import PipelineSettings, param_value, scaled_batch
-from workbench.ui.tools import TOOL_ACTIONS, ToolsApp
+from workbench.ui.tools import TOOL_ACTIONS
 from workbench.ui.widgets.catalog_tree import CatalogItem, CatalogTree
+from workbench.ui.widgets.runs_table import RunsTable
+from workbench.ui.widgets.stage_table import StageTable
 from workbench.units import format_rate
 
 #: Actions that only make sense on the main screen (disabled while a dialog is open).
@@ -46,8 +50,9 @@ MAIN_ACTIONS = {"run", "stop", "batch", "batch_size", "params", *TOOL_ACTIONS}
 BATCH = Binding.Group("Batch", compact=True)
 
 
-class PipebenchApp(ToolsApp):
-    """The workbench."""
+class PipebenchApp(App[int]):
+    """The workbench: the selection, the settings per pipeline, the run going and what
+    waits for it to end (a queued run or a tool, ``workbench.ui.tools``)."""
 
     CSS_PATH = ["styles/app.tcss", "styles/dialogs.tcss"]
     TITLE = "pipebench"
@@ -87,6 +92,9 @@ class PipebenchApp(ToolsApp):
         self._modules = modules
         self._starter: Starter = starter or default_starter
         self._queued: CatalogItem | None = None
+        """A pipeline to run once the run going has ended."""
+        self._then: Callable[[], object] | None = None
+        """A tool to open once the run going has ended (it waits for the CPU)."""
         self._quitting = False
         self._handle_signals = handle_signals
         self.main = MainScreen()
@@ -143,7 +151,7 @@ class PipebenchApp(ToolsApp):
         if msg.item.kind == "pipeline":
             self.run_item(msg.item)
         elif msg.item.kind == "kernels":
-            self.open_kernels(msg.item)
+            tools.open_kernels(self, msg.item)
         else:
             node = self.main.query_one(CatalogTree).cursor_node
             if node is not None:
@@ -169,7 +177,9 @@ class PipebenchApp(ToolsApp):
         count = len(msg.records)
         self.main.show_records(f"runs of {msg.pipeline} ({count} recorded)", msg.records)
 
-    def _selected_pipeline(self) -> CatalogItem | None:
+    def selected_pipeline(self) -> CatalogItem | None:
+        """The pipeline selected in the tree, or None (with a notice saying why) when the
+        selection is not a pipeline that can run here."""
         item = self.selected
         if item is not None and item.kind == "kernels":
             self.notify(f"{item.name} is a kernel set: k or Enter times it", severity="warning")
@@ -263,17 +273,53 @@ class PipebenchApp(ToolsApp):
         else:
             self.run_waiting_tool()
 
+    # ---- tools (workbench.ui.tools) -------------------------------------------------
+    def when_idle(self, what: str, then: Callable[[], object]) -> None:
+        """Do ``then`` now, or stop the run going and do it once that run has ended."""
+        active = self.active
+        if active is None:
+            then()
+            return
+        self._queued = None
+        self._then = then
+        if active.running:
+            active.stop()
+        self.notify(f"stopping {active.pipeline} first, then {what}…")
+
+    def run_waiting_tool(self) -> None:
+        """Called when a run has ended: open the tool that waited for it, if any."""
+        then, self._then = self._then, None
+        if then is not None:
+            then()
+
+    def action_sweep(self) -> None:
+        """Sweep the batch size of the selected pipeline (its other settings kept)."""
+        tools.sweep(self)
+
+    def action_kernels(self) -> None:
+        """Time the selected kernel set."""
+        tools.kernels(self)
+
+    def on_sweep_screen_batch_size_applied(self, msg: SweepScreen.BatchSizeApplied) -> None:
+        tools.apply_batch_size(self, msg)
+
+    def on_stage_table_profile_requested(self, msg: StageTable.ProfileRequested) -> None:
+        tools.profile_stage(self, msg)
+
+    def on_runs_table_compare_requested(self, msg: RunsTable.CompareRequested) -> None:
+        tools.compare_runs(self, msg)
+
     # ---- actions ----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in TOOL_ACTIONS and not self.tool_applies(action):
+        if action in TOOL_ACTIONS and not tools.applies(self, action):
             return False  # w shows in the footer for a pipeline, k for a kernel set
         return action not in MAIN_ACTIONS or isinstance(self.screen, MainScreen)
 
     def action_run(self) -> None:
         if self.selected is not None and self.selected.kind == "kernels":
-            self.open_kernels(self.selected)
+            tools.open_kernels(self, self.selected)
             return
-        item = self._selected_pipeline()
+        item = self.selected_pipeline()
         if item is not None:
             self.run_item(item)
 
@@ -307,7 +353,7 @@ class PipebenchApp(ToolsApp):
             return None
 
     def action_batch(self, factor: float) -> None:
-        item = self._selected_pipeline()
+        item = self.selected_pipeline()
         if item is None:
             return
         current = self._current_batch(item)
@@ -315,7 +361,7 @@ class PipebenchApp(ToolsApp):
             self._set_batch(item, scaled_batch(current, factor))
 
     def action_batch_size(self) -> None:
-        item = self._selected_pipeline()
+        item = self.selected_pipeline()
         if item is None or self._current_batch(item) is None:
             return
         assert item.pipeline is not None
@@ -328,7 +374,7 @@ class PipebenchApp(ToolsApp):
         self.push_screen(BatchSizeDialog(item.name, current), chosen)
 
     def action_params(self) -> None:
-        item = self._selected_pipeline()
+        item = self.selected_pipeline()
         if item is None:
             return
         info = item.pipeline
@@ -396,7 +442,7 @@ class PipebenchApp(ToolsApp):
             yield SystemCommand(
                 "Parameters…", "Edit parameters and memory budget", self.action_params
             )
-            yield from self.tool_commands(screen)
+            yield from tools.commands(self, screen)
             yield SystemCommand("Help", "Keys and what the figures mean", self.action_help)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from workbench.engine.compare import Figure, compare_reports
 from workbench.units import format_bytes, format_rate, format_seconds
+from workbench.views.text import user_text
 
 VERDICT_STYLE = {"better": "green", "worse": "red", "same": "dim"}
 
@@ -114,10 +116,21 @@ STATUS_MARK = {"finished": "✓", "stopped": "■", "budget_exceeded": "▲"}
 STATUS_SHORT = {"budget_exceeded": "budget"}
 
 
+#: Columns of the history table whose figures are right-aligned.
+_RIGHT = frozenset({"#", "batch", "items/s", "peak RSS", "peak GPU", "time"})
+#: Narrowest the "other params" column gets; below it they go under the table instead.
+PARAMS_MIN_WIDTH = 20
+
+
 def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -> Table:
-    """Recorded runs, numbered as ``pipebench compare`` takes them (1 the oldest); the start
-    time, duration and run id show from 110 columns up, the GPU column when a run has one,
-    the other parameters when they differ between the runs listed."""
+    """Recorded runs, numbered as ``pipebench compare`` takes them (1 the oldest).
+
+    The start time, duration and run id show from 110 columns up, the GPU column when a
+    run has one. Pipeline names are never cut (they are what ``pipebench history NAME``
+    takes); the parameters that differ between the runs listed wrap instead: in a column
+    that takes what the others leave of ``width``, or, where that is under
+    ``PARAMS_MIN_WIDTH`` columns, one wrapped line per run under the table.
+    """
     wide = width >= 110
     gpu = any(
         isinstance(r.get("gpu"), dict) and r["gpu"].get("peak_bytes") is not None for _, r in runs
@@ -130,55 +143,74 @@ def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -
     cols += ["peak GPU"] if gpu else []
     cols += ["time", "run id"] if wide else []
     varying, same = _split_params([r for _, r in runs])
-    if varying:
+    rows = [_history_cells(number, rec, varying, gpu) for number, rec in runs]
+    # Each column costs its widest cell plus 3 (padding and rule); no padding at the edges.
+    fixed = sum(max(cell_len(c), *(cell_len(r[c].plain) for r in rows)) + 3 for c in cols)
+    in_column = bool(varying) and width - fixed - 3 >= PARAMS_MIN_WIDTH
+    if in_column:
         cols.append("other params")
     table = Table(
-        box=box.SIMPLE_HEAD, pad_edge=False, expand=False, padding=(0, 1), caption_justify="left"
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        expand=in_column,  # the parameters take what the other columns leave
+        width=width if in_column else None,
+        padding=(0, 1),
+        caption_justify="left",
     )
+    notes: list[Text] = []
     if same:
-        table.caption = Text(
-            "the same in every run listed: " + " ".join(f"{k}={v}" for k, v in same.items()),
-            style="dim",
+        notes.append(
+            Text("the same in every run listed: " + " ".join(f"{k}={v}" for k, v in same.items()))
         )
+    if varying and not in_column:
+        notes += [
+            Text(f"#{n} ").append(row["other params"])
+            for (n, _), row in zip(runs, rows, strict=True)
+        ]
+    if notes:
+        table.caption = Text("\n", style="dim").join(notes)
     for name in cols:
         table.add_column(
             name,
             no_wrap=name != "other params",
             overflow="fold",
-            min_width=14 if name == "other params" else None,
-            justify="right"
-            if name in ("#", "batch", "items/s", "peak RSS", "peak GPU", "time")
-            else "left",
-            max_width=16 if name == "pipeline" else None,
+            ratio=1 if name == "other params" else None,
+            justify="right" if name in _RIGHT else "left",
         )
-    for number, rec in runs:
-        params = dict(rec.get("params") or {})
-        batch = params.pop("batch_size", None)
-        status = str(rec.get("status"))
-        style = "green" if status == "finished" else "yellow" if status == "stopped" else "red"
-        cells: dict[str, Any] = {
-            "#": str(number),
-            "started UTC": (rec.get("started_at") or "?")[5:16].replace("T", " "),
-            "pipeline": str(rec.get("pipeline") or rec.get("target")),
-            "batch": "–" if batch is None else str(batch),
-            "status": Text(
-                f"{STATUS_MARK.get(status, '✗')} {STATUS_SHORT.get(status, status)}", style=style
-            ),
-            "items/s": format_rate(rec.get("items_per_s") or 0.0),
-            "peak RSS": format_bytes((rec.get("memory") or {}).get("rss_peak_bytes")),
-            "time": format_seconds(rec.get("duration_s")),
-            "run id": str(rec.get("run_id")),
-            "other params": " ".join(f"{k}={v}" for k, v in params.items() if k in varying),
-        }
-        if gpu:
-            peak = (
-                (rec.get("gpu") or {}).get("peak_bytes")
-                if isinstance(rec.get("gpu"), dict)
-                else None
-            )
-            cells["peak GPU"] = format_bytes(peak) if peak is not None else "N/A"
-        table.add_row(*[cells[c] for c in cols])
+    for row in rows:
+        table.add_row(*[row[c] for c in cols])
     return table
+
+
+def _history_cells(
+    number: int, rec: dict[str, Any], varying: Sequence[str], gpu: bool
+) -> dict[str, Text]:
+    """One run's cells of the history table, by column name."""
+    params = dict(rec.get("params") or {})
+    batch = params.pop("batch_size", None)
+    status = str(rec.get("status"))
+    style = "green" if status == "finished" else "yellow" if status == "stopped" else "red"
+    cells = {
+        "#": Text(str(number)),
+        "started UTC": Text((rec.get("started_at") or "?")[5:16].replace("T", " ")),
+        "pipeline": user_text(rec.get("pipeline") or rec.get("target")),
+        "batch": user_text("–" if batch is None else batch),
+        "status": Text(
+            f"{STATUS_MARK.get(status, '✗')} {STATUS_SHORT.get(status, status)}", style=style
+        ),
+        "items/s": Text(format_rate(rec.get("items_per_s") or 0.0)),
+        "peak RSS": Text(format_bytes((rec.get("memory") or {}).get("rss_peak_bytes"))),
+        "time": Text(format_seconds(rec.get("duration_s"))),
+        "run id": user_text(rec.get("run_id")),
+        "other params": user_text(" ".join(f"{k}={v}" for k, v in params.items() if k in varying)),
+    }
+    if gpu:
+        peak = (
+            (rec.get("gpu") or {}).get("peak_bytes") if isinstance(rec.get("gpu"), dict) else None
+        )
+        cells["peak GPU"] = Text(format_bytes(peak) if peak is not None else "N/A")
+    return cells
 
 
 def _split_params(runs: Sequence[dict[str, Any]]) -> tuple[list[str], dict[str, Any]]:

@@ -93,7 +93,9 @@ WIDE = 130
 _TIMING = ("compile", "median", "IQR", "min", "n")
 
 
-def _speed_columns(plan: dict[str, Any]) -> list[str]:
+def speed_columns(plan: dict[str, Any]) -> list[str]:
+    """The speed columns of a kernel set's table: speedups against each baseline, then
+    GFLOP/s and the share of the GEMM rate when it declares ``flops``, GB/s for ``bytes``."""
     cols = [f"×{base}" for base in BASELINES]
     if plan.get("flops"):
         cols += ["GFLOP/s", "of GEMM"]
@@ -102,7 +104,9 @@ def _speed_columns(plan: dict[str, Any]) -> list[str]:
     return cols
 
 
-def _cells(row: KernelRow, plan: dict[str, Any], columns: list[str]) -> list[str]:
+def figure_cells(row: KernelRow, plan: dict[str, Any], columns: list[str]) -> list[str]:
+    """A row's figures as text, one per name in ``columns`` (timings in seconds from the
+    row's sample summary, speeds as ``speed_columns`` names them); blank where unknown."""
     s = row.summary
     values = {
         "compile": format_seconds(row.compile_s) if row.compile_s is not None else "",
@@ -150,7 +154,7 @@ def kernel_table(
             f"{row.size:,}" if row.size != last_size else "",
             row.impl + (" (ref)" if row.reference else ""),
             Text(row.mark, style=MARK_STYLE.get(row.mark, "")),
-            *_cells(row, plan, columns),
+            *figure_cells(row, plan, columns),
             f"[{note}]" if note else "",
             style="dim" if row.status == "skipped" else None,
         )
@@ -168,7 +172,7 @@ def kernel_section(plan: dict[str, Any], rows: list[KernelRow], width: int) -> l
             style = "red" if row.status == "error" or row.correct is False else "yellow"
             lines.append(f"[{len(notes)}] {row.impl} at {row.size:,}: ", style="bold")
             lines.append("; ".join(row.notes) + "\n", style=style)
-    speed = _speed_columns(plan)
+    speed = speed_columns(plan)
     if width >= WIDE:
         parts: list[Any] = [kernel_table(plan, rows, list(_TIMING) + speed, notes)]
     else:

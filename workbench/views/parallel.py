@@ -16,19 +16,23 @@ from workbench.engine.session import RunState
 from workbench.units import format_rate
 
 
-def _pct(x: float | None) -> str:
+def format_share(x: float | None) -> str:
+    """A fraction (0.42) as a whole percentage (``42%``); ``–`` when unknown."""
     return "–" if x is None else f"{100 * x:.0f}%"
 
 
-def _x(x: float | None) -> str:
+def format_speedup(x: float | None) -> str:
+    """A speedup as ``1.83x``; ``–`` when unknown."""
     return "–" if x is None else f"{x:.2f}x"
 
 
-def _rate(x: float | None) -> str:
+def format_rate_or_dash(x: float | None) -> str:
+    """Items per second as ``units.format_rate`` writes them; ``–`` when unknown."""
     return "–" if x is None else format_rate(x)
 
 
-def _workers(s: dict[str, Any]) -> str:
+def workers_label(s: dict[str, Any]) -> str:
+    """A parallel stage's workers: their number, and ``(cluster)`` on Dask."""
     if s["backend"] == "dask":
         return f"{s['workers']} (cluster)"
     return str(s["workers"])
@@ -58,16 +62,16 @@ def parallel_view(data: dict[str, Any]) -> Table | None:
     for s in stages:
         table.add_row(
             s["stage"],
-            _workers(s),
+            workers_label(s),
             f"{s['in_flight']}/{s['max_in_flight']}",
-            _rate(s["items_per_s"]),
-            _x(s["speedup"]),
-            _pct(s["efficiency"]),
-            _pct(s["utilization"]),
+            format_rate_or_dash(s["items_per_s"]),
+            format_speedup(s["speedup"]),
+            format_share(s["efficiency"]),
+            format_share(s["utilization"]),
         )
         startup = s.get("startup_s")
         notes.append(
-            f"{s['stage']}: serial {_rate(s['serial_items_per_s'])} items/s over its first "
+            f"{s['stage']}: serial {format_rate_or_dash(s['serial_items_per_s'])} items/s over its first "
             f"{s['serial_batches']} batches; waited {s['wait_s']:.2f} s"
             + (f" ({startup:.2f} s for the first result)" if startup is not None else "")
             + f"; {s['verdict']}"
@@ -97,7 +101,7 @@ def bottleneck_note(state: RunState, index: int) -> str:
             return (
                 f"; a parallel stage: its self time is the main thread waiting on "
                 f"{s['workers']} {s['backend']} worker(s), busy "
-                f"{_pct(s.get('utilization'))}"
+                f"{format_share(s.get('utilization'))}"
                 + (
                     f", {startup:.2f} s of it for the first result (worker start-up)"
                     if startup is not None

@@ -65,7 +65,6 @@ class KernelRun:
         self.options = options or KernelOptions()
         self.events: queue.Queue[Event] = queue.Queue()
         self.handle: RunHandle | None = None
-        self.rounds_done = 0
         self._stopped = False
         self._done = threading.Event()
         self._lock = threading.Lock()
@@ -98,7 +97,6 @@ class KernelRun:
                 if isinstance(ev, Failure):
                     failed = True
                 self.events.put(ev)
-            self.rounds_done = index + 1
             code = ev.returncode if isinstance(ev, Exited) else 1
             index += 1
             if index >= total or failed or code != 0 or self._stopped:

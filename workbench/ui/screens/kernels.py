@@ -36,7 +36,7 @@ from workbench.engine.kernels.session import (
 )
 from workbench.ui.bridge import INTERVAL_S
 from workbench.ui.widgets.run_header import STATUS_TEXT
-from workbench.views.kernels import MARK_STYLE, _cells, _speed_columns, header
+from workbench.views.kernels import MARK_STYLE, figure_cells, header, speed_columns
 from workbench.views.loglog import loglog
 
 #: ``start_kernels`` or a stand-in with its signature.
@@ -60,7 +60,7 @@ class KernelPlot(Widget):
 
 def columns_for(plan: dict[str, Any] | None) -> list[str]:
     """The measurement columns of a kernel: timings, speedups, rates."""
-    speed = _speed_columns(plan or {})
+    speed = speed_columns(plan or {})
     return [TIMING[0], *speed[:2], *TIMING[1:], *speed[2:]]
 
 
@@ -75,7 +75,7 @@ def row_cells(
         Text(impl, style=style),
         Text(row.mark, style=MARK_STYLE.get(row.mark, "")),
     ]
-    cells += [Text(c, justify="right", style=style) for c in _cells(row, plan, cols)]
+    cells += [Text(c, justify="right", style=style) for c in figure_cells(row, plan, cols)]
     cells.append(Text(f"[{note}]" if note else ""))
     return cells
 

@@ -12,7 +12,12 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from workbench.views.parallel import _pct, _rate, _workers, _x
+from workbench.views.parallel import (
+    format_rate_or_dash,
+    format_share,
+    format_speedup,
+    workers_label,
+)
 
 
 def parallel_text(data: dict[str, Any] | None) -> Text:
@@ -28,11 +33,13 @@ def parallel_text(data: dict[str, Any] | None) -> Text:
     for s in stages:
         text.append("\n")
         text.append(f"{s['stage']}", style="bold")
-        text.append(f" · {_workers(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight")
         text.append(
-            f"\n  {_rate(s.get('items_per_s'))} items/s · speedup {_x(s.get('speedup'))}"
-            f" · efficiency {_pct(s.get('efficiency'))}"
-            f" · busy {_pct(s.get('utilization'))}"
+            f" · {workers_label(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight"
+        )
+        text.append(
+            f"\n  {format_rate_or_dash(s.get('items_per_s'))} items/s · speedup {format_speedup(s.get('speedup'))}"
+            f" · efficiency {format_share(s.get('efficiency'))}"
+            f" · busy {format_share(s.get('utilization'))}"
         )
         if s.get("verdict"):
             text.append(f"\n  → {s['verdict']}", style="italic")

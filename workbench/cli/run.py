@@ -1,0 +1,143 @@
+"""``pipebench run``: run a pipeline headless and print its stage report.
+
+Exit codes: 0 the run finished (or reached its limit), 1 it failed, crashed or passed its
+memory budget, 2 bad input (one line on stderr), 130 stopped with Ctrl-C, 143 with SIGTERM,
+129 with SIGHUP (each still prints and records the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from workbench.cli import parallel as cli_parallel
+from workbench.cli.args import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    JSON_HELP,
+    json_to_stdout,
+    param,
+    pipeline_params,
+    positive_int,
+    seconds,
+    size,
+    write_json,
+)
+from workbench.cli.follow import SIGNAL_EXIT, follow
+from workbench.cli.targets import check_target
+from workbench.engine import records
+from workbench.engine.follow import RunJob
+from workbench.engine.protocol import FINISHED, STOPPED
+from workbench.engine.runner import RunOptions
+from workbench.engine.sections.memory import BUDGET_HELP, BUDGET_MEASURES
+from workbench.engine.session import report
+from workbench.errors import UserError
+from workbench.views.run import run_view
+from workbench.views.text import user_text
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``run`` command to the ``pipebench`` parser."""
+    p = subparsers.add_parser("run", help="run a pipeline headless and print its stage report")
+    p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
+    p.add_argument("--batch-size", type=positive_int, help="shortcut for --param batch_size=N")
+    p.add_argument(
+        "--param",
+        type=param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a pipeline parameter (repeatable)",
+    )
+    p.add_argument(
+        "--max-batches", type=positive_int, help="stop after N batches out of the last stage"
+    )
+    p.add_argument("--max-seconds", type=seconds, help="stop after S seconds")
+    p.add_argument(
+        "--memory-budget",
+        type=size,
+        metavar="SIZE",
+        help="stop the run when the memory of its process tree passes SIZE (2GiB, 512MiB, "
+        "...); what is counted is --budget-on",
+    )
+    p.add_argument(
+        "--budget-on",
+        choices=BUDGET_MEASURES,
+        default="private",
+        help="what --memory-budget applies to: "
+        + "; ".join(f"{k}: {v}" for k, v in BUDGET_HELP.items())
+        + " (default private)",
+    )
+    p.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the report to FILE" + JSON_HELP
+    )
+    p.add_argument(
+        "--snapshot-interval",
+        type=seconds,
+        default=0.1,
+        metavar="S",
+        help="seconds between live snapshots (default 0.1)",
+    )
+    cli_parallel.add_arguments(p)
+    return p
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        params=pipeline_params(args),
+        max_batches=args.max_batches,
+        max_seconds=args.max_seconds,
+        memory_budget=args.memory_budget,
+        budget_on=args.budget_on,
+        snapshot_s=args.snapshot_interval,
+    )
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    check_target(args.target)
+    cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
+    state, signalled = follow(
+        RunJob(args.target, run_options(args)),
+        console,
+        view=run_view if console.is_terminal else None,
+        what="the run",
+    )
+    failure = state.failure
+    if failure is not None and failure.user_error and state.snapshot is None:
+        raise UserError(failure.message)
+    rep = report(state, finished_at=time.time())
+    if args.json:  # first: what was measured is never lost to a record that fails
+        write_json(args.json, rep)
+    record: str | None = None
+    why = ""
+    try:
+        record = str(records.save_run(rep))
+    except UserError as exc:
+        why = exc.message
+    except OSError as exc:
+        why = f"{exc.strerror or exc} ({exc.filename or records.runs_dir()})"
+    console.print(run_view(state, record))
+    if record is None:
+        console.print(
+            Text(f"warning: the run record was not saved: {why}", style="yellow"),
+            soft_wrap=True,
+            highlight=False,
+        )
+    if failure is not None and not failure.user_error:
+        where = record if json_to_stdout(args) or not args.json else args.json
+        console.print(
+            Text.assemble(
+                ("error: ", "red"),
+                user_text(failure.message or failure.type),
+                f" (traceback in {where or 'the log above'})",
+            ),
+            highlight=False,
+        )
+    if signalled is not None:
+        return SIGNAL_EXIT[signalled]
+    return EXIT_OK if state.status in (FINISHED, STOPPED) else EXIT_RUN_FAILED
