@@ -21,7 +21,6 @@ from workbench.engine.protocol import (
     Hello,
     LineProfile,
     LineStat,
-    MemorySample,
     ProfiledFunction,
     Snapshot,
     StageSample,
@@ -47,7 +46,7 @@ FN = ProfiledFunction(
     ),
     stage="hot",
 )
-MEM = MemorySample(1, None, 1, 1, 1, None, None)
+MEM = None  # memory plays no part in a line profile's figures
 
 
 def events(per_item_ns: int, items: int):

@@ -1,33 +1,45 @@
-"""The stage probe, in both implementations: counts, batches, self time, failures."""
+"""The stage probe, in both implementations: counts, batches, self time, failures, stops,
+the counter block both processes share, and the item model."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import time
 from collections import namedtuple
 
 import numpy as np
 import pytest
 
+from workbench.authoring.items import count_items
 from workbench.engine import probe
-from workbench.engine.probe import PyClock, PyProbe, count_items
+from workbench.engine.probe import Block, PyClock, PyProbe
 
 IMPLS = ["python"] + (["c"] if probe._c_probe is not None else [])
 
 
-def make_chain(impl, source, *stages):
-    n = 1 + len(stages)
+class StopRun(KeyboardInterrupt):
+    pass
+
+
+def make_clock(impl, block, n):
     if impl == "c":
-        clock = probe._c_probe.Clock(n, count_items, probe.batch_types())
-        wrap = probe._c_probe.Probe
-    else:
-        clock = PyClock(n, count_items, probe.batch_types())
-        wrap = PyProbe
-    probes = [wrap(clock, 0, iter(source))]
+        return probe._c_probe.Clock(block.buf, n, count_items, probe.kind_of, StopRun)
+    return PyClock(block.words, n, count_items, probe.kind_of, StopRun)
+
+
+def make_chain(impl, source, *stages, items=None, block=None):
+    block = block or Block.private()
+    n = 1 + len(stages)
+    clock = make_clock(impl, block, n)
+    wrap = probe._c_probe.Probe if impl == "c" else PyProbe
+    items = items or [None] * n
+    probes = [wrap(clock, 0, iter(source), items[0])]
     for i, s in enumerate(stages, 1):
         out = s(probes[-1])
         clock.charge(i)  # as the runner child does after calling each stage
-        probes.append(wrap(clock, i, out))
-    return clock, probes
+        probes.append(wrap(clock, i, out, items[i]))
+    return clock, probes, block
 
 
 def double(it):
@@ -54,10 +66,10 @@ def test_c_probe_was_built():
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_counts_items_and_batches_per_stage(impl):
-    clock, probes = make_chain(impl, range(95), double, batch10)
+    clock, probes, block = make_chain(impl, range(95), double, batch10)
     out = list(probes[-1])
     clock.finish()
-    r = probe.read(clock)
+    r = block.read()
     assert r.items == (95, 190, 190)
     assert r.batches == (95, 190, 19)  # 18 full batches of 10 and one of 10: 190/10 = 19
     assert sum(len(b) for b in out) == 190
@@ -75,13 +87,13 @@ def test_self_time_goes_to_the_stage_that_spends_it(impl):
     def fast(it):
         yield from it
 
-    clock, probes = make_chain(impl, range(50), slow, fast)
+    clock, probes, block = make_chain(impl, range(50), slow, fast)
     start = time.monotonic_ns()
     for _ in probes[-1]:
         pass
     clock.finish()
     wall = time.monotonic_ns() - start
-    r = probe.read(clock)
+    r = block.read()
     assert r.self_ns[1] >= 50 * 2_000_000  # at least the sleeps
     assert r.self_ns[1] > 0.9 * sum(r.self_ns)
     # Self times telescope: with the sink they add up to the clock's wall time exactly,
@@ -97,11 +109,11 @@ def test_an_eager_stage_is_charged_for_consuming_its_upstream(impl):
         time.sleep(0.05)
         return iter(data)
 
-    clock, probes = make_chain(impl, range(1000), load_everything)
+    clock, probes, block = make_chain(impl, range(1000), load_everything)
     for _ in probes[-1]:
         pass
     clock.finish()
-    r = probe.read(clock)
+    r = block.read()
     assert r.items == (1000, 1000)
     assert r.self_ns[1] >= 50_000_000
 
@@ -117,11 +129,11 @@ def test_the_stage_that_raised_is_recorded(impl):
     def passthrough(it):
         yield from it
 
-    clock, probes = make_chain(impl, range(100), explode, passthrough)
+    clock, probes, block = make_chain(impl, range(100), explode, passthrough)
     with pytest.raises(ValueError):
         for _ in probes[-1]:
             pass
-    r = probe.read(clock)
+    r = block.read()
     assert r.failed == 1
     assert r.items[1] == 7  # the counts so far are kept
 
@@ -136,7 +148,7 @@ def test_close_runs_the_stage_finally_block(impl):
         finally:
             closed.append(True)
 
-    clock, probes = make_chain(impl, range(100), guarded)
+    clock, probes, block = make_chain(impl, range(100), guarded)
     next(probes[-1])
     probes[-1].close()
     assert closed == [True]
@@ -153,7 +165,9 @@ Batch = namedtuple("Batch", "x y")
         ("text", 1),
         ({"text": "a", "label": 1}, 1),  # a record
         ([1, 2, 3], 3),
-        ((1, 2), 2),
+        ((1, 2), 1),  # a tuple is a record: one item
+        ((1, "x", 0), 1),  # (x, y, label) per row
+        ((np.zeros(4), 3), 1),  # a row with a feature vector and a label
         ([], 0),
         (np.zeros((64, 8)), 64),
         (np.float32(1.0), 1),
@@ -163,20 +177,116 @@ Batch = namedtuple("Batch", "x y")
         ([np.zeros(5), np.zeros(7)], 2),  # a list of ragged arrays is a batch of 2
         ({"ids": np.zeros((8, 3)), "mask": np.zeros((8, 3))}, 8),
         (Row(1, "a"), 1),
+        (b"bytes", 1),
+        (None, 1),
         (Batch(np.zeros((12, 2)), np.zeros(12)), 12),
     ],
 )
 @pytest.mark.parametrize("impl", IMPLS)
 def test_items_per_yielded_value(impl, value, expected):
-    clock, probes = make_chain(impl, [value])
+    clock, probes, block = make_chain(impl, [value])
     list(probes[-1])
-    assert probe.read(clock).items[0] == expected
+    assert block.read().items[0] == expected
     assert count_items(value) == expected
 
 
 def test_torch_tensors_count_their_leading_dimension():
     torch = pytest.importorskip("torch")
     for impl in IMPLS:
-        clock, probes = make_chain(impl, [torch.zeros(10, 3), torch.tensor(1.0)])
+        clock, probes, block = make_chain(impl, [torch.zeros(10, 3), torch.tensor(1.0)])
         list(probes[-1])
-        assert probe.read(clock).items[0] == 11
+        assert block.read().items[0] == 11
+        pair = (torch.zeros(6, 3), torch.zeros(6))  # (features, labels)
+        assert count_items(pair) == 6
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_items_override_per_stage(impl):
+    def losses(it):
+        for batch in it:
+            yield float(len(batch))  # one loss per batch
+
+    def batches(it):
+        while chunk := list(itertools.islice(it, 8)):
+            yield chunk
+
+    # By the model: 8 items per batch, then 1 item (a float) per batch.
+    clock, probes, block = make_chain(impl, range(64), batches, losses)
+    list(probes[-1])
+    assert block.read().items == (64, 64, 8)
+    # Saying each loss stands for the batch's items: a function of the value.
+    clock, probes, block = make_chain(
+        impl, range(64), batches, losses, items=[None, None, lambda loss: int(loss)]
+    )
+    list(probes[-1])
+    assert block.read().items == (64, 64, 64)
+    # Or a constant per value.
+    clock, probes, block = make_chain(impl, range(64), batches, items=[None, 3])
+    list(probes[-1])
+    assert block.read().items == (64, 24)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # swallow's end
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_stop_is_re_asserted_at_every_boundary(impl):
+    """A stage that swallows the stop (``except BaseException: pass``) cannot keep going:
+    the next boundary raises it again, and so on until the chain unwinds."""
+
+    def swallow(it):
+        while True:
+            with contextlib.suppress(BaseException):
+                yield next(it)
+
+    clock, probes, block = make_chain(impl, itertools.count(), swallow)
+    n = 0
+    with pytest.raises(StopRun):
+        for _ in probes[-1]:
+            n += 1
+            if n == 100:
+                block.request_stop("max_seconds")
+    assert n == 100 and block.stop_reason == "max_seconds"
+    r = block.read()
+    assert r.failed == -1  # a stop is no stage failing
+    clock.set_closing(True)  # closing: the stop is no longer raised
+    assert next(probes[0]) is not None
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_the_block_is_shared_memory_the_parent_reads(impl):
+    """The parent maps the same memfd and sees the counters as the child writes them."""
+    child_side = Block.create()
+    parent_side = Block.attach(child_side.fd)
+    clock, probes, _ = make_chain(impl, range(30), block=child_side)
+    assert parent_side.read().items == (0,)
+    next(probes[-1])
+    next(probes[-1])
+    r = parent_side.read()
+    assert r.items == (2,) and r.batches == (2,) and not r.finished
+    assert sum(r.self_ns) == r.elapsed_ns  # the time in progress is charged to who runs
+    list(probes[-1])
+    clock.finish()
+    r = parent_side.read()
+    assert r.finished and r.items == (30,) and r.done == (True,)
+    # The parent's stop request reaches the child's probes.
+    parent_side.request_stop("user")
+    assert child_side.stop_reason == "user"
+    parent_side.close()
+    child_side.close()
+
+
+def test_the_c_layout_is_the_python_layout():
+    if probe._c_probe is None:
+        pytest.skip("the C probe was not built")
+    c = probe._c_probe.LAYOUT
+    assert c["header"] == probe.HEADER and c["role_slots"] == probe.ROLE_SLOTS
+    assert c["magic_value"] == probe.MAGIC_VALUE and c["version"] == probe.LAYOUT_VERSION
+    names = ["magic", "layout", "capacity", "n", "ticks", "start_tick", "start_ns", "last_tick", "end_tick", "end_ns", "failed", "running", "stop", "phase"]  # fmt: skip
+    for index, name in enumerate(names):
+        assert c[name] == index, name
+
+
+def test_a_block_holds_the_roles_the_child_records():
+    b = Block.private()
+    b.set_role(123, 1)
+    b.set_role(456, 2)
+    assert b.roles() == {123: "DataLoader worker", 456: "multiprocessing child"}

@@ -9,16 +9,24 @@ from workbench.engine.protocol import (
     Finished,
     Hello,
     Log,
-    MemorySample,
     ProtocolError,
+    Sections,
     Snapshot,
     StageSample,
     decode,
     encode,
 )
+from workbench.engine.sections.memory import MemorySection, MemoryTotals, ProcessMemory
 
-MEM = MemorySample(
-    rss=10, uss=8, rss_start=5, rss_peak=12, rss_peak_sampled=11, rss_hwm=12, uss_peak=9
+MEM = MemorySection(
+    now=MemoryTotals(rss=10, anon=6, file=4, uss=8, pss=9),
+    start=MemoryTotals(rss=5, anon=3, file=2),
+    peak=MemoryTotals(rss=12, anon=7, file=5, uss=9, pss=10),
+    processes=(
+        ProcessMemory(7, "runner", "python", True, MemoryTotals(rss=10), MemoryTotals(rss=12), 12),
+    ),
+    samples=3,
+    runner_hwm=12,
 )
 EVENTS = [
     Hello(1, "p", "m", "/x/m.py", {"batch_size": 4}, ("src", "a"), "c", "3.11.7", 1.5),
@@ -30,10 +38,13 @@ EVENTS = [
         -1,
         {"caches": [{"name": "f", "hits": 1}]},
     ),
+    Snapshot(5, (StageSample(1, 1, 5, True, 2),), 0, None, -1, {}, 1, 7),
+    Sections({"caches": {"caches": []}}),
     Log("stdout", "hello"),
     Failure("run", "ValueError", "bad", "Traceback...", "a", False),
     Finished("failed", None, "stage a raised"),
     Exited(-9, "SIGKILL", "memory_budget", ("last line",)),
+    Exited(0, None, None, (), "max_seconds", "Fatal Python error", ("loky worker (pid 3)",), True),
 ]
 
 
@@ -56,3 +67,8 @@ def test_round_trip(event):
 def test_bad_lines_are_refused(line):
     with pytest.raises(ProtocolError):
         decode(line)
+
+
+def test_a_line_of_another_version_names_the_version_it_got():
+    with pytest.raises(ProtocolError, match="protocol version 1 is not"):
+        decode('{"v": 1, "e": "log", "stream": "a", "text": "b"}')

@@ -43,7 +43,7 @@ def test_without_a_driver_the_sampler_says_so_and_gives_na() -> None:
     if nvml_works():
         pytest.skip("this machine has an NVIDIA driver; tests/gpu covers it")
     sampler = GpuSampler(interval_s=60)
-    data = sampler.read()
+    data = sampler.read({1}, None)
     assert data["state"] == NO_DRIVER and data["nvml"] == NO_DRIVER
     assert data["devices"] == []
     for key in (
@@ -55,8 +55,8 @@ def test_without_a_driver_the_sampler_says_so_and_gives_na() -> None:
         "peak_allocated_bytes",
     ):
         assert data[key] is None, key  # N/A, not 0
-    assert sampler.read() is data  # cached between samples
-    sampler.close()
+    assert sampler.read({1}, None) is data  # cached between samples
+    sampler.close({1}, None)
     json.dumps(data)  # goes into snapshots as is
 
 
@@ -77,7 +77,7 @@ def test_the_sampler_never_imports_torch_or_textual() -> None:
         import json, sys
         from workbench.engine.sections.gpu import GpuSampler
         from workbench.engine.sections.resources import ContextsSampler
-        data = GpuSampler().read()
+        data = GpuSampler().read({1}, None)
         ContextsSampler().read()
         print(json.dumps({"torch": "torch" in sys.modules, "textual": "textual" in sys.modules,
                           "torch_state": data["torch"], "state": data["state"]}))
@@ -92,7 +92,7 @@ def test_without_pynvml_the_state_is_nvml_unavailable() -> None:
         import json, sys
         sys.modules["pynvml"] = None  # nvidia-ml-py not installed
         from workbench.engine.sections.gpu import GpuSampler
-        data = GpuSampler().read()
+        data = GpuSampler().read({1}, None)
         print(json.dumps({k: data[k] for k in ("state", "nvml", "nvml_detail", "used_bytes")}))
     """)
     assert got["state"] == NVML_UNAVAILABLE and got["nvml"] == NVML_UNAVAILABLE
@@ -107,8 +107,9 @@ def test_torch_without_cuda_is_a_state() -> None:
         import json, sys
         sys.modules["pynvml"] = None
         import torch
-        from workbench.engine.sections.gpu import GpuSampler
-        data = GpuSampler().read()
+        from workbench.engine.sections.gpu import GpuSampler, TorchCudaSampler
+        torch_side = TorchCudaSampler().read()  # in the runner child
+        data = GpuSampler().read({1}, torch_side)  # in the parent
         print(json.dumps({k: data[k] for k in ("state", "torch")}))
     """)
     assert got == {"state": TORCH_NO_CUDA, "torch": TORCH_NO_CUDA}

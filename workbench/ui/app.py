@@ -20,17 +20,19 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from workbench.engine.catalog import ModuleInfo, discover
+from workbench.engine.follow import INTERVAL_S
 from workbench.engine.protocol import FINISHED
 from workbench.engine.records import load_runs, save_run
 from workbench.engine.runner import GRACE_S, RunOptions
-from workbench.engine.session import report, throughput
+from workbench.engine.session import RunState, report, throughput
 from workbench.errors import UserError
+from workbench.text import printable
 from workbench.ui import tools
-from workbench.ui.bridge import INTERVAL_S
 from workbench.ui.messages import CatalogLoaded, RunEnded, RunRecordsLoaded, RunUpdated
 from workbench.ui.run_control import ActiveRun, Starter, default_starter, launch, same_file
 from workbench.ui.screens.dialogs import BatchSizeDialog, ParamsDialog
@@ -96,6 +98,8 @@ class PipebenchApp(App[int]):
         self._then: Callable[[], object] | None = None
         """A tool to open once the run going has ended (it waits for the CPU)."""
         self._quitting = False
+        self._recorded: set[str] = set()
+        """Run ids whose record is saved (a record is saved once)."""
         self._handle_signals = handle_signals
         self.main = MainScreen()
         """The one main screen (dialogs and help go on top of it)."""
@@ -236,6 +240,41 @@ class PipebenchApp(App[int]):
         self.last_update = msg
         self.main.show_update(msg)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast shows its text as text: user strings (an exception message, a stage
+        or file name) are never read as markup or passed on as escape sequences."""
+        super().notify(
+            printable(message, newlines=True, limit=600),
+            title=printable(title, limit=120),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
+
+    def record_run(self, state: RunState) -> bool:
+        """Save the run record of ``state`` once (not for bad input that never started);
+        True if it was saved."""
+        failure = state.failure
+        if state.run_id in self._recorded or (
+            failure is not None and failure.user_error and state.snapshot is None
+        ):
+            return False
+        self._recorded.add(state.run_id)
+        try:
+            save_run(report(state, finished_at=time.time()))
+        except (OSError, UserError) as exc:
+            self.notify(f"run record not saved: {exc}", severity="error")
+            return False
+        return True
+
     def on_run_ended(self, msg: RunEnded) -> None:
         active = self.active
         if active is None or active.run_id != msg.run_id:
@@ -251,10 +290,7 @@ class PipebenchApp(App[int]):
             # Bad input (a parameter value, an import error): like the CLI, no record.
             self.notify(failure.message, title=f"{name} did not start", severity="error")
         else:
-            try:
-                save_run(report(state, finished_at=time.time()))
-            except (OSError, UserError) as exc:
-                self.notify(f"run record not saved: {exc}", severity="error")
+            self.record_run(state)
             if state.status == FINISHED:
                 self.notify(f"{name} finished: {format_rate(throughput(state))} items/s")
             else:
@@ -398,7 +434,8 @@ class PipebenchApp(App[int]):
             self.exit(0)
             return
         if self._quitting:
-            self.exit(0)  # on_unmount kills the child
+            self.active.stop()  # the second request kills it; its record is still saved
+            self.set_timer(2.0, lambda: self.exit(0))
             return
         self._quitting = True
         self._queued = None
@@ -458,10 +495,12 @@ class PipebenchApp(App[int]):
         self.shutdown_runs()
 
     def shutdown_runs(self) -> None:
-        """Leave no runner child behind: stop, kill and wait for the run going."""
+        """Leave no runner child behind: kill and wait for the run going, and keep its
+        record (what was measured is never lost to a quit)."""
         active, self.active = self.active, None
         if active is not None:
             active.shutdown()
+            self.record_run(active.bridge.state)
 
 
 def run_app(root: Path) -> int:

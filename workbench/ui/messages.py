@@ -30,7 +30,7 @@ class RunUpdated(Message):
         *,
         events: int,
         rates: tuple[float, ...],
-        rss: tuple[int, ...],
+        memory: tuple[int, ...],
         log_total: int,
         log_recent: tuple[LogLine, ...],
         ended: bool = False,
@@ -41,9 +41,11 @@ class RunUpdated(Message):
         self.events = events
         """Events folded into ``state`` so far."""
         self.rates = rates
-        """Items per second out of the last stage, one point per snapshot (downsampled)."""
-        self.rss = rss
-        """RSS of the runner process in bytes, one point per snapshot (downsampled)."""
+        """The live (windowed) items per second out of the last stage, one point per update
+        (downsampled)."""
+        self.memory = memory
+        """Private memory (anonymous + shared) of the run's processes in bytes, one point
+        per update (downsampled)."""
         self.log_total = log_total
         self.log_recent = log_recent
         self.ended = ended

@@ -1,7 +1,7 @@
 """A recorded event stream played as a run, for deterministic tests and demos.
 
-``ReplayHandle`` looks like a ``RunHandle`` to the app (an event queue, stop, kill, wait),
-so a recorded run goes through exactly the code path a live one does: the bridge.
+``ReplayHandle`` looks like a ``RunHandle`` to the follower (an event queue, stop, kill), so
+a recorded run goes through exactly the code path a live one does: the bridge's follower.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ class ReplayHandle:
     def running(self) -> bool:
         return not self._ended
 
-    def stop(self) -> None:
-        self._put(Finished(STOPPED, "user", "stopped by the user"))
-        self._put(Exited(0))
+    def stop(self, reason: str = "user") -> None:
+        self._put(Finished(STOPPED, reason, "stopped by the user"))
+        self._put(Exited(0, stop_reason=reason))
 
-    def kill(self) -> None:
-        self._put(Exited(-9, "SIGKILL", "user_kill"))
+    def kill(self, why: str = "user_kill") -> None:
+        self._put(Exited(-9, "SIGKILL", why))
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._ended

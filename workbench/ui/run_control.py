@@ -1,7 +1,6 @@
-"""Starting, stopping and ending runs for the app: one runner child and one bridge each.
+"""Starting, stopping and ending runs for the app: one bridge (and its follower) each.
 
-A run is started from the app's (main) thread, so that the runner child gets the kernel's
-parent-death signal; ending the app always ends the child (stop, then kill).
+Ending the app always ends the run: the follower stops it, then kills it.
 """
 
 from __future__ import annotations
@@ -10,26 +9,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from textual.message import Message
 
+from workbench.engine.follow import INTERVAL_S, Starter
 from workbench.engine.runner import RunOptions, start_run
 from workbench.engine.session import RunState
-from workbench.ui.bridge import INTERVAL_S, RunBridge, RunSource
+from workbench.ui.bridge import RunBridge
 
-#: Starts a run: ``start_run`` in the app, a recorded stream in tests.
-Starter = Callable[[str, RunOptions], RunSource]
-
-
-def options_dict(o: RunOptions) -> dict[str, Any]:
-    """The options as the headless CLI records them, so reports have the same shape."""
-    return {
-        "max_batches": o.max_batches,
-        "max_seconds": o.max_seconds,
-        "memory_budget_bytes": o.memory_budget,
-        "snapshot_s": o.snapshot_s,
-    }
+__all__ = ["ActiveRun", "Starter", "default_starter", "launch", "same_file"]
 
 
 @dataclass
@@ -39,7 +27,6 @@ class ActiveRun:
     target: str
     pipeline: str
     module_path: str
-    handle: RunSource
     bridge: RunBridge
 
     @property
@@ -48,18 +35,16 @@ class ActiveRun:
 
     @property
     def running(self) -> bool:
-        return self.handle.running
+        return self.bridge.is_alive() and not self.bridge.ended
 
-    def stop(self) -> None:
-        self.handle.stop()
+    def stop(self, reason: str = "user") -> str:
+        """Stop the run (a second call kills it); returns "stop" or "kill"."""
+        return self.bridge.follower.request_stop(reason)
 
     def shutdown(self, timeout: float = 2.0) -> None:
-        """End it all now: the bridge, then the child (stop, then kill), and wait."""
+        """End it all now: no more updates, the child killed, the bridge joined."""
         self.bridge.stop()
-        if self.handle.running:
-            self.handle.stop()
-            self.handle.kill()
-            self.handle.wait(timeout)
+        self.bridge.follower.kill()
         self.bridge.join(timeout)
 
 
@@ -73,16 +58,15 @@ def launch(
     module_path: str,
     interval: float = INTERVAL_S,
 ) -> ActiveRun:
-    """Start the runner child and the bridge that reads it."""
-    handle = starter(target, options)
-    state = RunState(target, started_at=time.time(), options=options_dict(options))
-    bridge = RunBridge(handle.events, state, post, interval=interval)
+    """Start the run and the bridge that follows it."""
+    state = RunState(target, started_at=time.time(), options=options.as_dict())
+    bridge = RunBridge(target, options, state, post, starter=starter, interval=interval)
     bridge.start()
-    return ActiveRun(target, pipeline, module_path, handle, bridge)
+    return ActiveRun(target, pipeline, module_path, bridge)
 
 
-def default_starter(target: str, options: RunOptions) -> RunSource:
-    return start_run(target, options)
+#: Starts a run: a runner child in the app, a recorded stream in tests.
+default_starter: Starter = start_run
 
 
 def same_file(a: str | None, b: str | None) -> bool:

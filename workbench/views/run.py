@@ -49,15 +49,15 @@ def stage_table(state: RunState) -> Table:
     columns = ["items", "batches", "items/s", "batches/s", "self", "self %", "per batch"]
     if compiled:
         columns.append("JIT compile")
-    for name in columns:
-        table.add_column(name, justify="right", no_wrap=True)
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
         name = user_text(r.name)
         if r.bottleneck:
             name.append(" ◀")
         elif r.failed:
             name.append(" ✗")
-        cells = [
+        cells: list[Text | str] = [
             name,
             f"{r.items:,}",
             f"{r.batches:,}",

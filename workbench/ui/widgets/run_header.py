@@ -7,7 +7,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from workbench.engine.session import RunState, rate_now, throughput
+from workbench.engine.session import RunState, throughput, window_of
+from workbench.text import printable
 from workbench.units import format_bytes, format_rate, format_seconds
 
 #: A symbol and a word for every state, so that it reads without colour.
@@ -29,6 +30,26 @@ def status_label(status: str) -> str:
 
 def params_text(params: dict[str, object] | None) -> str:
     return " ".join(f"{k}={v}" for k, v in (params or {}).items())
+
+
+def rate_text(state: RunState, dim: object = "dim") -> Text:
+    """Items per second as the header shows them: while the run goes, the live rate over
+    its window (said how long) and the largest so far; once it has ended, the average."""
+    out = Text()
+    if state.ended:
+        out.append(f"  {format_rate(throughput(state))} items/s (average)")
+        return out
+    window = window_of(state)
+    if state.rate is None or window is None:
+        out.append(f"  {format_rate(throughput(state))} items/s (average so far)")
+        return out
+    span, batches = window
+    out.append(f"  {format_rate(state.rate)} items/s")
+    out.append(
+        f" over {format_seconds(span)}/{batches} batches · max {format_rate(state.rate_max)}",
+        dim,  # type: ignore[arg-type]
+    )
+    return out
 
 
 class RunHeader(Widget):
@@ -71,10 +92,10 @@ class RunHeader(Widget):
         hello = state.hello
         text = Text(no_wrap=False)
         name = hello.pipeline if hello else state.target.rpartition(":")[2]
-        text.append(name, self._style("title"))  # type: ignore[arg-type]
+        text.append(printable(name), self._style("title"))  # type: ignore[arg-type]
         params = hello.params if hello else state.options.get("params")
         if params:
-            text.append(f"  {params_text(params)}")
+            text.append(f"  {printable(params_text(params))}")
         budget = state.options.get("memory_budget_bytes")
         if budget:
             text.append(f"  budget {format_bytes(budget)}", self._style("dim"))  # type: ignore[arg-type]
@@ -90,13 +111,20 @@ class RunHeader(Widget):
         status.append(status_label(state.status), self._style(kind))  # type: ignore[arg-type]
         if state.snapshot is not None:
             status.append(f"  {format_seconds(state.elapsed_s)}")
-            total = throughput(state)
-            status.append(f"  {format_rate(total)} items/s")
-            now = rate_now(state)
-            if now is not None and not state.ended:
-                status.append(f" (now {format_rate(now)})", self._style("dim"))  # type: ignore[arg-type]
+            status.append_text(rate_text(state, self._style("dim")))
+            stalled = state.stalled_s
+            if stalled is not None:
+                where = state.running_stage
+                status.append(
+                    f"  no update for {format_seconds(stalled)}: inside one long call"
+                    + (f" in {printable(where)}" if where else ""),
+                    self._style("bad"),  # type: ignore[arg-type]
+                )
         status.truncate(max(self.size.width - 2, 10), overflow="ellipsis")
         text.append_text(status)
         if state.message and state.status not in ("starting", "running"):
-            text.append(f"\n{state.message}", self._style("bad" if kind == "bad" else "dim"))  # type: ignore[arg-type]
+            text.append(
+                f"\n{printable(state.message)}",
+                self._style("bad" if kind == "bad" else "dim"),  # type: ignore[arg-type]
+            )
         return text
