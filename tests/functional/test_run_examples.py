@@ -30,20 +30,20 @@ async def test_select_and_run_example_until_finished(pipebench_home: Path) -> No
     app = make_app(EXAMPLES)  # real discovery, in a worker
     async with app.run_test(size=(100, 30)) as pilot:
         await select(pilot, "jsonl_tokens")
-        await set_params(pilot, rows="2000")
-        assert app.settings[app.selected.pipeline.target].params == {"rows": "2000"}
+        await set_params(pilot, rows="20000")
+        assert app.settings[app.selected.pipeline.target].params == {"rows": "20000"}
         status = await run_to_end(pilot)
         assert status == "finished"
         state = app.last_update.state
-        assert state.hello is not None and state.hello.params["rows"] == 2000
-        assert state.snapshot is not None and state.snapshot.stages[-1].items == 2000
+        assert state.hello is not None and state.hello.params["rows"] == 20000
+        assert state.snapshot is not None and state.snapshot.stages[-1].items == 20000
         text = screen_text(app)
         for stage in ("read_jsonl", "tokenize", "to_features", "◀ bottleneck", "✓ finished"):
             assert stage in text
         # The run joined the runs table, from its record on disk.
         records = load_runs(pipeline="jsonl_tokens")
         assert [r["status"] for r in records] == ["finished"]
-        assert records[0]["params"] == {"batch_size": 64, "rows": 2000}
+        assert records[0]["params"] == {"batch_size": 64, "rows": 20000}
         table = app.main.query_one(RunsTable)
         await wait_until(pilot, lambda: table.row_count == 1, what="the runs table")
         assert str(table.get_row_at(0)[1]) == "64"

@@ -3,7 +3,7 @@
     PIPEBENCH_HOME=/tmp/pbrec .venv/bin/python tests/snapshots/record_fixtures.py
 
 Each fixture is the JSON-lines form (``protocol.encode``) of every event of one real run,
-as the runner handed them to the app, ``Exited`` last.
+as the runner handed them to the app (its output as ``Log`` events), ``Exited`` last.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from workbench.engine.protocol import encode
+from workbench.engine.protocol import Exited, Log, encode
 from workbench.engine.runner import RunOptions, start_run
 
 HERE = Path(__file__).parent / "fixtures"
@@ -55,6 +55,11 @@ def record(target: str, options: RunOptions, out: Path) -> None:
     handle = start_run(target, options)
     with out.open("w", encoding="utf-8") as f:
         for ev in handle.iter_events():
+            if isinstance(ev, Exited):
+                handle.output.done.wait(5)
+            lines, _skipped = handle.output.take()  # the output, as Log events, in order
+            for stream, text in lines:
+                f.write(encode(Log(stream, text)))
             f.write(encode(ev))
     print(f"wrote {out}")
 

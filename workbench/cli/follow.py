@@ -20,6 +20,8 @@ from rich.live import Live
 from rich.text import Text
 
 from workbench.engine.follow import INTERVAL_S, Follower, Job, Update
+from workbench.engine.protocol import Log
+from workbench.text import log_line
 from workbench.views.text import log_text
 
 S = TypeVar("S")
@@ -31,9 +33,14 @@ _SIGNALS = {signal.SIGINT: "user", signal.SIGTERM: "sigterm", signal.SIGHUP: "si
 
 def echo(console: Console, update: Update[Any]) -> None:
     """Print an update's output lines (and how many were not shown) in one go."""
-    if not update.lines and not update.skipped:
+    notes = [e for e in update.notes if isinstance(e, Log)]
+    if not update.lines and not update.skipped and not notes:
         return
     out = Text()
+    for note in notes:
+        out.append("» ", style="dim")
+        out.append_text(log_text(log_line(note.text), "dim"))
+        out.append("\n")
     if update.skipped:
         out.append(f"│ … {update.skipped:,} lines not shown\n", style="dim italic")
     for _stream, line in update.lines:

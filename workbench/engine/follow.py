@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from workbench.engine.output import LogLine
-from workbench.engine.protocol import Event, Exited, Log
+from workbench.engine.protocol import Event, Exited, Log, Snapshot
 from workbench.engine.runner import RunOptions, start_run
 from workbench.engine.session import RunState, apply, with_lines
 from workbench.text import log_line
@@ -119,6 +119,7 @@ class Update(Generic[S]):
     step: Step | None
     lines: tuple[LogLine, ...] = ()  # output since the last update, sanitised, newest last
     skipped: int = 0  # output lines since the last update that are not in ``lines``
+    notes: tuple[Event, ...] = ()  # events since the last update but snapshots and output
     run_ended: bool = False  # the run of ``step`` ended with this update
     ended: bool = False  # the job is over: the last update
 
@@ -150,6 +151,7 @@ class Follower(Generic[S]):
         self._wake = threading.Event()
         self._lines: list[LogLine] = []
         self._skipped = 0
+        self._notes: list[Event] = []
 
     # ---- stopping (any thread) ------------------------------------------------------------
     def request_stop(self, reason: str = "user") -> str:
@@ -227,8 +229,8 @@ class Follower(Generic[S]):
                     self._add_lines([(ev.stream, ev.text)], 0)  # a recorded stream's output
                     state = job.fold_lines(state, step, [(ev.stream, ev.text)], 0)
                     continue
-                if isinstance(ev, Log):  # pipebench's own lines
-                    self._add_lines([(ev.stream, ev.text)], 0)
+                if not isinstance(ev, Snapshot):
+                    self._notes.append(ev)
                 state = job.fold(state, step, ev)
                 if isinstance(ev, Exited):
                     done = True
@@ -258,10 +260,10 @@ class Follower(Generic[S]):
 
     def _post(self, *, ended: bool, run_ended: bool) -> None:
         lines = tuple((s, log_line(t)) for s, t in self._lines)
-        skipped = self._skipped
-        self._lines, self._skipped = [], 0
+        skipped, notes = self._skipped, tuple(self._notes)
+        self._lines, self._skipped, self._notes = [], 0, []
         if self.on_update is not None:
-            self.on_update(Update(self.state, self.step, lines, skipped, run_ended, ended))
+            self.on_update(Update(self.state, self.step, lines, skipped, notes, run_ended, ended))
 
 
 def _drain(q: queue.Queue[Event], limit: int) -> list[Event]:

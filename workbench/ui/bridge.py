@@ -16,8 +16,10 @@ from collections.abc import Callable
 from textual.message import Message
 
 from workbench.engine.follow import INTERVAL_S, Follower, RunJob, Starter, Update
+from workbench.engine.protocol import Event, Exited, Failure, Finished, Hello, Log
 from workbench.engine.runner import RunOptions, start_run
 from workbench.engine.session import RunState
+from workbench.text import log_line
 from workbench.ui.messages import LogLine, RunEnded, RunUpdated
 
 #: Log lines an update carries at most; older unseen lines are reported as skipped.
@@ -38,6 +40,42 @@ class Series:
         if len(self.points) >= self.capacity:
             pts = self.points
             self.points = [self.reduce(pts[i : i + 2]) for i in range(0, len(pts), 2)]
+
+
+def log_lines(event: Event) -> list[LogLine]:
+    """The lines an event of the run adds to its log (text still to be sanitised)."""
+    if isinstance(event, Log):
+        return [(event.stream, event.text)]
+    if isinstance(event, Hello):
+        params = " ".join(f"{k}={v}" for k, v in event.params.items())
+        return [
+            (
+                "pipebench",
+                f"started {event.pipeline} ({params}) in pid {event.pid}, probe {event.probe}, "
+                f"stages: {', '.join(event.stages)}",
+            )
+        ]
+    if isinstance(event, Failure):
+        where = f" in stage {event.stage}" if event.stage else ""
+        lines: list[LogLine] = [
+            ("error", f"error ({event.phase}{where}): {event.type}: {event.message}")
+        ]
+        if event.traceback:
+            lines += [("traceback", ln) for ln in event.traceback.rstrip().splitlines()]
+        return lines
+    if isinstance(event, Finished):
+        tail = f": {event.message}" if event.message else ""
+        return [("pipebench", f"run {event.status}{tail}")]
+    if isinstance(event, Exited):
+        how = f"signal {event.signal}" if event.signal else f"code {event.returncode}"
+        why = f" (killed: {event.killed_by})" if event.killed_by else ""
+        lines = [("pipebench", f"runner process exited with {how}{why}")]
+        if event.ended:
+            lines.append(
+                ("pipebench", f"ended what the run left running: {', '.join(event.ended)}")
+            )
+        return lines
+    return []
 
 
 class RunBridge(threading.Thread):
@@ -90,6 +128,10 @@ class RunBridge(threading.Thread):
             self._log_total += 1
         self._recent.extend(update.lines)
         self._log_total += len(update.lines)
+        for event in update.notes:
+            lines = [(s, log_line(text)) for s, text in log_lines(event)]
+            self._recent.extend(lines)
+            self._log_total += len(lines)
         if self._quiet.is_set():
             return
         self._post(

@@ -121,7 +121,7 @@ class MainScreen(Screen[None]):
         with self.app.batch_update():
             self.query_one(RunHeader).state = msg.state
             self.query_one(StageTable).state = msg.state
-            self.query_one(ThroughputPanel).show(msg.rates)
+            self.query_one(ThroughputPanel).show(msg.state, msg.rates)
             self.query_one(MemoryPanel).show(msg.state, msg.memory)
             self.query_one(RunLog).show(msg.run_id, msg.log_total, msg.log_recent)
             sections = msg.state.snapshot.sections if msg.state.snapshot else {}

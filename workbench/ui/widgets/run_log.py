@@ -1,4 +1,7 @@
-"""The run's log: the pipeline's stdout/stderr, pipebench's notes, errors and tracebacks."""
+"""The run's log: the pipeline's stdout/stderr, pipebench's notes, errors and tracebacks.
+
+Lines arrive sanitised (``workbench.text.log_line``): colour sequences are turned into
+styles by Rich's ANSI decoder, and nothing else a pipeline prints reaches the terminal."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from workbench.ui.messages import LogLine
+from workbench.views.text import log_text
 
 #: A prefix per stream, so that which stream a line came from reads without colour.
 PREFIX = {"stdout": "  ", "stderr": "! ", "pipebench": "» ", "error": "✗ ", "traceback": "  "}
@@ -49,7 +53,7 @@ class RunLog(RichLog):
         new = shown
         width = self.scrollable_content_region.width or None
         for stream, line in recent[len(recent) - new :]:
-            self.write(
-                Text(PREFIX.get(stream, "  ") + line, style=STYLE.get(stream, "")), width=width
-            )
+            text = Text(PREFIX.get(stream, "  "), style=STYLE.get(stream, ""))
+            text.append_text(log_text(line, STYLE.get(stream, "")))
+            self.write(text, width=width)
         self._shown = total

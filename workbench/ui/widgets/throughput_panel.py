@@ -1,4 +1,4 @@
-"""Items per second out of the last stage over the run, as a bar chart."""
+"""Items per second out of the last stage, live over a stated window, as a bar chart."""
 
 from __future__ import annotations
 
@@ -6,12 +6,28 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from workbench.engine.session import RunState, throughput, window_of
 from workbench.ui.widgets.chart import BarChart
-from workbench.units import format_rate
+from workbench.units import format_rate, format_seconds
+
+
+def rate_line(state: RunState) -> str:
+    """The figures over the chart: while the run goes, the rate over its window (which is
+    said) and the largest windowed rate; once it has ended, its average only."""
+    if state.ended:
+        return f"average {format_rate(throughput(state))}/s over the run"
+    window = window_of(state)
+    if state.rate is None or window is None:
+        return "now: measuring (a window is ≥ 1 s and ≥ 5 batches)"
+    span, batches = window
+    return (
+        f"now {format_rate(state.rate)}/s over {format_seconds(span)}, {batches} batches"
+        f" · max {format_rate(state.rate_max)}"
+    )
 
 
 class ThroughputPanel(Vertical):
-    """Throughput over time: one column per snapshot (merged when the run is long)."""
+    """Throughput over time: one column per update (merged when the run is long)."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="throughput-figures")
@@ -20,9 +36,8 @@ class ThroughputPanel(Vertical):
     def on_mount(self) -> None:
         self.border_title = "items/s out of the last stage"
 
-    def show(self, rates: tuple[float, ...]) -> None:
-        """Show the series of items/s, oldest first."""
+    def show(self, state: RunState, rates: tuple[float, ...]) -> None:
+        """Show the figures of ``state`` and the series of windowed items/s, oldest first."""
         label = self.query_one("#throughput-figures", Static)
-        text = f"now {format_rate(rates[-1])} · max {format_rate(max(rates))}" if rates else ""
-        label.update(text, layout=False)  # one line, fixed in CSS: a repaint only
+        label.update(rate_line(state), layout=False)  # one line, fixed in CSS: a repaint
         self.query_one("#throughput-chart", BarChart).data = rates
