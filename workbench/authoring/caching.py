@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from workbench.authoring.cachestats import CacheStats, folder_usage, time_misses
-from workbench.authoring.pipeline import pipebench_home
+from workbench.authoring.home import pipebench_home
 
 #: Every cache made by these decorators in this process, in the order they were made.
 REGISTRY: list[Any] = []

@@ -27,6 +27,7 @@ from workbench.errors import UserError
 from workbench.units import format_rate, format_seconds
 from workbench.views.compare import compare_view, history_table
 from workbench.views.sweep import answer_text, curve, points_table, sweep_header
+from workbench.views.text import user_text
 
 EXIT_NO_ANSWER = 1
 COMMANDS = ("sweep", "history", "compare")
@@ -351,33 +352,46 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
 
 def numbered_runs(target: str | None) -> list[tuple[int, dict[str, Any]]]:
     """Every recorded run with its history number (1 the oldest), optionally of one target."""
-    runs = list(enumerate(records.load_runs(), start=1))
+    runs = list(records.read_history().runs)
     return runs if target is None else select_runs(runs, target)
 
 
+def history_with_warnings() -> records.RunHistory:
+    """The run history; one line on stderr for each file in it that was skipped."""
+    history = records.read_history()
+    if history.skipped:
+        err = Console(stderr=True, highlight=False)
+        for skip in history.skipped:
+            err.print(user_text(skip.warning, "yellow"), soft_wrap=True)
+    return history
+
+
 def cmd_history(args: argparse.Namespace, console: Console) -> int:
-    runs = numbered_runs(args.target)
+    history = history_with_warnings()
+    runs = list(history.runs)
+    if args.target is not None:
+        runs = select_runs(runs, args.target)
     if args.last:
         runs = runs[-args.last :]
     if args.json:
         records.write_atomic(args.json, [{"number": n, **r} for n, r in runs])
     if not runs:
         where = f" of {args.target}" if args.target else ""
-        console.print(f"no recorded runs{where} in {records.runs_dir()}")
+        console.print(user_text(f"no recorded runs{where} in {records.runs_dir()}"))
         return EXIT_OK
     console.print(history_table(runs, console.width))
     console.print(
-        Text(
+        user_text(
             f"{len(runs)} runs in {records.runs_dir()}; compare two with pipebench compare N M",
-            style="dim",
+            "dim",
         )
     )
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    runs = records.load_runs()
-    a, b = resolve_run(args.a, runs), resolve_run(args.b, runs)
+    history = history_with_warnings()
+    a, b = resolve_run(args.a, history), resolve_run(args.b, history)
     if args.json:
         figures = [
             {

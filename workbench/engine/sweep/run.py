@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from workbench.authoring.pipeline import pipebench_home
 from workbench.engine import records
 from workbench.engine.protocol import Snapshot
 from workbench.engine.runner import RunHandle, RunOptions, start_run
@@ -263,6 +262,5 @@ def run_sweep(
 def save_sweep(result: SweepResult) -> str:
     """Write the sweep's JSON under ``<PIPEBENCH_HOME>/sweeps``; returns its path."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(result.started_at))
-    name = f"{stamp}-{result.pipeline or 'sweep'}-{result.sweep_id}.json"
-    path = records.write_atomic(pipebench_home() / "sweeps" / name, result.to_json())
-    return str(path)
+    name = f"{stamp}-{records.safe_name(result.pipeline, 'sweep')}-{result.sweep_id}.json"
+    return str(records.save_to("sweeps", name, result.to_json()))
