@@ -38,7 +38,7 @@ def _owner(uid: int) -> str:
     try:
         import pwd
 
-        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
     except (ImportError, KeyError):
         return f"uid {uid}"
 
@@ -50,7 +50,7 @@ def unsafe_reason(st: os.stat_result) -> str | None:
         return None  # no POSIX owners and modes (Windows): nothing to check
     me = os.geteuid()
     if st.st_uid != me:
-        return f"it belongs to {_owner(st.st_uid)}, not to you ({_owner(me)})"
+        return f"it belongs to {_owner(st.st_uid)}, not to you, {_owner(me)}"
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o022:
         who = " and ".join(w for w, bit in (("its group", 0o020), ("others", 0o002)) if mode & bit)
@@ -100,9 +100,10 @@ def private_folder(folder: Path, what: str, own: str = "use a folder of your own
         except FileExistsError:
             pass  # made by a concurrent run: checked below like any other
         except OSError as exc:
+            where = "" if p == folder else f" at {p}"
             raise UserError(
-                f"cannot make {what} {folder}: {exc.strerror or exc} at {p}; "
-                "set PIPEBENCH_HOME to a folder you can write to"
+                f"cannot write to {what} {folder} ({exc.strerror or exc}{where}); "
+                "choose a folder you can write to"
             ) from None
     check_private(folder, what, own)
     return folder

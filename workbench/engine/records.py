@@ -41,6 +41,23 @@ def runs_dir() -> Path:
     return pipebench_home() / "runs"
 
 
+_OWN = "set PIPEBENCH_HOME to a folder of your own"
+
+
+def check_home() -> None:
+    """Refuse, before a run starts, a home (or records folder) that others could write to;
+    one that is missing or cannot be written is no reason to refuse a run (``save_run``
+    says so after it).
+
+    Raises:
+        UserError: one line naming the folder, why, and the fix (``home.check_private``).
+    """
+    home = pipebench_home()
+    for folder, what in ((home, "the pipebench home"), (home / "runs", "the pipebench folder")):
+        if folder.is_dir():
+            check_private(folder, what, _OWN)
+
+
 def _why(exc: OSError) -> str:
     if isinstance(exc, (NotADirectoryError, FileExistsError)):
         return f"{exc.strerror or exc} (a file is where a folder should be)"
@@ -284,12 +301,11 @@ def read_history(folder: Path | None = None) -> RunHistory:
             the folder cannot be listed.
     """
     folder = runs_dir() if folder is None else folder
+    if folder.parent == pipebench_home() and folder.parent.exists():
+        check_private(folder.parent, "the pipebench home", _OWN)
     if not folder.exists():
         return RunHistory(folder, (), ())
-    home = pipebench_home()
-    if folder.parent == home:
-        check_private(home, "the pipebench home", "set PIPEBENCH_HOME to a folder of your own")
-    check_private(folder, "the pipebench folder", "set PIPEBENCH_HOME to a folder of your own")
+    check_private(folder, "the pipebench folder", _OWN)
     try:
         with os.scandir(folder) as entries:
             names = sorted(e.name for e in entries if e.name.endswith(".json"))

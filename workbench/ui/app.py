@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from workbench.engine.catalog import ModuleInfo, discover
 from workbench.engine.protocol import FINISHED
-from workbench.engine.records import read_history, save_run
+from workbench.engine.records import check_home, read_history, save_run
 from workbench.engine.runner import GRACE_S, RunOptions
 from workbench.engine.session import report, throughput
 from workbench.errors import UserError
@@ -222,6 +222,7 @@ class PipebenchApp(ToolsApp):
         settings = self._settings(item)
         options = RunOptions(params=dict(settings.params), memory_budget=settings.memory_budget)
         try:
+            check_home()  # a home that others can write to is refused before a run
             self.active = launch(
                 self._starter,
                 info.target,

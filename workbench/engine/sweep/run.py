@@ -216,8 +216,10 @@ def run_sweep(
 
     The sweep's JSON is saved under ``<PIPEBENCH_HOME>/sweeps`` when ``save``; each run is
     also a run record, as for ``pipebench run``. Raises ``UserError`` when the target or a
-    parameter is wrong (the first run says so).
+    parameter is wrong (the first run says so), or the home is one that others can write to
+    (``records.check_home``, before any run).
     """
+    records.check_home()
     cancel = cancel or threading.Event()
     result = SweepResult(uuid.uuid4().hex[:12], target, settings, time.time())
     while not cancel.is_set():
