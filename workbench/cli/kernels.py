@@ -25,6 +25,7 @@ from workbench.cli.args import (
     EXIT_USAGE,
     positive_int,
     seconds,
+    time_limit,
 )
 from workbench.engine import records
 from workbench.engine.kernels.env import parse_threads
@@ -50,7 +51,7 @@ def _count(text: str) -> int:
         if not m:
             raise ValueError
         value = float(m.group(1).replace("_", "")) * _SUFFIX[m.group(2).lower()]
-        if value < 1 or value != int(value):
+        if not 1 <= value <= 2**63 or value != int(value):  # also nan and inf (1e400)
             raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(
@@ -150,7 +151,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-gemm", action="store_true", help="skip the GEMM probe")
     p.add_argument(
         "--max-seconds",
-        type=seconds,
+        type=time_limit,
         metavar="S",
         help="stop a process that runs longer than S seconds",
     )

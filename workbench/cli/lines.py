@@ -24,7 +24,7 @@ from workbench.cli.args import (
     param,
     pipeline_params,
     positive_int,
-    seconds,
+    time_limit,
 )
 from workbench.engine import records
 from workbench.engine.lines.runner import LinesJob, LinesRequest
@@ -89,7 +89,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=positive_int,
         help="stop each run after N batches out of the last stage",
     )
-    p.add_argument("--max-seconds", type=seconds, metavar="S", help="stop each run after S seconds")
+    p.add_argument(
+        "--max-seconds", type=time_limit, metavar="S", help="stop each run after S seconds"
+    )
     p.add_argument(
         "--json",
         type=Path,

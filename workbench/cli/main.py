@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ from workbench.cli.args import (
     positive_int,
     seconds,
     size,
+    time_limit,
 )
 from workbench.engine import records
 from workbench.engine.catalog import discover
@@ -46,6 +48,12 @@ COMMANDS = ("list", "run", "kernels", "lines", *cli_sweep.COMMANDS)
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "-5GiB" and "-inf" are (bad) values, not unknown options (Python 3.13's rule, and
+        # -inf/-nan), so the type says what is wrong instead of "expected one argument".
+        self._negative_number_matcher = re.compile(r"^-(?:\.?\d|inf|nan)", re.IGNORECASE)
 
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
@@ -78,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-batches", type=positive_int, help="stop after N batches out of the last stage"
     )
-    p.add_argument("--max-seconds", type=seconds, help="stop after S seconds")
+    p.add_argument("--max-seconds", type=time_limit, help="stop after S seconds")
     p.add_argument(
         "--memory-budget",
         type=size,
