@@ -58,3 +58,25 @@ async def test_foreign_files_leave_the_runs_table_whole_and_warn_once(
         await pilot.pause(0.3)
         assert len(notifications(pilot)) == 1
         assert table.row_count == 2
+
+
+@async_test
+async def test_a_home_others_can_write_to_is_refused_before_a_run(
+    pipebench_home: Path, example_modules: list[ModuleInfo]
+) -> None:
+    pipebench_home.mkdir()
+    pipebench_home.chmod(0o777)
+    app = make_app(EXAMPLES, example_modules)
+    async with app.run_test(size=(110, 32)) as pilot:
+        await select(pilot, "jsonl_tokens")
+        await pilot.press("r")
+        await wait_until(
+            pilot,
+            lambda: any(
+                n.startswith("could not start jsonl_tokens: pipebench refuses the pipebench home")
+                for n in notifications(pilot)
+            ),
+            what="the refusal",
+        )
+        assert app.active is None and app.shown_run_id is None
+        assert list(pipebench_home.iterdir()) == []  # nothing ran, nothing was written
