@@ -137,7 +137,8 @@ def test_a_users_joblib_folder_others_can_write_to_gets_one_warning(
     assert r.report is not None
     log = [ln for ln in r.report["log_tail"] if "others could plant" in ln]
     assert len(log) == 1, r.report["log_tail"]
-    assert f"joblib cache square: {jl}: it is writable by its group and others" in log[0]
+    assert f"joblib cache square: {jl}: others could plant results" in log[0]
+    assert f"it is writable by its group and others (mode 0777); run chmod go-w {jl}" in log[0]
 
 
 def caches_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -58,6 +58,14 @@ def unsafe_reason(st: os.stat_result) -> str | None:
     return None
 
 
+def unsafe_fix(folder: Path, st: os.stat_result, own: str = "use a folder of your own") -> str:
+    """The fix for a folder ``unsafe_reason`` found unsafe: ``chmod go-w`` when it is yours,
+    else ``own``."""
+    if hasattr(os, "geteuid") and st.st_uid == os.geteuid():
+        return f"run chmod go-w {shlex.quote(str(folder))}"
+    return own
+
+
 def check_private(folder: Path, what: str, own: str = "use a folder of your own") -> None:
     """Refuse ``folder`` (an existing folder) if someone other than you could write to it;
     ``own`` is the fix offered when it belongs to someone else.
@@ -74,11 +82,9 @@ def check_private(folder: Path, what: str, own: str = "use a folder of your own"
     why = unsafe_reason(st)
     if why is None:
         return
-    quoted = shlex.quote(str(folder))
-    fix = f"run chmod go-w {quoted}" if "writable" in why else own
     raise UserError(
         f"pipebench refuses {what} {folder}: {why}, so others could plant files that "
-        f"pipebench loads (a pickle runs code as you); {fix}"
+        f"pipebench loads (a pickle runs code as you); {unsafe_fix(folder, st, own)}"
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
 import sys
 from pathlib import Path
 from time import monotonic
@@ -20,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from workbench.authoring import caching
-from workbench.authoring.home import unsafe_reason
+from workbench.authoring.home import unsafe_fix, unsafe_reason
 from workbench.authoring.pipeline import Pipeline
 from workbench.engine.sections import SamplerContext, SectionSampler, cache_control
 from workbench.engine.sections.cache_entries import (
@@ -36,10 +35,14 @@ _SERVED_KEPT = 20
 
 
 def _unsafe(folder: Path) -> str | None:
+    """Why others could write to ``folder`` and the fix, or None (also when it is missing:
+    joblib makes it with the user's umask)."""
     try:
-        return unsafe_reason(folder.stat())
+        st = folder.stat()
     except OSError:
-        return None  # not there yet: joblib makes it with the user's umask
+        return None
+    why = unsafe_reason(st)
+    return None if why is None else f"{why}; {unsafe_fix(folder, st)}"
 
 
 def _joblib_entry(name: str, value: Any, source: str, disk_cache: Any = None) -> Entry:
@@ -154,9 +157,8 @@ class CachesSampler(SectionSampler):
                 if why is not None and str(place) not in warned:
                     warned.add(str(place))
                     print(
-                        f"pipebench: {what}: {place}: {why}, so others could plant results "
-                        "that load as pickles (code run as you); chmod go-w "
-                        f"{shlex.quote(str(place))}",
+                        f"pipebench: {what}: {place}: others could plant results there that "
+                        f"load as pickles (code run as you): {why}",
                         file=sys.stderr,
                         flush=True,
                     )
