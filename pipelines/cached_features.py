@@ -23,6 +23,7 @@ panel, to start cold.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -83,9 +84,14 @@ def pickle_cache(folder: Path) -> Callable[[Callable[..., Any]], Callable[..., A
             seconds = time.perf_counter() - start
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:  # whole or not at all: write, then rename
-                pickle.dump((seconds, result), f)
-            os.replace(tmp, path)
+            try:
+                with os.fdopen(fd, "wb") as f:  # whole or not at all: write, then rename
+                    pickle.dump((seconds, result), f)
+                os.replace(tmp, path)
+            except BaseException:  # an error, a stop: no half-written temp file left
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
             return result
 
         def cache_info() -> dict[str, Any]:

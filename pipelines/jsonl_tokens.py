@@ -8,7 +8,6 @@ corpus), and a torch ``IterableDataset`` behind ``DataLoader(batch_size=None)``.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench import data_dir, pipeline
+from workbench import data_file, pipeline
 
 Record = dict[str, Any]
 
@@ -33,27 +32,27 @@ def _vocabulary(size: int = 2000) -> list[str]:
 
 
 def corpus(rows: int, seed: int = 0) -> Path:
-    """The path of a deterministic JSONL corpus of ``rows`` records, made on first use."""
-    path = data_dir() / f"corpus-{rows}-{seed}.jsonl"
-    if path.exists():
-        return path
-    vocab = np.array(_vocabulary())
-    rng = np.random.default_rng(seed)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for start in range(0, rows, 10_000):
-            n = min(10_000, rows - start)
-            lengths = rng.integers(12, 60, n)
-            words = vocab[rng.integers(0, len(vocab), int(lengths.sum()))]
-            labels = rng.integers(0, 4, n)
-            ends = np.cumsum(lengths)
-            lines = []
-            for i in range(n):
-                text = " ".join(words[ends[i] - lengths[i] : ends[i]]).capitalize() + "."
-                lines.append(json.dumps({"id": start + i, "text": text, "label": int(labels[i])}))
-            f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)  # concurrent runs never see half a corpus
-    return path
+    """The path of a deterministic JSONL corpus of ``rows`` records, made on first use (by
+    one run, whole or not at all, however many start at once)."""
+
+    def write(tmp: Path) -> None:
+        vocab = np.array(_vocabulary())
+        rng = np.random.default_rng(seed)
+        with open(tmp, "w", encoding="utf-8") as f:
+            for start in range(0, rows, 10_000):
+                n = min(10_000, rows - start)
+                lengths = rng.integers(12, 60, n)
+                words = vocab[rng.integers(0, len(vocab), int(lengths.sum()))]
+                labels = rng.integers(0, 4, n)
+                ends = np.cumsum(lengths)
+                lines = []
+                for i in range(n):
+                    text = " ".join(words[ends[i] - lengths[i] : ends[i]]).capitalize() + "."
+                    record = {"id": start + i, "text": text, "label": int(labels[i])}
+                    lines.append(json.dumps(record))
+                f.write("\n".join(lines) + "\n")
+
+    return data_file(f"corpus-{rows}-{seed}.jsonl", write)
 
 
 class FileStream:

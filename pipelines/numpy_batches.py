@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench import data_dir, pipeline, stage
+from workbench import data_file, pipeline, stage
 
 
 def make_data(size: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -25,18 +25,18 @@ def make_data(size: int, dim: int, seed: int = 0) -> np.ndarray:
 
 
 def memmap_file(size: int, dim: int, seed: int = 0) -> Path:
-    """The data written once to an .npy file that can be memory-mapped."""
-    path = data_dir() / f"features-{size}x{dim}-{seed}.npy"
-    if not path.exists():
-        tmp = path.with_name(path.stem + ".tmp.npy")
+    """The data written once to an .npy file that can be memory-mapped (any number of runs
+    may ask at once: one writes it, the others wait for it)."""
+
+    def write(tmp: Path) -> None:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(size, dim))
         for start in range(0, size, 100_000):  # a chunk at a time: never all in memory
             stop = min(size, start + 100_000)
             out[start:stop] = make_data(stop - start, dim, seed * 1_000_003 + start)
         out.flush()
         del out
-        tmp.replace(path)
-    return path
+
+    return data_file(f"features-{size}x{dim}-{seed}.npy", write)
 
 
 def batch_generator(data: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:

@@ -12,7 +12,6 @@ there is a device, else on the CPU.
 from __future__ import annotations
 
 import functools
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import numpy as np
 
 from workbench import (
     data_dir,
+    data_file,
     experiment_log,
     gpu_memory,
     pipeline,
@@ -40,33 +40,32 @@ def samples_db(rows: int, features: int, classes: int, seed: int = 0) -> Path:
     class; ``epochs`` receives the metrics. WAL mode, so that the metrics writer and the
     samples reader never wait for each other.
     """
-    path = data_dir() / f"training-{rows}x{features}-{classes}-{seed}.db"
-    if path.exists():
-        return path
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0.0, 1.5, (classes, features)).astype(np.float32)
-    labels = rng.integers(0, classes, rows)
-    x = centres[labels] + rng.standard_normal((rows, features), dtype=np.float32)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-    conn = sqlite3.connect(tmp)
-    try:
-        conn.execute(
-            "CREATE TABLE samples(id INTEGER PRIMARY KEY, x BLOB NOT NULL, label INTEGER NOT NULL)"
-        )
-        conn.execute(
-            "CREATE TABLE epochs(run TEXT, epoch INTEGER, loss REAL, accuracy REAL, "
-            "seconds REAL, device TEXT)"
-        )
-        conn.executemany(
-            "INSERT INTO samples VALUES (?, ?, ?)",
-            ((i, x[i].tobytes(), int(labels[i])) for i in range(rows)),
-        )
-        conn.commit()
-        conn.execute("PRAGMA journal_mode=WAL")
-    finally:
-        conn.close()
-    os.replace(tmp, path)  # concurrent runs never see half a database
-    return path
+
+    def write(tmp: Path) -> None:
+        rng = np.random.default_rng(seed)
+        centres = rng.normal(0.0, 1.5, (classes, features)).astype(np.float32)
+        labels = rng.integers(0, classes, rows)
+        x = centres[labels] + rng.standard_normal((rows, features), dtype=np.float32)
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.execute(
+                "CREATE TABLE samples(id INTEGER PRIMARY KEY, x BLOB NOT NULL, "
+                "label INTEGER NOT NULL)"
+            )
+            conn.execute(
+                "CREATE TABLE epochs(run TEXT, epoch INTEGER, loss REAL, accuracy REAL, "
+                "seconds REAL, device TEXT)"
+            )
+            conn.executemany(
+                "INSERT INTO samples VALUES (?, ?, ?)",
+                ((i, x[i].tobytes(), int(labels[i])) for i in range(rows)),
+            )
+            conn.commit()
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+
+    return data_file(f"training-{rows}x{features}-{classes}-{seed}.db", write)
 
 
 def read_samples(

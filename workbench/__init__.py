@@ -4,6 +4,7 @@ The public authoring API lives here; it never imports Textual or the engine.
 """
 
 from workbench.authoring.caching import cached, disk_cached
+from workbench.authoring.home import data_dir, data_file
 from workbench.authoring.kernels import (
     KernelDefinitionError,
     KernelSet,
@@ -14,7 +15,6 @@ from workbench.authoring.kernels import (
 from workbench.authoring.pipeline import (
     Pipeline,
     PipelineDefinitionError,
-    data_dir,
     pipeline,
     stage,
 )
@@ -26,7 +26,7 @@ from workbench.authoring.resources import (
     track,
 )
 
-__all__ = ["Pipeline", "PipelineDefinitionError", "data_dir", "pipeline", "stage"]
+__all__ = ["Pipeline", "PipelineDefinitionError", "data_dir", "data_file", "pipeline", "stage"]
 __all__ += ["KernelDefinitionError", "KernelSet", "as_lists", "kernels", "torch_inputs"]
 __all__ += ["experiment_log", "gpu_memory", "sqlite_transaction", "timed", "track"]
 __all__ += ["cached", "disk_cached"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from workbench.errors import UserError
@@ -25,12 +26,19 @@ _UNITS = {
 
 
 def parse_size(text: str) -> int:
-    """Bytes in a size such as ``2GiB``, ``512MB`` or ``1000000``."""
+    """Bytes in a size such as ``2GiB``, ``512MB`` or ``1000000`` (0 or more: no sign).
+
+    Raises:
+        UserError: one line saying how to write a size.
+    """
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
     unit = m.group(2).lower() if m else ""
     if not m or unit not in _UNITS:
         raise UserError(f"{text!r} is not a size: write it like 2GiB, 512MiB or 800MB")
-    return int(float(m.group(1)) * _UNITS[unit])
+    value = float(m.group(1)) * _UNITS[unit]
+    if not math.isfinite(value):
+        raise UserError(f"{text!r} is too large to be a size: write it like 2GiB or 512MiB")
+    return int(value)
 
 
 def format_bytes(n: float | None) -> str:

@@ -141,7 +141,7 @@ def test_resolve_run_by_number_id_prefix_and_file(tmp_path):
     with pytest.raises(UserError, match="names 2 runs"):
         resolve_run("", runs)
     (tmp_path / "bad.json").write_text("{nope")
-    with pytest.raises(UserError, match="is not JSON"):
+    with pytest.raises(UserError, match="not a run report: not JSON"):
         resolve_run(str(tmp_path / "bad.json"), [])
     (tmp_path / "other.json").write_text("[1, 2]")
     with pytest.raises(UserError, match="not a run report"):

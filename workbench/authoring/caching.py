@@ -10,17 +10,21 @@ Light to import: joblib is imported when the first disk cache is made.
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import os
+import re
+import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from workbench.authoring.cachestats import CacheStats, folder_usage, time_misses
-from workbench.authoring.pipeline import pipebench_home
+from workbench.authoring.home import home_folder, pipebench_home, private_folder
 
 #: Every cache made by these decorators in this process, in the order they were made.
 REGISTRY: list[Any] = []
@@ -46,22 +50,61 @@ def default_location() -> Path:
     return pipebench_home() / "cache"
 
 
-def ensure_writable(folder: Path, what: str) -> None:
-    """Create ``folder`` if needed and check a file can be written in it; else raise the
-    one-line ``UserError`` that names it."""
+#: Why a folder that exists cannot take a new file, when what is in it can still be read.
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def write_error(folder: Path) -> OSError | None:
+    """Make ``folder`` if needed and write and remove a file in it: None when that works,
+    else the error (``NotADirectoryError`` when ``folder`` is a file)."""
     try:
         if folder.exists() and not folder.is_dir():
-            raise NotADirectoryError(0, "it is a file, not a folder")
+            raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder")
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".pipebench-probe-", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise _user_error(
-            f"{what}: cannot write to the cache folder {folder} "
-            f"({exc.strerror or type(exc).__name__}); give it a writable location "
-            "or set PIPEBENCH_HOME to a writable folder"
-        ) from None
+        return exc
+    return None
+
+
+def check_cache_folder(folder: Path, what: str) -> OSError | None:
+    """Check that a disk cache can use ``folder``: None when results can be written there,
+    else the error that stops writes when ``folder`` is read-only but readable (a read-only
+    mount, no write permission): the results in it can still be served.
+
+    Raises:
+        UserError: the folder cannot be made or is a file: no result can be there to serve.
+    """
+    exc = write_error(folder)
+    if exc is None:
+        return None
+    if exc.errno in READ_ONLY_ERRNOS and folder.is_dir() and os.access(folder, os.R_OK | os.X_OK):
+        return exc
+    raise _user_error(
+        f"{what}: cannot write to the cache folder {folder} "
+        f"({exc.strerror or type(exc).__name__}); give it a writable location "
+        "or set PIPEBENCH_HOME to a writable folder"
+    )
+
+
+def serve_read_only(folder: Path, what: str, exc: OSError) -> None:
+    """Say once, on stderr (the run's log), that a cache in ``folder`` only serves what is
+    there, and keep joblib from warning again at each new result it cannot store there."""
+    print(
+        f"pipebench: {what}: {folder} is read-only ({exc.strerror or exc}): its results are "
+        "served, new ones are computed but not stored",
+        file=sys.stderr,
+        flush=True,
+    )
+    from joblib.memory import CacheWarning  # joblib is imported already: a cache exists
+
+    warnings.filterwarnings(
+        "ignore",
+        message=r"Unable to cache to disk\..*" + re.escape(str(folder)),
+        category=CacheWarning,
+    )
 
 
 def cached(
@@ -143,10 +186,16 @@ class DiskCache:
         from workbench.authoring.joblib_counting import count_calls
 
         self.name = name or _qualname(func)
-        self.location = Path(location) if location is not None else default_location()
         self.bytes_limit = _parse_limit(bytes_limit)
         what = f"disk cache {self.name}"
-        ensure_writable(self.location, what)
+        # Results load as pickles, and a pickle runs code: a folder others can write to is
+        # refused, as is a home that is not private; folders made here are made 0700.
+        if location is None:
+            self.location = home_folder("cache")
+        else:
+            self.location = private_folder(Path(location), f"the cache folder of {what}")
+        #: Why results cannot be stored (a read-only folder that still serves its results).
+        self.read_only: OSError | None = check_cache_folder(self.location, what)
         try:
             # A Path (not a str) location is used as given, without a joblib/ subfolder.
             self.memory = Memory(
@@ -158,7 +207,9 @@ class DiskCache:
                 f"{what}: cannot use the cache folder {self.location} ({exc.strerror or exc})"
             ) from None
         self.folder = Path(memorized.store_backend.location, memorized.func_id)
-        ensure_writable(self.folder, what)
+        self.read_only = check_cache_folder(self.folder, what) or self.read_only
+        if self.read_only is not None:
+            serve_read_only(self.folder, what, self.read_only)
         stats, _ = count_calls(memorized, self.name)
         assert stats is not None
         self.stats: CacheStats = stats
@@ -172,7 +223,7 @@ class DiskCache:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         before = self.stats.misses
         out = self.memorized(*args, **kwargs)
-        if self.bytes_limit is not None and self.stats.misses != before:
+        if self.bytes_limit is not None and self.stats.misses != before and not self.read_only:
             self._account_write()
         return out
 
@@ -201,9 +252,9 @@ class DiskCache:
         self._approx = folder_usage(str(self.folder))[1]
 
     def enforce_limit(self) -> None:
-        """Bring the results on disk under ``bytes_limit`` now (a no-op without one, or
-        when they are under it already)."""
-        if self.bytes_limit is not None:
+        """Bring the results on disk under ``bytes_limit`` now (a no-op without one, when
+        they are under it already, or in a read-only folder)."""
+        if self.bytes_limit is not None and self.read_only is None:
             with self._lock:
                 if folder_usage(str(self.folder))[1] > self.bytes_limit:
                     self._reduce()
@@ -262,8 +313,12 @@ def disk_cached(
     """Cache a function's results on disk with ``joblib.Memory``; they outlive the process.
 
     Args:
-        location: the cache folder (default ``$PIPEBENCH_HOME/cache``); it must be
-            writable, else a one-line error names it when the function is decorated.
+        location: the cache folder (default ``$PIPEBENCH_HOME/cache``), made ``0700`` if
+            missing. Results load as pickles (a pickle runs code), so a folder that belongs
+            to someone else or that its group or others can write to is refused with a
+            one-line ``UserError`` when the function is decorated, as is one that cannot be
+            made. A read-only folder (a read-only mount) serves the results already in it:
+            new ones are computed but not stored, said once on stderr.
         bytes_limit: most bytes of results kept for this function (``"500MB"``, ``2**30``);
             checked after each new result and at the end of a run.
         name: the name shown (default: the function's qualified name).

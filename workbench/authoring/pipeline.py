@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, overload
 
+# Where they lived before authoring/home.py; kept importable from here.
+from workbench.authoring.home import data_dir, pipebench_home  # noqa: F401
 from workbench.authoring.items import ItemsSpec, counter_for
 
 
@@ -221,17 +221,3 @@ def stage_name(obj: Any) -> str:
     if inspect.isgenerator(obj):
         return obj.gi_code.co_name
     return type(obj).__name__
-
-
-def pipebench_home() -> Path:
-    """pipebench's folder for run records and generated data: ``$PIPEBENCH_HOME``, else
-    ``./.pipebench``."""
-    home = os.environ.get("PIPEBENCH_HOME")
-    return Path(home) if home else Path.cwd() / ".pipebench"
-
-
-def data_dir() -> Path:
-    """Where pipelines keep data they generate (``<home>/data``); created on first use."""
-    path = pipebench_home() / "data"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,23 +27,69 @@ def positive_int(text: str) -> int:
     return v
 
 
-def seconds(text: str) -> float:
-    """A number of seconds above 0."""
+#: The longest duration an option takes, in seconds (about 31 years); a number that large
+#: would overflow the waits it ends up in.
+MAX_SECONDS = 1e9
+_NO_LIMIT = " (leave the option out for no limit)"
+
+
+def number_of_seconds(
+    text: str, *, least: float = 0.0, strict: bool = True, limit: bool = False
+) -> float:
+    """A finite number of seconds: above ``least`` (at least it, unless ``strict``), at most
+    ``MAX_SECONDS``; ``limit``: the option is a time limit that is off when left out (the
+    errors say so).
+
+    Raises:
+        argparse.ArgumentTypeError: one line; ``nan`` and ``inf`` are refused.
+    """
+    hint = _NO_LIMIT if limit else ""
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds: give a finite number such as 2.5{hint}"
+        )
+    if v < least or (strict and v == least):
+        raise argparse.ArgumentTypeError(
+            f"{text} must be {'more than' if strict else 'at least'} {least:g} seconds"
+        )
+    if v > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text} seconds is more than {MAX_SECONDS:,.0f} (about 31 years){hint}"
+        )
     return v
 
 
+def seconds(text: str) -> float:
+    """A finite number of seconds above 0 (see ``number_of_seconds``)."""
+    return number_of_seconds(text)
+
+
+def time_limit(text: str) -> float:
+    """A time limit: a finite number of seconds above 0; no limit is the option left out."""
+    return number_of_seconds(text, limit=True)
+
+
 def size(text: str) -> int:
-    """Bytes, written like 2GiB or 512MB."""
+    """Bytes above 0, written like 2GiB or 512MB; 0 or a negative size is refused (there is
+    no "0 means no limit": leave the option out)."""
+    stripped = text.strip()
+    if stripped.startswith("-"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is negative: give a size above 0 such as 2GiB or 512MiB"
+        )
     try:
-        return parse_size(text)
+        v = parse_size(stripped)
     except UserError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is 0 bytes: give a size above 0 such as 2GiB{_NO_LIMIT}"
+        )
+    return v
 
 
 def param(text: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from workbench.cli.args import (
     JSON_HELP,
     write_json,
 )
-from workbench.engine import records
+from workbench.cli.history import history_with_warnings
 from workbench.engine.compare import compare_reports, resolve_run
 from workbench.views.compare import compare_view
 
@@ -42,8 +42,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    runs = records.load_runs()
-    a, b = resolve_run(args.a, runs), resolve_run(args.b, runs)
+    history = history_with_warnings()
+    a, b = resolve_run(args.a, history), resolve_run(args.b, history)
     if args.json:
         figures = [
             {

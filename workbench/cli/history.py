@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
 from workbench.cli.args import (
     EXIT_OK,
@@ -21,6 +20,7 @@ from workbench.cli.args import (
 from workbench.engine import records
 from workbench.engine.compare import select_runs
 from workbench.views.compare import history_table
+from workbench.views.text import user_text
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -45,25 +45,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def numbered_runs(target: str | None) -> list[tuple[int, dict[str, Any]]]:
     """Every recorded run with its history number (1 the oldest), optionally of one target."""
-    runs = list(enumerate(records.load_runs(), start=1))
+    runs = list(records.read_history().runs)
     return runs if target is None else select_runs(runs, target)
 
 
+def history_with_warnings() -> records.RunHistory:
+    """The run history; one line on stderr for each file in it that was skipped."""
+    history = records.read_history()
+    if history.skipped:
+        err = Console(stderr=True, highlight=False)
+        for skip in history.skipped:
+            err.print(user_text(skip.warning, "yellow"), soft_wrap=True)
+    return history
+
+
 def cmd_history(args: argparse.Namespace, console: Console) -> int:
-    runs = numbered_runs(args.target)
+    history = history_with_warnings()
+    runs = list(history.runs)
+    if args.target is not None:
+        runs = select_runs(runs, args.target)
     if args.last:
         runs = runs[-args.last :]
     if args.json:
         write_json(args.json, [{"number": n, **r} for n, r in runs])
     if not runs:
         where = f" of {args.target}" if args.target else ""
-        console.print(f"no recorded runs{where} in {records.runs_dir()}")
+        console.print(user_text(f"no recorded runs{where} in {records.runs_dir()}"))
         return EXIT_OK
     console.print(history_table(runs, console.width))
     console.print(
-        Text(
+        user_text(
             f"{len(runs)} runs in {records.runs_dir()}; compare two with pipebench compare N M",
-            style="dim",
+            "dim",
         )
     )
     return EXIT_OK

@@ -26,6 +26,7 @@ from workbench.cli.args import (
     JSON_HELP,
     positive_int,
     seconds,
+    time_limit,
     write_json,
 )
 from workbench.cli.targets import check_target
@@ -52,7 +53,7 @@ def _count(text: str) -> int:
         if not m:
             raise ValueError
         value = float(m.group(1).replace("_", "")) * _SUFFIX[m.group(2).lower()]
-        if value < 1 or value != int(value):
+        if not 1 <= value <= 2**63 or value != int(value):  # also nan and inf (1e400)
             raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(
@@ -152,7 +153,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-gemm", action="store_true", help="skip the GEMM probe")
     p.add_argument(
         "--max-seconds",
-        type=seconds,
+        type=time_limit,
         metavar="S",
         help="stop a process that runs longer than S seconds",
     )

@@ -25,7 +25,7 @@ from workbench.cli.args import (
     param,
     pipeline_params,
     positive_int,
-    seconds,
+    time_limit,
     write_json,
 )
 from workbench.cli.targets import check_target
@@ -91,7 +91,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=positive_int,
         help="stop each run after N batches out of the last stage",
     )
-    p.add_argument("--max-seconds", type=seconds, metavar="S", help="stop each run after S seconds")
+    p.add_argument(
+        "--max-seconds", type=time_limit, metavar="S", help="stop each run after S seconds"
+    )
     p.add_argument(
         "--json",
         type=Path,

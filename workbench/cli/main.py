@@ -57,6 +57,12 @@ COMMANDS: dict[str, Command] = {
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "-5GiB" and "-inf" are (bad) values, not unknown options (Python 3.13's rule, and
+        # -inf/-nan), so the type says what is wrong instead of "expected one argument".
+        self._negative_number_matcher = re.compile(r"^-(?:\.?\d|inf|nan)", re.IGNORECASE)
+
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
 

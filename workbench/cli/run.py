@@ -19,6 +19,7 @@ from workbench.cli import parallel as cli_parallel
 from workbench.cli.args import (
     EXIT_OK,
     EXIT_RUN_FAILED,
+    EXIT_USAGE,
     JSON_HELP,
     json_to_stdout,
     param,
@@ -26,6 +27,7 @@ from workbench.cli.args import (
     positive_int,
     seconds,
     size,
+    time_limit,
     write_json,
 )
 from workbench.cli.follow import SIGNAL_EXIT, follow
@@ -57,7 +59,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--max-batches", type=positive_int, help="stop after N batches out of the last stage"
     )
-    p.add_argument("--max-seconds", type=seconds, help="stop after S seconds")
+    p.add_argument("--max-seconds", type=time_limit, help="stop after S seconds")
     p.add_argument(
         "--memory-budget",
         type=size,
@@ -100,6 +102,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     check_target(args.target)
+    records.check_home()  # an unsafe home is refused before anything runs
     cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
     state, signalled = follow(
         RunJob(args.target, run_options(args)),
@@ -140,4 +143,6 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         )
     if signalled is not None:
         return SIGNAL_EXIT[signalled]
-    return EXIT_OK if state.status in (FINISHED, STOPPED) else EXIT_RUN_FAILED
+    if state.status not in (FINISHED, STOPPED):
+        return EXIT_RUN_FAILED
+    return EXIT_OK if record is not None else EXIT_USAGE

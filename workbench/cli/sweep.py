@@ -20,6 +20,7 @@ from workbench.cli.args import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     JSON_HELP,
+    number_of_seconds,
     param,
     size,
     write_json,
@@ -60,18 +61,15 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _seconds(text: str, least: float = 0.0, strict: bool = True) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if v < least or (strict and v == least):
-        raise argparse.ArgumentTypeError(f"{text} must be more than {least:g}")
-    return v
+    return number_of_seconds(text, least=least, strict=strict)
 
 
 def _fraction(text: str) -> float:
-    v = _seconds(text, 0.0, strict=False)
-    if v >= 1:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= v < 1:  # nan fails this too
         raise argparse.ArgumentTypeError(f"{text} must be a fraction below 1 (0.2 is 20%)")
     return v
 

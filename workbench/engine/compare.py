@@ -6,7 +6,6 @@ types (a run id or its prefix, a history number, a report file) into a report.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.loader import parse_target
+from workbench.engine.records import RunHistory, read_record
 from workbench.errors import UserError
+from workbench.text import printable
 
 HIGHER, LOWER, NEUTRAL = "higher", "lower", ""
 #: |ratio - 1| below this reads as "same".
@@ -131,42 +132,51 @@ def _pct(rate: Any) -> float | None:
 
 
 def load_report(path: Path) -> dict[str, Any]:
-    """A report (or run record) from a JSON file; UserError if it is not one."""
-    try:
-        rep = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError:
-        raise UserError(f"{path} is not JSON: give a run report (pipebench run --json)") from None
-    if not isinstance(rep, dict) or "stages" not in rep:
-        raise UserError(
-            f"{path} is not a run report (no stages): pass a pipebench run "
-            "--json file, a run id or a number from pipebench history"
+    """A report (or run record) from a JSON file.
+
+    Raises:
+        UserError: the file cannot be read, is not JSON, or is no run report (and why).
+    """
+    rep, why = read_record(path)
+    if rep is None:
+        hint = (
+            "give a run report (pipebench run --json)"
+            if why and why.startswith(("not JSON", "ends before", "not UTF-8"))
+            else "pass a pipebench run --json file, a run id or a number from pipebench history"
         )
+        raise UserError(f"{printable(path)} is not a run report: {why}; {hint}")
     rep.setdefault("_file", str(path))
     return rep
 
 
-def resolve_run(ref: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def resolve_run(ref: str, history: RunHistory | Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The report ``ref`` names: a JSON file, a history number (1 the oldest, -1 the
-    newest), or a run id or a unique prefix of one."""
+    newest), or a run id or a unique prefix of one.
+
+    Args:
+        ref: what the user typed.
+        history: ``records.read_history()``, or records taken as numbered 1, 2, ... in order.
+
+    Raises:
+        UserError: no such file, number or run, a prefix that names several runs, a number
+            whose record was skipped, a file that is no report.
+    """
+    if not isinstance(history, RunHistory):
+        history = RunHistory(Path(), tuple(enumerate(history, start=1)), ())
     path = Path(ref)
     if ref.endswith(".json") or path.is_file():
         return load_report(path)
     number = ref[1:] if ref.startswith("#") else ref
     if number.lstrip("-").isdigit():
-        n = int(number)
-        if n == 0 or abs(n) > len(runs):
-            raise UserError(f"no run #{n}: {len(runs)} runs are recorded (pipebench history)")
-        return dict(runs[n - 1 if n > 0 else n])
-    found = [r for r in runs if str(r.get("run_id", "")).startswith(ref)]
+        return dict(history.by_number(int(number)))
+    found = [r for _, r in history.runs if str(r.get("run_id", "")).startswith(ref)]
     if not found:
         raise UserError(
-            f"no recorded run {ref!r}: give a run id, a number or a report file "
+            f"no recorded run {printable(ref)!r}: give a run id, a number or a report file "
             "(see pipebench history)"
         )
     if len(found) > 1:
-        raise UserError(f"{ref!r} names {len(found)} runs: give more of the run id")
+        raise UserError(f"{printable(ref)!r} names {len(found)} runs: give more of the run id")
     return dict(found[0])
 
 

@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 from workbench.engine.catalog import ModuleInfo, discover
 from workbench.engine.follow import INTERVAL_S
 from workbench.engine.protocol import FINISHED
-from workbench.engine.records import load_runs, save_run
+from workbench.engine.records import check_home, read_history, save_run
 from workbench.engine.runner import GRACE_S, RunOptions
 from workbench.engine.session import RunState, report, throughput
 from workbench.errors import UserError
@@ -101,6 +101,7 @@ class PipebenchApp(App[int]):
         self._recorded: set[str] = set()
         """Run ids whose record is saved (a record is saved once)."""
         self._handle_signals = handle_signals
+        self._warned_skipped: set[str] = set()
         self.main = MainScreen()
         """The one main screen (dialogs and help go on top of it)."""
 
@@ -171,15 +172,32 @@ class PipebenchApp(App[int]):
         description="reading the run records",
     )
     def load_records(self, pipeline: str, module_path: str) -> None:
-        records = [r for r in load_runs(pipeline=pipeline) if same_file(r.get("path"), module_path)]
-        self.post_message(RunRecordsLoaded(pipeline, module_path, records))
+        history = read_history()
+        records = [
+            r
+            for _, r in history.runs
+            if r.get("pipeline") == pipeline and same_file(r.get("path"), module_path)
+        ]
+        skipped = tuple(s.warning for s in history.skipped)
+        self.post_message(RunRecordsLoaded(pipeline, module_path, records, skipped))
 
     def on_run_records_loaded(self, msg: RunRecordsLoaded) -> None:
         info = self.selected.pipeline if self.selected else None
         if info is None or info.name != msg.pipeline:
             return  # the cursor has moved on
         count = len(msg.records)
-        self.main.show_records(f"runs of {msg.pipeline} ({count} recorded)", msg.records)
+        skipped = f", {len(msg.skipped)} unreadable files skipped" if msg.skipped else ""
+        self.main.show_records(f"runs of {msg.pipeline} ({count} recorded{skipped})", msg.records)
+        new = [w for w in msg.skipped if w not in self._warned_skipped]
+        if new:  # once per file and session, not on every move of the cursor
+            self._warned_skipped.update(new)
+            more = f"\n… and {len(new) - 3} more (pipebench history names them)"
+            self.notify(
+                "\n".join(new[:3]) + (more if len(new) > 3 else ""),
+                title="run records skipped",
+                severity="warning",
+                markup=False,
+            )
 
     def selected_pipeline(self) -> CatalogItem | None:
         """The pipeline selected in the tree, or None (with a notice saying why) when the
@@ -218,6 +236,7 @@ class PipebenchApp(App[int]):
         settings = self._settings(item)
         options = RunOptions(params=dict(settings.params), memory_budget=settings.memory_budget)
         try:
+            check_home()  # a home that others can write to is refused before a run
             self.active = launch(
                 self._starter,
                 info.target,

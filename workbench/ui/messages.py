@@ -73,10 +73,18 @@ class CatalogLoaded(Message):
 
 
 class RunRecordsLoaded(Message):
-    """The run records of one pipeline were read from disk, oldest first."""
+    """The run records of one pipeline were read from disk, oldest first; ``skipped`` holds
+    one warning line per file in the records folder that is no readable record."""
 
-    def __init__(self, pipeline: str, path: str, records: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        pipeline: str,
+        path: str,
+        records: list[dict[str, Any]],
+        skipped: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
         self.pipeline = pipeline
         self.path = path
         self.records = records
+        self.skipped = skipped

@@ -159,6 +159,8 @@ class DiskEntry(Entry):
         self.stats = stats
         self.disk_cache = disk_cache  # the workbench.DiskCache, when it is one
         self.folder = memorized.func_folder()
+        #: Why results cannot be stored in the folder (read-only: only served), or None.
+        self.read_only: OSError | None = getattr(disk_cache, "read_only", None)
         self._usage = (0, 0)
         self._next_scan = 0.0
 
@@ -182,6 +184,7 @@ class DiskEntry(Entry):
             path=self.folder,
             load_failures=s.load_failures,
             invalidations=s.invalidations,
+            read_only=self.read_only is not None,
         )
 
     def clear(self) -> str:

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from workbench.authoring import caching
+from workbench.authoring.home import unsafe_fix, unsafe_reason
 from workbench.authoring.pipeline import Pipeline
 from workbench.engine.sections import SamplerContext, SectionSampler, cache_control
 from workbench.engine.sections.cache_entries import (
@@ -31,6 +32,17 @@ from workbench.engine.sections.cache_entries import (
 
 SECTION = "caches"
 _SERVED_KEPT = 20
+
+
+def _unsafe(folder: Path) -> str | None:
+    """Why others could write to ``folder`` and the fix, or None (also when it is missing:
+    joblib makes it with the user's umask)."""
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    why = unsafe_reason(st)
+    return None if why is None else f"{why}; {unsafe_fix(folder, st)}"
 
 
 def _joblib_entry(name: str, value: Any, source: str, disk_cache: Any = None) -> Entry:
@@ -121,11 +133,38 @@ class CachesSampler(SectionSampler):
             if entry is not None:
                 self._add(entry, value)
 
-    def check_writable(self) -> None:
-        """Raise a one-line UserError naming a disk cache folder that cannot be written."""
+    def check_folders(self) -> None:
+        """Check the folder of each ``joblib.Memory`` cache found in the module.
+
+        A folder that cannot exist (a file in the way, cannot be made) is refused with a
+        one-line ``UserError``: joblib would fail there too. A read-only one runs: its
+        results are served, new ones computed and not stored, said once (as joblib only
+        warns). One that belongs to someone else or that others can write to gets one
+        warning line: the user chose it, and the module behaves the same without pipebench
+        (``disk_cached`` folders and the home, pipebench's own, are refused instead).
+        """
+        warned: set[str] = set()
         for entry in self.entries.values():
-            if isinstance(entry, DiskEntry) and entry.disk_cache is None:
-                caching.ensure_writable(Path(entry.folder), f"joblib cache {entry.name}")
+            if not isinstance(entry, DiskEntry) or entry.disk_cache is not None:
+                continue
+            what = f"joblib cache {entry.name}"
+            folder = Path(entry.folder)
+            root = Path(entry.obj.store_backend.location)
+            # Memory("x") keeps results in x/joblib: x is the folder the user chose.
+            chosen = (root.parent,) if root.name == "joblib" else ()
+            for place in (*chosen, root, folder):
+                why = _unsafe(place)
+                if why is not None and str(place) not in warned:
+                    warned.add(str(place))
+                    print(
+                        f"pipebench: {what}: {place}: others could plant results there that "
+                        f"load as pickles (code run as you): {why}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            entry.read_only = caching.check_cache_folder(folder, what)
+            if entry.read_only is not None:
+                caching.serve_read_only(folder, what, entry.read_only)
 
     # ---- clearing ---------------------------------------------------------------------
     def serve(self) -> None:
@@ -184,7 +223,7 @@ class CachesSampler(SectionSampler):
 def make_sampler(ctx: SamplerContext) -> CachesSampler | None:
     """The caches sampler of a run (a section factory, see ``engine.child.section_samplers``).
 
-    Raises ``UserError`` for a disk cache folder that cannot be written; any other
+    Raises ``UserError`` for a disk cache folder that cannot be used; any other
     failure costs the run its caches section (with a line in the log), not the run.
     """
     from workbench.errors import UserError
@@ -196,7 +235,7 @@ def make_sampler(ctx: SamplerContext) -> CachesSampler | None:
         control = None
     try:
         sampler = CachesSampler(ctx.module, control)
-        sampler.check_writable()
+        sampler.check_folders()
     except UserError:
         cache_control.remove_folder(control)
         raise

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from workbench.authoring.pipeline import pipebench_home
 from workbench.engine import records
 from workbench.engine.protocol import Snapshot
 from workbench.engine.runner import RunHandle, RunOptions, start_run
@@ -217,8 +216,10 @@ def run_sweep(
 
     The sweep's JSON is saved under ``<PIPEBENCH_HOME>/sweeps`` when ``save``; each run is
     also a run record, as for ``pipebench run``. Raises ``UserError`` when the target or a
-    parameter is wrong (the first run says so).
+    parameter is wrong (the first run says so), or the home is one that others can write to
+    (``records.check_home``, before any run).
     """
+    records.check_home()
     cancel = cancel or threading.Event()
     result = SweepResult(uuid.uuid4().hex[:12], target, settings, time.time())
     while not cancel.is_set():
@@ -263,6 +264,5 @@ def run_sweep(
 def save_sweep(result: SweepResult) -> str:
     """Write the sweep's JSON under ``<PIPEBENCH_HOME>/sweeps``; returns its path."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(result.started_at))
-    name = f"{stamp}-{result.pipeline or 'sweep'}-{result.sweep_id}.json"
-    path = records.write_atomic(pipebench_home() / "sweeps" / name, result.to_json())
-    return str(path)
+    name = f"{stamp}-{records.safe_name(result.pipeline, 'sweep')}-{result.sweep_id}.json"
+    return str(records.save_to("sweeps", name, result.to_json()))
