@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         what="the run",
     )
     failure = state.failure
-    if failure is not None and failure.user_error and state.snapshot is None:
+    if failure is not None and state.bad_input:
         raise UserError(failure.message)
     rep = report(state, finished_at=time.time())
     if args.json:  # first: what was measured is never lost to a record that fails

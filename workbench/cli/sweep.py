@@ -8,12 +8,10 @@ saved).
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.text import Text
 
 from workbench.cli.args import (
@@ -25,13 +23,16 @@ from workbench.cli.args import (
     size,
     write_json,
 )
+from workbench.cli.follow import SIGNAL_EXIT, follow
 from workbench.cli.targets import check_target
-from workbench.engine.session import RunState, throughput
-from workbench.engine.sweep.run import SweepResult, run_sweep, save_sweep
-from workbench.engine.sweep.search import SweepPoint, SweepSettings, full_sweep_runs
+from workbench.engine.records import check_home
+from workbench.engine.session import throughput
+from workbench.engine.sweep.run import SweepJob, SweepState, finish
+from workbench.engine.sweep.search import SweepSettings, full_sweep_runs
 from workbench.errors import UserError
 from workbench.units import format_rate, format_seconds
 from workbench.views.sweep import answer_text, curve, points_table, sweep_header
+from workbench.views.text import user_text
 
 EXIT_NO_ANSWER = 1
 
@@ -195,106 +196,43 @@ def sweep_settings(args: argparse.Namespace) -> SweepSettings:
     )
 
 
-class _Progress:
-    """What the sweep thread has reported, for the display in the main thread."""
-
-    def __init__(self) -> None:
-        self.points: list[SweepPoint] = []
-        self.running: tuple[int, str] | None = None
-        self.state: RunState | None = None
-        self.result: SweepResult | None = None
-        self.error: BaseException | None = None
-
-    def start(self, size: int, phase: str) -> None:
-        self.running, self.state = (size, phase), None
-
-    def point(self, point: SweepPoint) -> None:
-        self.points.append(point)
-        self.running = None
-
-
-def _live_view(target: str, settings: SweepSettings, prog: _Progress, width: int) -> Group:
-    parts: list[Any] = [
-        sweep_header(target, settings),
-        points_table(prog.points, None, prog.running),
-    ]
-    if prog.running and prog.state is not None:
-        rate = throughput(prog.state)
+def _live_view(target: str, settings: SweepSettings, state: SweepState, width: int) -> Group:
+    points = state.result.points
+    run = state.run
+    running = None
+    if run is not None and not run.ended:
+        size = run.options.get("size")
+        running = (int(size), "") if isinstance(size, int) else None
+    parts: list[Any] = [sweep_header(target, settings), points_table(points, None, running)]
+    if running and run is not None:
+        rate = throughput(run)
         parts.append(
             Text(
-                f"batch_size={prog.running[0]}: {format_seconds(prog.state.elapsed_s)}"
+                f"batch_size={running[0]}: {format_seconds(run.elapsed_s)}"
                 f", {format_rate(rate)} items/s so far",
                 style="dim",
             )
         )
-    if prog.points:
-        parts.append(curve(prog.points, settings, None, width=min(width, 100) - 2, height=4))
+    if points:
+        parts.append(curve(points, settings, None, width=min(width, 100) - 2, height=4))
     return Group(*parts)
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     check_target(args.target)
+    check_home()
     settings = sweep_settings(args)
-    prog = _Progress()
-    cancel, kill = threading.Event(), threading.Event()
-
-    done = threading.Event()
-
-    def work() -> None:
-        try:
-            prog.result = run_sweep(
-                args.target,
-                settings,
-                on_start=prog.start,
-                on_point=prog.point,
-                on_state=lambda size, state: setattr(prog, "state", state),
-                cancel=cancel,
-                kill=kill,
-                save=False,
-            )
-        except BaseException as exc:  # handed to the main thread
-            prog.error = exc
-        finally:
-            done.set()
-
-    thread = threading.Thread(target=work, name="pipebench-sweep", daemon=True)
-    live = console.is_terminal
-    display = (
-        Live(
-            _live_view(args.target, settings, prog, console.width),
-            console=console,
-            refresh_per_second=4,
-            transient=True,
-        )
-        if live
-        else None
+    job = SweepJob(args.target, settings)
+    state, signalled = follow(
+        job,
+        console,
+        view=lambda s: _live_view(args.target, settings, s, console.width),
+        what="the sweep",
+        echo_output=False,
+        interval=0.25,
     )
-    if display:
-        display.start()
-    thread.start()
-    try:
-        # Not thread.join(timeout): a Ctrl-C inside it can mark the thread as ended.
-        while not done.is_set():
-            try:
-                done.wait(0.25)
-                if display:
-                    display.update(_live_view(args.target, settings, prog, console.width))
-            except KeyboardInterrupt:
-                if cancel.is_set():
-                    kill.set()
-                else:
-                    cancel.set()
-                    console.print("[yellow]stopping the sweep (Ctrl-C again to kill the run)…[/]")
-    finally:
-        if display:
-            display.stop()
-        cancel.set()
-        done.wait()
-    if prog.error is not None:
-        raise prog.error
-    result = prog.result
-    assert result is not None and result.answer is not None
-    saved = save_sweep(result)
+    result = finish(state, interrupted=job.cancelled)
+    assert result.answer is not None
     data = result.to_json()
     if args.json:
         write_json(args.json, data)
@@ -309,18 +247,15 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     runs = f"{len(result.points)} run{'' if len(result.points) == 1 else 's'}"
     if settings.auto:
         runs += f" (a full power-of-two sweep is {full_sweep_runs(settings)})"
-    console.print(
-        Text(
-            f"{runs}; growth ended: {stop or '–'}; sweep: {saved}"
-            if settings.auto
-            else f"{runs}; sweep: {saved}",
-            style="dim",
-        )
-    )
+    if settings.auto:
+        runs += f"; growth ended: {stop or '–'}"
+    console.print(user_text(f"{runs}; sweep: {result.saved_to}", "dim"))
     if result.interrupted:
         console.print(
-            "[yellow]stopped with Ctrl-C before its end: the answer covers only "
-            "the sizes measured[/]"
+            Text(
+                "stopped before its end: the answer covers only the sizes measured",
+                style="yellow",
+            )
         )
-        return EXIT_INTERRUPTED
+        return SIGNAL_EXIT.get(signalled or "user", EXIT_INTERRUPTED)
     return EXIT_OK if result.answer.recommended is not None else EXIT_NO_ANSWER

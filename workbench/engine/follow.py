@@ -85,6 +85,10 @@ class Job(Protocol[S]):
         """A stop reason to ask of the run going now (a budget it passed), or None."""
         ...
 
+    def stopped(self, reason: str) -> None:
+        """The job was asked to stop (called once, from the thread that asked)."""
+        ...
+
 
 class RunJob:
     """The plain job: one run, folded by ``session.apply``."""
@@ -109,6 +113,9 @@ class RunJob:
 
     def check(self, state: RunState, step: Step) -> str | None:
         return None
+
+    def stopped(self, reason: str) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,7 @@ class Follower(Generic[S]):
         with self._lock:
             if self.stop_reason is None:
                 self.stop_reason = reason
+                self.job.stopped(reason)
                 what = "stop"
             else:
                 self.killed = True
@@ -176,7 +184,9 @@ class Follower(Generic[S]):
     def kill(self) -> None:
         """Kill the run going now and start no other."""
         with self._lock:
-            self.stop_reason = self.stop_reason or "user"
+            if self.stop_reason is None:
+                self.stop_reason = "user"
+                self.job.stopped("user")
             self.killed = True
             source = self.source
         if source is not None:

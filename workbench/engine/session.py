@@ -94,6 +94,13 @@ class RunState:
         return self.exited is not None
 
     @property
+    def bad_input(self) -> bool:
+        """The run never started for a bad input (a wrong parameter, an import error, a
+        stage that is no iterator): a one-line error, no record."""
+        f = self.failure
+        return f is not None and f.user_error and f.phase in ("load", "build")
+
+    @property
     def elapsed_s(self) -> float:
         return self.snapshot.elapsed_ns / 1e9 if self.snapshot else 0.0
 

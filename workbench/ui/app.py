@@ -281,10 +281,7 @@ class PipebenchApp(App[int]):
     def record_run(self, state: RunState) -> bool:
         """Save the run record of ``state`` once (not for bad input that never started);
         True if it was saved."""
-        failure = state.failure
-        if state.run_id in self._recorded or (
-            failure is not None and failure.user_error and state.snapshot is None
-        ):
+        if state.run_id in self._recorded or (state.bad_input):
             return False
         self._recorded.add(state.run_id)
         try:
@@ -305,7 +302,7 @@ class PipebenchApp(App[int]):
         state = msg.state
         failure = state.failure
         name = active.pipeline
-        if failure is not None and failure.user_error and state.snapshot is None:
+        if failure is not None and state.bad_input:
             # Bad input (a parameter value, an import error): like the CLI, no record.
             self.notify(failure.message, title=f"{name} did not start", severity="error")
         else:

@@ -1,26 +1,28 @@
 """Running a sweep: each batch size in a fresh runner child, points streamed as they come.
 
-``run_sweep`` asks ``sweep.next_size`` what to run, runs it with ``run_size`` (the runner,
-the session fold and the run record, as ``pipebench run`` does), turns it into a point with
-``sweep_measure`` and hands it to ``on_point`` before choosing the next size. It can be
-called from any thread; ``cancel`` ends it (the run going is stopped, its point dropped).
+``SweepJob`` is the sweep as a job of the one run follower (``engine.follow``): it asks
+``search.next_size`` what to run, folds each run with ``session.apply`` (as ``pipebench run``
+does), turns it into a point with ``measure.point_from_report``, saves its record, and hands
+the point to ``on_point`` before the next size is chosen. ``run_sweep`` follows it to its end
+from any thread; ``cancel`` ends it (the run going is stopped, its point dropped).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from workbench.engine import records
-from workbench.engine.protocol import Snapshot
-from workbench.engine.runner import RunHandle, RunOptions, start_run
-from workbench.engine.session import RunState, apply, report
+from workbench.engine.follow import Follower, Starter, Step, Update
+from workbench.engine.protocol import Event, Exited, Snapshot
+from workbench.engine.records import check_home
+from workbench.engine.runner import RunOptions, start_run
+from workbench.engine.session import RunState, apply, report, with_lines
 from workbench.engine.sweep.measure import Sample, point_from_report, sample_of
 from workbench.engine.sweep.search import (
     Answer,
@@ -38,7 +40,6 @@ from workbench.errors import UserError
 SNAPSHOT_S = 0.02
 SWEEP_SCHEMA = 1
 
-Starter = Callable[[str, RunOptions], RunHandle]
 OnStart = Callable[[int, str], object]
 OnPoint = Callable[[SweepPoint], object]
 OnState = Callable[[int, RunState], object]
@@ -59,6 +60,7 @@ class SweepResult:
     pipeline: str | None = None
     path: str | None = None
     params: dict[str, Any] | None = None  # as the first run resolved them
+    saved_to: str | None = None  # where its JSON was saved
 
     def to_json(self) -> dict[str, Any]:
         """The sweep's JSON: every point, the answer and how the search ended."""
@@ -121,81 +123,134 @@ def run_options(size: int, settings: SweepSettings) -> RunOptions:
 def _gpu_peak(snapshot: Snapshot) -> int | None:
     gpu = snapshot.sections.get("gpu")
     peak = gpu.get("peak_bytes") if isinstance(gpu, dict) else None
-    return int(peak) if isinstance(peak, (int, float)) else None
+    return int(peak) if isinstance(peak, int | float) else None
 
 
-def run_size(
-    target: str,
-    size: int,
-    phase: str,
-    settings: SweepSettings,
-    *,
-    cancel: threading.Event,
-    sweep_id: str,
-    on_state: OnState | None = None,
-    kill: threading.Event | None = None,
-    starter: Starter = start_run,
-) -> tuple[SweepPoint | None, RunState]:
-    """Run one size to its end; the point (None when cancelled) and the final state.
+@dataclass(frozen=True)
+class SweepState:
+    """A sweep folded so far: its points, and the run going with the samples it gave."""
 
-    The GPU budget is enforced here, from the snapshots: a run whose GPU peak passes it is
-    stopped. ``cancel`` stops the run (it is killed after the grace period), ``kill`` kills
-    it now.
-    """
-    options = run_options(size, settings)
-    handle = starter(target, options)
-    state = RunState(
-        target,
-        started_at=time.time(),
-        options={
-            "max_batches": options.max_batches,
-            "max_seconds": options.max_seconds,
-            "memory_budget_bytes": options.memory_budget,
-            "snapshot_s": options.snapshot_s,
-            "sweep": sweep_id,
-        },
+    result: SweepResult
+    run: RunState | None = None
+    samples: tuple[Sample, ...] = ()
+    gpu_over: bool = False
+
+
+class SweepJob:
+    """The sweep as a follower job: one run per batch size, ``sweep.next_size`` choosing the
+    next from the points so far. When a run ends, its point is made from its report and the
+    snapshots it went through, and its record is saved (as ``pipebench run`` saves one)."""
+
+    def __init__(
+        self,
+        target: str,
+        settings: SweepSettings,
+        *,
+        on_start: OnStart | None = None,
+        on_point: OnPoint | None = None,
+    ):
+        self.target = target
+        self.settings = settings
+        self.on_start = on_start
+        self.on_point = on_point
+        self.cancelled = False
+        self._result = SweepResult(uuid.uuid4().hex[:12], target, settings, time.time())
+
+    def initial(self) -> SweepState:
+        return SweepState(self._result)
+
+    def next_step(self, state: SweepState) -> Step | None:
+        if self.cancelled:
+            return None
+        step = next_size(state.result.points, self.settings)
+        if step is None:
+            return None
+        size, phase = step
+        if self.on_start is not None:
+            self.on_start(size, phase)
+        return Step(f"{phase}:{size}", self.target, run_options(size, self.settings))
+
+    def fold(self, state: SweepState, step: Step, event: Event) -> SweepState:
+        run = state.run
+        if run is None or run.ended:
+            size = int(step.label.partition(":")[2])
+            run = RunState(
+                self.target,
+                started_at=time.time(),
+                options={**step.options.as_dict(), "sweep": state.result.sweep_id, "size": size},
+            )
+            state = replace(state, run=run, samples=(), gpu_over=False)
+        run = apply(run, event)
+        state = replace(state, run=run)
+        if isinstance(event, Snapshot):
+            sample = sample_of(event)
+            if sample is not None:
+                state = replace(state, samples=(*state.samples, sample))
+            peak = _gpu_peak(event)
+            budget = self.settings.gpu_memory_budget
+            if budget and peak and peak > budget:
+                state = replace(state, gpu_over=True)
+        if isinstance(event, Exited):
+            state = self._finish(state, step)
+        return state
+
+    def fold_lines(
+        self, state: SweepState, step: Step, lines: list[tuple[str, str]], skipped: int
+    ) -> SweepState:
+        if state.run is None:
+            return state
+        return replace(state, run=with_lines(state.run, lines, skipped))
+
+    def check(self, state: SweepState, step: Step) -> str | None:
+        """The GPU budget is enforced here, from the snapshots."""
+        return "gpu_memory_budget" if state.gpu_over else None
+
+    def stopped(self, reason: str) -> None:
+        """The sweep was stopped: the run going gives no point, no other size starts."""
+        self.cancelled = True
+
+    def _finish(self, state: SweepState, step: Step) -> SweepState:
+        run = state.run
+        assert run is not None
+        result = state.result
+        phase, _, size_text = step.label.partition(":")
+        size = int(size_text)
+        if run.hello is not None and result.pipeline is None:
+            params = dict(run.hello.params)
+            params.pop("batch_size", None)
+            result = replace(
+                result, pipeline=run.hello.pipeline, path=run.hello.path, params=params
+            )
+        failure = run.failure
+        if failure is not None and failure.phase == "load":
+            self.cancelled = True
+            raise UserError(failure.message)  # the target or a parameter is wrong: every size
+        if self.cancelled and not state.gpu_over:
+            return replace(state, result=result)  # a stopped run is no point
+        rep = report(run, finished_at=time.time())
+        rep["sweep"] = {"sweep_id": result.sweep_id, "batch_size": size, "phase": phase}
+        path = records.save_run(rep)
+        point = point_from_report(
+            rep, state.samples, size, phase, self.settings, state.gpu_over, str(path)
+        )
+        result = replace(result, points=[*result.points, point])
+        if self.on_point is not None:
+            self.on_point(point)
+        return replace(state, result=result)
+
+
+def finish(state: SweepState, *, interrupted: bool, save: bool = True) -> SweepResult:
+    """The sweep's result from its final state: the answer, and its JSON saved if ``save``."""
+    result = state.result
+    result = replace(
+        result,
+        interrupted=interrupted,
+        finished_at=time.time(),
+        answer=recommend(result.points, result.settings),
     )
-    samples: list[Sample] = []
-    gpu_over = stopping = False
-    next_state = 0.0
-    try:
-        while not state.ended:
-            try:
-                ev = handle.events.get(timeout=0.1)
-            except queue.Empty:
-                ev = None
-            if ev is not None:
-                state = apply(state, ev)
-                if isinstance(ev, Snapshot):
-                    sample = sample_of(ev)
-                    if sample is not None:
-                        samples.append(sample)
-                    peak = _gpu_peak(ev)
-                    budget = settings.gpu_memory_budget
-                    if budget and peak and peak > budget and not gpu_over:
-                        gpu_over = True
-                        handle.stop()
-            if cancel.is_set() and not stopping:
-                stopping = True
-                handle.stop()
-            if kill is not None and kill.is_set():
-                handle.kill()
-            now = time.monotonic()
-            if on_state is not None and (now >= next_state or state.ended):
-                on_state(size, state)
-                next_state = now + 0.25
-    finally:
-        if handle.running:
-            handle.kill()
-    failure = state.failure
-    if failure is not None and failure.phase == "load":
-        raise UserError(failure.message)  # the target or a parameter is wrong: every size
-    if cancel.is_set() and not gpu_over:
-        return None, state
-    rep = report(state, finished_at=time.time())
-    rep["sweep"] = {"sweep_id": sweep_id, "batch_size": size, "phase": phase}
-    path = records.save_run(rep)
-    return point_from_report(rep, samples, size, phase, settings, gpu_over, str(path)), state
+    if save:
+        result = replace(result, saved_to=save_sweep(result))
+    return result
 
 
 def run_sweep(
@@ -211,54 +266,36 @@ def run_sweep(
     save: bool = True,
 ) -> SweepResult:
     """Run the sweep to its end (or until ``cancel`` is set) and return every point and the
-    answer; ``on_start(size, phase)``, ``on_state(size, state)`` (at most 4 a second) and
-    ``on_point(point)`` are called from the calling thread as it goes.
+    answer; ``on_start(size, phase)``, ``on_state(size, state)`` (about 4 a second) and
+    ``on_point(point)`` are called from the calling thread as it goes; setting ``cancel``
+    stops the sweep, ``kill`` kills the run going.
 
     The sweep's JSON is saved under ``<PIPEBENCH_HOME>/sweeps`` when ``save``; each run is
     also a run record, as for ``pipebench run``. Raises ``UserError`` when the target or a
-    parameter is wrong (the first run says so), or the home is one that others can write to
-    (``records.check_home``, before any run).
+    parameter is wrong (the first run says so), or the home is unsafe.
     """
-    records.check_home()
+    check_home()
     cancel = cancel or threading.Event()
-    result = SweepResult(uuid.uuid4().hex[:12], target, settings, time.time())
-    while not cancel.is_set():
-        step = next_size(result.points, settings)
-        if step is None:
-            break
-        size, phase = step
-        if on_start is not None:
-            on_start(size, phase)
-        point, state = run_size(
-            target,
-            size,
-            phase,
-            settings,
-            cancel=cancel,
-            sweep_id=result.sweep_id,
-            on_state=on_state,
-            kill=kill,
-            starter=starter,
-        )
-        if state.hello is not None and result.pipeline is None:
-            params = dict(state.hello.params)
-            params.pop("batch_size", None)
-            result.pipeline, result.path, result.params = (
-                state.hello.pipeline,
-                state.hello.path,
-                params,
-            )
-        if point is None:
-            break
-        result.points.append(point)
-        if on_point is not None:
-            on_point(point)
-    result.interrupted = cancel.is_set()
-    result.finished_at = time.time()
-    result.answer = recommend(result.points, settings)
-    if save:
-        save_sweep(result)
-    return result
+    job = SweepJob(target, settings, on_start=on_start, on_point=on_point)
+
+    def updated(update: Update[SweepState]) -> None:
+        if cancel.is_set() and not asked.is_set():
+            asked.set()
+            follower.request_stop("user")  # once: a second request would kill
+        if kill is not None and kill.is_set():
+            follower.kill()
+        run = update.state.run
+        if on_state is not None and run is not None and update.step is not None:
+            on_state(int(update.step.label.partition(":")[2]), run)
+
+    asked = threading.Event()
+    follower: Follower[SweepState] = Follower(
+        job, starter=starter, interval=0.25, on_update=updated
+    )
+    if cancel.is_set():
+        job.stopped("user")
+    state = follower.run()
+    return finish(state, interrupted=job.cancelled, save=save)
 
 
 def save_sweep(result: SweepResult) -> str:
