@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 
 from workbench.engine.session import RunState
-from workbench.units import format_rate
+from workbench.units import format_count, format_rate, format_seconds
 
 
 def _pct(x: float | None) -> str:
@@ -21,7 +21,7 @@ def _pct(x: float | None) -> str:
 
 
 def _x(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2f}x"
+    return "–" if x is None else format_count(x, "x")
 
 
 def _rate(x: float | None) -> str:
@@ -68,8 +68,8 @@ def parallel_view(data: dict[str, Any]) -> Table | None:
         startup = s.get("startup_s")
         notes.append(
             f"{s['stage']}: serial {_rate(s['serial_items_per_s'])} items/s over its first "
-            f"{s['serial_batches']} batches; waited {s['wait_s']:.2f} s"
-            + (f" ({startup:.2f} s for the first result)" if startup is not None else "")
+            f"{s['serial_batches']} batches; waited {format_seconds(s['wait_s'])}"
+            + (f" ({format_seconds(startup)} for the first result)" if startup is not None else "")
             + f"; {s['verdict']}"
         )
     notes.append(
@@ -99,7 +99,7 @@ def bottleneck_note(state: RunState, index: int) -> str:
                 f"{s['workers']} {s['backend']} worker(s), busy "
                 f"{_pct(s.get('utilization'))}"
                 + (
-                    f", {startup:.2f} s of it for the first result (worker start-up)"
+                    f", {format_seconds(startup)} of it for the first result (worker start-up)"
                     if startup is not None
                     else ""
                 )

@@ -43,7 +43,7 @@ def stage_table(state: RunState) -> Table:
         overflow="ellipsis",
         min_width=min(26, max((len(r.name) + 2 for r in rows), default=5)),
     )
-    for name in ("items", "batches", "items/s", "self s", "self %", "per batch"):
+    for name in ("items", "batches", "items/s", "self", "self %", "per batch"):
         table.add_column(name, justify="right", no_wrap=True)
     for r in rows:
         mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
@@ -52,7 +52,7 @@ def stage_table(state: RunState) -> Table:
             f"{r.items:,}",
             f"{r.batches:,}",
             format_rate(r.items_per_s),
-            f"{r.self_s:.3f}",
+            format_seconds(r.self_s),
             f"{r.self_pct:.1f}",
             format_seconds(r.mean_batch_s),
             style="bold" if r.bottleneck else None,
