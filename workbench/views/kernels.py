@@ -103,7 +103,7 @@ _TIMING = ("compile", "median", "IQR", "min", "n")
 
 
 def _speed_columns(plan: dict[str, Any]) -> list[str]:
-    cols = ["threads"] + [f"×{base}" for base in BASELINES]
+    cols = ["thr"] + [f"×{base}" for base in BASELINES]
     if plan.get("flops"):
         cols += ["GFLOP/s", "of GEMM"]
     if plan.get("bytes"):
@@ -119,7 +119,7 @@ def _cells(row: KernelRow, plan: dict[str, Any], columns: list[str]) -> list[str
         "IQR": format_seconds(s.iqr) if s and s.n > 1 else "",
         "min": format_seconds(s.min) if s else "",
         "n": str(s.n) if s else "",
-        "threads": str(row.threads) if row.threads else "",
+        "thr": str(row.threads) if row.threads else "",
         "GFLOP/s": _num(row.gflops),
         "of GEMM": _num(row.gemm_fraction, pct=True),
         "GB/s": _num(row.gbps),
@@ -137,7 +137,8 @@ def kernel_table(
     title: bool = True,
 ) -> Table:
     """One kernel: a row per implementation and size (sizes separated), with the given
-    measurement columns; ``notes`` numbers the rows' footnotes."""
+    measurement columns; ``notes`` numbers the rows' footnotes. The second table of a
+    narrow layout (``title`` False) leaves out the mark and the note, which the first has."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title_justify="left")
     if title:
         table.title = Text.assemble(
@@ -149,21 +150,25 @@ def kernel_table(
         )
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("impl", no_wrap=True)
-    table.add_column("ok", justify="center", no_wrap=True)
+    if title:
+        table.add_column("ok", justify="center", no_wrap=True)
     for col in columns:
         table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("note", justify="right", no_wrap=True)
+    if title:
+        table.add_column("note", justify="right", no_wrap=True)
     last_size = None
     for row in rows:
         if last_size is not None and row.size != last_size:
             table.add_section()
         note = notes.get((row.size, row.impl))
+        mark = [Text(row.mark, style=MARK_STYLE.get(row.mark, ""))] if title else []
+        tail = [f"[{note}]" if note else ""] if title else []
         table.add_row(
             f"{row.size:,}" if row.size != last_size else "",
             user_text(row.impl + (" (ref)" if row.reference else "")),
-            Text(row.mark, style=MARK_STYLE.get(row.mark, "")),
+            *mark,
             *_cells(row, plan, columns),
-            f"[{note}]" if note else "",
+            *tail,
             style="dim" if row.status == "skipped" else None,
         )
         last_size = row.size
@@ -195,7 +200,7 @@ def kernel_section(plan: dict[str, Any], rows: list[KernelRow], width: int) -> l
     lines.append(
         "✓ agrees with the reference · ✗ wrong or failed (no speedup shown) · ? not "
         "checked · compile: Numba's compile time in the first call, kept out of the "
-        "samples · median, IQR, min: seconds per call · ×: times faster · threads: what "
+        "samples · median, IQR, min: seconds per call · ×: times faster · thr: the threads "
         "its pools were pinned to · inputs: a fresh copy per implementation and per "
         "sample, per call for one that mutates its input",
         style="dim",

@@ -270,7 +270,7 @@ class KernelsScreen(Screen[None]):
             Text(
                 "✓ agrees with the reference · ✗ wrong or failed · ? not checked · "
                 "median, IQR, min: seconds per call · ×: times faster than that "
-                "implementation · compile: Numba's first-call compile · threads: what its "
+                "implementation · compile: Numba's first-call compile · thr: the threads its "
                 "pools were pinned to (parallel ones at --parallel-threads)",
                 style="dim",
             )
