@@ -416,6 +416,8 @@ def test_a_first_call_past_its_limit_is_ended_and_the_rest_measured(write_module
         assert "its first call at size 10 ran past" in rows[(impl, 20)]["skipped"]
     assert rep["processes"] == 1 and rep["status"] == "finished"
     assert any("started a fresh runner" in line for line in rep["logs"])
+    # The fresh runner ran the reference again for its result only: one row, not two.
+    assert len(rows[("numpy", 10)]["rounds"]) == 1 and rows[("after", 10)]["correct"] is True
     assert took < 60  # two limits of 1 s, a restart and a Numba compile; never minutes
 
 

@@ -314,7 +314,10 @@ class KernelRunner:
             is_ref = impl.label == kset.reference
             if impl.label not in left and not (is_ref and left):
                 continue  # a previous runner sent this row (the reference runs for its value)
-            row, value = self.run_impl(plan, impl, size, inputs, ref_value, ref_problem)
+            value_only = impl.label not in left  # the reference, for the rows left
+            row, value = self.run_impl(
+                plan, impl, size, inputs, ref_value, ref_problem, value_only=value_only
+            )
             if is_ref:
                 if row.status == "error":
                     ref_problem = f"the reference {impl.label} failed"
@@ -338,10 +341,13 @@ class KernelRunner:
         inputs: Inputs,
         ref_value: Any,
         ref_problem: str | None,
+        *,
+        value_only: bool = False,
     ) -> tuple[KernelResult, Any]:
         """One row: predicted skip, a fresh copy of the inputs, prepare, first call (under
-        its time limit, inputs fingerprinted around it), check, then timing. Returns the
-        row and the canonical result (None when there is none to compare with)."""
+        its time limit, inputs fingerprinted around it), check, then timing (not with
+        ``value_only``: a fresh runner needs the reference's result, not its row again).
+        Returns the row and the canonical result (None when there is none to compare with)."""
         kset = plan.kset
         is_ref = impl.label == kset.reference
         threads = self.impl_threads(impl)
@@ -438,6 +444,8 @@ class KernelRunner:
                 error=check.note,
             ), None
         timed_row = replace(timed_row, correct=check.correct, check=pack(check.note, info))
+        if value_only:
+            return timed_row, value
         per_call = first.seconds - (first.compile_s or 0.0)
         if per_call > self.timing.cutoff_s:
             self.history[(kset.name, impl.label)] = (size, per_call)

@@ -56,7 +56,7 @@ def first_call_limit(
     if not limit_s or limit_s <= 0:
         yield
         return
-    soft = threading.current_thread() is threading.main_thread()
+    soft = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     previous: Any = None
     f = None
     try:
