@@ -1,12 +1,14 @@
 """How pipebench's kernel median compares with ``timeit``'s median of the same calls (issue
 15: within 5% for every example kernel over 1 ms).
 
-    python benchmarks/kernel_accuracy.py [--sizes-per-kernel 2] [--rounds 5] [--threads 1]
+    python benchmarks/kernel_accuracy.py [--sizes-per-kernel 2] [--rounds 5] [--kernel NAME]
 
 Same statistic on both sides: the median, over samples, of the mean time per call in a
 sample. pipebench's harness (``measure``: warm-up, loops calibrated to ``min_sample_s``,
-GC off, inputs as ``pipebench kernels`` gives them) against ``timeit`` (``autorange`` for
-the loop count, then ``repeat`` with as many samples as pipebench takes, GC off, median),
+GC off, inputs as ``pipebench kernels`` gives them) against ``timeit`` (``repeat`` with as
+many samples of as many calls as pipebench's calibration took, GC off, median; with
+``--autorange``, timeit's own loop count instead, whose longer samples catch more of a
+busy machine's preemptions),
 for each CPU implementation of the example kernels (pipelines/distance_kernels.py) at its
 largest sizes, in this one process and at the thread count ``pipebench kernels`` would
 give it (parallel ones at every CPU). The two are interleaved, round by round, in
@@ -54,16 +56,22 @@ GOAL = 0.05  # within 5% ...
 OVER_S = 1e-3  # ... for every kernel over 1 ms
 
 
-def timeit_median(fn: Any, args: tuple[Any, ...], samples: int) -> float:
-    """Seconds per call: the median of ``samples`` repeats of ``autorange``'s loop count
-    (timeit turns the GC off while it times, as pipebench does)."""
+def timeit_median(fn: Any, args: tuple[Any, ...], samples: int, number: int | None) -> float:
+    """Seconds per call: the median of ``samples`` repeats of ``number`` calls (``None``:
+    ``autorange``'s count); timeit turns the GC off while it times, as pipebench does."""
     timer = timeit.Timer("fn(*args)", globals={"fn": fn, "args": args})
-    number, _ = timer.autorange()
+    if number is None:
+        number, _ = timer.autorange()
     return statistics.median(t / number for t in timer.repeat(repeat=samples, number=number))
 
 
 def compare(
-    impl: Any, inputs: Inputs, settings: TimingSettings, threads: int, rounds: int
+    impl: Any,
+    inputs: Inputs,
+    settings: TimingSettings,
+    threads: int,
+    rounds: int,
+    autorange: bool = False,
 ) -> tuple[float, float] | str:
     """pipebench's median and timeit's, each the median of ``rounds`` interleaved rounds
     (ABBA), or why the implementation is not compared."""
@@ -85,15 +93,20 @@ def compare(
     per_sample = copy_s <= PER_SAMPLE_SHARE * settings.min_sample_s
     ours: list[float] = []
     theirs: list[float] = []
+    loops: list[int] = []
 
     def pb() -> None:
         m = measure(impl.fn, call_args, settings, fresh=fresh if per_sample else None)
         assert m.summary is not None
         ours.append(m.summary.median)
+        loops.append(m.loops)
 
     def ti() -> None:
-        theirs.append(timeit_median(impl.fn, call_args, settings.samples))
+        number = None if autorange or not loops else loops[-1]
+        theirs.append(timeit_median(impl.fn, call_args, settings.samples, number))
 
+    pb()  # a first calibration: timeit takes pipebench's loop count (not counted)
+    ours.clear()
     for r in range(rounds):
         for step in (pb, ti) if r % 2 == 0 else (ti, pb):
             apply_threads(threads)
@@ -115,6 +128,12 @@ def main() -> int:
         default=5,
         help="interleaved rounds (ABBA order); the medians of the rounds are compared",
     )
+    ap.add_argument("--kernel", action="append", default=[], help="only this kernel set")
+    ap.add_argument(
+        "--autorange",
+        action="store_true",
+        help="timeit picks its own loop count (samples of >= 0.2 s) instead of pipebench's",
+    )
     ap.add_argument("--threads", default="1", help="threads of the implementations not parallel")
     ap.add_argument("--parallel-threads", default="all", help="threads of the parallel ones")
     args = ap.parse_args()
@@ -129,13 +148,15 @@ def main() -> int:
         f"{'timeit':>10} {'ratio':>7}   (medians of {args.rounds} interleaved rounds)"
     )
     for kset in find_kernel_sets(module).values():
+        if args.kernel and kset.name not in args.kernel:
+            continue
         for size in sorted(kset.sizes)[-args.sizes_per_kernel :]:
             inputs = make_inputs(kset.name, size, kset.factory)
             for impl in kset.impls.values():
                 if impl.device == "cuda" or any(_missing(m) for m in impl.requires):
                     continue
                 n_threads = parallel_threads if impl.parallel else threads
-                got = compare(impl, inputs, settings, n_threads, args.rounds)
+                got = compare(impl, inputs, settings, n_threads, args.rounds, args.autorange)
                 if isinstance(got, str):
                     print(f"  {kset.name} {impl.label} at {size:,}: {got}; not compared")
                     continue
