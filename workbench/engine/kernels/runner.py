@@ -94,8 +94,8 @@ class KernelRun:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._dir = tempfile.mkdtemp(prefix="pipebench-kernels-")
-        self._watchdog = os.path.join(self._dir, "first-call")
+        self._dir = ""  # made by start(), removed when the run is over
+        self._watchdog = ""
         # The round being followed: rows sent, first calls ended, plans; whether its
         # runner is a fresh one after a restart; how its last runner ended.
         self._sent: set[tuple[str, int, str]] = set()
@@ -106,6 +106,8 @@ class KernelRun:
         self._code = 0
 
     def start(self) -> KernelRun:
+        self._dir = tempfile.mkdtemp(prefix="pipebench-kernels-")
+        self._watchdog = os.path.join(self._dir, "first-call")
         self._start_round(0)
         self._thread = threading.Thread(target=self._pump, name="pipebench-kernels", daemon=True)
         self._thread.start()
