@@ -6,7 +6,8 @@ side by side, check every result against a reference, and keep Numba's compile t
 - ``euclidean``: the distance between two vectors of n float64;
 - ``pairwise``: all distances between X (n x 128) and Y (n/2 x 128), float64, by loops,
   NumPy broadcasting, the GEMM form ``|x|^2 + |y|^2 - 2 X Y^T``, ``@njit`` and
-  ``@njit(parallel=True)`` with ``prange``, and BLAS plus a fused Numba pass;
+  ``@njit(parallel=True)`` with ``prange``, and BLAS plus a fused Numba pass (the two
+  parallel ones run at every usable CPU, the others on one thread);
 - ``feature_counts``: how often each integer feature occurs, with a dict, ``Counter``,
   ``np.bincount``, ``np.unique`` and a Numba typed ``Dict``.
 
@@ -161,8 +162,9 @@ def pairwise_numba(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 @pairwise.impl("numba-parallel")
 @njit(parallel=True, cache=False)
 def pairwise_numba_parallel(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """The same loops with the outer one a ``prange``: rows spread over Numba's threads
-    (as many as ``--threads`` allows)."""
+    """The same loops with the outer one a ``prange``: rows spread over Numba's threads.
+    A ``parallel=True`` dispatcher is marked parallel by itself, so it runs at every usable
+    CPU (``--parallel-threads``) while the single-threaded ones stay pinned."""
     m, n = X.shape[0], Y.shape[0]
     distances = np.empty((m, n), dtype=np.float64)
     for i in prange(m):
@@ -185,7 +187,7 @@ def _distances_from_dot(d: np.ndarray, x2: np.ndarray, y2: np.ndarray) -> np.nda
     return d
 
 
-@pairwise.impl("numba-gemm")
+@pairwise.impl("numba-gemm", parallel=True)  # BLAS and a prange pass: both use threads
 def pairwise_numba_gemm(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """BLAS does X Y^T; one fused Numba pass turns it into distances (Numba combined with
     an optimised library, instead of four NumPy passes over the result)."""

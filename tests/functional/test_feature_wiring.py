@@ -249,6 +249,8 @@ async def test_k_on_a_kernel_set_fills_rows_and_the_plot(write_module: Any) -> N
             ("512", "numpy"),
         }
         assert all(r[2] == "✓" for r in rows), rows
+        labels = [str(c.label) for c in table.columns.values()]
+        assert all(r[labels.index("thr")] == "1" for r in rows), (labels, rows)
         plot = text(screen.query_one("#kernels-plot"))
         legend = plot.splitlines()[-1]  # one symbol per implementation, named
         assert set(legend.split("  ")) == {"● numpy", "■ python"}, plot

@@ -86,13 +86,13 @@ def test_gpu_panel_shows_the_state_then_now_peak_and_history() -> None:
                 panel.update_section(gpu_sample(n, alloc))  # same sample, next snapshot
             await pilot.pause()
             figures = text_of(panel, "#gpu-figures")
-            assert "torch alloc 1.0 GiB peak 1.5 GiB" in figures
-            assert "process 2.0 GiB peak 2.0 GiB (NVML)" in figures
-            assert "cuda:0 4.0 GiB of 80.0 GiB · 30%" in figures
+            assert "torch alloc 1.00 GiB peak 1.50 GiB" in figures
+            assert "process 2.00 GiB peak 2.00 GiB (NVML)" in figures
+            assert "cuda:0 4.00 GiB of 80.0 GiB · 30%" in figures
             spark = panel.query_one(Sparkline)
             assert list(spark.data or []) == [GiB / 4, GiB / 2, GiB / 2, GiB]
             assert not spark.has_class("-empty") and spark.region.height > 0
-            assert "peak 1.5 GiB" in text_of(panel, "#gpu-note")
+            assert "peak 1.50 GiB" in text_of(panel, "#gpu-note")
 
     asyncio.run(scenario())
 
@@ -169,7 +169,7 @@ def test_resources_panel_nests_updates_in_place_and_groups_repeats() -> None:
             assert tree.root.children[0].children[0] is node  # updated in place
             shown = labels(tree.root)
             assert shown[1][1].startswith("sqlite_transaction(m.db) 500 ms rolled back (stopped)")
-            assert shown[2] == (2, "step ×50 25.00 s ok")
+            assert shown[2] == (2, "step ×50 25.0 s ok")
             summary = text_of(panel, "#resources-summary")
             assert summary == "52 contexts · 0 open · 2 not ok"
 

@@ -270,7 +270,7 @@ async def test_memory_budget(write_module: Any) -> None:
         assert app.settings[app.selected.pipeline.target].memory_budget == 120 * 1024**2
         assert await run_to_end(pilot, timeout=30) == "budget_exceeded"
         assert "▲ OVER MEMORY BUDGET" in header_text(app)
-        assert "budget 120.0 MiB" in header_text(app)
+        assert "budget 120 MiB" in header_text(app)
         record = load_runs(pipeline="hog")[0]
         assert record["options"]["memory_budget_bytes"] == 120 * 1024**2
 

@@ -152,7 +152,7 @@ async def test_points_fill_in_live_and_a_applies_the_recommendation():
         console = Console(width=98, record=True, color_system=None)
         console.print(screen.query_one(SweepPlot).render())
         plot = console.export_text()
-        assert "★" in plot and "✗" in plot and "budget 400.0 MiB" in plot
+        assert "★" in plot and "✗" in plot and "budget 400 MiB" in plot
         assert "192" in plot and "512" in plot  # log2 axis labels
         await pilot.press("a")
         await pilot.pause()

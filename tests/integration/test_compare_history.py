@@ -19,10 +19,10 @@ def test_compare_two_report_files_prints_the_ratios(tmp_path):
     def row(*words):
         return next(ln for ln in lines if all(w in ln for w in words))
 
-    assert "×2.50" in row("items/s", "1000", "2500") and "better" in row("items/s", "2500")
+    assert "×2.50" in row("items/s", "1.00k", "2.50k") and "better" in row("items/s", "2.50k")
     assert "×0.50" in row("self time", "2.00 s", "1.00 s")
-    assert "×1.50" in row("peak RSS", "100.0 MiB", "150.0 MiB") and "worse" in row("peak RSS")
-    assert "×3.00" in row("peak GPU memory", "1.0 GiB", "3.0 GiB")
+    assert "×1.50" in row("peak RSS", "100 MiB", "150 MiB") and "worse" in row("peak RSS")
+    assert "×3.00" in row("peak GPU memory", "1.00 GiB", "3.00 GiB")
     assert "×1.60" in row("hit rate", "50.0%", "80.0%")
     out = json.loads((tmp_path / "cmp.json").read_text())
     ratios = {(f["section"], f["figure"]): f["ratio"] for f in out["figures"]}

@@ -286,3 +286,196 @@ def test_the_example_imports_neither_torch_nor_compiles_at_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+INPUTS = """
+import numpy as np
+from workbench import kernels
+
+@kernels(sizes=(1000,), reference="inplace_ref")
+def doubled(n):
+    return np.ones(n)
+
+@doubled.impl("inplace_ref")
+def doubled_inplace_ref(a):
+    a *= 2.0
+    return a  # the reference's result is its input: it must not be changed afterwards
+
+@doubled.impl("pure")
+def doubled_pure(a):
+    return a * 2.0
+
+@doubled.impl("inplace")
+def doubled_inplace(a):
+    a *= 2.0
+    return a
+
+@doubled.impl("pure2")
+def doubled_pure2(a):
+    return a * 2.0
+
+@kernels(sizes=(10,))
+def streamed(n):
+    return (x for x in range(n))
+
+@streamed.impl("python")
+def streamed_python(xs):
+    return sum(xs)
+"""
+
+
+def test_each_implementation_gets_fresh_inputs_and_a_mutation_is_flagged(write_module, tmp_path):
+    path = write_module("inputs", INPUTS)
+    out = tmp_path / "i.json"
+    res = pipebench(
+        "kernels", f"{path}:doubled", *QUICK, "--json", str(out), cwd=tmp_path, json_name=None
+    )
+    assert res.code == 0, res.err + res.out  # changing an input is flagged, not a failure
+    rows = rows_by(json.loads(out.read_text()))
+    for impl in ("inplace_ref", "pure", "inplace", "pure2"):
+        assert rows[(impl, 1000)]["correct"] is True, rows[(impl, 1000)]["check"]
+    assert rows[("inplace", 1000)]["mutates"] is True
+    assert rows[("inplace_ref", 1000)]["mutates"] is True
+    assert rows[("pure", 1000)]["mutates"] is False and rows[("pure2", 1000)]["mutates"] is False
+    # A mutator is timed call by call on fresh copies: 2.0 stays 2.0, no overflow to inf.
+    assert rows[("inplace", 1000)]["inputs"] == "per call"
+    assert rows[("pure", 1000)]["inputs"] in ("per sample", "once")
+    assert "mutates its input" in res.out
+    assert "pipebench-row-info" not in res.out  # the packed facts are never shown raw
+
+
+def test_an_iterator_input_is_refused_in_one_line(write_module, tmp_path):
+    path = write_module("inputs", INPUTS)
+    res = pipebench("kernels", f"{path}:streamed", *QUICK, cwd=tmp_path, json_name=None)
+    assert res.code == 2
+    err = [line for line in res.err.splitlines() if line.strip()]
+    assert len(err) == 1, res.err
+    assert "kernel streamed: its input factory returned a generator" in err[0]
+    assert "list(...)" in err[0]
+
+
+LIMITS = """
+import numpy as np
+from numba import njit
+from workbench import kernels
+
+@kernels(sizes=(10, 20), reference="numpy")
+def total(n):
+    return np.ones(n)
+
+@total.impl("numpy")
+def total_numpy(a):
+    return float(a.sum())
+
+@total.impl("python-spin")
+def total_spin(a):
+    x = 0
+    while True:  # pure Python: the soft limit ends it in the same runner
+        x += 1
+
+@total.impl("numba-spin")
+@njit
+def total_numba_spin(a):
+    s = 0.0
+    for i in range(10**14):  # compiled, holding the GIL: only the hard limit can end it
+        s += i * 1e-9
+    return s
+
+@total.impl("after")
+def total_after(a):
+    return float(np.sum(a))
+"""
+
+
+def test_a_first_call_past_its_limit_is_ended_and_the_rest_measured(write_module, tmp_path):
+    path = write_module("limits", LIMITS)
+    out = tmp_path / "l.json"
+    t0 = time.monotonic()
+    res = pipebench(
+        "kernels",
+        str(path),
+        *QUICK,
+        "--first-call-limit",
+        "1",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+        json_name=None,
+    )
+    took = time.monotonic() - t0
+    assert res.code == 0, res.err + res.out
+    rep = json.loads(out.read_text())
+    rows = rows_by(rep)
+    soft, hard = rows[("python-spin", 10)], rows[("numba-spin", 10)]
+    assert soft["status"] == "skipped" and "ran past the 1.00 s limit" in soft["skipped"]
+    assert hard["status"] == "skipped" and "held the GIL" in hard["skipped"]
+    for size in (10, 20):
+        assert rows[("after", size)]["status"] == "ok" and rows[("after", size)]["correct"]
+    # Once ended, an implementation is not tried again at a larger size, by either runner.
+    for impl in ("python-spin", "numba-spin"):
+        assert "its first call at size 10 ran past" in rows[(impl, 20)]["skipped"]
+    assert rep["processes"] == 1 and rep["status"] == "finished"
+    assert any("started a fresh runner" in line for line in rep["logs"])
+    # The fresh runner ran the reference again for its result only: one row, not two.
+    assert len(rows[("numpy", 10)]["rounds"]) == 1 and rows[("after", 10)]["correct"] is True
+    assert took < 60  # two limits of 1 s, a restart and a Numba compile; never minutes
+
+
+PARALLEL = """
+import numpy as np
+from numba import njit, prange
+from workbench import kernels
+
+@kernels(sizes=(2000,), reference="numpy")
+def total(n):
+    return np.arange(n, dtype=np.float64)
+
+@total.impl("numpy")
+def total_numpy(a):
+    return float(a.sum())
+
+@total.impl("prange")
+@njit(parallel=True)
+def total_prange(a):
+    s = 0.0
+    for i in prange(a.shape[0]):
+        s += a[i]
+    return s
+
+@total.impl("marked", parallel=True)
+def total_marked(a):
+    return float(np.sum(a))
+"""
+
+
+@pytest.mark.parametrize("parallel_threads", [None, "1"])
+def test_parallel_implementations_run_at_every_thread_and_each_row_says(
+    write_module, tmp_path, parallel_threads
+):
+    from workbench.engine.kernels.env import usable_cpus
+
+    path = write_module("par", PARALLEL)
+    out = tmp_path / "p.json"
+    extra = ["--parallel-threads", parallel_threads] if parallel_threads else []
+    res = pipebench(
+        "kernels",
+        str(path),
+        *QUICK,
+        *extra,
+        "--json",
+        str(out),
+        cwd=tmp_path,
+        json_name=None,
+    )
+    assert res.code == 0, res.err + res.out
+    rep = json.loads(out.read_text())
+    rows = rows_by(rep)
+    every = usable_cpus() if parallel_threads is None else 1
+    assert rows[("numpy", 2000)]["threads"] == 1 and not rows[("numpy", 2000)]["parallel"]
+    for impl in ("prange", "marked"):
+        assert rows[(impl, 2000)]["threads"] == every and rows[(impl, 2000)]["parallel"]
+        assert rows[(impl, 2000)]["correct"] is True
+    assert sorted(rep["kernels"][0]["parallel"]) == ["marked", "prange"]
+    assert " thr " in res.out
+    if every > 1:
+        assert f"run at {every} thread(s), the others at 1" in res.out

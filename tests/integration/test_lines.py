@@ -172,3 +172,120 @@ def test_with_no_stage_named_the_bottleneck_is_profiled(tmp_path, module):
     assert report["stages"] == ["hot"]  # the baseline ran first and found it
     assert report["runs"]["baseline"]["bottleneck"] == "hot"
     assert "the bottleneck of the unprofiled run" in r.out
+
+
+UPSTREAM = """
+import numpy as np
+from workbench import pipeline
+
+
+def arrays(n):
+    rng = np.random.default_rng(0)
+    for _ in range(n):
+        yield rng.random(100_000)
+
+
+def upstream_work(batches):  # twice the stage's work: left in, it would triple the stage
+    for b in batches:
+        np.sort(b * 3.0)
+        yield np.sort(b)
+
+
+def stage_work(batches):
+    for b in batches:
+        yield np.sort(b * 2.0)
+
+
+@pipeline
+def sorts(n: int = 30):
+    return arrays(n), upstream_work, stage_work
+"""
+
+#: How far a stage's cumulative time in the function view, and its line total in the line
+#: view, may be from its self time measured by the probe in the same run. The two views
+#: are two runs, seconds apart on a shared machine, so each is held to its own run's
+#: measure; left in, the upstream (twice the stage's work) would make the stage's ~3x.
+AGREE = 0.15
+
+
+def self_times(report: dict[str, Any]) -> dict[str, float]:
+    return {s["name"]: s["self_s"] for s in report["runs"]["profiled"]["stages"]}
+
+
+def test_the_function_view_takes_upstream_time_out_as_the_line_view_does(tmp_path, write_module):
+    path = write_module("sorts", UPSTREAM)
+    lines_run = pipebench("lines", str(path), "--all", "--json", "l.json", cwd=tmp_path)
+    assert lines_run.code == 0, lines_run.out + lines_run.err
+    calls_run = pipebench(
+        "lines", str(path), "--all", "--functions", "--json", "f.json", cwd=tmp_path
+    )
+    assert calls_run.code == 0, calls_run.out + calls_run.err
+    lines = json.loads((tmp_path / "l.json").read_text())
+    calls = json.loads((tmp_path / "f.json").read_text())
+    for name in ("stage_work", "upstream_work"):
+        line_total = sum(r["time_s"] for r in function(lines, name)["lines"])
+        cum = next(c["cum_s"] for c in calls["calls"] if c["name"] == name)
+        by_lines = line_total / self_times(lines)[name]
+        by_calls = cum / self_times(calls)[name]
+        assert abs(by_lines - 1) <= AGREE, (name, line_total, self_times(lines))
+        assert abs(by_calls - 1) <= AGREE, (name, cum, self_times(calls))
+    # User code only: none of pipebench's probe calls or frames.
+    names = {c["name"] for c in calls["calls"]}
+    paths = {c["path"] for c in calls["calls"]}
+    assert not any("_getframe" in n or "get_ident" in n for n in names), names
+    assert not any("/workbench/" in p for p in paths), paths
+    assert not any(
+        n.startswith(("<method 'append' of 'list", "<method 'pop' of 'list")) for n in names
+    )
+
+
+NUMBA = """
+import numpy as np
+from numba import njit
+from workbench import pipeline
+
+
+@njit
+def norm(a):
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i] * a[i]  # LOOP
+    return s ** 0.5
+
+
+def norms(batches):
+    for b in batches:
+        yield norm(b)
+
+
+@pipeline
+def vectors(n: int = 20):
+    return (np.ones(50) for _ in range(n)), norms
+"""
+
+
+def test_a_numba_function_says_it_is_compiled_and_its_python_twin_profiles(tmp_path, write_module):
+    path = write_module("nbmod", NUMBA)
+    compiled = pipebench(
+        "lines", str(path), "--stage", "norms", "--function", "nbmod:norm", cwd=tmp_path
+    )
+    assert compiled.code == 2
+    err = [line for line in compiled.err.splitlines() if line.strip()]
+    assert len(err) == 1 and "builtin" not in err[0], compiled.err
+    assert "nbmod:norm is compiled by Numba" in err[0]
+    assert "--function nbmod:norm.py_func" in err[0]
+    twin = pipebench(
+        "lines",
+        str(path),
+        "--stage",
+        "norms",
+        "--function",
+        "nbmod:norm.py_func",
+        "--json",
+        "t.json",
+        cwd=tmp_path,
+    )
+    assert twin.code == 0, twin.out + twin.err
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert hits(function(report, "norm"))[line_of(path, "# LOOP")] == 20 * 50
+    assert any("ran as Python for this profile" in n for n in report["notes"])

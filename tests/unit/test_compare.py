@@ -163,8 +163,8 @@ def test_history_table_numbers_and_columns():
     console = Console(width=80, record=True, color_system=None)
     console.print(history_table([(1, A), (2, B)], width=80))
     text = console.export_text()
-    assert " 1000 " in text and " 2500 " in text and " 64 " in text and " 256 " in text
-    assert "3.0 GiB" in text
+    assert " 1.00k " in text and " 2.50k " in text and " 64 " in text and " 256 " in text
+    assert "3.00 GiB" in text
     assert "the same in every run listed: rows=1000" in text
     assert "run id" not in text  # only from 110 columns up
     wide = Console(width=140, record=True, color_system=None)

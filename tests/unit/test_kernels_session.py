@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+from workbench.engine.kernels.rowinfo import PER_CALL, RowInfo, pack
 from workbench.engine.kernels.session import (
     KernelState,
     apply_kernel_event,
@@ -178,3 +180,42 @@ def test_cuda_rows_are_measured_against_the_cuda_gemm_rate():
     assert rows["numba"].gemm_fraction == 0.01  # 10 GFLOP/s of the GPU's 1000
     assert rows["python"].gemm_fraction == 0.02  # 1 GFLOP/s of the CPU's 50
     assert state.gemm_rate("cuda") == 1000.0
+
+
+def test_a_parallel_row_is_measured_against_gemm_at_its_thread_count():
+    par_env = replace(
+        env(),
+        gemm={"gflops": 50.0, "threads": 1, "at_threads": {"4": {"gflops": 200.0}}},
+    )
+    state = fold(
+        [
+            par_env,
+            result("python", (1.0,), reference=True, check=pack("reference", RowInfo(threads=1))),
+            result("numba", (0.1,), check=pack("equal", RowInfo(threads=4, parallel=True))),
+            result("bad", (0.1,), check=pack("equal", RowInfo(threads=3, parallel=True))),
+        ]
+    )
+    rows = {r.impl: r for r in kernel_rows(state)}
+    assert rows["python"].gemm_fraction == 0.02 and rows["python"].threads == 1
+    assert rows["numba"].gemm_fraction == 0.05 and rows["numba"].threads == 4  # 10 of 200
+    assert rows["bad"].gemm_fraction is None  # no GEMM probe at 3 threads: no fraction
+
+
+def test_row_facts_are_unpacked_merged_and_explained():
+    facts = RowInfo(threads=1, mutates=True, inputs=PER_CALL, copy_s=2e-6)
+    state = fold(
+        [
+            env(0),
+            result("python", (1.0,), 0, reference=True, check=pack("reference", RowInfo())),
+            result("inplace", (0.5,), 0, check=pack("equal", facts)),
+            env(1),
+            result("inplace", (0.5,), 1, check=pack("equal", replace(facts, mutates=False))),
+        ],
+        rounds=2,
+    )
+    row = {r.impl: r for r in kernel_rows(state)}["inplace"]
+    assert row.check == "equal" and row.mutates and row.threads == 1
+    assert "mutates its input: timed call by call" in row.notes[0] and "2.00 µs" in row.notes[0]
+    rep = kernel_report(state)
+    (got,) = [r for r in rep["results"] if r["impl"] == "inplace"]
+    assert got["mutates"] is True and got["inputs"] == PER_CALL and got["threads"] == 1

@@ -8,6 +8,8 @@ import json
 import sys
 import types
 
+from numba import njit
+
 from workbench.authoring.pipeline import stage
 from workbench.engine.lines.targets import (
     delegating_lines,
@@ -16,6 +18,7 @@ from workbench.engine.lines.targets import (
     resolve_source,
     resolve_stage,
     select_stages,
+    swap_everywhere,
 )
 
 NAMES = ("read", "tokenize", "features")
@@ -123,3 +126,41 @@ def test_delegating_lines():
     first = delegating.__code__.co_firstlineno
     assert delegating_lines(delegating) == [first + 2]
     assert delegating_lines(gen_stage) == []
+
+
+@njit
+def compiled_norm(a):
+    s = 0.0
+    for x in a:
+        s += x * x
+    return s
+
+
+def calls_compiled_norm(a):
+    return compiled_norm(a)
+
+
+def test_a_numba_dispatcher_says_it_is_compiled_and_names_its_python_twin():
+    home = sys.modules[__name__]
+    r = resolve_function("compiled_norm", home)
+    assert r.functions == [] and r.problem is not None
+    assert "builtin" not in r.problem
+    assert "is compiled by Numba: none of its Python lines run" in r.problem
+    assert "--function compiled_norm.py_func" in r.problem
+    stage_r = resolve_stage("norms", compiled_norm)
+    assert f"--function {__name__}:compiled_norm.py_func" in (stage_r.problem or "")
+
+
+def test_the_python_twin_is_profiled_in_place_of_the_compiled_code():
+    home = sys.modules[__name__]
+    r = resolve_function(f"{__name__}:compiled_norm.py_func", home)
+    assert r.problem is None and r.functions == [compiled_norm.py_func]
+    assert r.swaps == [(compiled_norm, compiled_norm.py_func)]
+    assert "ran as Python for this profile" in (r.note or "")
+    dispatcher = compiled_norm
+    try:
+        assert swap_everywhere(dispatcher, dispatcher.py_func) >= 1
+        assert home.compiled_norm is dispatcher.py_func  # callers now run the Python lines
+        assert calls_compiled_norm([3.0, 4.0]) == 25.0
+    finally:
+        home.compiled_norm = dispatcher

@@ -82,7 +82,7 @@ def test_contexts_table_shows_nesting_outcomes_and_notes() -> None:
     lines = text.splitlines()
     assert any(line.startswith(" experiment_log(train.log)") for line in lines)
     assert "handler removed" in text
-    assert "  └ gpu_memory(cuda:0)" in text and "+1.0 GiB" in text
+    assert "  └ gpu_memory(cuda:0)" in text and "+1.00 GiB" in text
     assert "rolled back (stopped)" in text
     assert "epoch 2" in text and "2.50 s…" in text and "open" in text
     assert contexts_view({"records": []}) is None
@@ -123,6 +123,6 @@ def test_gpu_view_shows_now_and_peak_with_units() -> None:
         "peak_process_bytes": 2 * GiB,
     }
     text = render(gpu_view(data), width=200)
-    assert "device used 2.0 GiB of 80.0 GiB, this run 1.0 GiB, 40% busy" in text
-    assert "torch.cuda allocated 512.0 MiB (peak 1.5 GiB)" in text
-    assert "process 1.0 GiB (peak 2.0 GiB, NVML)" in text
+    assert "device used 2.00 GiB of 80.0 GiB, this run 1.00 GiB, 40% busy" in text
+    assert "torch.cuda allocated 512 MiB (peak 1.50 GiB)" in text
+    assert "process 1.00 GiB (peak 2.00 GiB, NVML)" in text

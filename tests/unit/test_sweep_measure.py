@@ -90,7 +90,7 @@ def test_out_of_memory_in_every_form():
 def test_budgets_passed():
     s = SweepSettings(memory_budget=100 * MIB, gpu_memory_budget=MIB)
     outcome, why = classify(report("budget_exceeded", rss=120 * MIB), s)
-    assert outcome == OVER_BUDGET and "memory budget of 100.0 MiB" in (why or "")
+    assert outcome == OVER_BUDGET and "memory budget of 100 MiB" in (why or "")
     # The kernel's high-water mark caught a peak between two samples.
     assert classify(report("stopped", rss=101 * MIB), s)[0] == OVER_BUDGET
     outcome, why = classify(report(gpu={"peak_bytes": 2 * MIB}), s)

@@ -43,6 +43,9 @@ class Impl:
     ``prepare`` turns the factory's inputs into what this implementation takes (lists for
     pure Python, tensors for torch); it runs once per size and is never timed.
     ``device="cuda"`` makes the harness synchronise the device before reading the clock.
+    ``parallel`` marks one that spreads its work over threads (a Numba
+    ``@njit(parallel=True)`` dispatcher is marked by itself): it runs at every usable
+    thread by default while the others stay pinned (``pipebench kernels --parallel-threads``).
     """
 
     label: str
@@ -51,6 +54,14 @@ class Impl:
     prepare: Callable[..., Any] | None = None
     device: str | None = None
     doc: str = ""
+    parallel: bool = False
+
+
+def numba_parallel(fn: Any) -> bool:
+    """Whether ``fn`` is a Numba dispatcher compiled with ``parallel=True`` (read from its
+    ``targetoptions``, without importing Numba)."""
+    options = getattr(fn, "targetoptions", None)
+    return isinstance(options, dict) and bool(options.get("parallel"))
 
 
 def _as_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -111,6 +122,7 @@ class KernelSet:
         requires: str | Iterable[str] = (),
         prepare: Callable[..., Any] | None = None,
         device: str | None = None,
+        parallel: bool | None = None,
     ) -> None:
         """Add an implementation (``impl`` is the decorator form)."""
         if not isinstance(label, str) or not label.strip():
@@ -124,7 +136,11 @@ class KernelSet:
         if not callable(fn):
             raise KernelDefinitionError(f"kernel {self.name!r}: {label} is not callable")
         doc = (inspect.getdoc(getattr(fn, "py_func", fn)) or "").split("\n")[0]
-        self.impls[label] = Impl(label, fn, _as_tuple(requires), prepare, device, doc)
+        if parallel is None:
+            parallel = numba_parallel(fn)
+        self.impls[label] = Impl(
+            label, fn, _as_tuple(requires), prepare, device, doc, bool(parallel)
+        )
 
     def impl(
         self,
@@ -133,6 +149,7 @@ class KernelSet:
         requires: str | Iterable[str] = (),
         prepare: Callable[..., Any] | None = None,
         device: str | None = None,
+        parallel: bool | None = None,
     ) -> Callable[[F], F]:
         """Decorator: register the function as the implementation ``label``; the function
         is returned unchanged (a Numba dispatcher stays a dispatcher).
@@ -143,16 +160,27 @@ class KernelSet:
             requires: modules it needs; where one is missing it is listed, not run.
             prepare: converts the factory's inputs for it (untimed), e.g. ``torch_inputs()``.
             device: ``"cuda"`` for GPU implementations (timed with synchronisation).
+            parallel: it uses several threads (``prange``, a thread pool): timed at every
+                usable thread by default, the others pinned. None: True for a Numba
+                dispatcher compiled with ``parallel=True``, else False.
         """
 
         def register(fn: F) -> F:
-            self.add(label, fn, requires=requires, prepare=prepare, device=device)
+            self.add(
+                label, fn, requires=requires, prepare=prepare, device=device, parallel=parallel
+            )
             return fn
 
         return register
 
     def inputs(self, size: int) -> tuple[Any, ...]:
-        """The positional arguments for one size (a non-tuple is a single argument)."""
+        """The positional arguments for one size (a non-tuple is a single argument).
+
+        The harness calls this once per size and gives every implementation its own deep
+        copy (a fresh one per call to an implementation that changes its input), so the
+        factory should be deterministic and return lists, arrays or tensors, never
+        iterators (those are refused: the first implementation would use them up).
+        """
         made = self.factory(size)
         return made if isinstance(made, tuple) else (made,)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from workbench.cli.args import (
     EXIT_INTERRUPTED,
@@ -42,6 +43,7 @@ from workbench.engine.kernels.timing import TimingSettings
 from workbench.engine.protocol import Log
 from workbench.errors import UserError
 from workbench.views.kernels import kernels_view
+from workbench.views.text import log_text, user_text
 
 _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
@@ -103,6 +105,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="threads for BLAS, OpenMP, Numba and torch (default 1)",
     )
     p.add_argument(
+        "--parallel-threads",
+        type=_threads,
+        default="all",
+        metavar="N|all",
+        help="threads for implementations marked parallel (impl(..., parallel=True) or "
+        "a Numba parallel=True dispatcher) (default all usable CPUs)",
+    )
+    p.add_argument(
         "--rigorous",
         action="store_true",
         help=f"repeat in {RIGOROUS_PROCESSES} fresh processes and pool the samples",
@@ -150,6 +160,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="skip timing a call slower than S seconds, measured or predicted "
         f"from the previous size (default {d.cutoff_s:g})",
     )
+    p.add_argument(
+        "--first-call-limit",
+        type=seconds,
+        default=d.first_call_limit_s,
+        metavar="S",
+        help="end a first call (compile included) that runs longer than S seconds and "
+        f"report the row as skipped (default {d.first_call_limit_s:g})",
+    )
     p.add_argument("--no-gemm", action="store_true", help="skip the GEMM probe")
     p.add_argument(
         "--max-seconds",
@@ -176,12 +194,14 @@ def kernel_options(args: argparse.Namespace) -> KernelOptions:
         warmup_s=args.warmup,
         max_time_s=args.max_time,
         cutoff_s=args.cutoff,
+        first_call_limit_s=args.first_call_limit,
     )
     return KernelOptions(
         kernel=args.kernel,
         impls=tuple(args.impl),
         sizes=tuple(args.sizes or ()),
         threads=args.threads,
+        parallel_threads=args.parallel_threads,
         processes=processes,
         gemm=not args.no_gemm,
         timing=timing,
@@ -223,7 +243,9 @@ def execute(
                 state = apply_kernel_event(state, ev)
                 if isinstance(ev, Log) and ev.stream in ("stdout", "stderr"):
                     console.print(
-                        f"[dim]│ {ev.text}[/]", markup=True, highlight=False, soft_wrap=True
+                        Text("│ ", style="dim").append_text(log_text(ev.text, style="dim")),
+                        highlight=False,
+                        soft_wrap=True,
                     )
                 elif display:
                     display.update(kernels_view(state, console.width))
@@ -258,6 +280,11 @@ def _reference(state: KernelState, kernel: str) -> str:
     return "the reference"
 
 
+def _error(message: str) -> Text:
+    """``error: MESSAGE`` with the message (user text: names, exception text) as data."""
+    return Text.assemble(("error:", "red"), " ", user_text(message))
+
+
 def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     check_target(args.target, decorator="kernels")
     options = kernel_options(args)
@@ -270,22 +297,21 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     console.print(kernels_view(state, console.width))
     err = Console(stderr=True, highlight=False)
     if failure is not None and failure.user_error:
-        err.print(f"[red]error:[/] {failure.message}", highlight=False, soft_wrap=True)
+        err.print(_error(failure.message), soft_wrap=True)
         return EXIT_USAGE
     if interrupted:
         return EXIT_INTERRUPTED
     if failure is not None or state.status not in ("finished", "stopped"):
-        err.print(
-            f"[red]error:[/] {state.message or state.status}", highlight=False, soft_wrap=True
-        )
+        err.print(_error(state.message or state.status), soft_wrap=True)
         return EXIT_RUN_FAILED
     failed = _failures(state)
     if failed:
         shown = "; ".join(failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
         err.print(
-            f"[red]error:[/] {len(failed)} implementation result(s) failed or "
-            f"disagree with the reference: {shown}",
-            highlight=False,
+            _error(
+                f"{len(failed)} implementation result(s) failed or "
+                f"disagree with the reference: {shown}"
+            ),
             soft_wrap=True,
         )
         return EXIT_RUN_FAILED

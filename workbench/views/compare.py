@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workbench.engine.compare import Figure, compare_reports
-from workbench.units import format_bytes, format_rate, format_seconds
+from workbench.units import format_bytes, format_count, format_rate, format_seconds
 from workbench.views.text import user_text
 
 VERDICT_STYLE = {"better": "green", "worse": "red", "same": "dim"}
@@ -41,9 +41,7 @@ def format_ratio(f: Figure) -> str:
     r = f.ratio
     if r is None:
         return "–"
-    if r != 0 and r < 0.01:
-        return f"×{r:.2g}"
-    return f"×{r:.2f}" if r < 100 else f"×{r:.0f}"
+    return f"×{format_count(r)}"
 
 
 def _params(rep: dict[str, Any]) -> str:

@@ -12,8 +12,9 @@ from rich.text import Text
 
 from workbench.engine.kernels.env import blas_vendor
 from workbench.engine.kernels.session import BASELINES, KernelRow, KernelState, kernel_rows
-from workbench.units import format_seconds
+from workbench.units import format_count, format_seconds
 from workbench.views.run import STATUS_STYLE
+from workbench.views.text import user_text
 
 MARK_STYLE = {"✓": "green", "✗": "red", "?": "yellow"}
 
@@ -35,12 +36,13 @@ def header(state: KernelState) -> Text:
     """What was measured, where, and how."""
     t = Text()
     env = state.environments[0] if state.environments else None
-    t.append(state.target, style="bold")
+    t.append_text(user_text(state.target, "bold"))
     if env is None:
         t.append("\nstarting…", style="dim")
         return t
     where = env.path if env.path and not state.target.startswith(env.path) else env.module
-    t.append(f"  ({where}, pid {env.pid})\n", style="dim")
+    t.append_text(user_text(f"  ({where}, pid {env.pid})", "dim"))
+    t.append("\n")
     t.append(f"CPU {env.cpu}, {env.cpus} usable · Python {env.python}")
     for name in ("numpy", "numba", "torch"):
         if name in env.versions:
@@ -49,7 +51,7 @@ def header(state: KernelState) -> Text:
     gemm = env.gemm or {}
     if state.gemm_gflops:
         t.append(
-            f"\nGEMM probe: {state.gemm_gflops:.1f} GFLOP/s (float64 {gemm.get('n')}x"
+            f"\nGEMM probe: {format_count(state.gemm_gflops)} GFLOP/s (float64 {gemm.get('n')}x"
             f"{gemm.get('n')} matmul, median, these threads)"
         )
     elif gemm.get("error"):
@@ -57,7 +59,7 @@ def header(state: KernelState) -> Text:
     cuda = gemm.get("cuda") or {}
     if state.gemm_rate("cuda"):
         t.append(
-            f"\nCUDA GEMM probe: {state.gemm_rate('cuda'):.0f} GFLOP/s on "
+            f"\nCUDA GEMM probe: {format_count(state.gemm_rate('cuda'))} GFLOP/s on "
             f"{cuda.get('name')} (float64 {cuda.get('n')}x{cuda.get('n')} torch.matmul, "
             "median): the yardstick of CUDA rows"
         )
@@ -67,25 +69,32 @@ def header(state: KernelState) -> Text:
     t.append(
         f"\ntiming: {s.get('samples')} samples of ≥{format_seconds(s.get('min_sample_s'))}"
         f" after ≥{format_seconds(s.get('warmup_s'))} warm-up, GC off; budget "
-        f"{s.get('max_time_s'):g} s per row, cut-off {s.get('cutoff_s'):g} s per call; "
+        f"{format_seconds(s.get('max_time_s'))} per row, cut-off "
+        f"{format_seconds(s.get('cutoff_s'))} per call, first call ended past "
+        f"{format_seconds(s.get('first_call_limit_s'))}; "
         f"{len(state.environments)} of {state.rounds} process(es)",
         style="dim",
     )
+    parallel = sorted({label for p in state.plans for label in p.get("parallel", ())})
+    if parallel:
+        t.append(
+            f"\nparallel implementations ({', '.join(parallel)}) run at "
+            f"{s.get('parallel_threads')} thread(s), the others at {s.get('threads')}",
+            style="dim",
+        )
     return t
 
 
 def _speed(x: float | None) -> str:
-    if x is None:
-        return ""
-    return f"{x:.3g}x" if x < 1000 else f"{x:,.0f}x"
+    return format_count(x, "x")
 
 
 def _num(x: float | None, pct: bool = False) -> str:
     if x is None:
         return ""
     if pct:
-        return f"{x:.0%}" if x >= 0.01 else f"{x:.1%}"
-    return f"{x:.3g}"
+        return format_count(100 * x, "%")
+    return format_count(x)
 
 
 #: Below this console width a kernel's timings and speeds are two tables, not one.
@@ -94,9 +103,10 @@ _TIMING = ("compile", "median", "IQR", "min", "n")
 
 
 def speed_columns(plan: dict[str, Any]) -> list[str]:
-    """The speed columns of a kernel set's table: speedups against each baseline, then
-    GFLOP/s and the share of the GEMM rate when it declares ``flops``, GB/s for ``bytes``."""
-    cols = [f"×{base}" for base in BASELINES]
+    """The speed columns of a kernel set's table: the thread count, speedups against each
+    baseline, then GFLOP/s and the share of the GEMM rate when it declares ``flops``, GB/s
+    for ``bytes``."""
+    cols = ["thr"] + [f"×{base}" for base in BASELINES]
     if plan.get("flops"):
         cols += ["GFLOP/s", "of GEMM"]
     if plan.get("bytes"):
@@ -114,6 +124,7 @@ def figure_cells(row: KernelRow, plan: dict[str, Any], columns: list[str]) -> li
         "IQR": format_seconds(s.iqr) if s and s.n > 1 else "",
         "min": format_seconds(s.min) if s else "",
         "n": str(s.n) if s else "",
+        "thr": str(row.threads) if row.threads else "",
         "GFLOP/s": _num(row.gflops),
         "of GEMM": _num(row.gemm_fraction, pct=True),
         "GB/s": _num(row.gbps),
@@ -131,31 +142,38 @@ def kernel_table(
     title: bool = True,
 ) -> Table:
     """One kernel: a row per implementation and size (sizes separated), with the given
-    measurement columns; ``notes`` numbers the rows' footnotes."""
+    measurement columns; ``notes`` numbers the rows' footnotes. The second table of a
+    narrow layout (``title`` False) leaves out the mark and the note, which the first has."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title_justify="left")
     if title:
         table.title = Text.assemble(
-            (plan["name"], "bold"),
-            f"  {plan.get('doc') or ''}  ",
-            (f"reference: {plan.get('reference')}", "dim"),
+            user_text(plan["name"], "bold"),
+            "  ",
+            user_text(plan.get("doc") or ""),
+            "  ",
+            user_text(f"reference: {plan.get('reference')}", "dim"),
         )
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("impl", no_wrap=True)
-    table.add_column("ok", justify="center", no_wrap=True)
+    if title:
+        table.add_column("ok", justify="center", no_wrap=True)
     for col in columns:
         table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("note", justify="right", no_wrap=True)
+    if title:
+        table.add_column("note", justify="right", no_wrap=True)
     last_size = None
     for row in rows:
         if last_size is not None and row.size != last_size:
             table.add_section()
         note = notes.get((row.size, row.impl))
+        mark = [Text(row.mark, style=MARK_STYLE.get(row.mark, ""))] if title else []
+        tail = [f"[{note}]" if note else ""] if title else []
         table.add_row(
             f"{row.size:,}" if row.size != last_size else "",
-            row.impl + (" (ref)" if row.reference else ""),
-            Text(row.mark, style=MARK_STYLE.get(row.mark, "")),
+            user_text(row.impl + (" (ref)" if row.reference else "")),
+            *mark,
             *figure_cells(row, plan, columns),
-            f"[{note}]" if note else "",
+            *tail,
             style="dim" if row.status == "skipped" else None,
         )
         last_size = row.size
@@ -170,8 +188,9 @@ def kernel_section(plan: dict[str, Any], rows: list[KernelRow], width: int) -> l
         if row.notes:
             notes[(row.size, row.impl)] = len(notes) + 1
             style = "red" if row.status == "error" or row.correct is False else "yellow"
-            lines.append(f"[{len(notes)}] {row.impl} at {row.size:,}: ", style="bold")
-            lines.append("; ".join(row.notes) + "\n", style=style)
+            lines.append_text(user_text(f"[{len(notes)}] {row.impl} at {row.size:,}: ", "bold"))
+            lines.append_text(user_text("; ".join(row.notes), style))
+            lines.append("\n")
     speed = speed_columns(plan)
     if width >= WIDE:
         parts: list[Any] = [kernel_table(plan, rows, list(_TIMING) + speed, notes)]
@@ -181,11 +200,14 @@ def kernel_section(plan: dict[str, Any], rows: list[KernelRow], width: int) -> l
             kernel_table(plan, rows, speed, notes, title=False),
         ]
     for label, why in plan.get("unavailable", {}).items():
-        lines.append(f"{label}: not run, {why}\n", style="dim")
+        lines.append_text(user_text(f"{label}: not run, {why}", "dim"))
+        lines.append("\n")
     lines.append(
         "✓ agrees with the reference · ✗ wrong or failed (no speedup shown) · ? not "
         "checked · compile: Numba's compile time in the first call, kept out of the "
-        "samples · median, IQR, min: seconds per call · ×: times faster",
+        "samples · median, IQR, min: seconds per call · ×: times faster · thr: the threads "
+        "its pools were pinned to · inputs: a fresh copy per implementation and per "
+        "sample, per call for one that mutates its input",
         style="dim",
     )
     parts.append(lines)
@@ -204,6 +226,7 @@ def kernels_view(state: KernelState, width: int = 80, show_status: bool = True) 
         t = Text()
         t.append(status, style=STATUS_STYLE.get(status, ""))
         if state.message:
-            t.append(f": {state.message}")
+            t.append(": ")
+            t.append_text(user_text(state.message))
         parts.append(t)
     return Group(*parts)

@@ -22,7 +22,7 @@ from workbench.engine.lines.session import (
 )
 from workbench.engine.protocol import CallStat, ProfiledFunction
 from workbench.engine.session import stage_rows
-from workbench.units import format_rate, format_seconds
+from workbench.units import format_count, format_rate, format_seconds
 from workbench.views.run import params_text
 
 HOT_STYLE = {1: "bold red", 2: "red", 3: "yellow"}
@@ -183,7 +183,7 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
     if cost.slowdown is not None and cost.slowdown < 1:
         text.append(": no slowdown to see (within the run-to-run noise)", style="bold")
     elif cost.slowdown is not None:
-        text.append(f": {cost.slowdown:.2f}× slower", style="bold")
+        text.append(f": {format_count(cost.slowdown)}× slower", style="bold")
     same = cost.baseline_items == cost.profiled_items
     text.append(
         f" ({'same ' if same else ''}{cost.profiled_items:,} items"
@@ -197,7 +197,7 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
         text.append(
             f"\n  {s.name}: self time per item "
             f"{format_seconds(s.baseline_s_per_item)} → "
-            f"{format_seconds(s.profiled_s_per_item)} ({s.factor:.2f}×"
+            f"{format_seconds(s.profiled_s_per_item)} ({format_count(s.factor)}×"
             + (", within the noise)" if s.factor < 1 else ")")
         )
     return text

@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 
 from workbench.engine.session import RunState
-from workbench.units import format_rate
+from workbench.units import format_count, format_rate, format_seconds
 
 
 def format_share(x: float | None) -> str:
@@ -22,8 +22,8 @@ def format_share(x: float | None) -> str:
 
 
 def format_speedup(x: float | None) -> str:
-    """A speedup as ``1.83x``; ``–`` when unknown."""
-    return "–" if x is None else f"{x:.2f}x"
+    """A speedup as ``1.83x`` (three significant digits); ``–`` when unknown."""
+    return "–" if x is None else format_count(x, "x")
 
 
 def format_rate_or_dash(x: float | None) -> str:
@@ -72,8 +72,8 @@ def parallel_view(data: dict[str, Any]) -> Table | None:
         startup = s.get("startup_s")
         notes.append(
             f"{s['stage']}: serial {format_rate_or_dash(s['serial_items_per_s'])} items/s over its first "
-            f"{s['serial_batches']} batches; waited {s['wait_s']:.2f} s"
-            + (f" ({startup:.2f} s for the first result)" if startup is not None else "")
+            f"{s['serial_batches']} batches; waited {format_seconds(s['wait_s'])}"
+            + (f" ({format_seconds(startup)} for the first result)" if startup is not None else "")
             + f"; {s['verdict']}"
         )
     notes.append(
@@ -103,7 +103,7 @@ def bottleneck_note(state: RunState, index: int) -> str:
                 f"{s['workers']} {s['backend']} worker(s), busy "
                 f"{format_share(s.get('utilization'))}"
                 + (
-                    f", {startup:.2f} s of it for the first result (worker start-up)"
+                    f", {format_seconds(startup)} of it for the first result (worker start-up)"
                     if startup is not None
                     else ""
                 )

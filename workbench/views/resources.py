@@ -177,7 +177,7 @@ class ContextsTable:
             note_indent = " " * (len(indent) + 1)
             for line in textwrap.wrap(r.get("note") or "", max(8, name_width - len(note_indent))):
                 label.append("\n" + note_indent + line, style="dim")
-            start = [f"{r['start_s']:.2f}s"] if show_start else []
+            start = [format_seconds(r["start_s"])] if show_start else []
             gpu = [signed_bytes(r.get("gpu_delta_bytes"))] if show_gpu else []
             table.add_row(
                 label,

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from workbench.engine.kernels.rowinfo import ONCE, PER_CALL, RowInfo, unpack
 from workbench.engine.kernels.stats import Summary, summarize
 from workbench.engine.protocol import (
     FAILED,
@@ -25,6 +26,7 @@ from workbench.engine.protocol import (
     KernelResult,
     Log,
 )
+from workbench.units import format_seconds
 
 #: The labels speedups are computed against.
 BASELINES = ("python", "numpy")
@@ -94,13 +96,16 @@ class KernelState:
         """The GEMM probe's rate, the median over the processes that measured it."""
         return self.gemm_rate(None)
 
-    def gemm_rate(self, device: str | None) -> float | None:
-        """The GEMM rate of the CPU (device None or "cpu") or of the CUDA device."""
+    def gemm_rate(self, device: str | None, threads: int | None = None) -> float | None:
+        """The GEMM rate of the CPU (device None or "cpu") or of the CUDA device; with
+        ``threads``, the CPU's at that thread count (None where it was not probed)."""
         rates = []
         for e in self.environments:
             g = e.gemm or {}
             if device == "cuda":
                 g = g.get("cuda") or {}
+            elif threads is not None and g.get("threads", threads) != threads:
+                g = (g.get("at_threads") or {}).get(str(threads)) or {}
             if g.get("gflops"):
                 rates.append(g["gflops"])
         return statistics.median(rates) if rates else None
@@ -152,6 +157,17 @@ class KernelRow:
     gflops: float | None = None
     gbps: float | None = None
     gemm_fraction: float | None = None
+    info: RowInfo = field(default_factory=RowInfo)  # threads, inputs, mutation
+
+    @property
+    def threads(self) -> int | None:
+        """The thread count its pools were pinned to."""
+        return self.info.threads
+
+    @property
+    def mutates(self) -> bool:
+        """Its first call changed its inputs (in any process)."""
+        return bool(self.info.mutates)
 
     @property
     def samples(self) -> tuple[float, ...]:
@@ -185,6 +201,22 @@ class KernelRow:
             out.append(f"disagrees with the reference: {self.check}")
         elif self.correct is None and self.check:
             out.append(self.check)
+        if self.mutates:
+            out.append(
+                "mutates its input: timed call by call, each call on a fresh copy"
+                + (
+                    f" (a copy takes {format_seconds(self.info.copy_s)}, off the clock)"
+                    if self.info.copy_s is not None
+                    else ""
+                )
+            )
+        elif self.info.inputs == ONCE and self.info.copy_s is not None:
+            out.append(
+                f"one copy of the inputs for all samples: a copy takes "
+                f"{format_seconds(self.info.copy_s)}, too long to make one per sample"
+            )
+        if self.info.input_note:
+            out.append(self.info.input_note)
         if self.skipped:
             out.append(self.skipped)
         if self.low_n:
@@ -196,7 +228,25 @@ class KernelRow:
         return out
 
 
+def _merge_info(infos: list[RowInfo]) -> RowInfo:
+    """One row's facts over its processes: any mutation counts, the slowest copy."""
+    first = infos[0]
+    mutates = [i.mutates for i in infos if i.mutates is not None]
+    copies = [i.copy_s for i in infos if i.copy_s is not None]
+    inputs = PER_CALL if any(i.inputs == PER_CALL for i in infos) else first.inputs
+    return replace(
+        first,
+        mutates=any(mutates) if mutates else None,
+        inputs=inputs or next((i.inputs for i in infos if i.inputs), None),
+        copy_s=max(copies) if copies else None,
+        input_note=next((i.input_note for i in infos if i.input_note), None),
+    )
+
+
 def _merge(group: list[KernelResult]) -> KernelRow:
+    unpacked = [unpack(r.check) for r in group]
+    group = [replace(r, check=v) for r, (v, _) in zip(group, unpacked, strict=True)]
+    info = _merge_info([i for _, i in unpacked])
     first = group[0]
     statuses = {r.status for r in group}
     status = "error" if "error" in statuses else "ok" if "ok" in statuses else "skipped"
@@ -226,6 +276,7 @@ def _merge(group: list[KernelResult]) -> KernelRow:
         skipped=skipped,
         flops=first.flops,
         bytes=first.bytes,
+        info=info,
     )
 
 
@@ -251,7 +302,7 @@ def kernel_rows(state: KernelState, kernel: str | None = None) -> list[KernelRow
         if row.trusted and row.summary is not None and row.summary.median > 0:
             if row.flops:
                 gflops = row.flops / row.summary.median / 1e9
-                gemm = state.gemm_rate(row.rounds[0].device)
+                gemm = state.gemm_rate(row.rounds[0].device, row.threads)
                 frac = gflops / gemm if gemm else None
             if row.bytes:
                 gbps = row.bytes / row.summary.median / 1e9
@@ -289,6 +340,11 @@ def _row_dict(row: KernelRow) -> dict[str, Any]:
         "check": row.check,
         "error": row.error,
         "reference": row.reference,
+        "threads": row.threads,
+        "parallel": row.info.parallel,
+        "mutates": row.info.mutates,
+        "inputs": row.info.inputs,
+        "copy_s": row.info.copy_s,
         "compile_s": row.compile_s,
         "first_call_s": row.first_call_s,
         "recompiles": row.recompiles,

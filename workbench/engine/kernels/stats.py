@@ -10,6 +10,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from workbench.units import format_count
+
 #: A result is unstable when its IQR is more than this fraction of its median ...
 UNSTABLE_IQR = 0.10
 #: ... or its slowest sample is more than this many times its fastest.
@@ -37,7 +39,7 @@ class Summary:
         if self.median > 0 and self.iqr / self.median > UNSTABLE_IQR:
             return f"unstable: IQR is {self.iqr / self.median:.0%} of the median"
         if self.min > 0 and self.max > UNSTABLE_SPREAD * self.min:
-            return f"unstable: slowest sample {self.max / self.min:.1f}x the fastest"
+            return f"unstable: slowest sample {format_count(self.max / self.min)}x the fastest"
         return None
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from workbench.engine.child import EXIT_OK, EXIT_USER_ERROR, Run
+from workbench.engine.lines.calls import function_rows
 from workbench.engine.lines.targets import (
     Resolved,
     delegating_lines,
@@ -27,6 +28,7 @@ from workbench.engine.lines.targets import (
     resolve_source,
     resolve_stage,
     select_stages,
+    swap_everywhere,
 )
 from workbench.engine.lines.tracers import (
     CallTracer,
@@ -44,7 +46,6 @@ from workbench.errors import UserError
 VIEWS = ("lines", "functions")
 #: Rows of the function view sent: the top this many by own time, and by cumulative time.
 TOP_CALLS = 40
-_OWN_FILES = {inspect.getfile(Watch), __file__}
 
 
 class LineRun(Run):
@@ -113,14 +114,16 @@ class LineRun(Run):
             self.targets.append((h, True))
             if h.problem:
                 self.problems.append(h.problem)
+            if h.note:
+                self.notes.append(h.note)
         if not picked or (lines and not any(r.functions for r, _ in self.targets)):
             self.send_profile()
             raise UserError(self.problems[0] if self.problems else "nothing to profile")
         self.chosen = [] if anywhere else [names[i] for i in picked]
-        if not lines and len(picked) > 1:
+        if not lines:
             self.notes.append(
-                "a stage pulls its upstream inside its own calls, so its "
-                "cumulative time includes the profiled stages before it"
+                "cumulative time leaves out the time a stage waited on its upstream stages, "
+                "as the line view does; pipebench's own calls are not listed"
             )
         self.tracer = LineTracer() if lines else CallTracer()
         self.watch = watch = Watch(self.tracer)
@@ -150,6 +153,13 @@ class LineRun(Run):
                         )
                         continue
                     tracer.add(fn, helper)
+                for compiled, twin in resolved.swaps:
+                    if not swap_everywhere(compiled, twin):
+                        self.notes.append(
+                            f"--function {resolved.label}: no module holds the compiled "
+                            "function by name, so the pipeline still calls the compiled code "
+                            "and its Python twin's lines get no hits"
+                        )
 
     def _watched_stage(self, name: str, fn: Any) -> Any:
         watch = self.watch
@@ -219,6 +229,12 @@ class LineRun(Run):
                     continue
                 seen.add(key)
                 stats = line_stats.get(key, ())
+                if resolved.swaps and not any(s.hits for s in stats):
+                    self.notes.append(
+                        f"--function {resolved.label} never ran: the pipeline reaches the "
+                        "compiled function through a reference pipebench could not swap (a "
+                        "closure, a partial, an attribute); call it through a module global"
+                    )
                 source, first = _source(fn)
                 for n in delegating_lines(fn):
                     self.notes.append(
@@ -240,13 +256,7 @@ class LineRun(Run):
         return tuple(out)
 
     def _calls(self, tracer: CallTracer) -> tuple[CallStat, ...]:
-        rows = []
-        for (path, line, name), (cc, nc, own, cum, callers) in tracer.stats().items():
-            if path in _OWN_FILES or "_lsprof" in name or (own <= 0 and cum <= 0):
-                continue
-            if path == "~" and all(c[0] in _OWN_FILES for c in callers):
-                continue  # pipebench's own bookkeeping (clock reads, its stacks)
-            rows.append(CallStat(name, path, line, nc, cc, own, cum))
+        rows = function_rows(tracer.stats(), tracer.waits)
         by_own = sorted(rows, key=lambda c: -c.own_s)[:TOP_CALLS]
         by_cum = sorted(rows, key=lambda c: -c.cum_s)[:TOP_CALLS]
         return tuple(dict.fromkeys(by_own + by_cum))

@@ -13,6 +13,7 @@ import functools
 import gc
 import importlib
 import inspect
+import sys
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,26 @@ class Resolved:
     functions: list[types.FunctionType] = field(default_factory=list)
     problem: str | None = None  # no Python source: one line naming the problem and the fix
     note: str | None = None  # profiled, with something the reader should know
+    #: (compiled, python twin): a Numba dispatcher to replace by its ``py_func`` for the
+    #: run, so that the Python lines profiled are the ones that run.
+    swaps: list[tuple[Any, types.FunctionType]] = field(default_factory=list)
+
+
+def numba_compiled(obj: Any) -> bool:
+    """Whether ``obj`` is a Numba dispatcher (``@njit``, ``@jit``, ``@vectorize``...): its
+    calls run machine code, never its Python lines."""
+    return type(obj).__module__.split(".")[0] == "numba" and isinstance(
+        getattr(obj, "py_func", None), types.FunctionType
+    )
+
+
+def _numba_problem(what: str, spec: str) -> str:
+    return (
+        f"{what} is compiled by Numba: none of its Python lines run, so line_profiler has "
+        f"nothing to count; profile its Python twin with --function {spec}.py_func (the "
+        "same code run by the interpreter for this profile, slower than the compiled one, "
+        "so read its lines as shares, not as the compiled time)"
+    )
 
 
 def select_stages(
@@ -123,6 +144,9 @@ def resolve_stage(name: str, obj: Any) -> Resolved:
         else:
             break
     funcs = python_functions(seen)
+    if numba_compiled(seen):
+        py = seen.py_func
+        return Resolved(name, problem=_numba_problem(f"stage {name}{via}", _spec(py)))
     if not funcs:
         return Resolved(
             name,
@@ -235,7 +259,10 @@ def resolve_function(spec: str, home: types.ModuleType) -> Resolved:
             ),
         )
     obj: Any = module
+    compiled: Any = None  # the Numba dispatcher whose py_func was named
     for part in qualname.split("."):
+        if part == "py_func" and numba_compiled(obj):
+            compiled = obj
         try:
             obj = inspect.getattr_static(obj, part)
         except AttributeError:
@@ -247,6 +274,8 @@ def resolve_function(spec: str, home: types.ModuleType) -> Resolved:
                 f"; it defines: {shown}" if shown else ""
             )
             return Resolved(spec, problem=f"--function {spec}: no {part!r} in {where}{has}")
+    if numba_compiled(obj):
+        return Resolved(spec, problem=_numba_problem(f"--function {spec}", spec))
     funcs = python_functions(obj)
     if not funcs:
         return Resolved(
@@ -255,6 +284,18 @@ def resolve_function(spec: str, home: types.ModuleType) -> Resolved:
                 f"--function {spec} is the builtin {_label(obj)}: it has no Python source to "
                 "profile line by line; name the Python function that calls it"
             ),
+        )
+    if compiled is not None and isinstance(obj, types.FunctionType):
+        name = qualname.rpartition(".py_func")[0]
+        return Resolved(
+            spec,
+            funcs,
+            note=(
+                f"{name} ran as Python for this profile (its Numba-compiled code replaced "
+                "by its py_func): its times are the interpreter's, slower than the "
+                "compiled code; the shares of its lines show where the work is"
+            ),
+            swaps=[(compiled, obj)],
         )
     return Resolved(spec, funcs)
 
@@ -273,6 +314,23 @@ def _own_callables(obj: Any) -> list[str]:
         and python_functions(v)
         and (home is None or getattr(v, "__module__", None) == home)
     )
+
+
+def swap_everywhere(compiled: Any, twin: Any) -> int:
+    """Replace ``compiled`` by ``twin`` wherever a module holds it as a global (its own
+    module and every ``from m import f``); returns how many names now point to the twin.
+    A reference kept elsewhere (a closure, a partial, an object) still calls the compiled
+    code."""
+    swapped = 0
+    for module in list(sys.modules.values()):
+        try:
+            names = [n for n, v in vars(module).items() if v is compiled]
+        except TypeError:
+            continue
+        for name in names:
+            setattr(module, name, twin)
+            swapped += 1
+    return swapped
 
 
 def delegating_lines(fn: types.FunctionType) -> list[int]:

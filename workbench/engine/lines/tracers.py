@@ -281,13 +281,22 @@ class StageClock:
 
 
 class CallTracer(Tracer):
-    """``cProfile`` while any chosen stage runs, on a clock that stops while it waits."""
+    """``cProfile`` while any chosen stage runs, on a clock that stops while it waits.
+
+    A chosen stage's wait on an upstream stage that is chosen too runs that stage's
+    window, with the clock going; so each wait is also measured here, on the same clock,
+    and charged to every Python function on the stack from the gate up to the waiting
+    stage's window (``waits``): ``calls.function_rows`` takes it out of their cumulative
+    time, as the line view takes upstream waits out of its lines.
+    """
 
     def __init__(self) -> None:
         import cProfile
 
         self.clock = StageClock()
         self.profile = cProfile.Profile(self.clock)
+        #: pstats key (file, first line, name) -> seconds on the stack during waits.
+        self.waits: dict[tuple[str, int, str], float] = defaultdict(float)
 
     def start(self) -> None:
         self.profile.enable()
@@ -297,6 +306,22 @@ class CallTracer(Tracer):
 
     def switch(self, working: bool, tracing: bool) -> None:
         self.clock.freeze(not working)
+
+    def pulling(self, frame: types.FrameType) -> Any:
+        """The functions waiting (each once, however deep it recurses) and the clock."""
+        keys = set()
+        f: types.FrameType | None = frame
+        while f is not None and f.f_code not in WINDOW_CODES:
+            code = f.f_code
+            keys.add((code.co_filename, code.co_firstlineno, code.co_name))
+            f = f.f_back
+        return keys, self.clock()
+
+    def waited(self, pull: Any, since_ns: int) -> None:
+        keys, t0 = pull
+        waited = self.clock() - t0
+        for key in keys:
+            self.waits[key] += waited
 
     def stats(self) -> dict[tuple[str, int, str], tuple[int, int, float, float, Any]]:
         import pstats

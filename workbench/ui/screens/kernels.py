@@ -36,8 +36,10 @@ from workbench.engine.kernels.session import (
 )
 from workbench.ui.bridge import INTERVAL_S
 from workbench.ui.widgets.run_header import STATUS_TEXT
+from workbench.units import format_count
 from workbench.views.kernels import MARK_STYLE, figure_cells, header, speed_columns
 from workbench.views.loglog import loglog
+from workbench.views.text import user_text
 
 #: ``start_kernels`` or a stand-in with its signature.
 KernelsStarter = Callable[[str, KernelOptions], KernelRun]
@@ -61,7 +63,7 @@ class KernelPlot(Widget):
 def columns_for(plan: dict[str, Any] | None) -> list[str]:
     """The measurement columns of a kernel: timings, speedups, rates."""
     speed = speed_columns(plan or {})
-    return [TIMING[0], *speed[:2], *TIMING[1:], *speed[2:]]
+    return [TIMING[0], *speed[1:3], *TIMING[1:], speed[0], *speed[3:]]
 
 
 def row_cells(
@@ -72,7 +74,7 @@ def row_cells(
     style = "dim" if row.status == "skipped" else ""
     cells = [
         Text(f"{row.size:,}", justify="right", style=style),
-        Text(impl, style=style),
+        user_text(impl, style=style),
         Text(row.mark, style=MARK_STYLE.get(row.mark, "")),
     ]
     cells += [Text(c, justify="right", style=style) for c in figure_cells(row, plan, cols)]
@@ -226,7 +228,11 @@ class KernelsScreen(Screen[None]):
             head.append(
                 f"\n{env.cpus} CPU(s) · threads {env.threads.get('requested')}"
                 + (f" (BLAS {blas})" if blas else "")
-                + (f" · GEMM {state.gemm_gflops:.1f} GFLOP/s" if state.gemm_gflops else "")
+                + (
+                    f" · GEMM {format_count(state.gemm_gflops)} GFLOP/s"
+                    if state.gemm_gflops
+                    else ""
+                )
                 + " · more at the bottom",
                 style="dim",
             )
@@ -252,17 +258,20 @@ class KernelsScreen(Screen[None]):
             note = None
             if row.notes:
                 notes.append(
-                    Text(f"[{len(notes) + 1}] {row.impl} at {row.size:,}: " + "; ".join(row.notes))
+                    user_text(
+                        f"[{len(notes) + 1}] {row.impl} at {row.size:,}: " + "; ".join(row.notes)
+                    )
                 )
                 note = len(notes)
             table.add_row(*row_cells(row, plan, cols, note), key=f"{row.size}:{row.impl}")
         for label, why in plan.get("unavailable", {}).items():
-            notes.append(Text(f"{label}: not run, {why}", style="dim"))
+            notes.append(user_text(f"{label}: not run, {why}", style="dim"))
         notes.append(
             Text(
                 "✓ agrees with the reference · ✗ wrong or failed · ? not checked · "
                 "median, IQR, min: seconds per call · ×: times faster than that "
-                "implementation · compile: Numba's first-call compile",
+                "implementation · compile: Numba's first-call compile · thr: the threads its "
+                "pools were pinned to (parallel ones at --parallel-threads)",
                 style="dim",
             )
         )

@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from workbench.engine.sections import cache_control
-from workbench.units import format_bytes
+from workbench.units import format_bytes, format_seconds
 from workbench.views.caches import COLUMNS, cells, notes
 
 #: Columns shown: (column of ``views_caches.COLUMNS``, label, width), the telling ones
@@ -161,7 +161,10 @@ class CachesPanel(Vertical):
     @staticmethod
     def _summary(rows: list[dict[str, Any]]) -> str:
         saved = sum(r.get("seconds_saved") or 0.0 for r in rows)
-        text = f"{len(rows)} cache(s), {saved:.2f} s saved in all · c clears the selected one"
+        text = (
+            f"{len(rows)} cache(s), {format_seconds(saved)} saved in all · "
+            "c clears the selected one"
+        )
         return "\n".join([text, *(f"! {n}" for n in notes(rows))])
 
     def _status(self, text: str, hold_s: float = 0.0) -> None:

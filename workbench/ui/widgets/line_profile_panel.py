@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Static
 
 from workbench.engine.lines.session import Cost, hottest, line_rows, top_calls
 from workbench.engine.protocol import CallStat, LineProfile, ProfiledFunction
-from workbench.units import format_rate, format_seconds
+from workbench.units import format_count, format_rate, format_seconds
 
 HOT_STYLE = {1: "bold red", 2: "red", 3: "yellow"}
 LINE_COLUMNS = (("line", 5), ("hits", 8), ("time", 8), ("%", 6), ("hot", 3))
@@ -220,7 +220,7 @@ class LineProfilePanel(Vertical):
                 f"{format_rate(c.profiled_items_per_s)} items/s"
             )
             if c.slowdown is not None:
-                text.append(f" ({c.slowdown:.2f}× slower)", style="bold")
+                text.append(f" ({format_count(c.slowdown)}× slower)", style="bold")
             text.append("\n")
         for line in prof.problems if prof else ():
             text.append(f"! {line}\n", style="red")

@@ -33,7 +33,7 @@ def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
         "items",
         "batches",
         "items/s",
-        *(["self s"] if wide else []),
+        *(["self"] if wide else []),
         "self %" if wide else "self%",
         "per batch",
     ]
@@ -42,7 +42,7 @@ def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
         mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
         cells = [r.name + mark, f"{r.items:,}", f"{r.batches:,}", format_rate(r.items_per_s)]
         if wide:
-            cells.append(f"{r.self_s:.3f}")
+            cells.append(format_seconds(r.self_s))
         cells += [f"{r.self_pct:.1f}", format_seconds(r.mean_batch_s)]
         body.append(cells)
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
