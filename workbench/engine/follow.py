@@ -89,6 +89,10 @@ class Job(Protocol[S]):
         """The job was asked to stop (called once, from the thread that asked)."""
         ...
 
+    def close(self) -> None:
+        """The job is over, however it ended: let go of what it holds (temporary files)."""
+        ...
+
 
 class RunJob:
     """The plain job: one run, folded by ``session.apply``."""
@@ -115,6 +119,9 @@ class RunJob:
         return None
 
     def stopped(self, reason: str) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 
@@ -218,6 +225,7 @@ class Follower(Generic[S]):
         finally:
             if self.source is not None and self.source.running:
                 self.source.kill("user_kill")  # never leave a child behind
+            self.job.close()
         self._post(ended=True, run_ended=False)
         return self.state
 

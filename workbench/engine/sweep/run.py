@@ -209,6 +209,9 @@ class SweepJob:
         """The sweep was stopped: the run going gives no point, no other size starts."""
         self.cancelled = True
 
+    def close(self) -> None:
+        pass
+
     def _finish(self, state: SweepState, step: Step) -> SweepState:
         run = state.run
         assert run is not None
