@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from workbench.engine.runner import RunOptions, start_run
-from workbench.engine.session import RunState, apply, report
+from workbench.engine.follow import Follower, RunJob, Update
+from workbench.engine.runner import RunOptions
+from workbench.engine.session import RunState, report
 
 PIPELINE = Path(__file__).with_name("resources_pipeline.py")
 TARGET = f"{PIPELINE}:resources"
@@ -47,17 +48,15 @@ def run(
     """Run the pipeline to its end (stopping it once ``stop_after`` batches were logged)
     and return its report."""
     params = {**files, **{k: str(v) for k, v in options.pop("params", {}).items()}}
-    handle = start_run(target, RunOptions(params=params, **options))
-    state = RunState(target)
-    try:
-        for event in handle.iter_events(poll_s=60):
-            state = apply(state, event)
-            if stop_after is not None and logged_batches(files) >= stop_after:
-                handle.stop()
-    finally:
-        if handle.running:
-            handle.kill()
-    return report(state)
+
+    def watch(update: Update[RunState]) -> None:
+        if stop_after is not None and not follower.stopping:
+            if logged_batches(files) >= stop_after:
+                follower.request_stop()
+
+    follower = Follower(RunJob(target, RunOptions(params=params, **options)), on_update=watch,
+                        interval=0.05)  # fmt: skip
+    return report(follower.run())
 
 
 def check_every_context_exited_once(

@@ -18,17 +18,17 @@ def test_jsonl_tokens_report(tmp_path, pipebench_home):
         "--batch-size",
         "50",
         "--param",
-        "rows=3000",
+        "rows=30000",
         cwd=tmp_path,
     )
     assert r.code == 0, r.err
     rep = r.report
     assert rep["status"] == "finished" and rep["error"] is None
     assert rep["pipeline"] == "jsonl_tokens" and rep["module"] == "jsonl_tokens"
-    assert rep["params"] == {"batch_size": 50, "rows": 3000}
+    assert rep["params"] == {"batch_size": 50, "rows": 30000}
     assert [s["name"] for s in rep["stages"]] == ["read_jsonl", "tokenize", "to_features"]
     for s in rep["stages"]:
-        assert s["items"] == 3000 and s["batches"] == 60
+        assert s["items"] == 30000 and s["batches"] == 600
         assert s["items_per_s"] > 0 and 0 <= s["self_pct"] <= 100
     assert sum(s["bottleneck"] for s in rep["stages"]) == 1
     # Self times (plus the sink's share) account for the chain's wall time within 5%.

@@ -120,17 +120,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     why = ""
     try:
         record = str(records.save_run(rep))
-    except UserError as exc:
+    except UserError as exc:  # "the run record was not saved: <why>"
         why = exc.message
     except OSError as exc:
-        why = f"{exc.strerror or exc} ({exc.filename or records.runs_dir()})"
+        why = f"the run record was not saved: {exc.strerror or exc} ({records.runs_dir()})"
     console.print(run_view(state, record))
-    if record is None:
-        console.print(
-            Text(f"warning: the run record was not saved: {why}", style="yellow"),
-            soft_wrap=True,
-            highlight=False,
-        )
     if failure is not None and not failure.user_error:
         where = record if json_to_stdout(args) or not args.json else args.json
         console.print(
@@ -140,6 +134,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 f" (traceback in {where or 'the log above'})",
             ),
             highlight=False,
+        )
+    if record is None:  # last, on its own line: what was measured is printed above
+        Console(stderr=True, highlight=False).print(
+            Text.assemble(("error: ", "red"), user_text(why)), soft_wrap=True
         )
     if signalled is not None:
         return SIGNAL_EXIT[signalled]

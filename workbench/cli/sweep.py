@@ -251,9 +251,10 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         runs += f"; growth ended: {stop or '–'}"
     console.print(user_text(f"{runs}; sweep: {result.saved_to}", "dim"))
     if result.interrupted:
+        how = "with Ctrl-C" if signalled in (None, "user") else f"by {signalled.upper()}"
         console.print(
             Text(
-                "stopped before its end: the answer covers only the sizes measured",
+                f"stopped {how} before its end: the answer covers only the sizes measured",
                 style="yellow",
             )
         )

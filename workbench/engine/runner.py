@@ -357,11 +357,13 @@ class RunHandle:
     def _budget_message(self, measure: int) -> str:
         tree = self.tree
         assert tree is not None and self.options.memory_budget is not None
-        who = tree.heaviest()
-        most = f"; most in {who[0]}: {format_bytes(who[1])}" if who else ""
+        who = tree.heaviest() if len(tree.procs) > 1 else None
+        most = f"; most in the {who[0]}: {format_bytes(who[1])}" if who else ""
+        reading = self.block.read()
+        at = f" at batch {reading.batches[-1]:,}" if reading is not None else " before the run"
         return (
-            f"{self.options.budget_on} memory {format_bytes(measure)} passed the budget of "
-            f"{format_bytes(self.options.memory_budget)}{most}"
+            f"{self.options.budget_on} memory {format_bytes(measure)} passed the memory budget "
+            f"of {format_bytes(self.options.memory_budget)}{at}{most}"
         )
 
     def _end_descendants(self) -> list[str]:
