@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench import data_file, pipeline
+from workbench import data_file, pipeline, progress
 
 Record = dict[str, Any]
 
@@ -51,6 +51,7 @@ def corpus(rows: int, seed: int = 0) -> Path:
                     record = {"id": start + i, "text": text, "label": int(labels[i])}
                     lines.append(json.dumps(record))
                 f.write("\n".join(lines) + "\n")
+                progress("writing the JSONL corpus", start + n, rows, unit="rows")
 
     return data_file(f"corpus-{rows}-{seed}.jsonl", write)
 

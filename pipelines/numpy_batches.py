@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench import data_file, pipeline, stage
+from workbench import data_file, pipeline, progress, stage
 
 
 def make_data(size: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -33,6 +33,7 @@ def memmap_file(size: int, dim: int, seed: int = 0) -> Path:
         for start in range(0, size, 100_000):  # a chunk at a time: never all in memory
             stop = min(size, start + 100_000)
             out[start:stop] = make_data(stop - start, dim, seed * 1_000_003 + start)
+            progress("writing the memory-mapped array", stop, size, unit="rows")
         out.flush()
         del out
 

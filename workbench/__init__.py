@@ -18,6 +18,7 @@ from workbench.authoring.pipeline import (
     pipeline,
     stage,
 )
+from workbench.authoring.progress import progress
 from workbench.authoring.resources import (
     experiment_log,
     gpu_memory,
@@ -29,5 +30,5 @@ from workbench.authoring.resources import (
 __all__ = ["Pipeline", "PipelineDefinitionError", "data_dir", "data_file", "pipeline", "stage"]
 __all__ += ["KernelDefinitionError", "KernelSet", "as_lists", "kernels", "torch_inputs"]
 __all__ += ["experiment_log", "gpu_memory", "sqlite_transaction", "timed", "track"]
-__all__ += ["cached", "disk_cached"]
+__all__ += ["cached", "disk_cached", "progress"]
 __version__ = "0.1.0"

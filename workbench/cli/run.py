@@ -107,7 +107,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     state, signalled = follow(
         RunJob(args.target, run_options(args)),
         console,
-        view=run_view if console.is_terminal else None,
+        view=(lambda s: run_view(s, width=console.width)) if console.is_terminal else None,
         what="the run",
     )
     failure = state.failure
@@ -124,7 +124,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         why = exc.message
     except OSError as exc:
         why = f"the run record was not saved: {exc.strerror or exc} ({records.runs_dir()})"
-    console.print(run_view(state, record))
+    console.print(run_view(state, record, console.width))
     if failure is not None and not failure.user_error:
         where = record if json_to_stdout(args) or not args.json else args.json
         console.print(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from workbench.authoring import progress
 from workbench.authoring.pipeline import stage_items, stage_name
 from workbench.engine import probe
 from workbench.engine.loader import (
@@ -50,6 +51,7 @@ from workbench.engine.protocol import (
     Finished,
     Hello,
     Log,
+    Progress,
     Sections,
     encode,
 )
@@ -487,7 +489,7 @@ def _watch_compiles(clock: Any) -> None:
             if self.depth == 0:
                 clock.add_compile(time.perf_counter_ns() - self.started)
 
-    event.install_listener("numba:compile", CompileListener())
+    event.register("numba:compile", CompileListener())
 
 
 def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -553,6 +555,8 @@ def main() -> int:
     faulthandler.enable(file=2)  # the raw stderr pipe: crash messages
     install_streams(1)
     outbox = Outbox(cfg.events_fd)
+    progress.set_sink(lambda what, done, total, unit: outbox.post(
+        Progress(what, done, total, unit)))  # fmt: skip
     _record_roles(block)
     try:
         if cfg.mode != "pipeline":

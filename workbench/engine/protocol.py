@@ -82,6 +82,16 @@ class Sections:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """A long step of the pipeline before its batches (``workbench.progress``)."""
+
+    what: str
+    done: float
+    total: float | None = None
+    unit: str = ""
+
+
+@dataclass(frozen=True)
 class Log:
     """A line the pipeline printed (stream "stdout" or "stderr"), or one of pipebench's."""
 
@@ -274,6 +284,7 @@ Event = Union[  # noqa: UP007 - a runtime alias, kept as typing.Union
     Hello,
     Snapshot,
     Sections,
+    Progress,
     Log,
     Failure,
     Finished,
@@ -290,6 +301,7 @@ _KINDS: dict[str, type] = {
     "finished": Finished,
     "exited": Exited,
     "sections": Sections,
+    "progress": Progress,
 }
 _KINDS.update({"kernel_environment": KernelEnvironment, "kernel_result": KernelResult})
 _KINDS["line_profile"] = LineProfile

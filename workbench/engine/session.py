@@ -40,6 +40,7 @@ from workbench.engine.protocol import (
     Finished,
     Hello,
     Log,
+    Progress,
     Snapshot,
 )
 from workbench.text import printable
@@ -88,6 +89,7 @@ class RunState:
     points: tuple[RatePoint, ...] = ()  # recent points for the windowed rate
     rate: float | None = None  # the windowed rate at the last snapshot
     rate_max: float | None = None  # the largest windowed rate so far
+    progress: Progress | None = None  # the latest step the pipeline reported before its batches
 
     @property
     def ended(self) -> bool:
@@ -99,6 +101,14 @@ class RunState:
         stage that is no iterator): a one-line error, no record."""
         f = self.failure
         return f is not None and f.user_error and f.phase in ("load", "build")
+
+    @property
+    def cancelled(self) -> bool:
+        """Stopped before its first batch came out: not a result (a restart during import,
+        a stop while the factory made its data)."""
+        snap = self.snapshot
+        out = snap.stages[-1].batches if snap is not None and snap.stages else 0
+        return self.status == STOPPED and out == 0
 
     @property
     def elapsed_s(self) -> float:
@@ -227,6 +237,8 @@ def apply(state: RunState, event: Event) -> RunState:
         )
     if isinstance(event, Hello):
         return replace(state, hello=event)
+    if isinstance(event, Progress):
+        return replace(state, progress=event)
     if isinstance(event, Failure):
         return replace(state, failure=state.failure or event)
     if isinstance(event, Finished):
@@ -380,6 +392,7 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
         "path": hello.path if hello else None,
         "params": hello.params if hello else None,
         "status": state.status,
+        "cancelled": state.cancelled,
         "stop_reason": state.stop_reason,
         "message": state.message,
         "started_at": _iso(state.started_at),
@@ -409,6 +422,7 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
             for r in rows
         ],
         "sink_s": snap.sink_ns / 1e9 if snap else 0.0,
+        "cpu_s": snap.memory.cpu_s if snap is not None and snap.memory is not None else None,
         "memory": memory_report(snap),
         "error": err,
         "options": state.options,

@@ -32,7 +32,12 @@ def figure(t: MemoryTotals, key: str) -> int | None:
 
 
 def totals_table(mem: MemorySection, *, explain: bool = True) -> Table:
-    """The tree's totals at the chain's start, at their peak and now (or at the end)."""
+    """The tree's totals at the chain's start, at their peak and now (or at the end);
+    ``explain`` adds a column saying what each figure is."""
+    return _totals_table(mem, explain)
+
+
+def _totals_table(mem: MemorySection, explain: bool) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, show_edge=False)
     table.add_column("memory", no_wrap=True)
     for name in ("start", "peak", "end"):
@@ -78,16 +83,28 @@ def source_line(mem: MemorySection) -> Text:
     return Text(
         f"memory of the run's {len(mem.processes)} process"
         f"{'' if len(mem.processes) == 1 else 'es'}, read by pipebench from /proc "
-        f"{rate:.0f} times a second ({mem.samples} samples){hwm}{budget}",
+        f"{rate:.0f} times a second ({mem.samples} samples since the runner started)"
+        f"{hwm}{budget}",
         style="dim",
     )
 
 
-def memory_view(mem: MemorySection | None) -> RenderableType:
-    """The headless memory block of ``pipebench run``."""
+def legend() -> Text:
+    """What each figure is, in one paragraph (where the table has no room for a column)."""
+    return Text(
+        "; ".join(f"{label}: {what}" for label, what, _key in FIGURES),
+        style="dim",
+    )
+
+
+def memory_view(mem: MemorySection | None, width: int = 120) -> RenderableType:
+    """The headless memory block of ``pipebench run`` for a console ``width`` wide."""
     if mem is None:
         return Text("memory: no sample (the run ended before its chain started)")
-    parts: list[RenderableType] = [totals_table(mem)]
+    wide = width >= 110
+    parts: list[RenderableType] = [totals_table(mem, explain=wide)]
+    if not wide:
+        parts.append(legend())
     if len(mem.processes) > 1:
         parts.append(processes_table(mem))
     parts.append(source_line(mem))

@@ -13,8 +13,9 @@ from rich.text import Text
 
 from workbench.engine.catalog import ModuleInfo
 from workbench.engine.kernels.load import KernelSetInfo
+from workbench.engine.protocol import Progress
 from workbench.engine.session import MIN_BATCHES, MIN_SELF_S, RunState, StageRow, stage_rows
-from workbench.units import format_rate, format_seconds
+from workbench.units import format_count, format_rate, format_seconds
 from workbench.views.memory import memory_view
 from workbench.views.parallel import bottleneck_note
 from workbench.views.text import user_text
@@ -34,21 +35,28 @@ def params_text(params: dict[str, Any] | None) -> str:
     return " ".join(f"{k}={v}" for k, v in (params or {}).items())
 
 
-def stage_table(state: RunState) -> Table:
+def stage_table(state: RunState) -> Group:
     """One row per stage; the bottleneck is marked with ◀ and named in the caption, so it
     reads without colour. Items and batches per second are averages over the run."""
     rows = stage_rows(state)
     compiled = any(r.compile_s for r in rows)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, caption_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        expand=False,
+        collapse_padding=True,
+        show_edge=False,
+        caption_justify="left",
+    )
     table.add_column(
         "stage",
         no_wrap=True,
         overflow="ellipsis",
         min_width=min(26, max((len(r.name) + 2 for r in rows), default=5)),
     )
-    columns = ["items", "batches", "items/s", "batches/s", "self", "self %", "per batch"]
+    columns = ["items", "batches", "items/s", "batch/s", "self", "self%", "/batch"]
     if compiled:
-        columns.append("JIT compile")
+        columns.append("JIT")
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
@@ -70,8 +78,7 @@ def stage_table(state: RunState) -> Table:
         if compiled:
             cells.append(format_seconds(r.compile_s) if r.compile_s else "")
         table.add_row(*cells, style="bold" if r.bottleneck else None)
-    table.caption = bottleneck_caption(state, rows)
-    return table
+    return Group(table, bottleneck_caption(state, rows))
 
 
 def bottleneck_caption(state: RunState, rows: list[StageRow]) -> Text:
@@ -85,9 +92,10 @@ def bottleneck_caption(state: RunState, rows: list[StageRow]) -> Text:
         out.append(", JIT compilation left out)" if any(r.compile_s for r in rows) else ")")
         out.append(bottleneck_note(state, rows.index(top)))  # a parallel stage's wait
     elif rows:
+        why = "the run was too short to tell" if state.ended else "not enough data yet"
         out.append(
-            f"no bottleneck named: not enough data yet (it takes {MIN_BATCHES} batches and "
-            f"{format_seconds(MIN_SELF_S)} of self time)",
+            f"no bottleneck named: {why} (it takes {MIN_BATCHES} batches and "
+            f"{format_seconds(MIN_SELF_S)} of a stage's own work)",
             style="dim",
         )
     for r in rows:
@@ -98,9 +106,27 @@ def bottleneck_caption(state: RunState, rows: list[StageRow]) -> Text:
     return out
 
 
+def progress_text(p: Progress) -> Text:
+    """A step the pipeline reported before its batches: "writing the corpus: 45,000 of
+    200,000 rows (22%)"."""
+    unit = f" {p.unit}" if p.unit else ""
+    if p.total:
+        share = f" ({100 * p.done / p.total:.0f}%)"
+        amount = f"{format_count(p.done)} of {format_count(p.total)}{unit}{share}"
+    else:
+        amount = f"{format_count(p.done)}{unit}"
+    out = user_text(p.what)
+    out.append(f": {amount}")
+    return out
+
+
 def status_line(state: RunState, record: str | None = None) -> Text:
     t = Text()
     t.append(f"{state.status}", style=STATUS_STYLE.get(state.status, ""))
+    if state.snapshot is None and state.progress is not None and not state.ended:
+        t.append(" · ")
+        t.append_text(progress_text(state.progress))
+        return t
     t.append(f" after {format_seconds(state.elapsed_s)}")
     if state.stop_reason and state.status != "finished":
         t.append(f" ({state.stop_reason})", style="dim")
@@ -153,7 +179,7 @@ def section_views(state: RunState) -> list[Any]:
     return out
 
 
-def run_view(state: RunState, record: str | None = None) -> Group:
+def run_view(state: RunState, record: str | None = None, width: int = 120) -> Group:
     hello = state.hello
     title = Text()
     if hello:
@@ -165,7 +191,7 @@ def run_view(state: RunState, record: str | None = None) -> Group:
         title,
         stage_table(state),
         *section_views(state),
-        memory_view(state.snapshot.memory if state.snapshot else None),
+        memory_view(state.snapshot.memory if state.snapshot else None, width),
         status_line(state, record),
     ]
     return Group(*parts)

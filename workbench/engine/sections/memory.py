@@ -141,6 +141,7 @@ class MemorySection:
     budget: int | None = None
     budget_on: str = "private"
     source: str = "/proc (parent)"
+    cpu_s: float = 0.0  # CPU seconds of the tree since the chain started (user + system)
 
     @property
     def runner(self) -> ProcessMemory | None:
@@ -169,6 +170,7 @@ class MemorySection:
             "budget_bytes": self.budget,
             "budget_on": self.budget_on,
             "source": self.source,
+            "cpu_s": self.cpu_s,
         }
         return d
 
@@ -185,6 +187,7 @@ class MemorySection:
             d.get("budget_bytes"),
             str(d.get("budget_on") or "private"),
             str(d.get("source") or ""),
+            float(d.get("cpu_s") or 0.0),
         )
 
 
@@ -277,15 +280,26 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (tells a pid's reuse apart)."""
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def read_stat(pid: int) -> tuple[int, float] | None:
+    """(start time in clock ticks since boot, CPU seconds used: user + system) of ``pid``
+    from ``/proc/PID/stat``; None if it is gone. The start time tells a pid's reuse apart."""
     text = _read(f"/proc/{pid}/stat", 4096)
     if not text:
         return None
     try:
-        return int(text[text.rindex(b")") + 2 :].split()[19])
+        fields = text[text.rindex(b")") + 2 :].split()
+        return int(fields[19]), (int(fields[11]) + int(fields[12])) / _CLK_TCK
     except (ValueError, IndexError):
         return None
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (tells a pid's reuse apart)."""
+    stat = read_stat(pid)
+    return stat[0] if stat else None
 
 
 def _comm(pid: int) -> str:
@@ -319,6 +333,7 @@ class _Proc:
     peak: MemoryTotals = field(default_factory=MemoryTotals)
     hwm: int | None = None
     rollup: tuple[int, int] | None = None
+    cpu_s: float = 0.0
 
 
 class TreeSampler:
@@ -343,6 +358,7 @@ class TreeSampler:
         self.start: MemoryTotals | None = None
         self.peak = MemoryTotals()
         self.runner_hwm: int | None = None
+        self.cpu_start_s = 0.0
         self._add(root, "runner")
 
     def _add(self, pid: int, role: str | None = None) -> None:
@@ -379,9 +395,11 @@ class TreeSampler:
             if not p.alive:
                 continue
             st = read_status(p.pid)
-            if st is None or start_time(p.pid) != p.started:
+            stat = read_stat(p.pid)
+            if st is None or stat is None or stat[0] != p.started:
                 p.alive = False
                 continue
+            p.cpu_s = stat[1]
             if discover:
                 p.rollup = read_rollup(p.pid)
             uss, pss = p.rollup if p.rollup else (None, None)
@@ -400,8 +418,14 @@ class TreeSampler:
         """The chain starts now: figures from here are the run's (peaks restart)."""
         self.start = self.now
         self.peak = self.now
+        self.cpu_start_s = self.cpu_s()
         for p in self.procs.values():
             p.peak = p.now
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) of every process of the tree so far, ended ones
+        included (up to their last sample)."""
+        return sum(p.cpu_s for p in self.procs.values())
 
     def measure(self) -> int | None:
         """The figure the budget applies to, now."""
@@ -431,6 +455,7 @@ class TreeSampler:
             runner_hwm=self.runner_hwm,
             budget=self.budget,
             budget_on=self.budget_on,
+            cpu_s=max(0.0, self.cpu_s() - self.cpu_start_s),
         )
 
     def ended(self) -> None:

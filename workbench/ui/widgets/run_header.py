@@ -10,6 +10,7 @@ from textual.widget import Widget
 from workbench.engine.session import RunState, throughput, window_of
 from workbench.text import printable
 from workbench.units import format_bytes, format_rate, format_seconds
+from workbench.views.run import progress_text
 
 #: A symbol and a word for every state, so that it reads without colour.
 STATUS_TEXT = {
@@ -120,6 +121,9 @@ class RunHeader(Widget):
                     + (f" in {printable(where)}" if where else ""),
                     self._style("bad"),  # type: ignore[arg-type]
                 )
+        if state.snapshot is None and state.progress is not None and not state.ended:
+            status.append("  ")
+            status.append_text(progress_text(state.progress))
         status.truncate(max(self.size.width - 2, 10), overflow="ellipsis")
         text.append_text(status)
         if state.message and state.status not in ("starting", "running"):
