@@ -50,8 +50,8 @@ LAYOUT_VERSION = 1
 ROLE_SLOTS = 32
 (
     MAGIC, LAYOUT, CAPACITY, N, TICKS_KIND, START_TICK, START_NS, LAST_TICK, END_TICK,
-    END_NS, FAILED, RUNNING, STOP, PHASE,
-) = range(14)  # fmt: skip
+    END_NS, FAILED, RUNNING, STOP, PHASE, FIRST_TICK,
+) = range(15)  # fmt: skip
 HEADER = 16
 CAP = (WORDS - HEADER - 2 * ROLE_SLOTS - 2) // 5  # positions a block holds
 SELF = HEADER
@@ -114,6 +114,7 @@ class ChainReading:
     running: int = -1  # the position running now (n: the sink)
     idle_ns: int = 0  # time since the last boundary crossing
     finished: bool = False
+    first_batch_ns: int | None = None  # CLOCK_MONOTONIC when the first batch left the chain
 
 
 class Block:
@@ -248,6 +249,11 @@ class Block:
             running=running,
             idle_ns=int(idle * scale),
             finished=bool(end),
+            first_batch_ns=(
+                w[START_NS] + int((w[FIRST_TICK] - w[START_TICK]) * scale)
+                if w[FIRST_TICK]
+                else None
+            ),
         )
 
 
@@ -274,7 +280,7 @@ class PyClock:
         for i in range(HEADER, ROLES):
             w[i] = 0
         w[LAYOUT], w[CAPACITY], w[TICKS_KIND], w[FAILED] = LAYOUT_VERSION, CAP, 0, -1
-        w[END_TICK] = w[END_NS] = 0
+        w[END_TICK] = w[END_NS] = w[FIRST_TICK] = 0
         w[RUNNING] = n
         t = time.monotonic_ns()
         w[START_TICK] = w[START_NS] = w[LAST_TICK] = t
@@ -356,6 +362,8 @@ class PyProbe:
             raise c.make_stop()
         w[ITEMS + i] += self.count(x)
         w[BATCHES + i] += 1
+        if w[BATCHES + i] == 1 and i == c.n - 1:
+            w[FIRST_TICK] = w[LAST_TICK]
         return x
 
     def _out(self, i: int) -> None:

@@ -71,6 +71,8 @@ class Snapshot:
     sections: dict[str, Any] = field(default_factory=dict)  # "caches", "gpu", "contexts", ...
     running: int = -1  # the stage running at this moment (len(stages): the sink)
     idle_ns: int = 0  # time since the last stage boundary was crossed
+    spawned_ns: int | None = None  # CLOCK_MONOTONIC when the runner process was started
+    first_batch_ns: int | None = None  # CLOCK_MONOTONIC when the first batch left the chain
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ DISCOVER_EVERY = 5
 #: is still rising ``BUDGET_SETTLE_S`` after the stop was asked for.
 BUDGET_KILL_FACTOR = 1.1
 BUDGET_SETTLE_S = 0.5
+#: A stop not taken yet is signalled again this often until the grace period ends.
+REINTERRUPT_S = 0.25
 
 _SPAWNER: ThreadPoolExecutor | None = None
 _SPAWNER_LOCK = threading.Lock()
@@ -118,6 +120,7 @@ class RunHandle:
         self.proc: subprocess.Popen[bytes] | None = None
         self.block = probe.Block.create()
         self.started_at = 0.0  # monotonic seconds at spawn
+        self.spawned_ns = 0  # CLOCK_MONOTONIC just before the runner was forked
         self.tree: TreeSampler | None = None
         self.gpu = GpuSampler()
         self.sections: dict[str, Any] = {}  # the child's latest Sections values
@@ -130,6 +133,7 @@ class RunHandle:
         self._budget: str | None = None
         self._chain_at: float | None = None  # monotonic seconds when the chain started
         self._held: set[int] = set()  # pids the reaper holds for this run
+        self._interrupted_at: float | None = None  # when the last SIGINT was sent
         self._lock = threading.Lock()
 
     # ---- lifecycle ------------------------------------------------------------------
@@ -151,6 +155,7 @@ class RunHandle:
         env = dict(os.environ)
         env[CONFIG_ENV] = json.dumps(asdict(config))
         env["PYTHONUNBUFFERED"] = "1"  # Python subprocesses of the pipeline print promptly
+        self.spawned_ns = time.monotonic_ns()
         try:
             self.proc = _spawn(
                 subprocess.Popen,
@@ -204,8 +209,29 @@ class RunHandle:
                 self._kill_timer.daemon = True
                 self._kill_timer.start()
         if first or reason in ("user", "sigterm", "sighup"):
-            with contextlib.suppress(ProcessLookupError):
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        """SIGINT the child: its handler raises the stop where the main thread is."""
+        proc = self.proc
+        self._interrupted_at = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            if proc is not None:
                 proc.send_signal(signal.SIGINT)
+
+    def _interrupt_again(self, now: float) -> None:
+        """Send the SIGINT again while a stop is not taken: C code that calls back into
+        Python can swallow the exception a signal handler raised (the run then goes on, and
+        outside a chain there is no stage boundary to raise it again). Not once the chain
+        is closing (its finally blocks must run), nor in kernels mode."""
+        if (
+            self._interrupted_at is not None
+            and self.block.stop_reason is not None
+            and self.options.mode != "kernels"
+            and self.block.phase < probe.CLOSING
+            and now - self._interrupted_at >= REINTERRUPT_S
+        ):
+            self._interrupt()
 
     def kill(self, why: str = "user_kill") -> None:
         """Kill the child and every process of its tree now."""
@@ -262,6 +288,8 @@ class RunHandle:
             sections=sections,
             running=r.running,
             idle_ns=r.idle_ns,
+            spawned_ns=self.spawned_ns,
+            first_batch_ns=r.first_batch_ns,
         )
 
     # ---- threads --------------------------------------------------------------------
@@ -335,6 +363,7 @@ class RunHandle:
                 since = self._chain_at if self._chain_at is not None else self.started_at
                 if now - since >= opts.max_seconds:
                     self.stop("max_seconds")
+            self._interrupt_again(now)
             # ---- snapshots
             if marked and now >= next_snapshot:
                 snap = self.snapshot()

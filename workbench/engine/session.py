@@ -422,6 +422,15 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
             for r in rows
         ],
         "sink_s": snap.sink_ns / 1e9 if snap else 0.0,
+        "to_first_batch_s": (
+            (snap.first_batch_ns - snap.spawned_ns) / 1e9
+            if snap is not None and snap.first_batch_ns and snap.spawned_ns
+            else None
+        ),
+        "timing": {  # CLOCK_MONOTONIC stamps, for benchmarks that compare with their own
+            "runner_spawned_ns": snap.spawned_ns if snap else None,
+            "first_batch_ns": snap.first_batch_ns if snap else None,
+        },
         "cpu_s": snap.memory.cpu_s if snap is not None and snap.memory is not None else None,
         "memory": memory_report(snap),
         "error": err,
