@@ -96,8 +96,6 @@ def test_multiprocessing_backend_is_refused(tmp_path, write_module):
 
 def test_dask_options_are_checked(tmp_path, write_module):
     mod = write_module("parmod", SOURCE)
-    r = pipebench("run", f"{mod}:fanned", "--backend", "dask", cwd=tmp_path)
-    assert_one_line(r, 2, "--backend dask needs --scheduler")
     r = pipebench(
         "run",
         f"{mod}:fanned",
@@ -108,6 +106,17 @@ def test_dask_options_are_checked(tmp_path, write_module):
         cwd=tmp_path,
     )
     assert_one_line(r, 2, "--scheduler is for --backend dask")
+    r = pipebench(
+        "run",
+        f"{mod}:fanned",
+        "--scheduler",
+        "tcp://127.0.0.1:8786",
+        "--dask-dashboard",
+        cwd=tmp_path,
+    )
+    assert_one_line(r, 2, "an attached cluster serves its own dashboard")
+    r = pipebench("run", f"{mod}:fanned", "--workers", "0", cwd=tmp_path)
+    assert_one_line(r, 2, "not a number of workers")
 
 
 def test_unreachable_scheduler_is_one_line_within_seconds(tmp_path, write_module):

@@ -11,7 +11,12 @@ import pytest
 
 from workbench import PipelineDefinitionError, stage
 from workbench.authoring.parallel import REGISTRY, verdict
-from workbench.authoring.parallel_backends import check_scheduler, choice_from_env
+from workbench.authoring.parallel_backends import (
+    BackendChoice,
+    check_dashboard,
+    check_scheduler,
+    choice_from_env,
+)
 from workbench.errors import UserError
 from workbench.views.parallel import parallel_view
 
@@ -126,14 +131,26 @@ def test_multiprocessing_is_refused_with_the_reason(backend) -> None:
         stage(work, workers=2)(iter(range(3)))
 
 
-def test_dask_needs_a_scheduler_and_a_valid_address(backend) -> None:
+def test_dask_alone_means_a_local_cluster_and_options_are_checked(backend, monkeypatch) -> None:
     backend("dask")
-    with pytest.raises(UserError, match="needs a scheduler"):
+    assert choice_from_env() == BackendChoice("dask", None, None, None)  # a local cluster
+    monkeypatch.setenv("PIPEBENCH_WORKERS", "3")
+    monkeypatch.setenv("PIPEBENCH_DASK_DASHBOARD", "8788")
+    assert choice_from_env() == BackendChoice("dask", None, 3, "127.0.0.1:8788")
+    monkeypatch.setenv("PIPEBENCH_DASK_SCHEDULER", "127.0.0.1:8786")
+    with pytest.raises(UserError, match="an attached cluster serves its own dashboard"):
+        choice_from_env()
+    monkeypatch.setenv("PIPEBENCH_WORKERS", "0")
+    with pytest.raises(UserError, match="not a number of workers"):
         choice_from_env()
     assert check_scheduler("127.0.0.1:8786") == "tcp://127.0.0.1:8786"
     assert check_scheduler("tcp://host.example:1") == "tcp://host.example:1"
+    assert check_scheduler("tls://127.0.0.1:1") == "tls://127.0.0.1:1"
     with pytest.raises(UserError, match="not a Dask scheduler address"):
         check_scheduler("localhost")
+    assert check_dashboard("0.0.0.0:80") == "0.0.0.0:80"
+    with pytest.raises(UserError, match="not a dashboard address"):
+        check_dashboard("http://x")
 
 
 def test_an_unreachable_scheduler_fails_within_seconds_naming_it(backend) -> None:
