@@ -181,6 +181,7 @@ def _run(
             else:
                 serial = task.run
             for value in upstream:
+                stats.first_task = stats.first_task or time.monotonic()
                 out, busy, _cpu, _ = serial(value)
                 n = _count(out)
                 stats.items += n

@@ -402,11 +402,7 @@ class DaskStage:
         task's error (``KilledWorker`` when its worker died) or ``DaskClusterLost``."""
         self.pending.discard(fut.key)
         if fut.status == "cancelled":
-            self.cluster.check(len(self.pending))  # the reason, if it is already known
-            raise DaskClusterLost(
-                f"the Dask scheduler at {self.cluster.address} dropped this stage's tasks "
-                "(it went away, or they were cancelled)"
-            )
+            raise self._cancelled(fut)
         blob, busy, cpu, unpickle_s, pickle_s, worker = fut.result()
         t0 = time.perf_counter()
         out = pickle.loads(blob)
@@ -419,6 +415,23 @@ class DaskStage:
         fut.release()
         self.stats.task_done(worker, busy, cpu)
         return out, busy, cpu, worker
+
+    def _cancelled(self, fut: Any) -> DaskClusterLost:
+        """The error for a task the scheduler cancelled: it went away (the client lost
+        its connection), or someone cancelled it."""
+        try:
+            fut.result(timeout=1)
+            why = ""
+        except Exception as exc:
+            why = str(exc)
+        where = self.cluster.address
+        if "connection" in why.lower() or self.client.status != "running":
+            return DaskClusterLost(
+                f"lost the Dask scheduler at {where}: the connection closed mid-run "
+                f"({len(self.pending) + 1} tasks were out)"
+            )
+        reason = why.split("\n")[0] or "no reason given"
+        return DaskClusterLost(f"the Dask scheduler at {where} cancelled a task ({reason})")
 
     def call(self, value: Any) -> tuple[Any, float, float, str]:
         """``fn(value)`` on one worker, alone (the serial phase); the round trip beyond

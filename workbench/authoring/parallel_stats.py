@@ -96,6 +96,7 @@ class ParallelStats:
         self.dispatched = self.completed = self.peak_in_flight = 0
         self.parallel_items = 0
         self.busy_s = self.cpu_s = self.wait_s = 0.0
+        self.first_task: float | None = None  # the first value handed to fn, monotonic
         self.started: float | None = None  # first dispatch, monotonic
         self.first_result: float | None = None
         self.first_items = 0
@@ -210,6 +211,7 @@ class ParallelStats:
             "busy_s": self.busy_s,
             "wait_s": self.wait_s,
             "parallel_s": wall,
+            "stage_s": end - self.first_task if self.first_task is not None else 0.0,
             "utilization": min(1.0, busy) if busy is not None else None,
             "waiting": min(1.0, waiting) if waiting is not None else None,
             "cpu_s": self.cpu_s,
