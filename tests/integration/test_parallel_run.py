@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import time
 
@@ -135,6 +136,9 @@ def test_dask_options_are_checked(tmp_path, write_module):
     assert_one_line(r, 2, "an attached cluster serves its own dashboard")
     r = pipebench("run", f"{mod}:fanned", "--workers", "0", cwd=tmp_path)
     assert_one_line(r, 2, "not a number of workers")
+    if importlib.util.find_spec("bokeh") is None:
+        r = pipebench("run", f"{mod}:fanned", "--dask-dashboard", cwd=tmp_path)
+        assert_one_line(r, 2, "--dask-dashboard needs bokeh")
 
 
 def test_unreachable_scheduler_is_one_line_within_seconds(tmp_path, write_module):
