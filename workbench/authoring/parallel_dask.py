@@ -377,9 +377,17 @@ class DaskStage:
         blob = dumps(value, self.by_value)
         t1 = time.perf_counter()
         self.seq += 1
-        fut = self.client.submit(
-            run_task, self.payload, blob, key=f"{self.prefix}-{self.seq}", pure=False
-        )
+        try:
+            fut = self.client.submit(
+                run_task, self.payload, blob, key=f"{self.prefix}-{self.seq}", pure=False
+            )
+        except Exception as exc:
+            if self.client.status == "running":
+                raise
+            raise DaskClusterLost(
+                f"lost the Dask scheduler at {self.cluster.address}: the client closed "
+                f"({type(exc).__name__})"
+            ) from None
         tr.submit_s += time.perf_counter() - t1
         tr.sent_pickle_s += t1 - t0
         tr.sent += 1
@@ -401,9 +409,15 @@ class DaskStage:
         """The result of a future that ended: (value, busy s, CPU s, worker); raises the
         task's error (``KilledWorker`` when its worker died) or ``DaskClusterLost``."""
         self.pending.discard(fut.key)
-        if fut.status == "cancelled":
-            raise self._cancelled(fut)
-        blob, busy, cpu, unpickle_s, pickle_s, worker = fut.result()
+        if fut.status == "error":
+            fut.result()  # raises the task's own error, with the worker's traceback
+        try:
+            if fut.status == "cancelled":
+                raise RuntimeError("cancelled")
+            packed = fut.result()  # fetched from the worker that holds it
+        except Exception as exc:
+            raise self._lost(fut, exc) from None
+        blob, busy, cpu, unpickle_s, pickle_s, worker = packed
         t0 = time.perf_counter()
         out = pickle.loads(blob)
         tr = self.tr
@@ -416,16 +430,21 @@ class DaskStage:
         self.stats.task_done(worker, busy, cpu)
         return out, busy, cpu, worker
 
-    def _cancelled(self, fut: Any) -> DaskClusterLost:
-        """The error for a task the scheduler cancelled: it went away (the client lost
-        its connection), or someone cancelled it."""
-        try:
-            fut.result(timeout=1)
-            why = ""
-        except Exception as exc:
-            why = str(exc)
+    def _lost(self, fut: Any, exc: BaseException) -> DaskClusterLost:
+        """The error for a task whose result cannot be had although it did not fail: the
+        scheduler went away (its tasks are cancelled, a fetch breaks off), or someone
+        cancelled it."""
+        why = ""
+        if fut.status == "cancelled":
+            try:
+                fut.result(timeout=1)
+            except Exception as cancelled:
+                why = str(cancelled)
+        else:
+            why = f"{type(exc).__name__}: {exc}"
         where = self.cluster.address
-        if "connection" in why.lower() or self.client.status != "running":
+        lost = isinstance(exc, OSError) or "connection" in why.lower()
+        if lost or self.client.status != "running":
             return DaskClusterLost(
                 f"lost the Dask scheduler at {where}: the connection closed mid-run "
                 f"({len(self.pending) + 1} tasks were out)"
