@@ -43,8 +43,9 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def start_cluster(folder: Path, workers: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
-    """A ``dask scheduler`` and ``workers`` one-thread workers (no nanny) on 127.0.0.1, all
-    running in ``folder``; a task whose worker dies is not retried (allowed-failures 0)."""
+    """A ``dask scheduler`` and ``workers`` one-thread workers on 127.0.0.1, all running in
+    ``folder``; a task whose worker dies is not retried (allowed-failures 0), and the
+    worker's nanny starts a new one, so that the next test has its workers again."""
     env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
     env.pop("PYTHONPATH", None)
     file = folder / "scheduler.json"
@@ -66,7 +67,7 @@ def start_cluster(folder: Path, workers: int) -> tuple[str, list[subprocess.Pope
         for _ in range(workers):
             procs.append(
                 subprocess.Popen(
-                    [DASK, "worker", address, "--nthreads", "1", "--no-nanny"]
+                    [DASK, "worker", address, "--nthreads", "1"]
                     + ["--host", "127.0.0.1", "--no-dashboard"],
                     **common,  # type: ignore[call-overload]
                 )

@@ -43,6 +43,9 @@ LOCAL_START_TIMEOUT_S = 60.0
 POLL_S = 0.2
 LOST_S = CONNECT_TIMEOUT_S
 NO_WORKERS_S = WORKERS_TIMEOUT_S
+#: How long one wait for a finished task's result lasts before the other tasks and the
+#: cluster's health are looked at again.
+FETCH_POLL_S = 1.0
 #: How often the scheduler is asked for its workers' memory (from a thread of its own).
 INFO_EVERY_S = 1.0
 
@@ -414,8 +417,12 @@ class DaskStage:
         try:
             if fut.status == "cancelled":
                 raise RuntimeError("cancelled")
-            packed = fut.result()  # fetched from the worker that holds it
+            packed = self._fetch(fut)
+        except DaskClusterLost:
+            raise
         except Exception as exc:
+            if fut.status == "error":
+                raise  # it failed after all (its worker died while holding the result)
             raise self._lost(fut, exc) from None
         blob, busy, cpu, unpickle_s, pickle_s, worker = packed
         t0 = time.perf_counter()
@@ -429,6 +436,33 @@ class DaskStage:
         fut.release()
         self.stats.task_done(worker, busy, cpu)
         return out, busy, cpu, worker
+
+    def _fetch(self, fut: Any) -> Any:
+        """The result of a finished task, fetched from the worker that holds it. A fetch
+        can stall (that worker just died, and the scheduler retries it for its connect
+        timeout): meanwhile, a task that failed, or a cluster that is gone, ends the wait."""
+        while True:
+            try:
+                return fut.result(timeout=FETCH_POLL_S)
+            except TimeoutError:
+                self._raise_failed()
+                self.cluster.check(len(self.pending))
+
+    def _raise_failed(self) -> None:
+        """Raise the error of any task that ended in error since the last look (without
+        waiting); the others stay queued."""
+        ended = []
+        try:
+            while True:
+                ended.append(self.done.get_nowait())
+        except queue.Empty:
+            pass
+        for other in ended:
+            self.done.put(other)
+        for other in ended:
+            if other.status == "error":
+                self.pending.discard(other.key)
+                other.result()  # raises its error
 
     def _lost(self, fut: Any, exc: BaseException) -> DaskClusterLost:
         """The error for a task whose result cannot be had although it did not fail: the
