@@ -1,23 +1,39 @@
-"""Items/s of a CPU-bound stage run serially, on 1 and 2 loky workers, on 2 threads, and on
-a local Dask cluster of two one-thread workers, each in a real runner child.
+"""Does fanning a CPU-bound stage out pay? Serial, 2 loky workers and a local Dask cluster of
+2 workers, each measured as a user would: the whole ``pipebench run`` command.
 
-    python benchmarks/parallel_scaling.py [--seconds 8] [--skip-dask]
+    python benchmarks/parallel_scaling.py [--batches 150] [--repeat 3] [--workers 2]
 
 The stage is pure Python (it holds the GIL, as tokenizers and parsers do), about 40 ms a
-batch. Each run is stopped after ``--seconds``; the figures are the parallel section's
-steady rate (from the first parallel result on, so worker start-up is out of it) and the
-whole run's rate. Speedup is against the serial run's rate; efficiency = speedup / workers.
-Goal (issue 9): at least 1.7x at 2 loky workers on a 2-core machine. Other processes on the
-machine take cores too: the load average before each run is printed with its figures.
+batch, and every run does the same fixed work. The runs are paired and interleaved: each
+round runs all three configurations back to back, in a rotated order, and each parallel
+run is compared with the serial run of its own round, so that a machine getting busier or
+quieter during the benchmark shifts both sides of a ratio alike. Figures are medians over
+the rounds:
+
+- command s: wall time of ``pipebench run`` from start to exit (interpreter, import, worker
+  or cluster start-up, the work, shutdown): what a user waits;
+- speedup (command): serial command s / this command s; efficiency = speedup / workers;
+- speedup (steady): the parallel section's items/s from the first parallel result on,
+  over the serial run's items/s: what the workers give once started;
+- start s: the parallel section's ``open_s`` (starting the Dask cluster) plus ``startup_s``
+  (to the first parallel result).
+
+Efficiency above 100% is flagged as noise: a CPU-bound stage cannot scale super-linearly,
+so such a figure says the serial run was slowed by something else (another process).
+Other processes take cores too: the load average before each round is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from workbench import pipeline, stage
@@ -47,176 +63,119 @@ def crunch_all(upstream: Any) -> Any:
 
 
 @pipeline
-def scaling(batches_n: int = 100_000, workers: int = 0):
+def scaling(batches_n: int = 150, workers: int = 0):
     """A source of small batches and the CPU-bound stage; workers=0: a plain serial stage."""
     if workers == 0:
         return batches(batches_n), stage(crunch_all, name="crunch")
     return batches(batches_n), stage(crunch, name="crunch", workers=workers)
 
 
-def run_once(
-    label: str, workers: int, backend: str, seconds: float, scheduler: str | None = None
-) -> dict[str, Any]:
-    from workbench.engine.runner import RunOptions, start_run
-    from workbench.engine.session import RunState, apply, report
+CONFIGS = ("serial", "loky", "dask")
 
-    os.environ["PIPEBENCH_BACKEND"] = backend
-    if scheduler:
-        os.environ["PIPEBENCH_DASK_SCHEDULER"] = scheduler
-    load = os.getloadavg()[0]
-    handle = start_run(
-        f"{HERE}:scaling", RunOptions(params={"workers": str(workers)}, max_seconds=seconds)
-    )
-    state = RunState("scaling")
-    while not state.ended:
-        state = apply(state, handle.events.get())
-    rep = report(state)
-    if rep["status"] not in ("finished", "stopped"):
-        raise SystemExit(f"{label}: {rep['status']}: {rep['message']}")
+
+def run_command(config: str, n: int, workers: int, home: Path) -> dict[str, Any]:
+    """One ``pipebench run`` as a user types it; its wall time and its report's figures."""
+    report = home / f"{config}-{time.monotonic_ns()}.json"
+    argv = [sys.executable, "-m", "workbench.cli.main", "run", f"{HERE}:scaling"]
+    argv += ["--param", f"batches_n={n}", "--json", str(report)]
+    if config == "serial":
+        argv += ["--param", "workers=0"]
+    else:
+        argv += ["--param", f"workers={workers}", "--backend", config]
+        if config == "dask":
+            argv += ["--workers", str(workers)]
+    env = dict(os.environ, PIPEBENCH_HOME=str(home))
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{config}: exit {proc.returncode}\n{proc.stderr or proc.stdout}")
+    rep = json.loads(report.read_text())
     stages = (rep.get("parallel") or {}).get("stages") or []
     st = stages[0] if stages else {}
     return {
-        "label": label,
-        "workers": workers,
-        "load": load,
-        "run_rate": rep["items_per_s"],
+        "config": config,
+        "wall": wall,
+        "rate": rep["items_per_s"],
         "steady": st.get("items_per_s"),
-        "own": st.get("speedup"),
+        "start": (st.get("open_s") or 0.0) + (st.get("startup_s") or 0.0) if st else None,
         "busy": st.get("utilization"),
-        "cpu": st.get("cpu_share"),
-        "startup_s": st.get("startup_s"),
+        "overhead": (st.get("transfer") or {}).get("task_overhead_s"),
     }
 
 
-def machine_check(n: int = 8) -> float:
-    """What plain ``multiprocessing.Pool(2)`` gets over one process on the same tasks right
-    now: the ceiling that other processes on the machine leave."""
-    from multiprocessing import Pool
-
-    work = [list(range(i * 4, i * 4 + 4)) for i in range(n)]
-    t0 = time.perf_counter()
-    for b in work:
-        crunch(b)
-    one = time.perf_counter() - t0
-    with Pool(2) as pool:
-        pool.map(crunch, [[0]] * 2)
-        t0 = time.perf_counter()
-        pool.map(crunch, work, chunksize=1)
-        two = time.perf_counter() - t0
-    return one / two
-
-
-def sequence(seconds: float, counts: list[int], skip_dask: bool) -> list[dict[str, Any]]:
-    """One run of each configuration; the serial stage first and last (a cold first run
-    must not flatter the speedups)."""
-    rows = [run_once("serial stage", 0, "loky", seconds)]
-    for n in counts:
-        rows.append(run_once(f"loky, {n} worker{'s' if n > 1 else ''}", n, "loky", seconds))
-    rows.append(run_once("threading, 2 threads", 2, "threading", seconds))
-    if not skip_dask:
-        from distributed import LocalCluster
-
-        n = max(2, max(counts))
-        with LocalCluster(
-            host="127.0.0.1",
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        ) as cluster:
-            time.sleep(1.0)
-            rows.append(
-                run_once(
-                    f"dask, {n} workers x 1 thread", n, "dask", seconds, cluster.scheduler_address
-                )
-            )
-    rows.append(run_once("serial stage", 0, "loky", seconds))
-    return rows
-
-
-def merge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per configuration: the median of each figure, the highest load."""
-    from statistics import median
-
-    by: dict[str, list[dict[str, Any]]] = {}
-    for r in runs:
-        by.setdefault(r["label"], []).append(r)
+def rounds(n: int, workers: int, repeat: int, home: Path) -> list[dict[str, dict[str, Any]]]:
     out = []
-    for label, rs in by.items():
-        row: dict[str, Any] = {
-            "label": label,
-            "workers": rs[0]["workers"],
-            "n": len(rs),
-            "load": max(r["load"] for r in rs),
-        }
-        for key in ("run_rate", "steady", "own", "busy", "cpu", "startup_s"):
-            values = [r[key] for r in rs if r[key] is not None]
-            row[key] = median(values) if values else None
-        out.append(row)
+    for r in range(repeat):
+        order = CONFIGS[r % 3 :] + CONFIGS[: r % 3]  # rotated: no configuration always first
+        load = os.getloadavg()[0]
+        got = {c: run_command(c, n, workers, home) for c in order}
+        print(
+            f"round {r + 1}: load {load:.2f}; "
+            + ", ".join(f"{c} {got[c]['wall']:.2f} s" for c in order),
+            flush=True,
+        )
+        out.append(got)
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--workers", default="1,2", help="loky worker counts, e.g. 1,2,4")
-    parser.add_argument("--skip-dask", action="store_true")
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        help="run the whole sequence N times; the figures are medians",
-    )
+    parser.add_argument("--batches", type=int, default=150, help="batches per run (~40 ms each)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (medians over them)")
     args = parser.parse_args()
-    counts = [int(w) for w in args.workers.split(",")]
-    home = Path(
-        os.environ.setdefault(
-            "PIPEBENCH_HOME", str(Path("/tmp") / f"pipebench-bench-{os.getpid()}")
-        )
-    )
     print(
-        f"{os.cpu_count()} CPUs; {args.seconds:g} s a run, {args.repeat} time(s) each; "
-        f"records in {home}"
+        f"{os.cpu_count()} CPUs; {args.batches} batches of ~40 ms a run; "
+        f"{args.workers} workers; {args.repeat} paired rounds"
     )
-    ceiling = machine_check()
+    with tempfile.TemporaryDirectory(prefix="pipebench-bench-") as tmp:
+        home = Path(tmp)
+        os.chmod(home, 0o700)
+        data = rounds(args.batches, args.workers, args.repeat, home)
     print(
-        f"machine check: multiprocessing.Pool(2) runs the same tasks {ceiling:.2f}x faster "
-        f"than one process (load {os.getloadavg()[0]:.2f})"
+        f"\n{'configuration':14} {'command s':>9} {'speedup':>8} {'efficiency':>10} "
+        f"{'steady x':>8} {'steady eff':>10} {'start s':>7} {'busy':>5} {'overhead':>9}"
     )
-    runs = [r for _ in range(args.repeat) for r in sequence(args.seconds, counts, args.skip_dask)]
-    rows = merge(runs)
-    base = rows[0]["run_rate"]  # the serial stage's median
-    print(
-        f"\n{'run (median of n)':28} {'n':>2} {'load':>5} {'items/s':>9} {'steady/s':>9} "
-        f"{'speedup':>8} {'efficiency':>10} {'own':>6} {'busy':>5} {'on CPU':>6} {'start-up':>8}"
-    )
-    for r in rows:
-        rate = r["steady"] or r["run_rate"]
-        speedup = rate / base
-        eff = speedup / max(1, r["workers"])
-        busy = f"{100 * r['busy']:.0f}%" if r["busy"] is not None else "–"
-        start = f"{r['startup_s']:.2f}s" if r["startup_s"] is not None else "–"
-        cpu = f"{100 * r['cpu']:.0f}%" if r["cpu"] is not None else "–"
-        own = f"{r['own']:.2f}x" if r["own"] is not None else "–"
+    noisy = []
+    for c in CONFIGS:
+        walls = [r[c]["wall"] for r in data]
+        paired = [r["serial"]["wall"] / r[c]["wall"] for r in data]
+        steady = [
+            r[c]["steady"] / r["serial"]["rate"]
+            for r in data
+            if r[c]["steady"] and r["serial"]["rate"]
+        ]
+        k = 1 if c == "serial" else args.workers
+        speedup = median(paired)
+        eff = speedup / k
+        s_x = median(steady) if steady else None
+        s_eff = s_x / k if s_x is not None else None
+        starts = [r[c]["start"] for r in data if r[c]["start"] is not None]
+        busy = [r[c]["busy"] for r in data if r[c]["busy"] is not None]
+        over = [r[c]["overhead"] for r in data if r[c]["overhead"] is not None]
+        flag = ""
+        if c != "serial" and (eff > 1.0 or (s_eff or 0) > 1.0):
+            flag = " *"
+            noisy.append(c)
         print(
-            f"{r['label']:28} {r['n']:2} {r['load']:5.2f} {r['run_rate']:9.1f} "
-            f"{(r['steady'] or 0):9.1f} {speedup:7.2f}x {100 * eff:9.0f}% {own:>6} "
-            f"{busy:>5} {cpu:>6} {start:>8}"
+            f"{c:14} {median(walls):9.2f} {speedup:7.2f}x {100 * eff:9.0f}% "
+            + (f"{s_x:7.2f}x {100 * s_eff:9.0f}%" if s_x is not None else f"{'–':>8} {'–':>10}")
+            + (f" {median(starts):7.2f}" if starts else f" {'–':>7}")
+            + (f" {100 * median(busy):4.0f}%" if busy else f" {'–':>5}")
+            + (f" {1000 * median(over):6.1f} ms" if over else f" {'–':>9}")
+            + flag
         )
     print(
-        "\nitems/s: the whole run (start-up included); steady/s: from the first parallel "
-        "result on; speedup and efficiency use steady/s against the serial stage's items/s "
-        "(its runs, first and last in each sequence); own: pipebench's figure, steady/s "
-        "against the same stage's first batches run serially in that run; "
-        "busy: worker time / (workers x time); on CPU: share of that busy time the workers "
-        "ran on a CPU; load: highest 1-minute load average before a run (other processes)"
+        "\ncommand s: the whole `pipebench run`, median over rounds; speedup: paired with the "
+        "serial run of the same round; steady: the parallel rate from the first parallel "
+        "result on over the serial run's rate; start s: cluster start (Dask) plus time to the "
+        "first parallel result; overhead: a task's round trip beyond its compute (Dask)"
     )
-    two = next((r for r in rows if r["label"] == "loky, 2 workers"), None)
-    if two is not None:
-        got = (two["steady"] or 0) / base
+    if noisy:
         print(
-            f"goal: >= 1.7x at 2 loky workers: {'met' if got >= 1.7 else 'NOT met'} "
-            f"({got:.2f}x; the machine check allowed {ceiling:.2f}x)"
+            f"* efficiency above 100% for {', '.join(noisy)}: noise, not a result (a "
+            "CPU-bound stage cannot scale super-linearly; something slowed the serial run)"
         )
     return 0
 

@@ -173,6 +173,7 @@ async def test_parallel_tab_only_for_runs_with_parallel_stages(
         assert tabs.get_tab("tab-parallel").display
         shown = plain(app.main.query_one("#parallel", Static).content, 60)
         assert "nap · 2 workers" in shown and "items/s" in shown and "efficiency" in shown
+        assert "thread 1" in shown and "tasks · busy" in shown  # per worker
         await select(pilot, "chain")
         assert await run_to_end(pilot) == "finished"
         assert not tabs.get_tab("tab-parallel").display

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import time
 
@@ -25,6 +26,8 @@ def test_parallel_outputs_match_serial_in_order_and_unordered(tmp_path, write_mo
     (st,) = rep["parallel"]["stages"]
     assert st["stage"] == "transform" and st["index"] == 1 and st["state"] == "done"
     assert st["workers"] == 2 and st["workers_seen"] == 2 and st["in_flight"] == 0
+    assert sorted(w["worker"].split()[0] for w in st["per_worker"]) == ["pid", "pid"]
+    assert sum(w["tasks"] for w in st["per_worker"]) == 200  # the serial values too
     assert st["items"] == 200 and rep["stages"][1]["items"] == 200
     assert st["serial_items_per_s"] > 0 and st["items_per_s"] > 0 and st["efficiency"] > 0
     assert "parallel stages (loky)" in r.out and "efficiency" in r.out
@@ -80,6 +83,22 @@ def test_worker_that_dies_fails_the_run_with_its_error(tmp_path, write_module):
     assert rep["parallel"]["stages"][0]["state"] == "failed"
 
 
+def test_a_crash_in_the_serial_values_names_the_stage(tmp_path, write_module):
+    """os._exit in fn's first value (a segfault in a C extension) used to end the runner
+    "without a report"; the serial values now run on one worker, whose death is caught."""
+    mod = write_module("parmod", SOURCE)
+    r = pipebench("run", f"{mod}:warmup_crash", cwd=tmp_path)
+    assert r.code == 1, (r.out, r.err)
+    rep = r.report
+    assert rep["status"] == "failed" and rep["error"]["stage"] == "dies_at_once"
+    assert rep["error"]["type"] == "TerminatedWorkerError"
+    assert "exit codes {EXIT(3)}" in rep["error"]["message"]
+    assert "\n" not in rep["error"]["message"]  # loky's five lines made one
+    (st,) = rep["parallel"]["stages"]
+    assert st["state"] == "failed" and st["serial_where"] == "one worker"
+    assert "stage dies_at_once raised TerminatedWorkerError" in " ".join(r.out.split())
+
+
 def test_unpicklable_function_is_one_line_suggesting_threading(tmp_path, write_module):
     mod = write_module("parmod", SOURCE)
     r = pipebench("run", f"{mod}:unpicklable", cwd=tmp_path)
@@ -96,8 +115,6 @@ def test_multiprocessing_backend_is_refused(tmp_path, write_module):
 
 def test_dask_options_are_checked(tmp_path, write_module):
     mod = write_module("parmod", SOURCE)
-    r = pipebench("run", f"{mod}:fanned", "--backend", "dask", cwd=tmp_path)
-    assert_one_line(r, 2, "--backend dask needs --scheduler")
     r = pipebench(
         "run",
         f"{mod}:fanned",
@@ -108,6 +125,20 @@ def test_dask_options_are_checked(tmp_path, write_module):
         cwd=tmp_path,
     )
     assert_one_line(r, 2, "--scheduler is for --backend dask")
+    r = pipebench(
+        "run",
+        f"{mod}:fanned",
+        "--scheduler",
+        "tcp://127.0.0.1:8786",
+        "--dask-dashboard",
+        cwd=tmp_path,
+    )
+    assert_one_line(r, 2, "an attached cluster serves its own dashboard")
+    r = pipebench("run", f"{mod}:fanned", "--workers", "0", cwd=tmp_path)
+    assert_one_line(r, 2, "not a number of workers")
+    if importlib.util.find_spec("bokeh") is None:
+        r = pipebench("run", f"{mod}:fanned", "--dask-dashboard", cwd=tmp_path)
+        assert_one_line(r, 2, "--dask-dashboard needs bokeh")
 
 
 def test_unreachable_scheduler_is_one_line_within_seconds(tmp_path, write_module):

@@ -11,7 +11,12 @@ import pytest
 
 from workbench import PipelineDefinitionError, stage
 from workbench.authoring.parallel import REGISTRY, verdict
-from workbench.authoring.parallel_backends import check_scheduler, choice_from_env
+from workbench.authoring.parallel_backends import (
+    BackendChoice,
+    check_dashboard,
+    check_scheduler,
+    choice_from_env,
+)
 from workbench.errors import UserError
 from workbench.views.parallel import parallel_view
 
@@ -126,14 +131,26 @@ def test_multiprocessing_is_refused_with_the_reason(backend) -> None:
         stage(work, workers=2)(iter(range(3)))
 
 
-def test_dask_needs_a_scheduler_and_a_valid_address(backend) -> None:
+def test_dask_alone_means_a_local_cluster_and_options_are_checked(backend, monkeypatch) -> None:
     backend("dask")
-    with pytest.raises(UserError, match="needs a scheduler"):
+    assert choice_from_env() == BackendChoice("dask", None, None, None)  # a local cluster
+    monkeypatch.setenv("PIPEBENCH_WORKERS", "3")
+    monkeypatch.setenv("PIPEBENCH_DASK_DASHBOARD", "8788")
+    assert choice_from_env() == BackendChoice("dask", None, 3, "127.0.0.1:8788")
+    monkeypatch.setenv("PIPEBENCH_DASK_SCHEDULER", "127.0.0.1:8786")
+    with pytest.raises(UserError, match="an attached cluster serves its own dashboard"):
+        choice_from_env()
+    monkeypatch.setenv("PIPEBENCH_WORKERS", "0")
+    with pytest.raises(UserError, match="not a number of workers"):
         choice_from_env()
     assert check_scheduler("127.0.0.1:8786") == "tcp://127.0.0.1:8786"
     assert check_scheduler("tcp://host.example:1") == "tcp://host.example:1"
+    assert check_scheduler("tls://127.0.0.1:1") == "tls://127.0.0.1:1"
     with pytest.raises(UserError, match="not a Dask scheduler address"):
         check_scheduler("localhost")
+    assert check_dashboard("0.0.0.0:80") == "0.0.0.0:80"
+    with pytest.raises(UserError, match="not a dashboard address"):
+        check_dashboard("http://x")
 
 
 def test_an_unreachable_scheduler_fails_within_seconds_naming_it(backend) -> None:
@@ -197,3 +214,101 @@ def test_verdicts_and_view() -> None:
         "verdict": "ok",
     }
     assert parallel_view({"backend": "loky", "scheduler": None, "stages": [row]}) is not None
+
+
+def _dask_section(stage: str = "[bold]feat[/]", worker: str = "tls://127.0.0.1:1[/x]") -> dict:
+    row = {
+        "stage": stage,
+        "index": 1,
+        "backend": "dask",
+        "state": "parallel",
+        "error": None,
+        "workers": 2,
+        "in_flight": 2,
+        "max_in_flight": 4,
+        "completed": 40,
+        "items_per_s": 50.0,
+        "serial_items_per_s": 100.0,
+        "speedup": 0.5,
+        "efficiency": 0.25,
+        "utilization": 0.3,
+        "waiting": 0.9,
+        "task_s": 0.004,
+        "serial_task_s": 0.004,
+        "serial_batches": 5,
+        "serial_where": "one worker",
+        "wait_s": 1.5,
+        "startup_s": 0.1,
+        "open_s": 2.5,
+        "stage_s": 4.0,
+        "workers_not_listed": 0,
+        "per_worker": [
+            {
+                "worker": worker,
+                "tasks": 30,
+                "busy_s": 0.12,
+                "cpu_s": 0.1,
+                "memory_bytes": 70 * 2**20,
+                "memory_peak_bytes": 72 * 2**20,
+                "memory_limit_bytes": 2**33,
+            }
+        ],
+        "transfer": {
+            "function_bytes": 600,
+            "sent_values": 45,
+            "sent_bytes": 45 * 700,
+            "sent_pickle_s": 0.01,
+            "sent_unpickle_s": 0.002,
+            "received_results": 45,
+            "received_bytes": 45 * 100,
+            "received_pickle_s": 0.002,
+            "received_unpickle_s": 0.003,
+            "submit_s": 0.05,
+            "main_thread_s": 0.063,
+            "bytes_per_task": 800.0,
+            "main_thread_s_per_task": 0.0014,
+            "task_overhead_s": 0.011,
+        },
+    }
+    row["verdict"] = verdict(row)
+    cluster = {
+        "kind": "local",
+        "scheduler": "tls://127.0.0.1:4000",
+        "workers": 2,
+        "dashboard": None,
+        "security": "TLS, credentials made for this run",
+    }
+    return {
+        "backend": "dask",
+        "scheduler": cluster["scheduler"],
+        "cluster": cluster,
+        "stages": [row],
+    }
+
+
+def test_scale_out_that_does_not_pay_says_so_with_what_moving_data_costs() -> None:
+    row = _dask_section()["stages"][0]
+    assert row["verdict"].startswith("scale-out does not pay: 0.50x the rate of one worker")
+    assert "each task moves 800 B" in row["verdict"]
+    assert "11.0 ms round trip beyond its compute" in row["verdict"]
+
+
+def test_views_show_workers_and_transfer_and_keep_user_text_as_text() -> None:
+    from rich.console import Console
+
+    from workbench.ui.widgets.parallel_panel import parallel_text
+
+    data = _dask_section()
+    console = Console(width=140, record=True, color_system=None)
+    console.print(parallel_view(data))
+    shown = console.export_text()
+    assert "local cluster at tls://127.0.0.1:4000" in shown and "dashboard: off" in shown
+    assert "[bold]feat[/]" in shown and "tls://127.0.0.1:1[/x]" in shown  # not markup
+    assert "70.0 MiB" in shown and "moving data: 45 values" in shown
+    panel = parallel_text(data).plain
+    assert "[bold]feat[/]" in panel and "tls://127.0.0.1:1[/x] 30 tasks · busy 3%" in panel
+    assert "moving data: 800 B" in panel
+    evil = _dask_section("\x1b]0;title\x07\x1b[2Jname", "w\x1b[31m")
+    console = Console(width=140, record=True, color_system=None)
+    console.print(parallel_view(evil))
+    assert "\x1b" not in console.export_text() and "\x1b" not in parallel_text(evil).plain

@@ -3,6 +3,8 @@
 Registered in ``workbench.views.run.SECTION_VIEWS``. A parallel stage's self time in the stage
 table is the main thread waiting for its results: the time the chain was held up by it,
 not the compute its workers did (``busy`` here, which can exceed the run's wall time).
+Stage names, worker addresses, errors and verdicts (which quote errors) are user text: they
+are built as ``Text`` through ``views.text.user_text``, never as markup.
 """
 
 from __future__ import annotations
@@ -10,10 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from rich import box
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from workbench.engine.session import RunState
-from workbench.units import format_count, format_rate, format_seconds
+from workbench.units import format_bytes, format_count, format_rate, format_seconds
+from workbench.views.text import user_text
+
+#: Workers listed per stage in the headless view (the JSON report has up to 64).
+WORKERS_SHOWN = 8
 
 
 def format_share(x: float | None) -> str:
@@ -31,6 +39,10 @@ def format_rate_or_dash(x: float | None) -> str:
     return "–" if x is None else format_rate(x)
 
 
+def _bytes(n: float | None) -> str:
+    return "–" if n is None else format_bytes(n)
+
+
 def workers_label(s: dict[str, Any]) -> str:
     """A parallel stage's workers: their number, and ``(cluster)`` on Dask."""
     if s["backend"] == "dask":
@@ -38,30 +50,101 @@ def workers_label(s: dict[str, Any]) -> str:
     return str(s["workers"])
 
 
-def parallel_view(data: dict[str, Any]) -> Table | None:
-    """One row per parallel stage, its serial rate, wait and verdict under the table; None
-    when the run has no parallel stage."""
+def where_text(data: dict[str, Any]) -> Text:
+    """Which backend ran the stages: for Dask, which cluster (local or attached), its
+    scheduler, how it is secured and its dashboard."""
+    text = Text(str(data.get("backend") or "?"))
+    cluster = data.get("cluster")
+    if cluster:
+        kind = "local cluster" if cluster.get("kind") == "local" else "attached cluster"
+        text.append(f", {kind} at ")
+        text.append_text(user_text(cluster.get("scheduler") or "?"))
+        if cluster.get("kind") == "local":
+            text.append(f"; security: {cluster.get('security') or 'none'}")
+            text.append("; dashboard: ")
+            text.append_text(user_text(cluster.get("dashboard") or "off"))
+    elif data.get("scheduler"):
+        text.append(" at ")
+        text.append_text(user_text(data["scheduler"]))
+    return text
+
+
+def transfer_text(s: dict[str, Any]) -> Text | None:
+    """What moving values and results cost a Dask stage, in one line (None elsewhere)."""
+    t = s.get("transfer")
+    if not t or not t.get("sent_values"):
+        return None
+    text = Text("  moving data: ")
+    text.append(
+        f"{t['sent_values']} values, {_bytes(t['sent_bytes'])} (function included), "
+        f"pickled in {format_seconds(t['sent_pickle_s'])} by the main thread; "
+        f"{t['received_results']} results, {_bytes(t['received_bytes'])}, unpickled in "
+        f"{format_seconds(t['received_unpickle_s'])}; handing tasks to Dask "
+        f"{format_seconds(t['submit_s'])}"
+    )
+    if t.get("task_overhead_s") is not None:
+        text.append(
+            f"; round trip beyond the compute {format_seconds(t['task_overhead_s'])} a task "
+            "(measured on the serial values)"
+        )
+    return text
+
+
+def workers_table(s: dict[str, Any], limit: int | None = WORKERS_SHOWN) -> Table | None:
+    """Per worker of a stage: tasks, busy time (and its share of the stage's parallel
+    time), and for Dask the memory the scheduler reports."""
+    rows = s.get("per_worker") or []
+    if not rows:
+        return None
+    dask = s.get("backend") == "dask"
+    table = Table(box=None, pad_edge=False, expand=False, show_header=True, padding=(0, 1))
+    table.add_column("  worker", no_wrap=True, overflow="ellipsis", max_width=32)
+    table.add_column("tasks", justify="right")
+    table.add_column("busy", justify="right")
+    table.add_column("busy %", justify="right")
+    if dask:
+        table.add_column("memory", justify="right")
+        table.add_column("peak", justify="right")
+        table.add_column("limit", justify="right")
+    wall = s.get("stage_s") or 0.0  # since its first value
+    shown = rows if limit is None else rows[:limit]
+    for w in shown:
+        cells: list[Any] = [
+            Text("  ") + user_text(w["worker"]),
+            str(w["tasks"]),
+            format_seconds(w["busy_s"]),
+            format_share(min(1.0, w["busy_s"] / wall)) if wall > 0 else "–",
+        ]
+        if dask:
+            cells += [
+                _bytes(w.get("memory_bytes")),
+                _bytes(w.get("memory_peak_bytes")),
+                _bytes(w.get("memory_limit_bytes")),
+            ]
+        table.add_row(*cells)
+    more = len(rows) - len(shown) + (s.get("workers_not_listed") or 0)
+    if more:
+        table.add_row(Text(f"  … {more} more workers (in the JSON report)", style="dim"))
+    return table
+
+
+def parallel_view(data: dict[str, Any]) -> Group | None:
+    """One row per parallel stage, then per stage its workers, what moving data costs and
+    its verdict; None when the run has no parallel stage."""
     stages = (data or {}).get("stages") or []
     if not stages:
         return None
-    where = data.get("backend") or "?"
-    if data.get("scheduler"):
-        where += f" at {data['scheduler']}"
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        expand=False,
-        title=f"parallel stages ({where})",
-        title_justify="left",
-        caption_justify="left",
-    )
+    title = Text("parallel stages (")
+    title.append_text(where_text(data))
+    title.append(")")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
     table.add_column("stage", no_wrap=True, overflow="ellipsis", max_width=24)
     for name in ("workers", "in flight", "items/s", "speedup", "efficiency", "busy"):
         table.add_column(name, justify="right", no_wrap=True)
-    notes = []
+    parts: list[Any] = [title, table]
     for s in stages:
         table.add_row(
-            s["stage"],
+            user_text(s["stage"]),
             workers_label(s),
             f"{s['in_flight']}/{s['max_in_flight']}",
             format_rate_or_dash(s["items_per_s"]),
@@ -69,19 +152,38 @@ def parallel_view(data: dict[str, Any]) -> Table | None:
             format_share(s["efficiency"]),
             format_share(s["utilization"]),
         )
+    for s in stages:
+        note = user_text(s["stage"], "bold")
         startup = s.get("startup_s")
-        notes.append(
-            f"{s['stage']}: serial {format_rate_or_dash(s['serial_items_per_s'])} items/s over its first "
-            f"{s['serial_batches']} batches; waited {format_seconds(s['wait_s'])}"
+        note.append(
+            f": serial {format_rate_or_dash(s['serial_items_per_s'])} items/s over its first "
+            f"{s['serial_batches']} batches ({s.get('serial_where') or 'main thread'}); "
+            f"waited {format_seconds(s['wait_s'])}"
             + (f" ({format_seconds(startup)} for the first result)" if startup is not None else "")
-            + f"; {s['verdict']}"
         )
-    notes.append(
-        "items/s and busy from the first parallel result on (start-up excluded); "
-        "efficiency = speedup / workers; busy = worker time / (workers x time)"
+        if s.get("open_s") and s["open_s"] >= 0.05:
+            note.append(f"; {format_seconds(s['open_s'])} to start or reach its workers")
+        parts.append(note)
+        verdict = Text("  → ")
+        verdict.append_text(user_text(s["verdict"]))
+        parts.append(verdict)
+        moving = transfer_text(s)
+        if moving is not None:
+            parts.append(moving)
+        workers = workers_table(s)
+        if workers is not None:
+            parts.append(workers)
+    parts.append(
+        Text(
+            "items/s and busy from the first parallel result on (start-up excluded); "
+            "efficiency = speedup / workers; busy = worker time / (workers x time); "
+            "worker memory: the process's RSS as the Dask scheduler last heard it",
+            style="dim",
+        )
     )
-    table.caption = "\n".join(notes)
-    return table
+    if data.get("problem"):
+        parts.append(user_text(f"! {data['problem']}", "bold"))
+    return Group(*parts)
 
 
 def bottleneck_note(state: RunState, index: int) -> str:

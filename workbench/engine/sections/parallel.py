@@ -1,13 +1,17 @@
 """The run's "parallel" section: per parallel stage, its workers, tasks in flight,
-throughput and parallel efficiency, live and in the report.
+throughput and parallel efficiency, per worker its tasks, busy time and (Dask) memory, and
+what moving values and results costs; live and in the report.
 
-The stages keep their own counters (``workbench.authoring.parallel.ParallelStats``); this sampler
-only reads them. The section is there in every run, with the backend the run's parallel
-stages would use and an empty ``stages`` list when there are none.
+The stages keep their own counters (``workbench.authoring.parallel_stats.ParallelStats``);
+this sampler only reads them, and the Dask cluster's figures the stage's own thread polls
+from the scheduler. The section is there in every run, with the backend the run's parallel
+stages would use and an empty ``stages`` list when there are none; ``cluster`` says which
+Dask cluster ran them (``kind`` "local": started by pipebench for the run; "attached").
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from workbench.authoring import parallel
@@ -39,9 +43,12 @@ class ParallelSampler(SectionSampler):
         return bool(parallel.REGISTRY)
 
     def read(self) -> Any:
+        dask = sys.modules.get("workbench.authoring.parallel_dask")  # imported by a Dask stage
+        cluster = dask.cluster_info() if dask is not None else None
         data: dict[str, Any] = {
             "backend": self.backend,
-            "scheduler": self.scheduler,
+            "scheduler": cluster["scheduler"] if cluster else self.scheduler,
+            "cluster": cluster,
             "stages": [s.snapshot() for s in list(parallel.REGISTRY)],
         }
         if self.problem:

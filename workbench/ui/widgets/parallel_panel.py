@@ -1,8 +1,10 @@
-"""The run's parallel stages: workers, tasks in flight, items/s, efficiency and the verdict.
+"""The run's parallel stages: workers, tasks in flight, items/s, efficiency, the verdict, and
+per worker its tasks, busy share and (Dask) memory.
 
-Fed with the "parallel" section of each snapshot (``update_section``). Three short lines a
-stage rather than the headless table (``views_parallel.parallel_view``), so it reads in a
-side column 30 columns wide; the figures are formatted by the same helpers.
+Fed with the "parallel" section of each snapshot (``update_section``). Short lines per stage
+rather than the headless tables (``views.parallel.parallel_view``), so it reads in a side
+column 30 columns wide; the figures are formatted by the same helpers, and every user
+string (stage names, worker addresses, errors) goes through ``views.text.user_text``.
 """
 
 from __future__ import annotations
@@ -12,27 +14,46 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from workbench.units import format_bytes, format_seconds
 from workbench.views.parallel import (
     format_rate_or_dash,
     format_share,
     format_speedup,
+    where_text,
     workers_label,
 )
+from workbench.views.text import user_text
+
+#: Workers listed per stage in the panel.
+WORKERS_SHOWN = 6
+
+
+def _worker_lines(text: Text, s: dict[str, Any]) -> None:
+    rows = s.get("per_worker") or []
+    wall = s.get("stage_s") or 0.0  # since its first value
+    for w in rows[:WORKERS_SHOWN]:
+        text.append("\n  ")
+        text.append_text(user_text(w["worker"], "dim"))
+        text.append(f" {w['tasks']} tasks")
+        if wall > 0:
+            text.append(f" · busy {format_share(min(1.0, w['busy_s'] / wall))}")
+        if w.get("memory_bytes") is not None:
+            text.append(f" · {format_bytes(w['memory_bytes'])}")
+    more = len(rows) - min(len(rows), WORKERS_SHOWN) + (s.get("workers_not_listed") or 0)
+    if more:
+        text.append(f"\n  … {more} more workers", style="dim")
 
 
 def parallel_text(data: dict[str, Any] | None) -> Text:
-    """Each parallel stage in three lines; a one-line note when there is none."""
+    """Each parallel stage in a few lines; a one-line note when there is none."""
     stages = (data or {}).get("stages") or []
     if not data or not stages:
         return Text("no parallel stage in this run", style="dim")
-    text = Text()
-    where = data.get("backend") or "?"
-    if data.get("scheduler"):
-        where += f" at {data['scheduler']}"
-    text.append(f"backend {where}", style="dim")
+    text = Text("backend ", style="dim")
+    text.append_text(where_text(data))
     for s in stages:
         text.append("\n")
-        text.append(f"{s['stage']}", style="bold")
+        text.append_text(user_text(s["stage"], "bold"))
         text.append(
             f" · {workers_label(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight"
         )
@@ -41,10 +62,21 @@ def parallel_text(data: dict[str, Any] | None) -> Text:
             f" · efficiency {format_share(s.get('efficiency'))}"
             f" · busy {format_share(s.get('utilization'))}"
         )
+        t = s.get("transfer")
+        if t and t.get("received_results"):
+            text.append(
+                f"\n  moving data: {format_bytes(t['bytes_per_task'])} and "
+                f"{format_seconds(t['main_thread_s_per_task'])} of main thread a task"
+            )
+            if t.get("task_overhead_s") is not None:
+                text.append(f", round trip +{format_seconds(t['task_overhead_s'])}")
         if s.get("verdict"):
-            text.append(f"\n  → {s['verdict']}", style="italic")
+            text.append("\n  → ", style="italic")
+            text.append_text(user_text(s["verdict"], "italic"))
+        _worker_lines(text, s)
     if data.get("problem"):
-        text.append(f"\n! {data['problem']}", style="bold")
+        text.append("\n")
+        text.append_text(user_text(f"! {data['problem']}", "bold"))
     return text
 
 
@@ -54,7 +86,7 @@ def has_stages(data: dict[str, Any] | None) -> bool:
 
 
 class ParallelPanel(Static):
-    """Per parallel stage: workers, in flight, items/s, efficiency, verdict."""
+    """Per parallel stage: workers, in flight, items/s, efficiency, verdict, workers."""
 
     DEFAULT_CSS = "ParallelPanel { height: auto; padding: 0 1; }"
 
