@@ -246,6 +246,9 @@ def apply(state: RunState, event: Event) -> RunState:
     if isinstance(event, Exited):
         status, message = _final_status(state, event)
         if status == CRASHED and state.status not in FINAL_STATUSES:
+            where = state.running_stage
+            if where is not None:  # the stage whose next() was entered and never left
+                message = f"crashed in stage {where}: {message}"
             said = event.crash or (event.stderr_tail[-1] if event.stderr_tail else None)
             if said:
                 message = f"{message}; it said: {printable(said, limit=300)}"
@@ -376,7 +379,7 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
             "type": state.status,
             "message": state.message,
             "traceback": None,
-            "stage": None,
+            "stage": state.running_stage if state.status == CRASHED else None,
             "phase": "run",
         }
     rows = stage_rows(state)
