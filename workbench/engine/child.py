@@ -544,12 +544,13 @@ def _mode_main(mode: str, cfg: RunConfig, outbox: Outbox, block: probe.Block) ->
     raise ValueError(f"unknown runner mode {mode!r}")
 
 
-def main() -> int:
-    cfg = RunConfig(**json.loads(os.environ.pop(CONFIG_ENV)))
+def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
+    """Run what ``cfg`` asks in this process, its module imported already or not (a warm
+    runner was forked from a process that imported it); returns the exit code."""
     if sys.platform.startswith("linux"):
-        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: end with pipebench
+        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: end with pipebench (or the warm server)
         _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphaned descendants stay in our tree
-    if cfg.parent_pid is not None and os.getppid() != cfg.parent_pid:
+    if not warm and cfg.parent_pid is not None and os.getppid() != cfg.parent_pid:
         return EXIT_FAILED  # pipebench was gone before the signal was armed
     block = probe.Block.attach(cfg.block_fd)
     faulthandler.enable(file=2)  # the raw stderr pipe: crash messages
@@ -572,6 +573,10 @@ def main() -> int:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     return code
+
+
+def main() -> int:
+    return run_config(RunConfig(**json.loads(os.environ.pop(CONFIG_ENV))))
 
 
 if __name__ == "__main__":

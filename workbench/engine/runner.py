@@ -70,7 +70,7 @@ _SPAWNER: ThreadPoolExecutor | None = None
 _SPAWNER_LOCK = threading.Lock()
 
 
-def _spawn(fn: Any, *args: Any, **kwargs: Any) -> Any:
+def spawn(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run ``fn`` on pipebench's one spawner thread, which lives as long as the process:
     the runner child's parent-death signal fires when the thread that forked it ends, so
     every child is forked from a thread that never ends before pipebench does."""
@@ -95,6 +95,9 @@ class RunOptions:
     cwd: str | None = None
     mode: str = "pipeline"  # "pipeline", "kernels" or "lines"
     mode_options: dict[str, Any] = field(default_factory=dict)
+    #: Fork the runner from a process that imported the module already (``engine.warm``):
+    #: the same run without the import's wait. Falls back to a cold start, with a note.
+    warm: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The options as reports record them."""
@@ -117,10 +120,11 @@ class RunHandle:
             raise ValueError(f"budget_on must be one of {BUDGET_MEASURES}")
         self.events: queue.Queue[Event] = queue.Queue()
         self.output: Output | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Any = None  # a subprocess.Popen, or a warm server's ForkedProcess
         self.block = probe.Block.create()
         self.started_at = 0.0  # monotonic seconds at spawn
         self.spawned_ns = 0  # CLOCK_MONOTONIC just before the runner was forked
+        self.warm = False  # forked from a warm server
         self.tree: TreeSampler | None = None
         self.gpu = GpuSampler()
         self.sections: dict[str, Any] = {}  # the child's latest Sections values
@@ -152,27 +156,14 @@ class RunHandle:
             mode=opts.mode,
             options=dict(opts.mode_options),
         )
-        env = dict(os.environ)
-        env[CONFIG_ENV] = json.dumps(asdict(config))
-        env["PYTHONUNBUFFERED"] = "1"  # Python subprocesses of the pipeline print promptly
         self.spawned_ns = time.monotonic_ns()
         try:
-            self.proc = _spawn(
-                subprocess.Popen,
-                [sys.executable, "-m", "workbench.engine.child"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(write_fd, config.block_fd),
-                env=env,
-                cwd=opts.cwd,
-                # Its own session: a Ctrl-C in the terminal reaches pipebench, which stops
-                # the run properly, and the whole group (DataLoader workers) can be killed.
-                start_new_session=True,
-            )
+            streams = self._start_warm(config) if opts.warm else None
+            if streams is None:
+                streams = self._start_cold(config)
         finally:
             os.close(write_fd)
-        assert self.proc is not None and self.proc.stdout and self.proc.stderr
+        assert self.proc is not None
         self.started_at = time.monotonic()
         REAPER.hold(self.proc.pid)
         self.tree = TreeSampler(
@@ -182,10 +173,68 @@ class RunHandle:
             interval_s=TICK_S,
             roles=self.block.roles,
         )
-        self.output = Output(self.proc.stdout, self.proc.stderr)
+        self.output = Output(*streams)
         self._thread(self._read_events, os.fdopen(read_fd, "rb"))
         self._thread(self._watch)
         return self
+
+    def _start_cold(self, config: RunConfig) -> tuple[IO[bytes], IO[bytes]]:
+        """A fresh interpreter for the run: ``python -m workbench.engine.child``."""
+        env = dict(os.environ)
+        env[CONFIG_ENV] = json.dumps(asdict(config))
+        env["PYTHONUNBUFFERED"] = "1"  # Python subprocesses of the pipeline print promptly
+        proc = spawn(
+            subprocess.Popen,
+            [sys.executable, "-m", "workbench.engine.child"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(config.events_fd, config.block_fd),
+            env=env,
+            cwd=self.options.cwd,
+            # Its own session: a Ctrl-C in the terminal reaches pipebench, which stops
+            # the run properly, and the whole group (DataLoader workers) can be killed.
+            start_new_session=True,
+        )
+        self.proc = proc
+        assert proc.stdout is not None and proc.stderr is not None
+        return proc.stdout, proc.stderr
+
+    def _start_warm(self, config: RunConfig) -> tuple[IO[bytes], IO[bytes]] | None:
+        """A runner forked from the module's warm server (``engine.warm``); None, with a
+        note in the log, where one cannot be had and the run must start cold."""
+        from workbench.engine.warm import POOL
+
+        if self.options.mode != "pipeline":
+            return None
+        try:
+            server = POOL.server(self.target, self.options.cwd)
+        except OSError as exc:
+            self._note(f"started cold: no warm server ({exc})")
+            return None
+        if server.unsafe is not None:
+            self._note(f"started cold: {server.unsafe}, so forking a warm copy is unsafe")
+            return None
+        if not server.usable:
+            return None  # the module failed to import there: the cold runner says why
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            fds = [out_w, err_w, config.events_fd, config.block_fd]
+            self.proc = server.fork(config, fds, self.options.cwd)
+        except OSError as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            self._note(f"started cold: the warm server failed ({exc})")
+            return None
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self.warm = True
+        return os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb")
+
+    def _note(self, text: str) -> None:
+        self.events.put(Log("pipebench", text))
 
     def _thread(self, target: Any, *args: Any) -> threading.Thread:
         t = threading.Thread(

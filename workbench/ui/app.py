@@ -234,7 +234,10 @@ class PipebenchApp(App[int]):
                 self.notify(f"stopping {self.active.pipeline} first…")
             return
         settings = self._settings(item)
-        options = RunOptions(params=dict(settings.params), memory_budget=settings.memory_budget)
+        # Warm: a restart with another batch size skips the module's import (engine.warm).
+        options = RunOptions(
+            params=dict(settings.params), memory_budget=settings.memory_budget, warm=True
+        )
         try:
             check_home()  # a home that others can write to is refused before a run
             self.active = launch(

@@ -117,6 +117,7 @@ def run_options(size: int, settings: SweepSettings) -> RunOptions:
         max_seconds=settings.seconds_per_run,
         memory_budget=settings.memory_budget,
         snapshot_s=SNAPSHOT_S,
+        warm=True,  # every size forked from one import of the module (engine.warm)
     )
 
 
