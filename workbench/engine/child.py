@@ -233,7 +233,7 @@ class Run:
         """SIGINT/SIGTERM: the parent's stop request (or someone else's signal)."""
         reason = {int(signal.SIGINT): "sigint", int(signal.SIGTERM): "sigterm"}.get(signum, "user")
         self.block.request_stop(reason)  # kept if the parent asked first, with its reason
-        if self.running and threading.get_ident() == self._main_ident:
+        if self.running and threading.get_ident() == self._main_ident and not _unwinding():
             raise self.make_stop()
 
     # ---- sections ---------------------------------------------------------------------
@@ -442,6 +442,21 @@ class Run:
         self.outbox.post(Failure(phase, "UserError", exc.message, exc.traceback, None, True))
         self.outbox.post(Finished(FAILED, None, exc.message))
         return EXIT_USER_ERROR
+
+
+def _unwinding() -> bool:
+    """Whether a ``StopRun`` is already on its way up the main thread: a ``finally`` block or
+    an ``__exit__`` runs while it propagates (the exception being handled is the stop, or
+    was raised while handling it). The parent signals a stop again until the chain closes;
+    raising another one there would cut the pipeline's own cleanup short."""
+    exc = sys.exc_info()[1]
+    for _ in range(32):  # a __context__ chain is short; never loop on a cycle
+        if exc is None:
+            return False
+        if isinstance(exc, StopRun):
+            return True
+        exc = exc.__context__
+    return False
 
 
 def section_samplers(ctx: SamplerContext, run: Run) -> list[SectionSampler]:
