@@ -4,7 +4,7 @@
 terminal (Rich ``Live``, transient), the pipeline's output echoed above it in bulk (at most
 ``LINES_PER_UPDATE`` lines an update, then one "N lines not shown" line), and the signals a
 terminal sends: Ctrl-C stops the job (a second one kills it), SIGTERM and SIGHUP stop it
-too, so a ``timeout 3 pipebench run ...`` or a closed SSH session still ends the run
+too (again and again: they never kill), so a ``timeout 3 pipebench run ...`` or a closed SSH session still ends the run
 properly and leaves its report and record.
 """
 
@@ -57,6 +57,10 @@ def _signals(follower: Follower[Any], console: Console, what: str) -> Iterator[N
 
     def handler(signum: int, frame: Any) -> None:
         reason = _SIGNALS.get(signal.Signals(signum), "user")
+        if reason != "user" and follower.stopping:
+            # Only a second Ctrl-C means "kill it now": SIGTERM and SIGHUP often come twice
+            # (coreutils `timeout` signals pipebench, then its whole process group).
+            return
         done = follower.request_stop(reason)
         if done == "stop" and reason == "user":
             console.print(
