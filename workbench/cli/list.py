@@ -13,6 +13,7 @@ from workbench.engine.catalog import discover
 from workbench.engine.loader import default_root
 from workbench.errors import UserError
 from workbench.views.run import catalog_table
+from workbench.views.text import user_text
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -27,6 +28,6 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     modules = discover(root)
     if not modules:
         raise UserError(f"no pipeline modules (*.py) in {root}")
-    console.print(f"[bold]{root}[/]")
+    console.print(user_text(root, "bold"))
     console.print(catalog_table(modules))
     return EXIT_OK

@@ -51,17 +51,16 @@ def _params(rep: dict[str, Any]) -> str:
 def run_title(label: str, rep: dict[str, Any]) -> Text:
     t = Text()
     t.append(f"{label}: ", style="bold")
-    t.append(f"{rep.get('pipeline') or rep.get('target')} ", style="bold")
-    t.append(f"{_params(rep)}  ")
-    t.append(
-        f"{rep.get('status')}  ",
-        style="green"
-        if rep.get("status") == "finished"
-        else "yellow"
-        if rep.get("status") == "stopped"
-        else "red",
-    )
-    t.append(f"run {rep.get('run_id')}, {(rep.get('started_at') or '?')[:19]}", style="dim")
+    t.append_text(user_text(rep.get("pipeline") or rep.get("target"), "bold"))
+    t.append(" ")
+    t.append_text(user_text(_params(rep)))
+    t.append("  ")
+    status = rep.get("status")
+    style = "green" if status == "finished" else "yellow" if status == "stopped" else "red"
+    t.append_text(user_text(status, style))
+    t.append("  ")
+    started = str(rep.get("started_at") or "?")[:19]
+    t.append_text(user_text(f"run {rep.get('run_id')}, {started}", "dim"))
     return t
 
 
@@ -88,8 +87,8 @@ def compare_view(a: dict[str, Any], b: dict[str, Any]) -> Group:
         last = f.section
         verdict = f.verdict
         table.add_row(
-            section,
-            f.label,
+            user_text(section),
+            user_text(f.label),
             format_figure(f.a, f.unit),
             format_figure(f.b, f.unit),
             format_ratio(f),
@@ -106,7 +105,8 @@ def compare_view(a: dict[str, Any], b: dict[str, Any]) -> Group:
         if (a.get("params") or {}).get(k) != (b.get("params") or {}).get(k)
     ]
     if diff:
-        notes.append(f"\nparameters that differ: {', '.join(diff)}", style="dim")
+        notes.append("\n")
+        notes.append_text(user_text(f"parameters that differ: {', '.join(diff)}", "dim"))
     return Group(run_title("A", a), run_title("B", b), table, notes)
 
 
@@ -159,7 +159,9 @@ def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -
     notes: list[Text] = []
     if same:
         notes.append(
-            Text("the same in every run listed: " + " ".join(f"{k}={v}" for k, v in same.items()))
+            user_text(
+                "the same in every run listed: " + " ".join(f"{k}={v}" for k, v in same.items())
+            )
         )
     if varying and not in_column:
         notes += [
@@ -191,7 +193,7 @@ def _history_cells(
     style = "green" if status == "finished" else "yellow" if status == "stopped" else "red"
     cells = {
         "#": Text(str(number)),
-        "started UTC": Text((rec.get("started_at") or "?")[5:16].replace("T", " ")),
+        "started UTC": user_text(str(rec.get("started_at") or "?")[5:16].replace("T", " ")),
         "pipeline": user_text(rec.get("pipeline") or rec.get("target")),
         "batch": user_text("–" if batch is None else batch),
         "status": Text(

@@ -205,23 +205,24 @@ def catalog_table(modules: list[ModuleInfo]) -> Table:
     for m in modules:
         name = Path(m.path).name
         if m.error:
-            table.add_row(Text(name), "", Text(f"cannot load: {m.error}", style="red"))
+            table.add_row(user_text(name), "", user_text(f"cannot load: {m.error}", "red"))
             continue
         if not m.pipelines and not m.kernels:
-            table.add_row(Text(name, style="dim"), "", Text("no pipelines", style="dim"))
+            table.add_row(user_text(name, "dim"), "", Text("no pipelines", style="dim"))
         for p in m.pipelines:
             params = " ".join(f"{n}={d}" for n, d, _ in p.params)
             about = p.doc if p.available else f"unavailable here: {p.reason}"
+            style = "" if p.available else "dim"
             table.add_row(
-                Text(f"{name}:{p.name}", style="" if p.available else "dim"),
-                params,
-                Text(about, style="" if p.available else "dim"),
+                user_text(f"{name}:{p.name}", style),
+                user_text(params),
+                user_text(about, style, newlines=True),
             )
         for k in m.kernels:  # kernel sets: run with `pipebench kernels`
             table.add_row(
-                Text(f"{name}:{k.name}"),
+                user_text(f"{name}:{k.name}"),
                 "sizes=" + ",".join(map(_compact, k.sizes)),
-                Text(kernel_set_about(k)),
+                user_text(kernel_set_about(k)),
             )
     return table
 
