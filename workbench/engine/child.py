@@ -61,6 +61,10 @@ from workbench.errors import StopRun, UserError
 
 CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
+#: The pipeline closed (or reused) the events pipe's descriptor: whatever the run did, its
+#: own report was lost, and the parent says so (a pipe closed just before an exit looks
+#: like the exit itself there).
+EXIT_EVENTS_CLOSED = 4
 #: Messages of a stop, by reason (the parent adds figures where it has them).
 STOP_MESSAGES = {
     "user": "stopped by the user",
@@ -105,6 +109,7 @@ class Outbox:
         st = os.fstat(fd)
         self._identity = (st.st_dev, st.st_ino)
         self.broken = False
+        self.lost = False  # the descriptor is no longer the pipe (the pipeline closed it)
 
     def _ours(self) -> bool:
         try:
@@ -118,7 +123,7 @@ class Outbox:
             if self.broken:
                 return False
             if not self._ours():
-                self.broken = True
+                self.broken = self.lost = True
                 return False
             if not wait:
                 try:
@@ -135,6 +140,13 @@ class Outbox:
                 self.broken = True
                 return False
             return True
+
+    def still_ours(self) -> bool:
+        """Whether the descriptor is still the parent's pipe (if not, ``lost`` is set)."""
+        with self._lock:
+            if not self.lost and not self._ours():
+                self.broken = self.lost = True
+            return not self.lost
 
     def post(self, event: Event) -> None:
         """Send ``event`` (waits while the pipe is full)."""
@@ -587,7 +599,7 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    return code
+    return code if outbox.still_ours() else EXIT_EVENTS_CLOSED
 
 
 def main() -> int:

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from workbench.engine import probe
-from workbench.engine.child import CONFIG_ENV, RunConfig
+from workbench.engine.child import CONFIG_ENV, EXIT_EVENTS_CLOSED, RunConfig
 from workbench.engine.output import Output
 from workbench.engine.protocol import (
     Event,
@@ -495,7 +495,10 @@ class RunHandle:
                 stop_reason=self.block.stop_reason,
                 crash=out.crash_line() if out else None,
                 ended=tuple(ended),
-                events_closed=self._events_closed,
+                # Said live when the pipeline lived on; known from the exit code when it
+                # ended right after closing the pipe.
+                events_closed=self._events_closed
+                or (code == EXIT_EVENTS_CLOSED and not self._finished),
                 budget=self._budget,
             )
         )
