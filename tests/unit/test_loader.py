@@ -54,6 +54,15 @@ def test_parse_target():
     assert parse_target("a.py").is_path is True
 
 
+def test_a_pipeline_name_after_dot_py_colon_may_hold_anything(tmp_path):
+    path = tmp_path / "x.py:y" / "mod.py"
+    path.parent.mkdir()
+    path.write_text("")
+    name = "tokenize (fast): v2 [/x] a.py:b"
+    assert parse_target(f"{path}:{name}") == Target(str(path), name)
+    assert parse_target(f"{tmp_path}/missing.py:a b") == Target(f"{tmp_path}/missing.py:a b")
+
+
 def test_loads_and_selects_by_name(write_module):
     path = write_module("good_mod", GOOD)
     module = load_module(Target(str(path)))

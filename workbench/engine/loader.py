@@ -40,7 +40,17 @@ class Target:
 
 
 def parse_target(text: str) -> Target:
-    """``path/to/module.py[:name]`` or ``package.module[:name]``."""
+    """``path/to/module.py[:name]`` or ``package.module[:name]``.
+
+    A pipeline may be called anything (``@pipeline(name="tokenize (fast): v2")``): after a
+    ``.py:`` whose path exists, the rest is the name, whatever it holds.
+    """
+    start = 0
+    while (at := text.find(".py:", start)) >= 0:
+        path, name = text[: at + 3], text[at + 4 :]
+        if name and os.path.isfile(path):
+            return Target(path, name)
+        start = at + 1
     module, sep, name = text.rpartition(":")
     if sep and _NAME.fullmatch(name) and module:
         return Target(module, name)

@@ -32,6 +32,7 @@ from workbench.ui.widgets.runs_table import RunsTable
 from workbench.ui.widgets.selection_info import SelectionInfo
 from workbench.ui.widgets.stage_table import StageTable
 from workbench.ui.widgets.throughput_panel import ThroughputPanel
+from workbench.views.text import user_text
 
 #: Below this many columns everything is laid out tighter.
 NARROW = 120
@@ -105,7 +106,7 @@ class MainScreen(Screen[None]):
         if not found:
             return  # records read while the app was closing: nothing to show them in
         table = found.first()
-        table.border_title = title
+        table.border_title = user_text(title)  # a Text: never read as markup
         table.show_records(records)
 
     def begin_run(self, run_id: str, title: str) -> None:

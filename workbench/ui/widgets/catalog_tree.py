@@ -16,6 +16,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from workbench.engine.catalog import ModuleInfo, PipelineInfo
+from workbench.text import printable
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,16 @@ def kernels_item(m: ModuleInfo, k: Any) -> CatalogItem:
 def item_label(item: CatalogItem) -> Text:
     """The label: dimmed and marked (⊘ unavailable, ✗ broken) when it cannot run here;
     kernel sets are marked ◇."""
+    name = printable(item.name, limit=200)
     if item.kind == "module":
         if item.reason:
-            return Text(f"{item.name} ✗", style="dim strike")
-        return Text(item.name, style="bold")
+            return Text(f"{name} ✗", style="dim strike")
+        return Text(name, style="bold")
     if item.reason:
-        return Text(f"{item.name} ⊘", style="dim")
+        return Text(f"{name} ⊘", style="dim")
     if item.kind == "kernels":
-        return Text(f"◇ {item.name}", style="italic")
-    return Text(item.name)
+        return Text(f"◇ {name}", style="italic")
+    return Text(name)
 
 
 class CatalogTree(Tree[CatalogItem]):
@@ -88,7 +90,7 @@ class CatalogTree(Tree[CatalogItem]):
 
     def show_loading(self, text: str) -> None:
         self.clear()
-        self.root.add_leaf(Text(text, style="dim italic"))
+        self.root.add_leaf(Text(printable(text), style="dim italic"))
 
     def show_modules(self, modules: list[ModuleInfo]) -> None:
         """Replace the tree's content with ``modules`` and put the cursor on the first

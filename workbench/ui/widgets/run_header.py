@@ -78,8 +78,12 @@ class RunHeader(Widget):
     _shape: tuple[object, ...] = ()
 
     def watch_state(self, state: RunState | None) -> None:
-        # The status line does not wrap, so only the title and the message change height.
-        shape = (None,) if state is None else (state.hello is not None, state.status, state.message)
+        # The status line does not wrap, so only the title, the message and a stall change height.
+        shape = (
+            (None,)
+            if state is None
+            else (state.hello is not None, state.status, state.message, state.stalled_s is None)
+        )
         self.refresh(layout=shape != self._shape)
         self._shape = shape
 
@@ -113,19 +117,19 @@ class RunHeader(Widget):
         if state.snapshot is not None:
             status.append(f"  {format_seconds(state.elapsed_s)}")
             status.append_text(rate_text(state, self._style("dim")))
-            stalled = state.stalled_s
-            if stalled is not None:
-                where = state.running_stage
-                status.append(
-                    f"  no update for {format_seconds(stalled)}: inside one long call"
-                    + (f" in {printable(where)}" if where else ""),
-                    self._style("bad"),  # type: ignore[arg-type]
-                )
         if state.snapshot is None and state.progress is not None and not state.ended:
             status.append("  ")
             status.append_text(progress_text(state.progress))
         status.truncate(max(self.size.width - 2, 10), overflow="ellipsis")
         text.append_text(status)
+        stalled = state.stalled_s
+        if stalled is not None:  # a line of its own: the rate must not push it out of sight
+            where = state.running_stage
+            text.append(
+                f"\nno update for {format_seconds(stalled)}: the pipeline is inside one long call"
+                + (f" in stage {printable(where)}" if where else ""),
+                self._style("bad"),  # type: ignore[arg-type]
+            )
         if state.message and state.status not in ("starting", "running"):
             text.append(
                 f"\n{printable(state.message)}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
+from workbench.text import printable
 from workbench.ui.messages import LogLine
 from workbench.views.text import log_text
 
@@ -32,7 +33,7 @@ class RunLog(RichLog):
     def begin(self, run_id: str, title: str) -> None:
         """Start the part of the log of a new run."""
         self._run_id, self._shown = run_id, 0
-        self.write(Text(f"── {title} ──", style="bold"))
+        self.write(Text(f"── {printable(title)} ──", style="bold"))
 
     def show(self, run_id: str, total: int, recent: tuple[LogLine, ...]) -> None:
         """Write the lines of ``recent`` not shown yet; ``total`` counts all lines so far."""

@@ -7,22 +7,29 @@ from textual.widgets import Static
 
 from workbench.ui.settings import PipelineSettings, param_value
 from workbench.ui.widgets.catalog_tree import CatalogItem
+from workbench.views.text import user_text
 
 
 def describe(item: CatalogItem | None, settings: PipelineSettings | None) -> Text:
-    """The text for ``item``: its doc and parameters, or why it cannot run here."""
+    """The text for ``item``: its doc and parameters, or why it cannot run here (names,
+    docs, reasons and values are the user's: shown as text)."""
     if item is None:
         return Text("")
     text = Text()
-    text.append(item.name, "bold")
+
+    def line(value: object, style: str = "") -> None:
+        text.append("\n")
+        text.append_text(user_text(value, style, newlines=True))
+
+    text.append_text(user_text(item.name, "bold"))
     if item.reason:
-        text.append(f"\n⊘ {item.reason}", "bold")
+        line(f"⊘ {item.reason}", "bold")
         return text
     if item.kind == "kernels":
         k = item.payload
         if getattr(k, "doc", ""):
-            text.append(f"\n{k.doc}", "italic")
-        text.append(f"\nkernel set: {', '.join(getattr(k, 'impls', ()))}")
+            line(k.doc, "italic")
+        line(f"kernel set: {', '.join(getattr(k, 'impls', ()))}")
         text.append("\nEnter/k time it (table and log-log plot)", "dim")
         return text
     info = item.pipeline
@@ -32,12 +39,12 @@ def describe(item: CatalogItem | None, settings: PipelineSettings | None) -> Tex
         text.append(f"\n{count} pipeline(s)" + (f", {kernels} kernel set(s)" if kernels else ""))
         return text
     if info.doc:
-        text.append(f"\n{info.doc}", "italic")
+        line(info.doc, "italic")
     settings = settings or PipelineSettings()
     for name, default, _ in info.params:
         value = param_value(info, settings, name)
         changed = name in settings.params and value != str(default)
-        text.append(f"\n{name}={value}" + (" *" if changed else ""))
+        line(f"{name}={value}" + (" *" if changed else ""))
     if settings.memory_budget:
         from workbench.units import format_bytes
 
