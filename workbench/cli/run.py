@@ -39,7 +39,7 @@ from workbench.engine.runner import RunOptions
 from workbench.engine.sections.memory import BUDGET_HELP, BUDGET_MEASURES
 from workbench.engine.session import report
 from workbench.errors import UserError
-from workbench.views.run import run_view
+from workbench.views.run import live_view, run_view
 from workbench.views.text import user_text
 
 
@@ -107,7 +107,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     state, signalled = follow(
         RunJob(args.target, run_options(args)),
         console,
-        view=(lambda s: run_view(s, width=console.width)) if console.is_terminal else None,
+        view=(lambda s: live_view(s, width=console.width)) if console.is_terminal else None,
         what="the run",
     )
     failure = state.failure

@@ -98,6 +98,8 @@ class PipebenchApp(App[int]):
         self._then: Callable[[], object] | None = None
         """A tool to open once the run going has ended (it waits for the CPU)."""
         self._quitting = False
+        self._hung_up = False
+        """SIGHUP or SIGTERM came: the run is being stopped (another changes nothing)."""
         self._recorded: set[str] = set()
         """Run ids whose record is saved (a record is saved once)."""
         self._handle_signals = handle_signals
@@ -117,8 +119,8 @@ class PipebenchApp(App[int]):
             self.call_after_refresh(self.discover_catalog)
         if self._handle_signals:
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGHUP, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.hang_up)
+            for sig, reason in ((signal.SIGHUP, "sighup"), (signal.SIGTERM, "sigterm")):
+                loop.add_signal_handler(sig, self.hang_up, reason)
 
     @work(
         thread=True,
@@ -462,13 +464,17 @@ class PipebenchApp(App[int]):
         self.notify("stopping the run before quitting (q again to kill it)")
         self.set_timer(GRACE_S + 2.0, lambda: self.exit(0))
 
-    def hang_up(self) -> None:
+    def hang_up(self, reason: str = "sighup") -> None:
         """The terminal went away (SIGHUP) or we were asked to end (SIGTERM): stop the run,
-        quit, and make sure of it even if the screen can no longer be written."""
+        quit, and make sure of it even if the screen can no longer be written. A second
+        signal changes nothing (`timeout` sends SIGTERM twice): it never kills the run."""
+        if self._hung_up:
+            return
+        self._hung_up = True
         self._quitting = True
         self._queued = None
         if self.active is not None and self.active.running:
-            self.active.stop()
+            self.active.stop(reason)
             self.set_timer(GRACE_S + 1.0, lambda: self.exit(0))
         else:
             self.exit(0)

@@ -179,7 +179,8 @@ def section_views(state: RunState) -> list[Any]:
     return out
 
 
-def run_view(state: RunState, record: str | None = None, width: int = 120) -> Group:
+def run_title(state: RunState) -> Text:
+    """The pipeline's name, path and parameters (the target before the child said them)."""
     hello = state.hello
     title = Text()
     if hello:
@@ -187,12 +188,31 @@ def run_view(state: RunState, record: str | None = None, width: int = 120) -> Gr
         title.append_text(user_text(f"  {hello.path}  {params_text(hello.params)}", "dim"))
     else:
         title.append_text(user_text(state.target, "bold"))
+    return title
+
+
+def run_view(state: RunState, record: str | None = None, width: int = 120) -> Group:
+    """The run's report: title, stage table, sections, memory, then how it ended."""
     parts: list[Any] = [
-        title,
+        run_title(state),
         stage_table(state),
         *section_views(state),
         memory_view(state.snapshot.memory if state.snapshot else None, width),
         status_line(state, record),
+    ]
+    return Group(*parts)
+
+
+def live_view(state: RunState, width: int = 120) -> Group:
+    """What a terminal shows while the run goes: the status (a stall first of all) right
+    under the title, then the stage table, sections and memory. A live view taller than
+    the terminal is cut at the bottom, so what matters most comes first."""
+    parts: list[Any] = [
+        run_title(state),
+        status_line(state),
+        stage_table(state),
+        *section_views(state),
+        memory_view(state.snapshot.memory if state.snapshot else None, width),
     ]
     return Group(*parts)
 
