@@ -119,3 +119,33 @@ def p(n: int = 2000):
     ]
     [record] = records(pipebench_home)
     assert record["log_lines"] == 2000 + 40 + 1
+
+
+def test_a_pipeline_printing_pipebenchs_framing_bytes_keeps_its_streams(tmp_path, write_module):
+    """The child frames what Python writes to stderr with the bytes 0x1E and 0x1F on the
+    one output pipe; the same bytes in what a pipeline prints are its own (shown as ␞ ␟),
+    never read as framing that would relabel its lines."""
+    path = write_module(
+        "frames",
+        HEADER
+        + """
+def src(n):
+    print("out \\x1e starts a frame?")
+    print("err \\x1f ends one?", file=sys.stderr)
+    print("out again")
+    yield from range(n)
+
+@pipeline
+def p(n: int = 3):
+    return (src(n),)
+""",
+    )
+    proc = start("run", str(path), "--json", "run.json", cwd=tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    tail = json.loads((tmp_path / "run.json").read_text())["log_tail"]
+    assert tail == [
+        "[stdout] out ␞ starts a frame?",
+        "[stderr] err ␟ ends one?",
+        "[stdout] out again",
+    ]

@@ -73,6 +73,9 @@ class _PipeWriter(io.RawIOBase):
 
     def write(self, b: Any) -> int:
         data = bytes(b)
+        n_in = len(data)
+        if b"\x1e" in data or b"\x1f" in data:  # the pipeline's own: never read as framing
+            data = data.replace(b"\x1e", "\u241e".encode()).replace(b"\x1f", "\u241f".encode())
         if self.stderr:
             out = sys.stdout
             if out is not None and out is not sys.stderr:
@@ -85,7 +88,7 @@ class _PipeWriter(io.RawIOBase):
         while view:
             n = os.write(self.fd, view)
             view = view[n:]
-        return len(data)
+        return n_in
 
 
 def install_streams(fd: int = 1) -> None:
@@ -158,14 +161,25 @@ class Output:
     def _emit(self, stream: _Stream, mode: str, text: str, out: list[LogLine]) -> None:
         lines, rest = split_lines(stream.partial + text)
         for line in lines:
-            if stream.cut:  # the head was kept; say how much of the line was not
-                line = f"{line}… [{stream.cut:,} more characters]"
-                stream.cut = 0
+            cut, stream.cut = stream.cut, 0  # what was cut of the partial (the first line)
+            if len(line) > MAX_LINE:  # a long line that came whole in one read
+                cut += len(line) - MAX_LINE
+                line = line[:MAX_LINE]
+            if cut:  # the head was kept; say how much of the line was not
+                line = f"{line}… [{cut:,} more characters]"
             out.append((mode, line))
         if len(rest) > MAX_LINE:
             stream.cut += len(rest) - MAX_LINE
             rest = rest[:MAX_LINE]
         stream.partial = rest
+
+    def _last_line(self, stream: _Stream, out: list[LogLine]) -> None:
+        """The line the pipe ended in, without a line end: a trailing ``\\r`` (a progress
+        bar's last redraw) ends it, and a cut one still says how much was cut."""
+        rest = stream.partial.removesuffix("\r")
+        stream.partial = ""
+        if rest or stream.cut:
+            self._emit(stream, stream.mode, rest + "\n", out)
 
     def _feed(self, stream: _Stream, text: str) -> list[LogLine]:
         out: list[LogLine] = []
@@ -201,9 +215,7 @@ class Output:
                     if not data:
                         tail = stream.decoder.decode(b"", final=True)
                         lines = self._feed(stream, tail)
-                        if stream.partial:
-                            lines.append((stream.mode, stream.partial))
-                            stream.partial = ""
+                        self._last_line(stream, lines)
                         self._store(stream, lines)
                         sel.unregister(fd)
                         open_fds.discard(fd)
