@@ -42,12 +42,17 @@ def header(state: KernelState) -> Text:
         return t
     where = env.path if env.path and not state.target.startswith(env.path) else env.module
     t.append_text(user_text(f"  ({where}, pid {env.pid})", "dim"))
+    # What the runner said of its machine is text from elsewhere too: shown as text.
+    versions = "".join(
+        f" · {name} {env.versions[name]}" for name in ("numpy", "numba", "torch")
+        if name in env.versions
+    )  # fmt: skip
     t.append("\n")
-    t.append(f"CPU {env.cpu}, {env.cpus} usable · Python {env.python}")
-    for name in ("numpy", "numba", "torch"):
-        if name in env.versions:
-            t.append(f" · {name} {env.versions[name]}")
-    t.append(f"\nthreads: {_threads_text(env.threads)} · BLAS: {blas_vendor(env.threads)}")
+    t.append_text(user_text(f"CPU {env.cpu}, {env.cpus} usable · Python {env.python}{versions}"))
+    t.append("\n")
+    t.append_text(
+        user_text(f"threads: {_threads_text(env.threads)} · BLAS: {blas_vendor(env.threads)}")
+    )
     gemm = env.gemm or {}
     if state.gemm_gflops:
         t.append(
@@ -55,16 +60,21 @@ def header(state: KernelState) -> Text:
             f"{gemm.get('n')} matmul, median, these threads)"
         )
     elif gemm.get("error"):
-        t.append(f"\nGEMM probe failed: {gemm['error']}", style="yellow")
+        t.append("\n")
+        t.append_text(user_text(f"GEMM probe failed: {gemm['error']}", "yellow"))
     cuda = gemm.get("cuda") or {}
     if state.gemm_rate("cuda"):
-        t.append(
-            f"\nCUDA GEMM probe: {format_count(state.gemm_rate('cuda'))} GFLOP/s on "
-            f"{cuda.get('name')} (float64 {cuda.get('n')}x{cuda.get('n')} torch.matmul, "
-            "median): the yardstick of CUDA rows"
+        t.append("\n")
+        t.append_text(
+            user_text(
+                f"CUDA GEMM probe: {format_count(state.gemm_rate('cuda'))} GFLOP/s on "
+                f"{cuda.get('name')} (float64 {cuda.get('n')}x{cuda.get('n')} torch.matmul, "
+                "median): the yardstick of CUDA rows"
+            )
         )
     elif cuda.get("error"):
-        t.append(f"\nCUDA GEMM probe failed: {cuda['error']}", style="yellow")
+        t.append("\n")
+        t.append_text(user_text(f"CUDA GEMM probe failed: {cuda['error']}", "yellow"))
     s = env.settings
     t.append(
         f"\ntiming: {s.get('samples')} samples of ≥{format_seconds(s.get('min_sample_s'))}"
@@ -77,10 +87,13 @@ def header(state: KernelState) -> Text:
     )
     parallel = sorted({label for p in state.plans for label in p.get("parallel", ())})
     if parallel:
-        t.append(
-            f"\nparallel implementations ({', '.join(parallel)}) run at "
-            f"{s.get('parallel_threads')} thread(s), the others at {s.get('threads')}",
-            style="dim",
+        t.append("\n")
+        t.append_text(
+            user_text(
+                f"parallel implementations ({', '.join(parallel)}) run at "
+                f"{s.get('parallel_threads')} thread(s), the others at {s.get('threads')}",
+                "dim",
+            )
         )
     return t
 
@@ -167,7 +180,7 @@ def kernel_table(
             table.add_section()
         note = notes.get((row.size, row.impl))
         mark = [Text(row.mark, style=MARK_STYLE.get(row.mark, ""))] if title else []
-        tail = [f"[{note}]" if note else ""] if title else []
+        tail = [Text(f"[{note}]" if note else "")] if title else []
         table.add_row(
             f"{row.size:,}" if row.size != last_size else "",
             user_text(row.impl + (" (ref)" if row.reference else "")),
