@@ -68,6 +68,22 @@ def test_printable_leaves_nothing_a_terminal_would_act_on(s: str) -> None:
 
 
 @MANY
+@given(hostile_text(max_size=200, long_max=1000))
+def test_user_text_never_swallows_what_follows_it(s: str) -> None:
+    """Views compose user text with their own ("stage NAME raised TYPE: MESSAGE"): a
+    sequence the user left open (an OSC or DCS with no terminator, an 8-bit APC) must not
+    take pipebench's words after it with it."""
+    assert printable(s + "→ raised ValueError", limit=None).endswith("→ raised ValueError")
+    assert log_line(s + "→ end", limit=None).endswith("→ end")
+
+
+def test_an_unterminated_string_sequence_keeps_the_text_after_it() -> None:
+    assert printable("stage \x9f1 raised ValueError: x") == "stage \ufffd1 raised ValueError: x"
+    assert printable("a\x1b]0;title b") == "a0;title b"  # shown, not obeyed
+    assert printable("a\x1b]0;title\x07b") == "ab"  # a whole one is removed
+
+
+@MANY
 @given(st.text(alphabet=st.characters(min_codepoint=0x20, exclude_categories=("Cs", "Cc"))))
 def test_printable_text_is_kept_as_it_is(s: str) -> None:
     """Brackets, markup tags, Rich's own escapes, any script: nothing to clean, nothing
