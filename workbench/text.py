@@ -28,9 +28,12 @@ MAX_LINE = 2000
 MAX_TEXT = 2000
 
 # ESC-introduced sequences, per ECMA-48: CSI (ESC [ ... final), OSC/DCS/APC/PM/SOS strings
-# (ESC ] ... BEL or ST), two-character escapes; and their 8-bit C1 forms.
+# (ESC ] ... BEL or ST), two-character escapes; and their 8-bit C1 forms. A string is removed
+# only whole: one left open would take the rest of the text with it (and the words a view
+# puts after a name); its introducer alone is dropped (or shown, 8-bit) and its payload
+# shown as text. A string stops at the next introducer, so the scan stays linear.
 _CSI = r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
-_STRING = r"(?:\x1b[\]P_^X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+_STRING = r"(?:\x1b[\]P_^X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\x90\x98\x9d\x9e\x9f]*(?:\x07|\x1b\\|\x9c)"
 _ESC2 = r"\x1b[\x20-\x2f]*[\x30-\x7e]?"
 _SEQUENCE = re.compile(f"{_STRING}|{_CSI}|{_ESC2}")
 _SGR = re.compile(r"\x1b\[[0-9;:]*m")
