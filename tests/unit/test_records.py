@@ -125,6 +125,14 @@ def test_record_names_sort_in_start_order_to_the_millisecond() -> None:
     assert odd == "unknown-a_..__b_-_x.json" and "/" not in odd
 
 
+def test_a_very_long_pipeline_name_still_makes_a_record(pipebench_home: Path) -> None:
+    """A pipeline called 5,000 characters long: a file name holds 255 bytes."""
+    report = rec("r1", "2026-01-01T10:00:00+00:00", pipeline="p" + "\x1b[2J" * 1000)
+    path = records.save_run(report)
+    assert len(path.name) < 120 and records.RECORD_NAME.fullmatch(path.name)
+    assert json.loads(path.read_text())["pipeline"] == report["pipeline"]
+
+
 def test_an_unwritable_home_says_the_record_was_not_saved(
     pipebench_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

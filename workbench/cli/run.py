@@ -134,6 +134,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                 f" (traceback in {where or 'the log above'})",
             ),
             highlight=False,
+            soft_wrap=True,  # one line, however long (a terminal wraps it)
         )
     if record is None:  # last, on its own line: what was measured is printed above
         Console(stderr=True, highlight=False).print(

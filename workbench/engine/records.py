@@ -96,10 +96,15 @@ def write_atomic(path: Path, data: Any) -> Path:
     return path
 
 
+#: Characters of a name kept in a file name (a file name holds 255 bytes at most).
+NAME_IN_FILE = 80
+
+
 def safe_name(text: object, default: str) -> str:
-    """``text`` as a piece of a file name: letters, digits, ``_.-``; nothing else."""
+    """``text`` as a piece of a file name: letters, digits, ``_.-``, at most
+    ``NAME_IN_FILE`` of them; nothing else."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", text if isinstance(text, str) and text else default)
-    return name.strip(".") or default
+    return name[:NAME_IN_FILE].strip(".") or default
 
 
 _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,3})?")
