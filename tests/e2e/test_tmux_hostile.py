@@ -71,6 +71,22 @@ def forever(it):
 def endless(n: int = 10**9):
     """Runs until stopped; its cleanup takes a second."""
     return range(n), forever
+
+
+def spawn(it):
+    import subprocess
+    procs = [subprocess.Popen(["sleep", "771"]),
+             subprocess.Popen(["sleep", "772"], start_new_session=True)]
+    open({pids!r}, "w").write(" ".join(str(p.pid) for p in procs))
+    for b in it:
+        time.sleep(0.05)
+        yield b
+
+
+@pipeline
+def spawner(n: int = 10**6):
+    """Starts two sleeps, one in a session of its own."""
+    return range(n), spawn
 '''
 
 
@@ -85,8 +101,8 @@ def term(tmp_path: Path) -> Iterator[Tmux]:
 def folder(tmp_path: Path) -> Path:
     mods = tmp_path / "mods"
     mods.mkdir()
-    marker = str(tmp_path / "finally.txt")
-    (mods / "hostile.py").write_text(textwrap.dedent(MODULE.format(marker=marker)))
+    marker, pids = str(tmp_path / "finally.txt"), str(tmp_path / "pids.txt")
+    (mods / "hostile.py").write_text(textwrap.dedent(MODULE.format(marker=marker, pids=pids)))
     return mods
 
 
@@ -129,14 +145,14 @@ def test_headless_run_says_live_that_a_stage_is_stuck_in_c(
     term: Tmux, tmp_path: Path, folder: Path
 ) -> None:
     home = tmp_path / "home"
-    args = ("run", f"{folder}/hostile.py:in_c", "--max-seconds", "5", "--json", "run.json")
+    args = ("run", f"{folder}/hostile.py:in_c", "--max-seconds", "8", "--json", "run.json")
     term.start(command(tmp_path, home, *args) + "; sleep 30", 80, 24)
     screen = term.wait_for(
-        lambda s: "inside one long call" in s, "the stall to be said", timeout=30
+        lambda s: "inside one long call" in s, "the stall to be said", timeout=60
     )
     flat = " ".join(screen.split())
     assert "no stage boundary crossed for" in flat and "(in stage parse)" in flat, screen
-    term.wait_for(lambda s: "record:" in s, "the report", timeout=30)
+    term.wait_for(lambda s: "record:" in s, "the report", timeout=60)
     rep = json.loads((tmp_path / "run.json").read_text())
     assert (rep["status"], rep["stop_reason"], rep["bottleneck"]) == (
         "stopped",
@@ -165,3 +181,27 @@ def test_sigterm_twice_to_the_workbench_stops_its_run_and_keeps_the_record(
     assert (tmp_path / "finally.txt").read_text() == "finally ran"
     [record] = [json.loads(p.read_text()) for p in (home / "runs").glob("*.json")]
     assert (record["status"], record["stop_reason"]) == ("stopped", "sigterm")
+
+
+def test_kill_9_of_the_workbench_leaves_nothing_of_its_run(
+    term: Tmux, tmp_path: Path, folder: Path
+) -> None:
+    """The TUI forks its runs from a warm server; killed with -9 mid-run, neither that
+    server, nor the runner, nor what the pipeline started (own session included) survives."""
+    import psutil
+
+    home = tmp_path / "home"
+    pid = open_workbench(term, tmp_path, home, folder)
+    term.keys("Down", "Down", "Down")  # ansi, in_c, endless, spawner
+    term.wait_for(lambda s: "Starts two sleeps" in s, "spawner to be selected")
+    term.keys("Enter")
+    pids = tmp_path / "pids.txt"
+    deadline = time.monotonic() + 60
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.6)  # the parent looks for new processes every 0.25 s
+    tree = [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    sleeps = [int(x) for x in pids.read_text().split()]
+    psutil.Process(pid).kill()
+    for p in [*tree, *sleeps]:
+        assert gone(p, 5), f"pid {p} outlived the workbench"
