@@ -115,7 +115,10 @@ def split_lines(buffer: str) -> tuple[list[str], str]:
     no empty line for a redraw that starts with ``\\r``). A ``\\r`` at the very end stays
     in the remainder: it may be the first half of ``\\r\\n``.
     """
-    lines: list[str] = []
+    if "\r" not in buffer:  # the common case, at C speed
+        *lines, rest = buffer.split("\n")
+        return lines, rest
+    lines = []
     start = 0
     for m in _LINE_END.finditer(buffer):
         if m.group(0) == "\r" and m.end() == len(buffer):
