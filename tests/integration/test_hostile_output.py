@@ -149,3 +149,58 @@ def p(n: int = 3):
         "[stderr] err ␟ ends one?",
         "[stdout] out again",
     ]
+
+
+def test_a_burst_of_prints_shows_at_once_and_keeps_its_order(tmp_path, write_module):
+    """Fast prints are block-buffered in the runner (a system call a line was most of the
+    cost of a chatty pipeline), yet each shows within a fraction of a second, the last one
+    too when the pipeline then goes quiet, and stderr lines stay in their place."""
+    import time
+
+    from workbench.engine.runner import RunOptions, start_run
+
+    done = tmp_path / "printed.txt"
+    path = write_module(
+        "burst",
+        HEADER
+        + f"""
+import time
+
+def src(n):
+    for i in range(n):
+        print(f"out {{i}}")
+        if i % 500 == 499:
+            print(f"err {{i}}", file=sys.stderr)
+    for i in range(300):
+        print(f"tail {{i}}")  # a burst again, and the last lines go to stdout
+    open({str(done)!r}, "w").write(repr(time.monotonic()))
+    time.sleep(3)  # quiet: what was printed must not wait for the end
+    yield 1
+
+@pipeline
+def p(n: int = 4_000):  # fewer than the parent's ring holds: every line is taken
+    return (src(n),)
+""",
+    )
+    run = start_run(str(path), RunOptions())
+    assert run.output is not None
+    lines: list[tuple[str, str]] = []
+    seen_at = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and run.running:
+        got, skipped = run.output.take()
+        assert skipped == 0
+        lines += got
+        if seen_at is None and lines and lines[-1] == ("stdout", "tail 299"):
+            seen_at = time.monotonic()
+        time.sleep(0.01)
+    run.wait(30)
+    assert seen_at is not None, lines[-3:]
+    assert seen_at - float(done.read_text()) < 0.5  # not held until the run ended
+    expected = []
+    for i in range(4_000):
+        expected.append(("stdout", f"out {i}"))
+        if i % 500 == 499:
+            expected.append(("stderr", f"err {i}"))
+    expected += [("stdout", f"tail {i}") for i in range(300)]
+    assert lines == expected

@@ -24,7 +24,9 @@ import re
 import selectors
 import sys
 import threading
+import time
 from collections import deque
+from itertools import repeat
 from typing import Any
 
 from workbench.text import split_lines
@@ -56,6 +58,85 @@ LogLine = tuple[str, str]  # (stream, text)
 
 
 # ---- the child's side ----------------------------------------------------------------------
+#: Lines written one by one within ``BURST_WINDOW_S`` that make stdout block-buffered (a
+#: system call a line is most of the cost of a pipeline that prints fast); while it is, a
+#: thread flushes it every ``FLUSH_S``, so nothing printed waits longer than that, and after
+#: ``QUIET_S`` without a print it is line-buffered again.
+BURST_LINES = 200
+BURST_WINDOW_S = 0.05
+FLUSH_S = 0.05
+QUIET_S = 0.5
+
+
+class _Burst:
+    """Switches the child's stdout to block buffering while the pipeline prints fast, and
+    back when it is quiet. Its thread starts at the first burst only: a pipeline that
+    prints little has no thread of pipebench's."""
+
+    def __init__(self) -> None:
+        self.stream: io.TextIOWrapper | None = None
+        self.count = 0
+        self.since = 0.0
+        self.active = False  # a burst is on (asked for, or block-buffered already)
+        self.writes = 0  # raw writes since the burst began (a flush that wrote anything)
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def wrote(self) -> None:
+        """One raw write of stdout happened (with the stream's buffer lock held)."""
+        if self.active:
+            self.writes += 1
+            return
+        now = time.monotonic()
+        if now - self.since > BURST_WINDOW_S:
+            self.since, self.count = now, 0
+        self.count += 1
+        if self.count >= BURST_LINES:
+            self.active = True
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._flush_loop, name="pipebench-flush", daemon=True
+                )
+                self.thread.start()
+            self.wake.set()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            stream = self.stream
+            if stream is None:
+                continue
+            with contextlib.suppress(Exception):
+                stream.reconfigure(line_buffering=False)
+            quiet = 0.0
+            while quiet < QUIET_S:
+                time.sleep(FLUSH_S)
+                before = self.writes
+                with contextlib.suppress(Exception):
+                    stream.flush()
+                quiet = 0.0 if self.writes != before else quiet + FLUSH_S
+            with contextlib.suppress(Exception):
+                stream.reconfigure(line_buffering=True)
+            self.active, self.count = False, 0
+
+    def before_fork(self) -> None:
+        """Nothing pending is copied into a forked process (it would be printed twice)."""
+        if self.stream is not None:
+            with contextlib.suppress(Exception):
+                self.stream.flush()
+
+    def after_fork_in_child(self) -> None:
+        """The thread is not in the new process: start over, line-buffered."""
+        self.thread, self.active, self.count, self.wake = None, False, 0, threading.Event()
+        if self.stream is not None:
+            with contextlib.suppress(Exception):
+                self.stream.reconfigure(line_buffering=True)
+
+
+_BURST = _Burst()
+
+
 class _PipeWriter(io.RawIOBase):
     """Raw writes to fd 1; framed as stderr when ``stderr`` (after flushing stdout, so a
     partial stdout line goes out first)."""
@@ -79,11 +160,12 @@ class _PipeWriter(io.RawIOBase):
         if self.stderr:
             out = sys.stdout
             if out is not None and out is not sys.stderr:
-                with contextlib.suppress(OSError, ValueError):
+                with contextlib.suppress(OSError, ValueError, RuntimeError):
                     out.flush()
             payload = b"\x1e" + data + b"\x1f"
         else:
             payload = data
+            _BURST.wrote()
         view = memoryview(payload)
         while view:
             n = os.write(self.fd, view)
@@ -92,7 +174,8 @@ class _PipeWriter(io.RawIOBase):
 
 
 def install_streams(fd: int = 1) -> None:
-    """Point ``sys.stdout`` and ``sys.stderr`` at ``fd`` (line-buffered, stderr framed)."""
+    """Point ``sys.stdout`` and ``sys.stderr`` at ``fd`` (line-buffered, stderr framed;
+    stdout block-buffered while the pipeline prints fast, see ``_Burst``)."""
     for name, err in (("stdout", False), ("stderr", True)):
         stream = io.TextIOWrapper(
             io.BufferedWriter(_PipeWriter(fd, err), buffer_size=1 << 16),
@@ -101,6 +184,15 @@ def install_streams(fd: int = 1) -> None:
             line_buffering=True,
         )
         setattr(sys, name, stream)
+        if not err:
+            _BURST.stream = stream
+    global _FORK_HOOKS
+    if not _FORK_HOOKS:
+        _FORK_HOOKS = True
+        os.register_at_fork(before=_BURST.before_fork, after_in_child=_BURST.after_fork_in_child)
+
+
+_FORK_HOOKS = False
 
 
 # ---- the parent's side ---------------------------------------------------------------------
@@ -160,6 +252,9 @@ class Output:
     # ---- the reader thread ---------------------------------------------------------------
     def _emit(self, stream: _Stream, mode: str, text: str, out: list[LogLine]) -> None:
         lines, rest = split_lines(stream.partial + text)
+        if not stream.cut and (not lines or len(max(lines, key=len)) <= MAX_LINE):
+            out.extend(zip(repeat(mode), lines))  # the common case, at C speed
+            lines = []
         for line in lines:
             cut, stream.cut = stream.cut, 0  # what was cut of the partial (the first line)
             if len(line) > MAX_LINE:  # a long line that came whole in one read
