@@ -521,10 +521,15 @@ def _record_roles(block: probe.Block) -> None:
     original = process.BaseProcess.start
 
     def start(self: Any) -> None:
-        original(self)
-        target = getattr(self, "_target", None)
+        target = getattr(self, "_target", None)  # start() deletes it
         where = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
-        role = 1 if "torch.utils.data" in where else 2
+        original(self)
+        role = (
+            1 if "torch.utils.data" in where
+            else 3 if "loky" in where
+            else 4 if "distributed" in where
+            else 2
+        )  # fmt: skip
         if self.pid is not None:
             block.set_role(self.pid, role)
 

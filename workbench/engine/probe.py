@@ -70,7 +70,12 @@ STOP_CODES = {reason: code for code, reason in STOP_REASONS.items()}
 #: Phases of the child (the PHASE word).
 LOADING, RUNNING_PHASE, CLOSING, DONE_PHASE = 0, 1, 2, 3
 #: Roles a child records for the processes it starts (see ``Block.set_role``).
-ROLE_NAMES = {1: "DataLoader worker", 2: "multiprocessing child", 3: "loky worker"}
+ROLE_NAMES = {
+    1: "DataLoader worker",
+    2: "multiprocessing child",
+    3: "loky worker",
+    4: "Dask worker",
+}
 
 
 def _now_pair() -> tuple[int, int]:

@@ -85,6 +85,9 @@ class MemoryReport(TypedDict):
     budget_on: str  # "private", "rss" or "pss"
     source: str
     cpu_s: float
+    budget_crossed_ns: int | None  # CLOCK_MONOTONIC when the budget was first passed
+    budget_killed_ns: int | None  # ... and when the tree was killed for it
+    budget_at_kill_bytes: int | None  # the budget's measure at the kill
     rss_start_bytes: int
     rss_peak_bytes: int
     rss_end_bytes: int

@@ -396,12 +396,17 @@ class RunHandle:
             if budget and measure is not None:
                 if over_since is None and measure > budget:
                     over_since, over_at = now, measure
+                    tree.budget_crossed_ns = time.monotonic_ns()
                     self._budget = self._budget_message(measure)
                     self.stop("memory_budget")
                 if over_since is not None:
                     fast = True
                     rising = now - over_since >= BUDGET_SETTLE_S and measure > over_at
-                    if measure > BUDGET_KILL_FACTOR * budget or rising:
+                    if (measure > BUDGET_KILL_FACTOR * budget or rising) and (
+                        tree.budget_killed_ns is None
+                    ):
+                        tree.budget_killed_ns = time.monotonic_ns()
+                        tree.budget_at_kill = measure
                         self._budget = self._budget_message(max(measure, over_at))
                         self._kill("memory_budget")
                     elif now - over_since >= BUDGET_SETTLE_S:

@@ -159,10 +159,13 @@ def _final_status(state: RunState, ex: Exited) -> tuple[str, str | None]:
     """Status and message once the process is gone, from what the child said (if it
     said anything) and how it ended."""
     reason = state.stop_reason or ex.stop_reason
-    if ex.killed_by == "memory_budget" or (
-        state.status == BUDGET_EXCEEDED and ex.budget is not None
-    ):
-        how = "; the run was killed" if ex.killed_by == "memory_budget" else ""
+    if ex.killed_by == "memory_budget" or reason == "memory_budget" or ex.budget is not None:
+        how = {
+            "memory_budget": "; the run was killed",
+            "stop_timeout": "; it did not stop within the grace period and was killed",
+        }.get(ex.killed_by or "", "")
+        if reason is None and ex.killed_by is None:
+            how = "; the run ended before it could be stopped"
         return BUDGET_EXCEEDED, (ex.budget or state.message or "passed the memory budget") + how
     if ex.events_closed and state.status not in FINAL_STATUSES:
         return CRASHED, "the pipeline closed pipebench's events pipe (os.closerange?)"

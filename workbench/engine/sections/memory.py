@@ -142,6 +142,11 @@ class MemorySection:
     budget_on: str = "private"
     source: str = "/proc (parent)"
     cpu_s: float = 0.0  # CPU seconds of the tree since the chain started (user + system)
+    #: When the budget's measure first passed the budget and when the tree was killed for
+    #: it (CLOCK_MONOTONIC ns), and the measure at the kill: how much the budget was passed by.
+    budget_crossed_ns: int | None = None
+    budget_killed_ns: int | None = None
+    budget_at_kill: int | None = None
 
     @property
     def runner(self) -> ProcessMemory | None:
@@ -171,6 +176,9 @@ class MemorySection:
             "budget_on": self.budget_on,
             "source": self.source,
             "cpu_s": self.cpu_s,
+            "budget_crossed_ns": self.budget_crossed_ns,
+            "budget_killed_ns": self.budget_killed_ns,
+            "budget_at_kill_bytes": self.budget_at_kill,
         }
         return d
 
@@ -188,6 +196,9 @@ class MemorySection:
             str(d.get("budget_on") or "private"),
             str(d.get("source") or ""),
             float(d.get("cpu_s") or 0.0),
+            d.get("budget_crossed_ns"),
+            d.get("budget_killed_ns"),
+            d.get("budget_at_kill_bytes"),
         )
 
 
@@ -311,6 +322,8 @@ def role_of(pid: int, runner_cmdline: bytes | None) -> str:
     """What a descendant is, from its command line (the child's own records win: see
     ``probe.Block.roles``)."""
     cmd = _read(f"/proc/{pid}/cmdline", 4096) or b""
+    if b"resource_tracker" in cmd:
+        return "resource tracker"  # loky's or multiprocessing's: it cleans up after them
     if b"loky" in cmd:
         return "loky worker"
     if b"distributed" in cmd or b"dask" in cmd:
@@ -359,6 +372,9 @@ class TreeSampler:
         self.peak = MemoryTotals()
         self.runner_hwm: int | None = None
         self.cpu_start_s = 0.0
+        self.budget_crossed_ns: int | None = None
+        self.budget_killed_ns: int | None = None
+        self.budget_at_kill: int | None = None
         self._add(root, "runner")
 
     def _add(self, pid: int, role: str | None = None) -> None:
@@ -371,7 +387,12 @@ class TreeSampler:
         self.procs[pid] = _Proc(pid, started, role, _comm(pid))
 
     def discover(self) -> None:
-        """Add descendants not seen yet (breadth first from the root)."""
+        """Add descendants not seen yet (breadth first from the root), and take the roles
+        the child recorded for processes first seen before it recorded them."""
+        recorded = self.roles() if self.roles is not None else {}
+        for p in self.procs.values():
+            if p.pid in recorded and p.role != recorded[p.pid]:
+                p.role = recorded[p.pid]
         seen = set()
         todo = [self.root]
         while todo:
@@ -456,6 +477,9 @@ class TreeSampler:
             budget=self.budget,
             budget_on=self.budget_on,
             cpu_s=max(0.0, self.cpu_s() - self.cpu_start_s),
+            budget_crossed_ns=self.budget_crossed_ns,
+            budget_killed_ns=self.budget_killed_ns,
+            budget_at_kill=self.budget_at_kill,
         )
 
     def ended(self) -> None:
