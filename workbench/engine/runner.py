@@ -59,8 +59,9 @@ TICK_S = 0.05
 FAST_TICK_S = 0.002
 #: Ticks between looks for new processes (and ``smaps_rollup`` reads for USS/PSS).
 DISCOVER_EVERY = 5
-#: Past the budget, the tree is killed at once above this factor of it, or if its memory
-#: is still rising ``BUDGET_SETTLE_S`` after the stop was asked for.
+#: Past the budget, the tree is killed at once above this factor of it (or when the next
+#: reading would be, at the growth between the last two), or if its memory is still rising
+#: ``BUDGET_SETTLE_S`` after the stop was asked for.
 BUDGET_KILL_FACTOR = 1.1
 BUDGET_SETTLE_S = 0.5
 #: A stop not taken yet is signalled again this often until the grace period ends.
@@ -378,6 +379,7 @@ class RunHandle:
         marked = False
         over_since: float | None = None
         over_at = 0
+        last_measure: int | None = None
         while proc.poll() is None:
             now = time.monotonic()
             discover = tick % DISCOVER_EVERY == 0 or (budget and opts.budget_on == "pss")
@@ -402,7 +404,10 @@ class RunHandle:
                 if over_since is not None:
                     fast = True
                     rising = now - over_since >= BUDGET_SETTLE_S and measure > over_at
-                    if (measure > BUDGET_KILL_FACTOR * budget or rising) and (
+                    # Growing fast (inside one C call, say): kill before the next reading
+                    # would be past the limit, not after.
+                    step = max(0, measure - last_measure) if last_measure is not None else 0
+                    if (measure + 2 * step > BUDGET_KILL_FACTOR * budget or rising) and (
                         tree.budget_killed_ns is None
                     ):
                         tree.budget_killed_ns = time.monotonic_ns()
@@ -412,6 +417,7 @@ class RunHandle:
                     elif now - over_since >= BUDGET_SETTLE_S:
                         over_at = max(over_at, measure)
                 fast = fast or measure >= 0.75 * budget
+                last_measure = measure
             # ---- the time limit (from the chain's start; from the spawn until it starts)
             if opts.max_seconds is not None:
                 since = self._chain_at if self._chain_at is not None else self.started_at

@@ -417,8 +417,8 @@ class TreeSampler:
                 continue
             st = read_status(p.pid)
             stat = read_stat(p.pid)
-            if st is None or stat is None or stat[0] != p.started:
-                p.alive = False
+            if st is None or stat is None or stat[0] != p.started or "rss" not in st:
+                p.alive = False  # gone, reused, or a zombie (no memory left to read)
                 continue
             p.cpu_s = stat[1]
             if discover:
