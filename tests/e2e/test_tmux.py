@@ -156,12 +156,26 @@ def gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def is_runner(p: psutil.Process) -> bool:
+    """A runner: spawned cold (``engine.child``), or forked from a warm server (it has
+    the server's command line, and the server is its parent)."""
+    cmd = " ".join(p.cmdline())
+    if "workbench.engine.child" in cmd:
+        return True
+    parent = p.parent()
+    return (
+        "workbench.engine.warm" in cmd
+        and parent is not None
+        and ("workbench.engine.warm" in " ".join(parent.cmdline()))
+    )
+
+
 def child_pid(term: Tmux, ui_pid: int) -> int:
-    """The runner child of the pipebench process (the only child it has during a run)."""
-    every = psutil.Process(ui_pid).children()
-    children = [p for p in every if "workbench.engine.child" in " ".join(p.cmdline())]
-    assert len(children) == 1, f"children of {ui_pid}: {every}; the screen:\n{term.screen()}"
-    return children[0].pid
+    """The runner of the pipebench process (the only one it has during a run)."""
+    every = psutil.Process(ui_pid).children(recursive=True)
+    runners = [p for p in every if is_runner(p)]
+    assert len(runners) == 1, f"descendants of {ui_pid}: {every}; the screen:\n{term.screen()}"
+    return runners[0].pid
 
 
 def test_run_stop_quit(term: Tmux, tmp_path: Path, home: Path) -> None:
