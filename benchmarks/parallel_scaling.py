@@ -57,19 +57,17 @@ def scaling(batches_n: int = 100_000, workers: int = 0):
 def run_once(
     label: str, workers: int, backend: str, seconds: float, scheduler: str | None = None
 ) -> dict[str, Any]:
-    from workbench.engine.runner import RunOptions, start_run
-    from workbench.engine.session import RunState, apply, report
+    from workbench.engine.follow import follow_run
+    from workbench.engine.runner import RunOptions
+    from workbench.engine.session import report
 
     os.environ["PIPEBENCH_BACKEND"] = backend
     if scheduler:
         os.environ["PIPEBENCH_DASK_SCHEDULER"] = scheduler
     load = os.getloadavg()[0]
-    handle = start_run(
+    state = follow_run(
         f"{HERE}:scaling", RunOptions(params={"workers": str(workers)}, max_seconds=seconds)
     )
-    state = RunState("scaling")
-    while not state.ended:
-        state = apply(state, handle.events.get())
     rep = report(state)
     if rep["status"] not in ("finished", "stopped"):
         raise SystemExit(f"{label}: {rep['status']}: {rep['message']}")

@@ -3,39 +3,41 @@ byte limits, clearing during and after a run, and each bad input."""
 
 from __future__ import annotations
 
-import queue
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
 from tests.integration.helpers import EXAMPLES, pipebench
-from workbench.engine.protocol import Event, Exited, Snapshot
-from workbench.engine.runner import RunHandle, RunOptions, start_run
+from workbench.engine.follow import Follower, RunJob, Update
+from workbench.engine.runner import RunOptions
 from workbench.engine.sections import cache_control
-from workbench.engine.session import RunState, apply, report
+from workbench.engine.session import RunState, report
 
 TIMEOUT_S = 60.0
 
 
-def events(handle: RunHandle) -> Any:
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
-        try:
-            ev: Event = handle.events.get(timeout=max(0.1, deadline - time.monotonic()))
-        except queue.Empty:
-            handle.kill()
-            raise AssertionError("the run did not end in time") from None
-        yield ev
-        if isinstance(ev, Exited):
-            return
+def follow(
+    target: Path | str, options: RunOptions | None = None, on_update: Any = None
+) -> Follower[RunState]:
+    """A follower of one run of ``target`` (the one way pipebench reads a run)."""
+    return Follower(RunJob(str(target), options or RunOptions()), on_update=on_update)
+
+
+def run_to_end(follower: Follower[RunState]) -> RunState:
+    """Follow the run to its end; kill it and fail if it has not ended in time."""
+    timer = threading.Timer(TIMEOUT_S, follower.kill)
+    timer.start()
+    try:
+        state = follower.run()
+    finally:
+        timer.cancel()
+    assert not follower.killed, "the run did not end in time"
+    return state
 
 
 def run(target: Path | str, **params: Any) -> RunState:
-    handle = start_run(str(target), RunOptions(params={k: str(v) for k, v in params.items()}))
-    state = RunState(str(target))
-    for ev in events(handle):
-        state = apply(state, ev)
-    return state
+    options = RunOptions(params={k: str(v) for k, v in params.items()})
+    return run_to_end(follow(target, options))
 
 
 def rows(state_or_section: RunState | dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -141,15 +143,14 @@ def forever(batch_size: int = 1):
 
 def test_clear_during_a_run_and_after_it(write_module: Any) -> None:
     path = write_module("forever_mod", FOREVER)
-    handle = start_run(str(path))
-    state = RunState(str(path))
     asked: dict[str, str] = {}
     answers: dict[str, dict[str, Any]] = {}
-    for ev in events(handle):
-        state = apply(state, ev)
-        if not isinstance(ev, Snapshot) or "caches" not in ev.sections:
-            continue
-        section = ev.sections["caches"]
+
+    def updated(update: Update[RunState]) -> None:  # the latest snapshot, ~5 a second
+        snap = update.state.snapshot
+        if snap is None or "caches" not in snap.sections:
+            return
+        section = snap.sections["caches"]
         c = rows(section)
         if not asked and c["load"]["entries"] == 5 and c["feat"]["entries"] == 5:
             for name in ("load", "feat"):
@@ -160,8 +161,11 @@ def test_clear_during_a_run_and_after_it(write_module: Any) -> None:
             answer = cache_control.served(section, req)
             if answer is not None:
                 answers[name] = answer
-        if len(answers) == 2 and c["load"]["entries"] == 5 and not handle._stop_requested:
-            handle.stop()  # every key computed again after the clear
+        if len(answers) == 2 and c["load"]["entries"] == 5 and not follower.stopping:
+            follower.request_stop()  # every key computed again after the clear
+
+    follower = follow(path, on_update=updated)
+    state = run_to_end(follower)
     assert state.status == "stopped", state.message
     assert "5 entries" in answers["load"]["message"] and answers["feat"]["ok"]
     assert any("pipebench: cleared load" in line for line in state.log_tail)

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from workbench.engine.runner import RunOptions, start_run
-from workbench.engine.session import RunState, apply, report
+from workbench.engine.follow import Follower, RunJob, Update
+from workbench.engine.runner import RunOptions
+from workbench.engine.session import RunState, report
 
 PIPELINE = Path(__file__).with_name("resources_pipeline.py")
 TARGET = f"{PIPELINE}:resources"
@@ -47,17 +48,15 @@ def run(
     """Run the pipeline to its end (stopping it once ``stop_after`` batches were logged)
     and return its report."""
     params = {**files, **{k: str(v) for k, v in options.pop("params", {}).items()}}
-    handle = start_run(target, RunOptions(params=params, **options))
-    state = RunState(target)
-    try:
-        for event in handle.iter_events(poll_s=60):
-            state = apply(state, event)
-            if stop_after is not None and logged_batches(files) >= stop_after:
-                handle.stop()
-    finally:
-        if handle.running:
-            handle.kill()
-    return report(state)
+
+    def updated(update: Update[RunState]) -> None:
+        stop = stop_after is not None and logged_batches(files) >= stop_after
+        if stop and not follower.stopping:
+            follower.request_stop()
+
+    job = RunJob(target, RunOptions(params=params, **options))
+    follower = Follower(job, on_update=updated, interval=0.02)
+    return report(follower.run())
 
 
 def check_every_context_exited_once(
