@@ -7,10 +7,13 @@ no assertion depends on how fast anything ran, only on what was reported.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from tests.integration.helpers import EXAMPLES, pipebench
@@ -267,6 +270,51 @@ def test_stopping_keeps_the_rows_so_far(write_module):
     assert follower.stop_reason == "user" and not follower.killed
     assert state.status == "stopped"
     assert 1 <= len(kernel_rows(state)) < 39
+
+
+def test_sigterm_stops_the_command_keeps_the_rows_and_leaves_nothing(write_module, tmp_path):
+    """SIGTERM ends `pipebench kernels` as Ctrl-C does: the run stopped, the rows so far
+    printed and written, exit 143, no runner left, the watchdog's folder removed."""
+    path = write_module(
+        "naps",
+        """
+        import time
+        from workbench import kernels
+
+        @kernels(sizes=tuple(range(1, 400)))
+        def nap(n):
+            return (n,)
+
+        @nap.impl("python")
+        def nap_python(n):
+            time.sleep(0.002)
+            return n
+    """,
+    )
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli.main", "kernels", str(path), *QUICK,
+         "--json", "k.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(tmp.glob("pipebench-kernels-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp.glob("pipebench-kernels-*")), "the run made its watchdog folder"
+    time.sleep(1.5)  # some rows in
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "SIGTERM: stopping the kernels run" in out and "Traceback" not in out + err
+    rep = json.loads((tmp_path / "k.json").read_text())
+    assert rep["status"] == "stopped" and 1 <= len(rep["results"]) < 399
+    assert "stopped" in out and "python" in out
+    assert not list(tmp.glob("pipebench-kernels-*"))
+    for c in children:
+        assert not c.is_running() or c.status() == psutil.STATUS_ZOMBIE
 
 
 def test_the_example_runs_every_implementation_it_can(tmp_path):

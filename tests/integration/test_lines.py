@@ -5,6 +5,10 @@ function view, a ``--function`` helper, and the cost of looking."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +212,26 @@ def test_what_a_profiled_stage_prints_is_shown_as_data(tmp_path, write_module):
     assert r.out.count("loading [/data] then [bold]x[/bold] cleared") == 1, r.out
     assert "\x1b[2J" not in r.out and "\x1b]0;" not in r.out and "\x07" not in r.out
     assert "loud  stage loud" in r.out and "cost of looking:" in r.out
+
+
+def test_sigterm_during_the_profile_starts_no_baseline(tmp_path, module):
+    """SIGTERM ends `pipebench lines` as Ctrl-C does: the profile stopped, what it
+    measured printed, no unprofiled run started after it, exit 143."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli.main", "lines", f"{module}:chain",
+         "--param", "n=100000000", "--stage", "hot", "--json", "t.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3.0)  # the profiled run started and counted items
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, out + err
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert report["runs"]["profiled"]["status"] == "stopped"
+    assert report["runs"]["profiled"]["stop_reason"] == "sigterm"
+    assert report["runs"]["baseline"] is None and report["cost_of_looking"] is None
+    assert report["stages"] == ["hot"] and function(report, "hot")["total_s"] > 0
+    assert "cost of looking: not measured" in out and "Traceback" not in out + err
 
 
 UPSTREAM = """

@@ -104,6 +104,12 @@ class KernelsJob:
         self._resume: dict[str, Any] | None = None
         self._failed = False
 
+    @property
+    def folder(self) -> str | None:
+        """The temporary folder of the watchdog file: made with the first step, None again
+        once ``close()`` removed it."""
+        return self._dir
+
     # ---- the Job protocol ---------------------------------------------------------------
     def initial(self) -> KernelState:
         return KernelState(
