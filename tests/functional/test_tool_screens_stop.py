@@ -69,6 +69,10 @@ async def test_s_stops_a_line_profile_and_no_baseline_follows(write_module: Any)
             timeout=30,
             what="the profiled run to count items",
         )
+        await pilot.press("f")  # a job is going: the function view waits for it to end
+        await pilot.pause()
+        assert screen.view == "lines" and "functions" not in screen.states
+        assert "cProfile" not in str(screen.query_one(".lp-status").render())
         await pilot.press("s")
         await wait_until(pilot, lambda: not screen.running, timeout=30, what="the job to end")
         state = screen.states["lines"]

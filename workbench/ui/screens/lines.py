@@ -267,6 +267,13 @@ class LineProfileScreen(Screen[None]):
         self, msg: LineProfilePanel.FunctionViewRequested
     ) -> None:
         msg.stop()
+        if self.running:
+            self.notify(
+                "the function view runs once this job is over (or stop it with s)",
+                severity="warning",
+            )
+            self.query_one(LineProfilePanel).redraw()  # not starting: its status says so again
+            return
         self.start("functions", msg.stages)
 
     # ---- actions ------------------------------------------------------------------------

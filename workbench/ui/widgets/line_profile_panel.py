@@ -105,6 +105,10 @@ class LineProfilePanel(Vertical):
         """The cost of looking of the view shown (None: not measured)."""
         return self.costs.get(self.view)
 
+    def redraw(self) -> None:
+        """Draw the view and the status line again from what was fed."""
+        self._refresh()
+
     @property
     def function(self) -> ProfiledFunction | None:
         """The profiled function the line view shows."""
