@@ -43,7 +43,7 @@ class LinesState:
     baseline: RunState | None = None
     profile: LineProfile | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    picked: str | None = None  # the baseline's bottleneck, profiled as no stage was named
+    picked: str | None = None  # no stage named: the one the baseline chose (most_self_time)
 
 
 def run_of(state: LinesState, phase: str) -> RunState | None:
