@@ -10,8 +10,8 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.widgets import Sparkline, Static, Tree
 
-from workbench.engine.runner import RunOptions, start_run
-from workbench.engine.session import RunState, apply
+from workbench.engine.follow import follow_run
+from workbench.engine.runner import RunOptions
 from workbench.ui.widgets.gpu_panel import GpuPanel
 from workbench.ui.widgets.resources_panel import ResourcesPanel
 
@@ -181,10 +181,7 @@ def test_resources_panel_from_a_real_run(tmp_path: Path) -> None:
     db = tmp_path / "rows.db"
     sqlite3.connect(db).execute("CREATE TABLE t(i INT)").connection.close()
     params = {"db": str(db), "log": str(tmp_path / "e.log"), "limit": "200"}
-    handle = start_run(f"{PIPELINE}:resources", RunOptions(params=params, max_batches=20))
-    state = RunState("resources")
-    for event in handle.iter_events(poll_s=60):
-        state = apply(state, event)
+    state = follow_run(f"{PIPELINE}:resources", RunOptions(params=params, max_batches=20))
     assert state.snapshot is not None
     section = state.snapshot.sections["contexts"]
 

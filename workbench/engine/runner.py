@@ -27,7 +27,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
@@ -307,14 +306,6 @@ class RunHandle:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
-
-    def iter_events(self, poll_s: float | None = None) -> Iterator[Event]:
-        """Events as they come, ending with ``Exited`` (the output is in ``output``)."""
-        while True:
-            ev = self.events.get(timeout=poll_s)
-            yield ev
-            if isinstance(ev, Exited):
-                return
 
     # ---- measuring --------------------------------------------------------------------
     def snapshot(self, now_ns: int | None = None) -> Snapshot | None:

@@ -55,7 +55,7 @@ def header(state: KernelState) -> Text:
             f"{gemm.get('n')} matmul, median, these threads)"
         )
     elif gemm.get("error"):
-        t.append(f"\nGEMM probe failed: {gemm['error']}", style="yellow")
+        t.append_text(user_text(f"\nGEMM probe failed: {gemm['error']}", "yellow", newlines=True))
     cuda = gemm.get("cuda") or {}
     if state.gemm_rate("cuda"):
         t.append(
@@ -64,7 +64,9 @@ def header(state: KernelState) -> Text:
             "median): the yardstick of CUDA rows"
         )
     elif cuda.get("error"):
-        t.append(f"\nCUDA GEMM probe failed: {cuda['error']}", style="yellow")
+        t.append_text(
+            user_text(f"\nCUDA GEMM probe failed: {cuda['error']}", "yellow", newlines=True)
+        )
     s = env.settings
     t.append(
         f"\ntiming: {s.get('samples')} samples of ≥{format_seconds(s.get('min_sample_s'))}"

@@ -21,9 +21,10 @@ from workbench.engine.lines.session import (
     top_calls,
 )
 from workbench.engine.protocol import CallStat, ProfiledFunction
-from workbench.engine.session import stage_rows
+from workbench.engine.session import bottleneck, stage_rows
 from workbench.units import format_count, format_rate, format_seconds
 from workbench.views.run import params_text
+from workbench.views.text import user_text
 
 HOT_STYLE = {1: "bold red", 2: "red", 3: "yellow"}
 
@@ -46,14 +47,14 @@ def header(state: LinesState) -> Text:
     hello = run.hello if run else None
     what = "function profile (cProfile)" if state.view == "functions" else "line profile"
     text = Text(f"{what} of ", style="bold")
-    text.append(hello.pipeline if hello else state.target)
+    text.append_text(user_text(hello.pipeline if hello else state.target))
     params = params_text(hello.params if hello else None)
     if params:
-        text.append(f" ({params})", style="dim")
+        text.append_text(user_text(f" ({params})", "dim"))
     if state.profile and state.profile.stages:
-        text.append(" · stage " + ", ".join(state.profile.stages))
+        text.append(" · stage ").append_text(user_text(", ".join(state.profile.stages)))
         if state.picked:
-            text.append(" (the bottleneck of the unprofiled run; choose with --stage)", style="dim")
+            text.append(f" ({picked_why(state)}; choose with --stage)", style="dim")
     rows = stage_rows(run) if run else []
     if rows:
         text.append(
@@ -70,11 +71,21 @@ def _self_time(state: LinesState, stage: str | None) -> float | None:
     return next((r.self_s for r in stage_rows(state.profiled) if r.name == stage), None)
 
 
+def picked_why(state: LinesState) -> str:
+    """Why the profiled stage was chosen when none was named."""
+    base = state.baseline
+    if base is not None and bottleneck(base) is not None:
+        return "the bottleneck of the unprofiled run"
+    return "the most self time in the unprofiled run, too little to name a bottleneck"
+
+
 def function_caption(fn: ProfiledFunction, state: LinesState) -> Text:
     where = f"{short_path(fn.path)}:{fn.first_line}"
     text = Text()
-    text.append(fn.name, style="bold")
-    text.append(f"  {'stage ' + fn.stage if fn.stage else '--function'} · {where}", style="dim")
+    text.append_text(user_text(fn.name, "bold"))
+    text.append_text(
+        user_text(f"  {'stage ' + fn.stage if fn.stage else '--function'} · {where}", "dim")
+    )
     total = fn.total_s
     waited = sum(s.upstream_s for s in fn.lines)
     if not fn.lines:
@@ -116,7 +127,7 @@ def function_table(fn: ProfiledFunction, top: int | None = None) -> Table:
     for r, cells in body:
         table.add_row(
             *cells,
-            Text(r.text.rstrip()),  # source is never markup
+            user_text(r.text.rstrip()),  # source is data: never markup or escapes
             style=HOT_STYLE.get(r.rank or 0, "" if r.ran else "dim"),
         )
     return table
@@ -160,7 +171,7 @@ def calls_table(calls: tuple[CallStat, ...], by: str, top: int) -> Table:
     for i, column in enumerate(table.columns[:-1]):
         column.min_width = max([len(str(column.header))] + [len(b[i]) for b in body])
     for b, c in zip(body, top_calls(calls, by, top), strict=True):
-        table.add_row(*b, Text(call_label(c)))
+        table.add_row(*b, user_text(call_label(c)))
     return table
 
 
@@ -194,8 +205,9 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
     for s in cost.stages:
         if s.factor is None:
             continue
+        text.append("\n  ").append_text(user_text(s.name))
         text.append(
-            f"\n  {s.name}: self time per item "
+            ": self time per item "
             f"{format_seconds(s.baseline_s_per_item)} → "
             f"{format_seconds(s.profiled_s_per_item)} ({format_count(s.factor)}×"
             + (", within the noise)" if s.factor < 1 else ")")
@@ -220,7 +232,7 @@ def lines_view(state: LinesState, top: int | None = None, calls_top: int = 15) -
                 calls_table(prof.calls, "cum", n),
             ]
         for note in prof.notes:
-            parts.append(Text(f"note: {note}", style="dim"))
+            parts.append(user_text(f"note: {note}", "dim"))
     if state.baseline is not None or (prof is not None and prof.stages):
         parts += [Text(""), cost_text(cost_of_looking(state), state)]
     return Group(*parts)

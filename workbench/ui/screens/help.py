@@ -22,10 +22,10 @@ HELP = """\
   w           sweep the batch size of the selected pipeline: each size
               in its own run; a applies the recommended size
   k           time the selected kernel set: table and log-log plot
-  l           (stage table) profile the selected stage line by line;
-              there t sorts by time, [ ] step through the functions,
-              f shows the function view (cProfile), o measures the
-              cost of looking (the same run unprofiled), s stops
+  l           (stage table) profile the selected stage line by line,
+              then unprofiled for the cost of looking; there t sorts
+              by time, [ ] step through the functions, f shows the
+              function view (cProfile), o the cost of looking, s stops
   c           (caches tab) clear the selected cache, after a yes
   m, C        (runs table) mark runs A and B; C compares them (with
               one marked: it against the run under the cursor)
