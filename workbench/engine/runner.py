@@ -320,11 +320,17 @@ class RunHandle:
         sections = dict(self.sections)
         torch = sections.pop("torch_cuda", None)
         sections["gpu"] = self.gpu.read(set(self.tree.live_pids()), torch)
+        memory = self.tree.section()
+        if sections.get("parallel"):
+            sections["parallel"] = {
+                **sections["parallel"],
+                "workers_memory": workers_memory(memory),
+            }
         return Snapshot(
             elapsed_ns=r.elapsed_ns,
             stages=stages,
             sink_ns=r.self_ns[-1],
-            memory=self.tree.section(),
+            memory=memory,
             failed_stage=r.failed,
             sections=sections,
             running=r.running,
@@ -502,6 +508,26 @@ class RunHandle:
             )
         )
         self._exited.set()
+
+
+#: Roles of the processes that work for parallel stages (``sections.memory``'s roles).
+WORKER_ROLES = ("loky worker", "Dask worker", "multiprocessing child")
+
+
+def workers_memory(memory: Any) -> list[dict[str, Any]]:
+    """The memory of the processes that work for parallel stages, per role, as the parent
+    measured it (for the parallel section: its workers' memory, from outside)."""
+    out = []
+    for role, count, now, peak in memory.groups():
+        if role in WORKER_ROLES:
+            out.append({
+                "role": role,
+                "processes": count,
+                "private_bytes": now.private,
+                "peak_private_bytes": peak.private,
+                "peak_rss_bytes": peak.rss,
+            })  # fmt: skip
+    return out
 
 
 def _still_running(proc: subprocess.Popen[bytes], wait_s: float) -> bool:

@@ -173,6 +173,14 @@ def parallel_view(data: dict[str, Any]) -> Group | None:
         workers = workers_table(s)
         if workers is not None:
             parts.append(workers)
+    for group in data.get("workers_memory") or []:
+        line = Text("workers' memory: ")
+        line.append_text(user_text(group["role"]))
+        line.append(
+            f" ×{group['processes']}, peak private {format_bytes(group['peak_private_bytes'])}"
+            f", peak RSS {format_bytes(group['peak_rss_bytes'])} (read from /proc by pipebench)"
+        )
+        parts.append(line)
     parts.append(
         Text(
             "items/s and busy from the first parallel result on (start-up excluded); "
