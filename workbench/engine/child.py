@@ -227,12 +227,14 @@ class Run:
 
     def make_stop(self) -> StopRun:
         """The exception a stop raises (the probe calls this at a boundary)."""
+        self.block.stop_taken()
         return StopRun(self.block.stop_reason or "user")
 
     def on_signal(self, signum: int, frame: Any) -> None:
         """SIGINT/SIGTERM: the parent's stop request (or someone else's signal)."""
         reason = {int(signal.SIGINT): "sigint", int(signal.SIGTERM): "sigterm"}.get(signum, "user")
         self.block.request_stop(reason)  # kept if the parent asked first, with its reason
+        self.block.stop_taken()  # Python code runs: the child is not stuck in one C call
         if self.running and threading.get_ident() == self._main_ident:
             raise self.make_stop()
 

@@ -58,9 +58,10 @@ TICK_S = 0.05
 FAST_TICK_S = 0.002
 #: Ticks between looks for new processes (and ``smaps_rollup`` reads for USS/PSS).
 DISCOVER_EVERY = 5
-#: Past the budget, the tree is killed at once above this factor of it (or when the next
-#: reading would be, at the growth between the last two), or if its memory is still rising
-#: ``BUDGET_SETTLE_S`` after the stop was asked for.
+#: Past the budget the run is stopped at once. Its tree is killed if its memory goes on
+#: growing while the child has not taken the stop (no Python code of it has run since: it is
+#: inside one C call) and the next reading would pass this factor of the budget, or if
+#: ``BUDGET_SETTLE_S`` later it is still rising or still above this factor.
 BUDGET_KILL_FACTOR = 1.1
 BUDGET_SETTLE_S = 0.5
 #: A stop not taken yet is signalled again this often until the grace period ends.
@@ -375,8 +376,8 @@ class RunHandle:
         next_snapshot = time.monotonic()
         marked = False
         over_since: float | None = None
-        over_at = 0
-        last_measure: int | None = None
+        over_at = 0  # the most the tree held in the first half of the settling time
+        last: int | None = None  # the previous reading
         while proc.poll() is None:
             now = time.monotonic()
             discover = tick % DISCOVER_EVERY == 0 or (budget and opts.budget_on == "pss")
@@ -400,21 +401,30 @@ class RunHandle:
                     self.stop("memory_budget")
                 if over_since is not None:
                     fast = True
-                    rising = now - over_since >= BUDGET_SETTLE_S and measure > over_at
-                    # Growing fast (inside one C call, say): kill before the next reading
-                    # would be past the limit, not after.
-                    step = max(0, measure - last_measure) if last_measure is not None else 0
-                    if (measure + 2 * step > BUDGET_KILL_FACTOR * budget or rising) and (
-                        tree.budget_killed_ns is None
-                    ):
+                    step = max(0, measure - last) if last is not None else 0
+                    settled = now - over_since >= BUDGET_SETTLE_S
+                    # Growth that goes on while the child has not taken the stop (inside
+                    # one C call, say) is killed before the next reading would pass the
+                    # limit, not after; a child that took it gets BUDGET_SETTLE_S to end by
+                    # itself (its finally blocks run).
+                    going_on = (
+                        now > over_since
+                        and step > 0
+                        and not self.block.stop_seen_ns
+                        and measure + 2 * step > BUDGET_KILL_FACTOR * budget
+                    )
+                    if not settled and now - over_since < BUDGET_SETTLE_S / 2:
+                        over_at = max(over_at, measure)  # where the stop left it
+                    late = settled and (
+                        measure > over_at + budget // 100 or measure > BUDGET_KILL_FACTOR * budget
+                    )
+                    if (going_on or late) and tree.budget_killed_ns is None:
                         tree.budget_killed_ns = time.monotonic_ns()
                         tree.budget_at_kill = measure
                         self._budget = self._budget_message(max(measure, over_at))
                         self._kill("memory_budget")
-                    elif now - over_since >= BUDGET_SETTLE_S:
-                        over_at = max(over_at, measure)
                 fast = fast or measure >= 0.75 * budget
-                last_measure = measure
+                last = measure
             # ---- the time limit (from the chain's start; from the spawn until it starts)
             if opts.max_seconds is not None:
                 since = self._chain_at if self._chain_at is not None else self.started_at
