@@ -227,4 +227,6 @@ def stage_name(obj: Any) -> str:
         return obj.gi_code.co_name
     if inspect.isasyncgen(obj):
         return obj.ag_code.co_name
+    if type(obj).__module__.startswith("tensorflow.python.data"):
+        return "tf.data"  # a Dataset: its class name (_PrefetchDataset) says little
     return type(obj).__name__
