@@ -28,6 +28,7 @@ from workbench.cli import lines as cli_lines
 from workbench.cli import list as cli_list
 from workbench.cli import run as cli_run
 from workbench.cli import sweep as cli_sweep
+from workbench.cli import table as cli_table
 from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, json_to_stdout
 from workbench.cli.tui import cmd_workbench
 from workbench.cli.version import version_line
@@ -51,6 +52,7 @@ COMMANDS: dict[str, Command] = {
     "sweep": Command(cli_sweep.add_parser, cli_sweep.cmd_sweep),
     "history": Command(cli_history.add_parser, cli_history.cmd_history),
     "compare": Command(cli_compare.add_parser, cli_compare.cmd_compare),
+    "table": Command(cli_table.add_parser, cli_table.cmd_table),
 }
 
 
