@@ -35,11 +35,15 @@ from workbench.errors import UserError
 _END = object()  # what ``_anext`` returns at the end of an async iterator
 
 
-async def _anext(it: Any) -> Any:
+async def _anext(it: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """The next value of ``it`` (``_END`` at its end); stops the loop as it returns, so the
+    main thread gets the value after this loop iteration (not one more for a callback)."""
     try:
         return await it.__anext__()
     except StopAsyncIteration:
         return _END
+    finally:
+        loop.stop()
 
 
 def _function_of(stage: Any) -> Any:
@@ -198,7 +202,7 @@ class AsyncOutput(Iterator[Any]):
     def __next__(self) -> Any:
         if self.closed:
             raise StopIteration
-        task = self.events.step(_anext(self.it))
+        task = self.events.loop.create_task(_anext(self.it, self.events.loop))
         self.task = task
         up = self.upstream
         if up is None:
