@@ -155,6 +155,17 @@ def logged(func):
     return wrapper
 
 
+def log_to_file(func):  # writes a file and checks it exists: a log, not a cache
+    def wrapper(*args):
+        if not os.path.exists("calls.log"):
+            open("calls.log", "w").close()
+        with open("calls.log", "a") as f:
+            f.write(func.__name__)
+        return func(*args)
+
+    return wrapper
+
+
 def test_caches_without_counters_are_told_from_other_decorators(monkeypatch):
     monkeypatch.setattr(cache_scan, "is_user_function", lambda f: True)
 
@@ -173,7 +184,13 @@ def test_caches_without_counters_are_told_from_other_decorators(monkeypatch):
     kind, decorator, function = cache_scan.uncounted_cache(heavy)
     assert (kind, decorator) == ("disk", "custom_cache") and function.endswith("heavy")
     assert cache_scan.uncounted_cache(square)[:2] == ("memory", "memoize")
+
+    @log_to_file
+    def logged_to_file(x):
+        return x
+
     assert cache_scan.uncounted_cache(plain) is None
+    assert cache_scan.uncounted_cache(logged_to_file) is None
     assert cache_scan.uncounted_cache(functools.lru_cache(lambda x: x)) is None
     hint = cache_scan.counting_hint("disk", "custom_cache", "heavy")
     assert hint.startswith("a cache without counters (made by custom_cache)")

@@ -20,9 +20,11 @@ from typing import Any
 from workbench.authoring.autorecord import CountedCachedProperty
 from workbench.engine.usercode import is_user_function
 
-#: Names in a wrapper's code that store results on disk, and that read them back.
-_DISK_WRITE = frozenset({"dump", "save", "savez", "to_pickle", "write_bytes", "write"})
-_DISK_READ = frozenset({"load", "read_pickle", "read_bytes", "read", "exists", "isfile"})
+#: Names in a wrapper's code that store results (pickle/json/joblib ``dump``, NumPy
+#: ``save``, pandas ``to_pickle``) and that load them back: a wrapper that does both keeps
+#: results on disk. Plain file writes and reads (a log) are not enough.
+_DISK_WRITE = frozenset({"dump", "save", "savez", "to_pickle", "to_parquet"})
+_DISK_READ = frozenset({"load", "read_pickle", "read_parquet"})
 _CACHE_WORD = re.compile(r"cach|memo", re.IGNORECASE)
 
 
@@ -66,9 +68,9 @@ def uncounted_cache(value: Any) -> tuple[str, str, str] | None:
     results without counting them, else None.
 
     A wrapper is such a cache when it is the user's code, closes over the function it wraps,
-    and either keeps results on disk (its code both writes, e.g. ``pickle.dump``, and reads
-    back, e.g. ``os.path.exists`` or ``pickle.load``) or its decorator is named for a cache
-    (``cache``, ``memo``) and it holds a dict or touches files.
+    and either keeps results on disk (its code both stores them, e.g. ``pickle.dump``, and
+    loads them back, e.g. ``pickle.load``) or its decorator is named for a cache (``cache``,
+    ``memo``) and it holds a dict.
     """
     if not inspect.isfunction(value) or "<locals>" not in value.__qualname__:
         return None
@@ -81,7 +83,7 @@ def uncounted_cache(value: Any) -> tuple[str, str, str] | None:
     on_disk = bool(names & _DISK_WRITE) and bool(names & _DISK_READ)
     decorator = value.__qualname__.split(".<locals>")[0]
     named = bool(_CACHE_WORD.search(decorator))
-    if not (on_disk or (named and (_holds_dict(value) or names & (_DISK_READ | _DISK_WRITE)))):
+    if not (on_disk or (named and _holds_dict(value))):
         return None
     return ("disk" if on_disk else "memory"), decorator, func.__qualname__
 
