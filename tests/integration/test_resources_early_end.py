@@ -50,9 +50,9 @@ def run(
     params = {**files, **{k: str(v) for k, v in options.pop("params", {}).items()}}
 
     def watch(update: Update[RunState]) -> None:
-        if stop_after is not None and not follower.stopping:
-            if logged_batches(files) >= stop_after:
-                follower.request_stop()
+        stopping = stop_after is None or follower.stopping
+        if not stopping and logged_batches(files) >= stop_after:
+            follower.request_stop()
 
     follower = Follower(RunJob(target, RunOptions(params=params, **options)), on_update=watch,
                         interval=0.05)  # fmt: skip
