@@ -31,7 +31,12 @@ MAX_TOTALS = 50
 
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 _SKIPPED_MODULES = frozenset(
-    {"contextlib", "workbench.authoring.resources", "workbench.authoring.recording"}
+    {
+        "contextlib",
+        "workbench.authoring.resources",
+        "workbench.authoring.recording",
+        "workbench.authoring.autorecord",
+    }
 )
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 

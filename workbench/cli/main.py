@@ -77,6 +77,12 @@ def _compare() -> Command:
     return Command(m.add_parser, m.cmd_compare)
 
 
+def _table() -> Command:
+    from workbench.cli import table as m
+
+    return Command(m.add_parser, m.cmd_table)
+
+
 #: Every subcommand, in the order ``pipebench --help`` lists them.
 COMMANDS: dict[str, Callable[[], Command]] = {
     "list": _list,
@@ -86,6 +92,7 @@ COMMANDS: dict[str, Callable[[], Command]] = {
     "sweep": _sweep,
     "history": _history,
     "compare": _compare,
+    "table": _table,
 }
 
 

@@ -85,8 +85,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="S",
         help="seconds between live snapshots (default 0.1)",
     )
+    add_instrument_argument(p)
     cli_parallel.add_arguments(p)
     return p
+
+
+def add_instrument_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-instrument``: leave the module's own context managers and ``cached_property``
+    values as they are (by default they report to the run without code changes)."""
+    p.add_argument(
+        "--no-instrument",
+        dest="instrument",
+        action="store_false",
+        help="do not record the module's own context managers (classes, @contextmanager "
+        "functions) or count its cached_property values; the report lists what was "
+        "recorded this way",
+    )
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -97,6 +111,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         memory_budget=args.memory_budget,
         budget_on=args.budget_on,
         snapshot_s=args.snapshot_interval,
+        mode_options={} if args.instrument else {"instrument": False},
     )
 
 

@@ -32,7 +32,8 @@ from typing import Any
 
 from workbench.authoring import progress
 from workbench.authoring.pipeline import stage_items, stage_name
-from workbench.engine import probe
+from workbench.engine import autofind, probe
+from workbench.engine.asyncstages import AsyncChain
 from workbench.engine.loader import (
     load_module,
     missing_requirement,
@@ -267,6 +268,8 @@ class Run:
         return pipe, params
 
     def build(self, pipe: Any, params: dict[str, Any]) -> Iterator[Any]:
+        # The module's own contexts and cached_property values report (before the factory).
+        found = autofind.instrument(sys.modules.get(pipe.factory.__module__), self.config.options)
         try:
             parts = pipe(**params)
         except StopRun:
@@ -288,13 +291,9 @@ class Run:
                     f"pipeline {pipe.name}: stage {s!r} is not callable; a stage is a "
                     "function from an iterator to an iterator (a generator function)"
                 )
-        try:
-            upstream = iter(source)
-        except TypeError:
-            raise UserError(
-                f"pipeline {pipe.name}: the source ({type(source).__name__}) is not iterable"
-            ) from None
         names = (stage_name(source),) + tuple(stage_name(s) for s in stages)
+        chain = AsyncChain(pipe.name)  # async sources and stages run on an event loop
+        upstream = chain.source(source, names[0])
         self.stage_names = _unique(names)
         if len(names) > probe.CAP:
             raise UserError(f"pipeline {pipe.name} has {len(names)} stages; at most {probe.CAP}")
@@ -321,14 +320,11 @@ class Run:
         _watch_compiles(self.clock)
         self.probes = [probe.make_probe(self.clock, 0, upstream, items[0])]
         for i, s in enumerate(stages, start=1):
-            out = s(self.probes[-1])
+            out = chain.call(s, self.probes[-1], self.stage_names[i])
             self.clock.charge(i)  # a stage that does work when called (not a generator)
-            if not isinstance(out, Iterator):
-                raise UserError(
-                    f"stage {self.stage_names[i]} returned {type(out).__name__}, not an "
-                    "iterator: make it a generator (use yield) or return iter(...)"
-                )
+            out = chain.output(out, self.stage_names[i])  # UserError if not an iterator
             self.probes.append(probe.make_probe(self.clock, i, out, items[i]))
+        autofind.announce(self.outbox, found, autofind.chain_notes(source, chain))
         if any(s.active() for s in self.sections):
             self.sections_thread.start()
         return self.probes[-1]  # type: ignore[no-any-return]

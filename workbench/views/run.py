@@ -162,6 +162,8 @@ SECTION_VIEWS: dict[str, str] = {
     "contexts": "workbench.views.resources:contexts_view",
     "caches": "workbench.views.caches:caches_table",
     "parallel": "workbench.views.parallel:parallel_view",
+    "instrumented": "workbench.views.autofind:instrumented_view",
+    "notes": "workbench.views.autofind:notes_view",
 }
 
 
