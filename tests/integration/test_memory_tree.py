@@ -223,3 +223,29 @@ def test_a_budget_kills_the_whole_tree(write_module: Any, tmp_path: Path) -> Non
     pids = [p["pid"] for p in m["processes"]]
     assert len(pids) >= 2 and not any(alive(pid) for pid in pids)  # nothing left behind
     assert "most in" in rep["message"]  # which process held most
+
+
+def test_the_end_figures_are_the_last_reading_of_a_tree_that_is_gone() -> None:
+    """Once every process of the tree has exited, ``now`` keeps the last reading (the
+    report's ``*_end_bytes``), not the zero total of no live process."""
+    import subprocess
+    import sys
+    import time
+
+    from workbench.engine.sections.memory import TreeSampler
+
+    code = "import sys; x = bytearray(40 * 2**20); sys.stdin.read()"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    try:
+        tree = TreeSampler(proc.pid)
+        for _ in range(500):  # until the bytearray is resident (at most 10 s)
+            if tree.sample(discover=True).private >= 40 * MIB:
+                break
+            time.sleep(0.02)
+        last = tree.now
+        assert last.private >= 40 * MIB
+    finally:
+        proc.communicate(b"")
+    tree.sample(discover=True)
+    assert tree.section().processes[0].alive is False
+    assert tree.now == last

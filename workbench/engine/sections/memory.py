@@ -430,7 +430,10 @@ class TreeSampler:
             p.hwm = st.get("hwm")
             if p.pid == self.root:
                 self.runner_hwm = p.hwm
-        self.now = total(p.now for p in self.procs.values() if p.alive)
+        alive = [p.now for p in self.procs.values() if p.alive]
+        if alive or not self.samples:
+            self.now = total(alive)
+        # else the whole tree is gone: ``now`` stays its last reading, the figures at its end
         self.peak = self.peak.peaks(self.now)
         self.samples += 1
         return self.now
