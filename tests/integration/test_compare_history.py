@@ -15,6 +15,7 @@ import pytest
 from tests.integration.helpers import Result, pipebench
 from tests.unit.test_compare import A, B, schema1
 from workbench.engine import records
+from workbench.units import format_bytes
 
 MODULE = '''
 import time
@@ -32,7 +33,7 @@ def work(batches, delay, fail_at, hold_mib):
     for i, batch in enumerate(batches):
         if i == fail_at:
             raise ValueError("bad row")
-        if hold_mib and not held:
+        if hold_mib and i == 5:  # after the run's start reading of memory
             held.append(b"\\x01" * (hold_mib << 20))  # private pages, touched
         time.sleep(delay)
         yield batch
@@ -116,6 +117,10 @@ def test_the_gate_fails_past_a_threshold_and_passes_within(recorded):
     assert r.code == 0 and "N/A  memory_per_item: cannot tell (the base is 0; " in r.out, r.out
     r = cli("compare", "3", "1", "--fail-if", "memory_per_item:+100%", home=home, cwd=folder)
     assert r.code == 0 and "ok   memory_per_item: " in r.out, r.out  # less is no regression
+    held = json.loads((folder / "3.json").read_text())["memory"]
+    grown = held["private_peak_bytes"] - held["private_start_bytes"]
+    assert grown >= 64 * 2**20  # the 64 MiB came after the start reading
+    assert f"memory_per_item: {format_bytes(grown / 8)} → " in r.out  # 8 items a batch
 
     r = cli(
         "compare",

@@ -62,9 +62,9 @@ def run_title(label: str, rep: dict[str, Any]) -> Text:
     t.append("  ")
     t.append_text(user_text(status, STATUS_STYLE.get(status, "red")))
     number = rep.get("_number")
-    which = f"#{number}, " if isinstance(number, int) else ""
+    which = f" (#{number})" if isinstance(number, int) else ""
     t.append_text(
-        user_text(f"  run {which}{rep.get('run_id')}, {(rep.get('started_at') or '?')[:19]}", "dim")
+        user_text(f"  run {rep.get('run_id')}{which}, {(rep.get('started_at') or '?')[:19]}", "dim")
     )
     return t
 
