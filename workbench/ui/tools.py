@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import SystemCommand
 from textual.screen import Screen
 
+from workbench.engine.compare import LETTERS
 from workbench.engine.kernels.runner import KernelOptions
 from workbench.engine.sweep.search import SweepSettings
 from workbench.ui.screens.compare import CompareScreen
@@ -105,11 +106,14 @@ def profile_stage(app: PipebenchApp, msg: StageTable.ProfileRequested) -> None:
 
 # ---- compare --------------------------------------------------------------------------
 def compare_runs(app: PipebenchApp, msg: RunsTable.CompareRequested) -> None:
-    """Show the two runs marked in the runs table side by side."""
+    """Show the runs marked in the runs table side by side, the first marked as the base."""
     table = app.main.query_one(RunsTable)
     number = {run_id: n for n, run_id in enumerate(table.records, start=1)}
-    a, b = (number.get(str(r.get("run_id")), "?") for r in (msg.a, msg.b))
-    app.push_screen(CompareScreen(msg.a, msg.b, title=f"A = run {a}, B = run {b}"))
+    names = ", ".join(
+        f"{LETTERS[i]} = run {number.get(str(r.get('run_id')), '?')}"
+        for i, r in enumerate(msg.runs)
+    )
+    app.push_screen(CompareScreen(msg.runs, title=names))
 
 
 def applies(app: PipebenchApp, action: str) -> bool:

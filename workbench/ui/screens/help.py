@@ -27,8 +27,10 @@ HELP = """\
               by time, [ ] step through the functions, f shows the
               function view (cProfile), o the cost of looking, s stops
   c           (caches tab) clear the selected cache, after a yes
-  m, C        (runs table) mark runs A and B; C compares them (with
-              one marked: it against the run under the cursor)
+  m, C        (runs table) mark runs A, B, C, ...; C compares them
+              side by side, A the base (with one marked: it against
+              the run under the cursor); per-item figures, and a
+              warning when pipelines differ or a run is partial
   ← →         (side tabs) caches, GPU, resources, parallel stages
   Esc         close a sweep, kernels, line profile or compare view
   ctrl+p      command palette
@@ -59,7 +61,7 @@ HELP = """\
               tab is there only when the run has parallel stages)
   runs        every run of the pipeline, from the run records (they
               survive a restart); ★ marks the fastest finished run,
-              A and B the runs marked to compare; peak GPU is N/A
+              A, B, ... the runs marked to compare; peak GPU is N/A
               when the run used no GPU
   status      ● running  ✓ finished  ■ stopped  ✗ failed/crashed
               ▲ over the memory budget

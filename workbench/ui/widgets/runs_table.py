@@ -1,8 +1,8 @@
 """The runs of one pipeline, from its run records, so batch sizes compare at a glance.
 
-``m`` marks a run (A, then B, in the first column: text, not colour) and ``C`` asks to
-compare the two marked runs (``CompareRequested``); with one run marked, it is compared
-with the run under the cursor.
+``m`` marks a run (A, B, C, ... in the first column: text, not colour; up to
+``MAX_RUNS``) and ``C`` asks to compare every marked run against the first marked
+(``CompareRequested``); with one run marked, it is compared with the run under the cursor.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
+from workbench.engine.compare import LETTERS, MAX_RUNS
 from workbench.ui.widgets.run_header import STATUS_TEXT
 from workbench.units import format_bytes, format_rate, format_seconds
 
 COLUMNS = ("#", "batch", "items/s", "peak RSS", "peak GPU", "time", "status", "other params")
 SHORT_STATUS = {"budget_exceeded": "over budget", "failed": "failed", "crashed": "crashed"}
-MARKS = ("A", "B")
+MARKS = LETTERS[:MAX_RUNS]
 
 
 def status_cell(status: str) -> str:
@@ -38,7 +39,7 @@ def gpu_cell(rec: dict[str, Any]) -> str:
 
 
 def record_cells(number: int, rec: dict[str, Any], best: bool, mark: str = "") -> tuple[str, ...]:
-    """The cells of one record; the fastest finished run gets a ★, a marked one A or B."""
+    """The cells of one record; the fastest finished run gets a ★, a marked one its letter."""
     params = dict(rec.get("params") or {})
     batch = params.pop("batch_size", None)
     mem = rec.get("memory") or {}
@@ -56,7 +57,7 @@ def record_cells(number: int, rec: dict[str, Any], best: bool, mark: str = "") -
 
 
 class RunsTable(DataTable[str]):
-    """Newest run first; ★ marks the fastest finished run, A and B the runs to compare."""
+    """Newest run first; ★ marks the fastest finished run, A, B, C, ... the runs to compare."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "mark", "Mark"),
@@ -65,17 +66,17 @@ class RunsTable(DataTable[str]):
 
     @dataclass
     class CompareRequested(Message):
-        """``C``: show run ``a`` against run ``b`` (records as ``load_runs`` gives them)."""
+        """``C``: show ``runs`` side by side, the first the base (records as ``load_runs``
+        gives them)."""
 
-        a: dict[str, Any]
-        b: dict[str, Any]
+        runs: list[dict[str, Any]]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.records: dict[str, dict[str, Any]] = {}
         """The records shown, by run id."""
         self.marked: list[str] = []
-        """Run ids of the marked runs, A first."""
+        """Run ids of the marked runs in the order marked: A (the base) first."""
         self._numbers: dict[str, int] = {}
         self._best: str | None = None
 
@@ -115,26 +116,32 @@ class RunsTable(DataTable[str]):
         return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
 
     def action_mark(self) -> None:
-        """Mark the run under the cursor (A, then B; a third mark replaces A), or unmark."""
+        """Mark the run under the cursor with the next letter (A, B, C, ...), or unmark it
+        (the later marks move up a letter)."""
         run_id = self.cursor_run
         if run_id is None:
             self.notify("no run recorded yet", severity="warning")
             return
         if run_id in self.marked:
             self.marked.remove(run_id)
-        else:
-            self.marked = (
-                [*self.marked[-1:], run_id] if len(self.marked) == 2 else [*self.marked, run_id]
+        elif len(self.marked) >= MAX_RUNS:
+            self.notify(
+                f"{MAX_RUNS} runs are marked, as many as fit side by side: unmark one with m",
+                severity="warning",
             )
+            return
+        else:
+            self.marked.append(run_id)
         self._redraw_marks()
 
     def action_compare(self) -> None:
-        """Compare the two marked runs (one marked: it and the run under the cursor)."""
-        pair = list(self.marked)
+        """Compare every marked run against the first marked (one marked: it and the run
+        under the cursor)."""
+        runs = list(self.marked)
         cursor = self.cursor_run
-        if len(pair) == 1 and cursor is not None and cursor != pair[0]:
-            pair.append(cursor)
-        if len(pair) < 2:
-            self.notify("mark two runs with m (A and B), then press C", severity="warning")
+        if len(runs) == 1 and cursor is not None and cursor != runs[0]:
+            runs.append(cursor)
+        if len(runs) < 2:
+            self.notify("mark runs with m (A is the base), then press C", severity="warning")
             return
-        self.post_message(self.CompareRequested(self.records[pair[0]], self.records[pair[1]]))
+        self.post_message(self.CompareRequested([self.records[r] for r in runs]))
