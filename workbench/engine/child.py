@@ -54,10 +54,12 @@ from workbench.engine.protocol import (
     Log,
     Progress,
     Sections,
+    Started,
     encode,
 )
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
+from workbench.engine.sections.memory import own_memory
 from workbench.errors import StopRun, UserError
 
 CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
@@ -386,6 +388,7 @@ class Run:
             try:
                 chain = self.build(pipe, params)
                 self.block.phase = probe.RUNNING_PHASE
+                self.outbox.post(Started(own_memory()))
                 self.drive(chain)
             finally:
                 self.running = False

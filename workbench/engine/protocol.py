@@ -49,6 +49,16 @@ class Hello:
 
 
 @dataclass(frozen=True)
+class Started:
+    """The chain's first ``next()`` comes now. ``memory``: the runner's own reading of its
+    memory just before it (``MemoryTotals`` fields, bytes: rss, anon, file, shmem, uss, pss;
+    from ``/proc/self/status`` and ``smaps_rollup``), the start of the run's memory figures.
+    Consumed by the runner handle."""
+
+    memory: dict[str, int | None]
+
+
+@dataclass(frozen=True)
 class StageSample:
     """Counters of one stage (position 0 is the source) at one moment; times in ns."""
 
@@ -287,6 +297,7 @@ Event = Union[  # noqa: UP007 - a runtime alias, kept as typing.Union
     Snapshot,
     Sections,
     Progress,
+    Started,
     Log,
     Failure,
     Finished,
@@ -304,6 +315,7 @@ _KINDS: dict[str, type] = {
     "exited": Exited,
     "sections": Sections,
     "progress": Progress,
+    "started": Started,
 }
 _KINDS.update({"kernel_environment": KernelEnvironment, "kernel_result": KernelResult})
 _KINDS["line_profile"] = LineProfile

@@ -43,11 +43,12 @@ from workbench.engine.protocol import (
     Sections,
     Snapshot,
     StageSample,
+    Started,
     decode,
 )
 from workbench.engine.reaper import REAPER
 from workbench.engine.sections.gpu import GpuSampler
-from workbench.engine.sections.memory import BUDGET_MEASURES, TreeSampler, clear_hwm
+from workbench.engine.sections.memory import BUDGET_MEASURES, MemoryTotals, TreeSampler
 from workbench.units import format_bytes
 
 #: How long a child gets to end by itself after a stop request before it is killed.
@@ -352,6 +353,10 @@ class RunHandle:
                 if isinstance(ev, Sections):
                     self.sections.update(ev.values)
                     continue
+                if isinstance(ev, Started):
+                    if self.tree is not None and ev.memory:
+                        self.tree.runner_start(MemoryTotals(**ev.memory))  # type: ignore[arg-type]
+                    continue
                 if isinstance(ev, Finished):
                     self._finished = True
                 self.events.put(ev)
@@ -388,7 +393,6 @@ class RunHandle:
             if not marked and self.block.started:
                 marked = True
                 tree.mark_start()
-                clear_hwm(proc.pid)
                 self._chain_at = now
             # ---- the memory budget
             measure = tree.measure()

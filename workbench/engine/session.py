@@ -343,8 +343,8 @@ def memory_report(snap: Snapshot | None) -> dict[str, Any] | None:
     """The report's "memory": the tree's totals at start, peak and end, per process, and
     the headline figures under flat names (``rss_peak_bytes``, ``private_peak_bytes``...)."""
     mem = snap.memory if snap is not None else None
-    if mem is None:
-        return None
+    if mem is None or not mem.samples:
+        return None  # not measured (a run that ended before the first reading): not zero
     out = mem.to_json()
     out.update(
         {
@@ -437,7 +437,9 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
             "runner_spawned_ns": snap.spawned_ns if snap else None,
             "first_batch_ns": snap.first_batch_ns if snap else None,
         },
-        "cpu_s": snap.memory.cpu_s if snap is not None and snap.memory is not None else None,
+        "cpu_s": snap.memory.cpu_s
+        if snap is not None and snap.memory and snap.memory.samples
+        else None,
         "memory": memory_report(snap),
         "error": err,
         "options": state.options,

@@ -22,6 +22,7 @@ What the names mean (the views say it too):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -277,6 +278,20 @@ def read_rollup(pid: int) -> tuple[int, int] | None:
     return f.get("pc", 0) + f.get("pd", 0) + f.get("ph", 0), f["pss"]
 
 
+def own_memory() -> dict[str, int | None]:
+    """This process's memory now (``MemoryTotals`` fields, bytes; ``{}`` if unreadable):
+    what the runner sends as ``protocol.Started`` before its chain's first ``next()``."""
+    pid = os.getpid()
+    st = read_status(pid)
+    if not st or "rss" not in st:
+        return {}
+    uss, pss = read_rollup(pid) or (None, None)
+    return {
+        "rss": st["rss"], "anon": st.get("anon", 0), "file": st.get("file", 0),
+        "shmem": st.get("shmem", 0), "uss": uss, "pss": pss,
+    }  # fmt: skip
+
+
 def children(pid: int) -> list[int]:
     """Direct children of ``pid``, from every thread's ``children`` list."""
     out: list[int] = []
@@ -345,6 +360,8 @@ class _Proc:
     now: MemoryTotals = field(default_factory=MemoryTotals)
     peak: MemoryTotals = field(default_factory=MemoryTotals)
     hwm: int | None = None
+    hwm_in_run: bool = False  # VmHWM covers the run only (reset at its start, or born later)
+    start: MemoryTotals | None = None  # at the chain's start (None: born later)
     rollup: tuple[int, int] | None = None
     cpu_s: float = 0.0
 
@@ -375,6 +392,8 @@ class TreeSampler:
         self.budget_crossed_ns: int | None = None
         self.budget_killed_ns: int | None = None
         self.budget_at_kill: int | None = None
+        self.started = False  # mark_start() was called
+        self._runner_start: MemoryTotals | None = None  # the runner's own reading
         self._add(root, "runner")
 
     def _add(self, pid: int, role: str | None = None) -> None:
@@ -384,7 +403,8 @@ class TreeSampler:
         if role is None:
             recorded = self.roles() if self.roles is not None else {}
             role = recorded.get(pid) or role_of(pid, self._root_cmd)
-        self.procs[pid] = _Proc(pid, started, role, _comm(pid))
+        # A process born after the chain started has a high-water mark of the run only.
+        self.procs[pid] = _Proc(pid, started, role, _comm(pid), hwm_in_run=self.started)
 
     def discover(self) -> None:
         """Add descendants not seen yet (breadth first from the root), and take the roles
@@ -426,8 +446,11 @@ class TreeSampler:
             uss, pss = p.rollup if p.rollup else (None, None)
             p.now = MemoryTotals(st.get("rss", 0), st.get("anon", 0), st.get("file", 0),
                                  st.get("shmem", 0), uss, pss)  # fmt: skip
-            p.peak = p.peak.peaks(p.now)
             p.hwm = st.get("hwm")
+            p.peak = p.peak.peaks(p.now)
+            if p.hwm_in_run and p.hwm is not None and p.hwm > p.peak.rss:
+                # The kernel's high-water mark: a spike shorter than a sampling interval
+                p.peak = dataclasses.replace(p.peak, rss=p.hwm)
             if p.pid == self.root:
                 self.runner_hwm = p.hwm
         alive = [p.now for p in self.procs.values() if p.alive]
@@ -435,16 +458,46 @@ class TreeSampler:
             self.now = total(alive)
         # else the whole tree is gone: ``now`` stays its last reading, the figures at its end
         self.peak = self.peak.peaks(self.now)
+        # The tree held at least what any one process held at its own peak.
+        most = max((p.peak.rss for p in self.procs.values() if p.hwm_in_run), default=0)
+        if most > self.peak.rss:
+            self.peak = dataclasses.replace(self.peak, rss=most)
         self.samples += 1
         return self.now
 
     def mark_start(self) -> None:
-        """The chain starts now: figures from here are the run's (peaks restart)."""
-        self.start = self.now
-        self.peak = self.now
+        """The chain starts now: figures from here are the run's (peaks restart, and each
+        process's high-water mark is reset so that it covers the run only)."""
+        self.started = True
         self.cpu_start_s = self.cpu_s()
         for p in self.procs.values():
+            if not p.alive:
+                continue
+            p.hwm_in_run = clear_hwm(p.pid)
+            rollup = read_rollup(p.pid)  # USS and PSS of this moment, not of a while ago
+            if rollup is not None:
+                p.now = dataclasses.replace(p.now, uss=rollup[0], pss=rollup[1])
+            p.start = p.now
             p.peak = p.now
+        self.peak = self.now
+        root = self.procs.get(self.root)
+        if root is not None and self._runner_start is not None:
+            root.start = self._runner_start
+        self._restart()
+
+    def runner_start(self, totals: MemoryTotals) -> None:
+        """The runner's own reading of its memory just before its chain's first ``next()``
+        (``protocol.Started``): its start figures, which the parent's sampling could only
+        take after the first batch had begun to allocate."""
+        self._runner_start = totals
+        root = self.procs.get(self.root)
+        if self.started and root is not None:
+            root.start = totals
+            self._restart()
+
+    def _restart(self) -> None:
+        self.start = total(p.start for p in self.procs.values() if p.start is not None)
+        self.peak = self.peak.peaks(self.start)
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) of every process of the tree so far, ended ones
