@@ -23,14 +23,16 @@ does not: the run stays on one thread and pipebench adds none.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.authoring.pipeline import Stage
 from workbench.errors import UserError
+
+if TYPE_CHECKING:  # asyncio itself only where a chain has an async stage
+    import asyncio
 
 _END = object()  # what ``_anext`` returns at the end of an async iterator
 
@@ -87,6 +89,8 @@ class EventLoop:
     down), as ``asyncio.run`` ends its loop."""
 
     def __init__(self) -> None:
+        import asyncio
+
         self.loop = asyncio.new_event_loop()
         self.outputs = 0  # AsyncOutputs not closed yet
 
@@ -110,6 +114,8 @@ class EventLoop:
         self.outputs -= 1
         if self.outputs > 0 or self.loop.is_closed():
             return
+        import asyncio
+
         loop = self.loop
         try:
             pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
@@ -126,6 +132,8 @@ class EventLoop:
 
 
 async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
+    import asyncio
+
     await asyncio.gather(*tasks, return_exceptions=True)
 
 

@@ -26,7 +26,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -44,6 +43,7 @@ from workbench.engine.loader import (
 from workbench.engine.output import install_streams
 from workbench.engine.protocol import (
     BUDGET_EXCEEDED,
+    CONFIG_ENV,
     FAILED,
     FINISHED,
     STOPPED,
@@ -53,6 +53,7 @@ from workbench.engine.protocol import (
     Hello,
     Log,
     Progress,
+    RunConfig,
     Sections,
     Started,
     encode,
@@ -62,7 +63,6 @@ from workbench.engine.sections.lru_timing import install as time_lru_cache_misse
 from workbench.engine.sections.memory import own_memory
 from workbench.errors import StopRun, UserError
 
-CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
 #: Messages of a stop, by reason (the parent adds figures where it has them).
 STOP_MESSAGES = {
@@ -75,22 +75,6 @@ STOP_MESSAGES = {
     "memory_budget": "the memory budget was passed",
     "gpu_memory_budget": "the GPU memory budget was passed",
 }
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What the parent asks of one run."""
-
-    target: str
-    params: dict[str, str]
-    events_fd: int
-    block_fd: int
-    snapshot_s: float = 0.1
-    max_batches: int | None = None
-    max_seconds: float | None = None  # enforced by the parent; kept for messages
-    parent_pid: int | None = None
-    mode: str = "pipeline"  # "pipeline", "kernels" or "lines"
-    options: dict[str, Any] = field(default_factory=dict)  # mode-specific
 
 
 class Outbox:

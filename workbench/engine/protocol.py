@@ -33,6 +33,26 @@ class ProtocolError(ValueError):
     """A line from the child that is not a valid event of this protocol version."""
 
 
+#: The environment variable that carries a cold runner's ``RunConfig`` (JSON).
+CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What the parent asks of one run."""
+
+    target: str
+    params: dict[str, str]
+    events_fd: int
+    block_fd: int
+    snapshot_s: float = 0.1
+    max_batches: int | None = None
+    max_seconds: float | None = None  # enforced by the parent; kept for messages
+    parent_pid: int | None = None
+    mode: str = "pipeline"  # "pipeline", "kernels" or "lines"
+    options: dict[str, Any] = field(default_factory=dict)  # mode-specific
+
+
 @dataclass(frozen=True)
 class Hello:
     """The child loaded the pipeline and built its chain."""

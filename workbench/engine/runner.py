@@ -32,14 +32,15 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from workbench.engine import probe
-from workbench.engine.child import CONFIG_ENV, RunConfig
 from workbench.engine.output import Output
 from workbench.engine.protocol import (
+    CONFIG_ENV,
     Event,
     Exited,
     Finished,
     Log,
     ProtocolError,
+    RunConfig,
     Sections,
     Snapshot,
     StageSample,

@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from workbench.engine.child import CONFIG_ENV, RunConfig
+from workbench.engine.protocol import CONFIG_ENV, RunConfig
 
 #: Bytes of one request or reply line at most (a configuration with its environment).
 MAX_MESSAGE = 1 << 20
