@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,11 @@ from workbench.engine.kernels.load import KernelSetInfo
 from workbench.engine.protocol import Progress
 from workbench.engine.session import MIN_BATCHES, MIN_SELF_S, RunState, StageRow, stage_rows
 from workbench.units import format_count, format_rate, format_seconds
+from workbench.views.autofind import instrumented_view, notes_view
+from workbench.views.caches import caches_table
 from workbench.views.memory import memory_view
-from workbench.views.parallel import bottleneck_note
+from workbench.views.parallel import bottleneck_note, parallel_view
+from workbench.views.resources import contexts_view, gpu_view
 from workbench.views.text import user_text
 
 STATUS_STYLE = {
@@ -155,15 +158,15 @@ def status_line(state: RunState, record: str | None = None) -> Text:
     return t
 
 
-#: Headless views of snapshot sections: section name -> "module:function", the function
-#: taking the section's data and returning a Rich renderable (or None to show nothing).
-SECTION_VIEWS: dict[str, str] = {
-    "gpu": "workbench.views.resources:gpu_view",
-    "contexts": "workbench.views.resources:contexts_view",
-    "caches": "workbench.views.caches:caches_table",
-    "parallel": "workbench.views.parallel:parallel_view",
-    "instrumented": "workbench.views.autofind:instrumented_view",
-    "notes": "workbench.views.autofind:notes_view",
+#: Headless views of snapshot sections: section name -> a function taking the section's
+#: data and returning a Rich renderable (or None to show nothing).
+SECTION_VIEWS: dict[str, Callable[[Any], Any]] = {
+    "gpu": gpu_view,
+    "contexts": contexts_view,
+    "caches": caches_table,
+    "parallel": parallel_view,
+    "instrumented": instrumented_view,
+    "notes": notes_view,
 }
 
 
@@ -171,13 +174,12 @@ def section_views(state: RunState) -> list[Any]:
     """Renderables for the sections of the last snapshot that have a registered view."""
     snap = state.snapshot
     out: list[Any] = []
-    for name, spec in SECTION_VIEWS.items():
+    for name, view in SECTION_VIEWS.items():
         if snap is None or name not in snap.sections:
             continue
-        module, _, func = spec.partition(":")
-        view = getattr(importlib.import_module(module), func)(snap.sections[name])
-        if view is not None:
-            out.append(view)
+        shown = view(snap.sections[name])
+        if shown is not None:
+            out.append(shown)
     return out
 
 
