@@ -18,6 +18,7 @@ from workbench.views.parallel import (
     format_speedup,
     workers_label,
 )
+from workbench.views.text import user_text
 
 
 def parallel_text(data: dict[str, Any] | None) -> Text:
@@ -32,7 +33,7 @@ def parallel_text(data: dict[str, Any] | None) -> Text:
     text.append(f"backend {where}", style="dim")
     for s in stages:
         text.append("\n")
-        text.append(f"{s['stage']}", style="bold")
+        text.append_text(user_text(s["stage"], "bold"))
         text.append(
             f" · {workers_label(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight"
         )
@@ -42,9 +43,11 @@ def parallel_text(data: dict[str, Any] | None) -> Text:
             f" · busy {format_share(s.get('utilization'))}"
         )
         if s.get("verdict"):
-            text.append(f"\n  → {s['verdict']}", style="italic")
+            text.append("\n  → ", style="italic")
+            text.append_text(user_text(s["verdict"], "italic"))
     if data.get("problem"):
-        text.append(f"\n! {data['problem']}", style="bold")
+        text.append("\n! ", style="bold")
+        text.append_text(user_text(data["problem"], "bold"))
     return text
 
 
