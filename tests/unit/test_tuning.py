@@ -87,6 +87,7 @@ def test_cancelled_runs_and_runs_with_other_parameters_never_count() -> None:
     assert t.cancelled == 2 and t.other_params == 1
     notes = text(tuning_view(t, width=80, height=30))
     assert "left out: 2 cancelled before their first batch, 1 with other parameters" in notes
+    assert "(rows=5)" in notes  # which ones
 
 
 def test_failed_sizes_are_marked_and_never_best() -> None:

@@ -98,6 +98,7 @@ class Tuning:
     budget: int | None  # bytes of private memory, or None
     cancelled: int = 0  # runs cancelled before their first batch (left out)
     other_params: int = 0  # runs with other parameters (left out)
+    others_seen: tuple[str, ...] = ()  # those parameters, as "rows=5", each once
     sweeps: int = 0  # sweeps that contributed
     over_budget: tuple[int, ...] = field(default_factory=tuple)  # sizes whose peak passed it
 
@@ -156,12 +157,17 @@ def tuning(
                     a.failures += 1
         used_sweeps += used
     cancelled = other = 0
+    seen: list[str] = []
     for run_id, rec in recorded.items():
         batch = _batch_size(rec.get("params"))
         if batch is None:
             continue
         if want is not None and _others(rec.get("params") or {}) != want:
             other += 1
+            differ = _others(rec.get("params") or {})
+            text = " ".join(f"{k}={v}" for k, v in differ.items() if want.get(k) != v)
+            if text not in seen:
+                seen.append(text)
             continue
         if is_cancelled(rec):
             cancelled += 1
@@ -208,7 +214,16 @@ def tuning(
     )
     fits = [p for p in points if p.ok and p.batch_size not in over]
     best = max(fits, key=lambda p: (p.items_per_s or 0.0, -p.batch_size)) if fits else None
-    return Tuning(points, best, budget, cancelled, other, used_sweeps, over)
+    return Tuning(
+        points,
+        best,
+        budget,
+        cancelled=cancelled,
+        other_params=other,
+        others_seen=tuple(seen),
+        sweeps=used_sweeps,
+        over_budget=over,
+    )
 
 
 def tuning_table(t: Tuning) -> Table:
@@ -254,7 +269,8 @@ def tuning_notes(t: Tuning) -> Text:
     if t.cancelled:
         left.append(f"{t.cancelled} cancelled before their first batch")
     if t.other_params:
-        left.append(f"{t.other_params} with other parameters")
+        which = "; ".join(t.others_seen[:3]) + ("; …" if len(t.others_seen) > 3 else "")
+        left.append(f"{t.other_params} with other parameters ({which})")
     if left:
         out.append("\nleft out: " + ", ".join(left) + " (not results)")
     return out

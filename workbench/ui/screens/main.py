@@ -245,7 +245,7 @@ def _idle_note(item: CatalogItem | None) -> str:
     if item.kind == "kernels":
         return "A kernel set is timed in its own view: press k or Enter."
     if item.reason:
-        return "Fix the import error above, then restart pipebench to list its pipelines."
+        return "None of its pipelines can be listed or run until it imports."
     return "A module: select one of its pipelines below it in the tree."
 
 

@@ -15,11 +15,13 @@ def rate_lines(state: RunState) -> list[str]:
     """The figures over the chart, a short line each: while the run goes, the rate over its
     window (which is said) and the largest windowed rate; once it has ended, its average
     only."""
+    if state.cancelled:
+        return ["no batch came out:", "cancelled before the first"]
     if state.ended:
         return [f"average {format_rate(throughput(state))} items/s", "over the whole run"]
     window = window_of(state)
     if state.rate is None or window is None:
-        return ["now: measuring", "(a window is ≥ 1 s and ≥ 5 batches)"]
+        return ["now: measuring", "over ≥ 1 s, ≥ 5 batches"]
     span, batches = window
     return [
         f"now {format_rate(state.rate)} items/s",
