@@ -7,10 +7,13 @@ a run is involved, records written with ``engine.records`` where only records ar
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from textual.app import App
 from textual.widgets import ProgressBar, Static, TabbedContent
 
 from tests.functional.conftest import (
@@ -25,9 +28,14 @@ from tests.functional.conftest import (
 )
 from workbench.engine import records
 from workbench.engine.catalog import discover
+from workbench.engine.protocol import Progress
 from workbench.engine.records import load_runs
+from workbench.engine.session import RunState
+from workbench.engine.sweep.run import SweepResult
+from workbench.engine.sweep.search import GROW, OK, SweepPoint, SweepSettings
 from workbench.ui.screens.help import HelpScreen
 from workbench.ui.screens.main import MainScreen
+from workbench.ui.screens.sweep import SweepScreen
 from workbench.ui.screens.tuning import TuningScreen
 from workbench.ui.widgets.catalog_tree import CatalogTree
 from workbench.ui.widgets.run_header import RunHeader
@@ -381,3 +389,58 @@ async def test_a_factory_that_prepares_data_shows_a_progress_bar(write_module: A
         await wait_until(pilot, lambda: app.active is None, timeout=60, what="the run to end")
         assert app.last_update is not None and app.last_update.state.status == "finished"
         assert not progress.has_class("-shown")
+
+
+@async_test
+async def test_the_sweep_screen_shows_how_far_it_is() -> None:
+    """Runs done of those it runs at most, a bar, and what a run's factory prepares."""
+    go = threading.Event()
+    settings = SweepSettings(min_size=64, max_size=1024)  # at most 5 runs
+
+    def runner(target: str, s: SweepSettings, **kw: Any) -> SweepResult:
+        result = SweepResult("s1", target, s, time.time())
+        first = SweepPoint(64, GROW, OK, "stopped", 1000.0, warmup_excluded=True)
+        kw["on_start"](64, GROW)
+        kw["on_point"](first)
+        result.points.append(first)
+        kw["on_start"](128, GROW)
+        making = Progress("making the data", 2, 8, "parts")
+        kw["on_state"](128, RunState("m.py:p", progress=making))
+        go.wait(10)
+        return result
+
+    screen = SweepScreen("m.py:p", settings, runner=runner)
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(screen)
+
+    async with Host().run_test(size=(80, 24)) as pilot:
+        line = screen.query_one("#sweep-progress-text", Static)
+        await wait_until(
+            pilot, lambda: "making the data" in plain(line.render()), what="the progress"
+        )
+        shown = plain(line.render())
+        assert "1 of at most 5 runs done" in shown and "batch_size=128 running" in shown
+        assert "making the data: 2 of 8 parts (25%)" in shown
+        bar = screen.query_one("#sweep-progress-bar", ProgressBar)
+        assert bar.total == 5 and bar.progress == 1
+        go.set()
+        await wait_until(pilot, lambda: screen.result is not None, what="the end")
+        await pilot.pause()
+        assert "the sweep is over" in plain(line.render())
+
+
+@async_test
+async def test_a_long_history_says_how_far_it_is_read() -> None:
+    class Host(App[None]):
+        def compose(self) -> Any:
+            yield RunsTable(id="runs")
+
+    async with Host().run_test(size=(80, 10)) as pilot:
+        table = pilot.app.query_one(RunsTable)
+        table.title = "runs of p (0 recorded)"
+        table.show_reading(50, 400)
+        assert "reading 50/400 files" in str(table.border_title)
+        table.show_reading(400, 400)
+        assert str(table.border_title) == "runs of p (0 recorded)"
