@@ -236,6 +236,21 @@ async def test_the_run_view_follows_the_selection(write_module: Any) -> None:
             "broken.py failed to import, so none of its pipelines can run" in n for n in said
         )
         assert not any("select a pipeline" in n for n in said)
+        # A run going while another item is shown: the header says so.
+        await select_item(pilot, "small")
+        await set_params(pilot, n="100000000")
+        await pilot.press("r")
+        await wait_until(
+            pilot,
+            lambda: app.last_update is not None and app.last_update.state.status == "running",
+            timeout=30,
+            what="the long run to go",
+        )
+        await select_item(pilot, "twice")
+        await wait_until(pilot, lambda: "● running: small (s stops it)" in header(app))
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.active is None, timeout=30, what="the stop")
+        assert "running: small" not in header(app)
 
 
 @async_test

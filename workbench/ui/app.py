@@ -32,7 +32,7 @@ from workbench.engine.runner import GRACE_S, RunOptions
 from workbench.engine.session import RunState, report, throughput
 from workbench.errors import UserError
 from workbench.text import printable
-from workbench.ui import tools
+from workbench.ui import selection, tools
 from workbench.ui.messages import CatalogLoaded, RunEnded, RunRecordsLoaded, RunUpdated
 from workbench.ui.run_control import ActiveRun, Starter, default_starter, launch, same_file
 from workbench.ui.screens.dialogs import BatchSizeDialog, ParamsDialog
@@ -45,10 +45,8 @@ from workbench.ui.tools import TOOL_ACTIONS
 from workbench.ui.widgets.catalog_tree import CatalogItem, CatalogTree
 from workbench.ui.widgets.run_header import cancel_phase
 from workbench.ui.widgets.runs_table import RunsTable
-from workbench.ui.widgets.selection_info import module_error
 from workbench.ui.widgets.stage_table import StageTable
 from workbench.units import format_rate
-from workbench.views.catalog import import_fix
 
 #: Actions that only make sense on the main screen (disabled while a dialog is open).
 MAIN_ACTIONS = {"run", "stop", "batch", "batch_size", "params", "tuning", *TOOL_ACTIONS}
@@ -123,6 +121,11 @@ class PipebenchApp(App[int]):
         self.main = MainScreen()
         """The one main screen (dialogs and help go on top of it)."""
 
+    @property
+    def queued(self) -> CatalogItem | None:
+        """The pipeline that runs once the run going has ended, if any."""
+        return self._queued
+
     def get_default_screen(self) -> Screen[None]:
         return self.main
 
@@ -172,47 +175,12 @@ class PipebenchApp(App[int]):
             self.load_records(info.name, msg.item.module_path)
 
     def follow_selection(self) -> None:
-        """Show in the run view what the tree has selected: the selected pipeline's run
-        going or latest in this session, else what the item is (a pipeline not run yet, a
-        kernel set, a module, an import error in full)."""
-        item = self.selected
-        info = item.pipeline if item is not None else None
-        active = self.active
-        mine = (
-            active
-            if active is not None and info is not None and active.target == info.target
-            else None
-        )
-        update = self.latest.get(info.target) if info is not None else None
-        if mine is not None:
-            self.shown_run_id = mine.run_id
-            if update is not None and update.run_id != mine.run_id:
-                update = None  # its first update is still to come
-        if update is not None:
-            self.shown_run_id = update.run_id
-            self.last_update = update
-            self.main.reset_panels()
-            self.main.show_update(update)
-        else:
-            if mine is None:
-                self.shown_run_id = None
-            self.last_update = None
-            self.main.show_subject(item, self.settings.get(info.target) if info else None)
-        self.say_elsewhere()
+        """Show in the run view what the tree has selected (``ui.selection.follow``)."""
+        selection.follow(self)
 
     def say_elsewhere(self) -> None:
-        """The header says when the run going is of another item than the one shown."""
-        active = self.active
-        text = None
-        if active is not None and active.run_id != self.shown_run_id:
-            stopping = active.bridge.follower.stopping
-            what = "stopping" if stopping else "running"
-            text = f"{'■' if stopping else '●'} {what}: {active.pipeline}"
-            if not stopping:
-                text += " (s stops it)"
-            if self._queued is not None:
-                text += f"; {self._queued.name} starts next"
-        self.main.show_elsewhere(text)
+        """Say in the header when the run going is of another item than the one shown."""
+        selection.say_elsewhere(self)
 
     def on_catalog_tree_item_chosen(self, msg: CatalogTree.ItemChosen) -> None:
         if msg.item.kind == "pipeline":
@@ -281,19 +249,7 @@ class PipebenchApp(App[int]):
             self.notify(f"{item.name} is a kernel set: k or Enter times it", severity="warning")
             return None
         if item is not None and item.kind == "module":
-            if item.reason:
-                error = module_error(item)
-                self.notify(
-                    f"{item.name} failed to import, so none of its pipelines can run: "
-                    f"{error}\nfix: {import_fix(error)}",
-                    title=f"{item.name} cannot run",
-                    severity="error",
-                )
-            else:
-                self.notify(
-                    f"{item.name} is a module: select one of its pipelines (↓), then r",
-                    severity="warning",
-                )
+            selection.not_a_pipeline(self, item)
             return None
         if item is None or item.pipeline is None:
             self.notify("select a pipeline in the tree first", severity="warning")
