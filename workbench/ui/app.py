@@ -192,7 +192,7 @@ class PipebenchApp(App[int]):
             if node is not None:
                 node.toggle()
             if msg.item.reason:
-                self.notify(msg.item.reason, title=msg.item.name, severity="warning")
+                selection.not_a_pipeline(self, msg.item)  # the import error and its fix
 
     @work(
         thread=True,

@@ -1,8 +1,8 @@
 """The run's parallel stages: workers, tasks in flight, items/s, efficiency and the verdict.
 
-Fed with the "parallel" section of each snapshot (``update_section``). Three short lines a
+Fed with the "parallel" section of each snapshot (``update_section``). Four short lines a
 stage rather than the headless table (``views_parallel.parallel_view``), so it reads in a
-side column 30 columns wide; the figures are formatted by the same helpers.
+tab 56 columns wide (80x24); the figures are formatted by the same helpers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from workbench.views.text import user_text
 
 
 def parallel_text(data: dict[str, Any] | None) -> Text:
-    """Each parallel stage in three lines; a one-line note when there is none."""
+    """Each parallel stage in four short lines; a one-line note when there is none."""
     stages = (data or {}).get("stages") or []
     if not data or not stages:
         return Text("no parallel stage in this run", style="dim")
@@ -37,9 +37,11 @@ def parallel_text(data: dict[str, Any] | None) -> Text:
         text.append(
             f" · {workers_label(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight"
         )
+        # Two figures a line: each keeps its unit on its line at 80 columns.
         text.append(
-            f"\n  {format_rate_or_dash(s.get('items_per_s'))} items/s · speedup {format_speedup(s.get('speedup'))}"
-            f" · efficiency {format_share(s.get('efficiency'))}"
+            f"\n  {format_rate_or_dash(s.get('items_per_s'))} items/s"
+            f" · speedup {format_speedup(s.get('speedup'))}"
+            f"\n  efficiency {format_share(s.get('efficiency'))}"
             f" · busy {format_share(s.get('utilization'))}"
         )
         if s.get("verdict"):
