@@ -309,12 +309,12 @@ class PipebenchApp(App[int]):
             item.module_path,
             {name: str(param_value(info, settings, name)) for name, _, _ in info.params},
         )
-        self.main.begin_run(self.active.run_id, f"{info.name} {params}".strip())
-        if (
-            self.selected is None
-            or self.selected.pipeline is None
-            or (self.selected.pipeline.target == info.target)
-        ):
+        # Shown when its pipeline is the one selected (a queued run may start after the
+        # cursor has moved on: the view keeps following the cursor).
+        selected = self.selected.pipeline if self.selected is not None else None
+        shown = self.selected is None or (selected is not None and selected.target == info.target)
+        self.main.begin_run(self.active.run_id, f"{info.name} {params}".strip(), shown)
+        if shown:
             self.shown_run_id = self.active.run_id
         self.say_elsewhere()
 

@@ -156,9 +156,12 @@ class MainScreen(Screen[None]):
         if found:
             found.first().show_reading(done, total)
 
-    def begin_run(self, run_id: str, title: str) -> None:
+    def begin_run(self, run_id: str, title: str, shown: bool = True) -> None:
+        """A run starts: its part of the log begins; when it is ``shown`` (its pipeline is
+        the one selected), the side tabs forget the last run's figures."""
         self.query_one(RunLog).begin(run_id, title)
-        self.reset_panels()
+        if shown:
+            self.reset_panels()
         self.refresh_bindings()
 
     def reset_panels(self) -> None:
