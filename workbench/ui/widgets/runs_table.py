@@ -91,7 +91,7 @@ def record_cells(number: int, rec: dict[str, Any], best: bool, mark: str = "") -
         "peak private": "–" if cancelled else _mem(rec, "private_peak_bytes"),
         "peak RSS": "–" if cancelled else _mem(rec, "rss_peak_bytes"),
         "peak GPU": gpu_cell(rec),
-        "time": format_seconds(rec.get("duration_s")),
+        "time": "–" if cancelled else format_seconds(rec.get("duration_s")),
         "status": status_cell(record_status(rec)),
         "other params": user_text(" ".join(f"{k}={v}" for k, v in params.items())).plain,
     }
