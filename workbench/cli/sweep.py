@@ -8,10 +8,13 @@ saved).
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
+from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 
 from workbench.cli.args import (
@@ -31,6 +34,7 @@ from workbench.engine.sweep.run import SweepJob, SweepState, finish
 from workbench.engine.sweep.search import SweepSettings, full_sweep_runs
 from workbench.errors import UserError
 from workbench.units import format_rate, format_seconds
+from workbench.views.run import progress_text
 from workbench.views.sweep import answer_text, curve, points_table, sweep_header
 from workbench.views.text import user_text
 
@@ -196,23 +200,50 @@ def sweep_settings(args: argparse.Namespace) -> SweepSettings:
     )
 
 
-def _live_view(target: str, settings: SweepSettings, state: SweepState, width: int) -> Group:
+def progress_line(settings: SweepSettings, state: SweepState, elapsed_s: float) -> Table:
+    """How far the sweep is, as rich.progress draws it: runs done of those it runs at most,
+    a bar, the time so far, the run going (and what its factory prepares, if it says)."""
+    done = len(state.result.points)
+    total = len(settings.sizes) if settings.sizes else full_sweep_runs(settings)
+    run = state.run
+    line = Table.grid(padding=(0, 1))
+    line.add_column(no_wrap=True)
+    line.add_column(no_wrap=True)
+    line.add_column(no_wrap=True)
+    line.add_column(overflow="ellipsis", no_wrap=True)
+    what = Text("")
+    if run is not None and not run.ended:
+        size = run.options.get("size")
+        what = Text(f"batch_size={size}: ")
+        if run.progress is not None and (run.snapshot is None or not run.snapshot.stages):
+            what.append_text(progress_text(run.progress))
+        else:
+            what.append(
+                f"{format_seconds(run.elapsed_s)}, {format_rate(throughput(run))} items/s so far"
+            )
+    line.add_row(
+        Text(f"{done}/{'' if settings.sizes else '≤'}{total} runs", style="bold"),
+        ProgressBar(total=max(total, done), completed=done, width=24),
+        Text(format_seconds(elapsed_s), style="yellow"),
+        what,
+    )
+    return line
+
+
+def _live_view(
+    target: str, settings: SweepSettings, state: SweepState, width: int, started: float
+) -> Group:
     points = state.result.points
     run = state.run
     running = None
     if run is not None and not run.ended:
         size = run.options.get("size")
         running = (int(size), "") if isinstance(size, int) else None
-    parts: list[Any] = [sweep_header(target, settings), points_table(points, None, running)]
-    if running and run is not None:
-        rate = throughput(run)
-        parts.append(
-            Text(
-                f"batch_size={running[0]}: {format_seconds(run.elapsed_s)}"
-                f", {format_rate(rate)} items/s so far",
-                style="dim",
-            )
-        )
+    parts: list[Any] = [
+        sweep_header(target, settings),
+        points_table(points, None, running),
+        progress_line(settings, state, time.monotonic() - started),
+    ]
     if points:
         parts.append(curve(points, settings, None, width=min(width, 100) - 2, height=4))
     return Group(*parts)
@@ -223,10 +254,11 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     check_home()
     settings = sweep_settings(args)
     job = SweepJob(args.target, settings)
+    started = time.monotonic()
     state, signalled = follow(
         job,
         console,
-        view=lambda s: _live_view(args.target, settings, s, console.width),
+        view=lambda s: _live_view(args.target, settings, s, console.width, started),
         what="the sweep",
         echo_output=False,
         interval=0.25,

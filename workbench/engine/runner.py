@@ -215,6 +215,8 @@ class RunHandle:
         except OSError as exc:
             self._note(f"started cold: no warm server ({exc})")
             return None
+        if server is None:
+            return None  # the first run of this module (or of a new version): cold
         if server.unsafe is not None:
             self._note(f"started cold: {server.unsafe}, so forking a warm copy is unsafe")
             return None

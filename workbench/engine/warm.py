@@ -286,21 +286,28 @@ class WarmPool:
         self._lock = threading.Lock()
         self._servers: dict[str, WarmServer] = {}
 
-    def server(self, target: str, cwd: str | None) -> WarmServer:
-        """The server for ``target``'s module, started (and waited for) if needed."""
+    def server(self, target: str, cwd: str | None, wait: bool = False) -> WarmServer | None:
+        """The ready server for ``target``'s module. One not started yet (or for an older
+        version of the file) is started in the background and None returned, so that the
+        run asking starts cold: its log shows the module's import, and a stop during the
+        import cancels it, as for any cold run. ``wait``: wait for it instead."""
         module = target.rpartition(":")[0] if ":" in target else target
         key = (module, _mtime(module, cwd), cwd)
         with self._lock:
             server = self._servers.get(module)
-            if server is not None and (server.key != key or not server.usable):
+            # A server that said the module is unsafe to fork or fails to import is kept (for
+            # this version of the file) so that each run learns it without importing again.
+            gone = server is not None and server.ready.is_set() and server.proc.poll() is not None
+            said = server is not None and (server.unsafe or server.error)
+            if server is not None and (server.key != key or (gone and not said)):
                 server.close()
                 server = None
             if server is None:
                 server = WarmServer(target, key)
                 self._servers[module] = server
-        if not server.ready.wait(READY_TIMEOUT_S):
+        if wait and not server.ready.wait(READY_TIMEOUT_S):
             raise OSError("the warm server did not get ready in time")
-        return server
+        return server if server.ready.is_set() else None
 
     def close(self) -> None:
         with self._lock:

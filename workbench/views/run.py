@@ -113,11 +113,15 @@ def progress_text(p: Progress) -> Text:
     """A step the pipeline reported before its batches: "writing the corpus: 45,000 of
     200,000 rows (22%)"."""
     unit = f" {p.unit}" if p.unit else ""
+
+    def count(x: float) -> str:  # whole counts as such (3 of 8 parts), others to 3 digits
+        return f"{int(x):,}" if float(x).is_integer() else format_count(x)
+
     if p.total:
         share = f" ({100 * p.done / p.total:.0f}%)"
-        amount = f"{format_count(p.done)} of {format_count(p.total)}{unit}{share}"
+        amount = f"{count(p.done)} of {count(p.total)}{unit}{share}"
     else:
-        amount = f"{format_count(p.done)}{unit}"
+        amount = f"{count(p.done)}{unit}"
     out = user_text(p.what)
     out.append(f": {amount}")
     return out

@@ -16,6 +16,7 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from workbench.units import format_bytes, format_seconds
+from workbench.views.text import user_text
 
 #: Nodes shown at most; the report keeps what the panel leaves out.
 MAX_NODES = 400
@@ -36,7 +37,7 @@ def label_for(
 ) -> Text:
     """One node's label: name, duration (running time while open), outcome, RSS change."""
     name = r["name"] if count == 1 else f"{r['name']} ×{count}"
-    text = Text(name)
+    text = user_text(name)
     if total_s is not None:
         duration = format_seconds(total_s)
     elif r.get("duration_s") is not None:
@@ -52,7 +53,7 @@ def label_for(
             r["exception"], r["exception"]
         )
         outcome = f"rolled back ({cause})"
-    text.append(outcome, style=outcome_style(r.get("outcome") or "?"))
+    text.append_text(user_text(outcome, outcome_style(r.get("outcome") or "?")))
     if r.get("exits", 1) > 1:
         text.append(f" ×{r['exits']} exits", style="bold red")
     rss = r.get("rss_delta_bytes")
