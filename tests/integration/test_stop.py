@@ -83,3 +83,27 @@ def p(batch_size: int = 1):
     assert proc.returncode == 130, err
     assert time.monotonic() - start < 2.5  # stopped, not killed after the 3 s grace
     assert "stopped" in out and "Traceback" not in out + err
+
+
+def test_a_stop_asked_as_the_runner_starts_cancels_it(write_module):
+    """A stop in the runner's first milliseconds, before its handler is set (rapid + + in
+    the workbench): the run is cancelled while loading, never crashed by the signal."""
+    from workbench.engine.follow import Follower, RunJob
+    from workbench.engine.runner import RunOptions, start_run
+    from workbench.engine.session import report
+
+    path = write_module(
+        "quick", HEADER + "\n@pipeline\ndef p(batch_size: int = 1):\n    return range(10)\n"
+    )
+    for delay in (0.0, 0.01, 0.05):
+        handle = start_run(f"{path}:p", RunOptions())
+        time.sleep(delay)
+        handle.stop("user")
+        follower = Follower(RunJob(f"{path}:p", RunOptions()), starter=lambda t, o, h=handle: h)
+        rep = report(follower.run())
+        assert rep["status"] == "stopped" and rep["cancelled"], (
+            delay,
+            rep["status"],
+            rep["message"],
+        )
+        assert "while the module loaded" in (rep["message"] or ""), rep["message"]

@@ -351,9 +351,11 @@ class Run:
         self.probes.clear()
 
     def execute(self) -> int:
-        self.block.phase = probe.LOADING
         self.running = True  # a stop while the module imports ends the run too
+        self.block.phase = probe.LOADING  # the parent may signal now: the handler is set
         try:
+            if self.block.stop_reason is not None:
+                raise self.make_stop()  # asked for before the handler was set
             pipe, params = self.load()
         except UserError as exc:
             self.running = False
@@ -551,6 +553,8 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     _record_roles(block)
     try:
         if cfg.mode != "pipeline":
+            if cfg.mode == "kernels":  # it takes SIGINT as KeyboardInterrupt, from now on
+                block.phase = probe.LOADING
             code = _mode_main(cfg.mode, cfg, outbox, block)
         else:
             run = Run(cfg, outbox, block)

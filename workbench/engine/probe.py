@@ -67,8 +67,9 @@ STOP_REASONS = {
     6: "sighup", 7: "gpu_memory_budget", 8: "sigint",
 }  # fmt: skip
 STOP_CODES = {reason: code for code, reason in STOP_REASONS.items()}
-#: Phases of the child (the PHASE word).
-LOADING, RUNNING_PHASE, CLOSING, DONE_PHASE = 0, 1, 2, 3
+#: Phases of the child (the PHASE word). STARTING: its stop handler is not set yet, so the
+#: parent leaves a stop in the block and signals it only from LOADING on.
+STARTING, LOADING, RUNNING_PHASE, CLOSING, DONE_PHASE = 0, 1, 2, 3, 4
 #: Roles a child records for the processes it starts (see ``Block.set_role``).
 ROLE_NAMES = {
     1: "DataLoader worker",

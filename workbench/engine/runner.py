@@ -269,6 +269,8 @@ class RunHandle:
         """SIGINT the child: its handler raises the stop where the main thread is."""
         proc = self.proc
         self._interrupted_at = time.monotonic()
+        if self.block.phase == probe.STARTING:
+            return  # no handler yet (a SIGINT would crash it): signalled again once it is set
         with contextlib.suppress(ProcessLookupError):
             if proc is not None:
                 proc.send_signal(signal.SIGINT)
