@@ -107,3 +107,5 @@ def test_a_stop_asked_as_the_runner_starts_cancels_it(write_module):
             rep["message"],
         )
         assert "while the module loaded" in (rep["message"] or ""), rep["message"]
+        # No Hello came, yet the record says what was asked for.
+        assert rep["pipeline"] == "p" and rep["path"] == str(path) and rep["params"] == {}

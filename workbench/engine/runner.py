@@ -105,6 +105,7 @@ class RunOptions:
     def as_dict(self) -> dict[str, Any]:
         """The options as reports record them."""
         return {
+            "params": dict(self.params),  # as given (the report's params: after conversion)
             "max_batches": self.max_batches,
             "max_seconds": self.max_seconds,
             "memory_budget_bytes": self.memory_budget,

@@ -20,6 +20,7 @@ Figures and the rules behind them:
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import socket
 import uuid
@@ -28,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import workbench
+from workbench.engine.loader import parse_target
 from workbench.engine.protocol import (
     BUDGET_EXCEEDED,
     CRASHED,
@@ -388,15 +390,18 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
     rows = stage_rows(state)
     top = next((r.name for r in rows if r.bottleneck), None)
     total = snap.elapsed_ns / 1e9 if snap else 0.0
+    asked = parse_target(state.target)
+    asked_path = os.path.abspath(asked.module) if asked.module.endswith(".py") else None
     ex = state.exited
     return {
         "schema": REPORT_SCHEMA,
         "run_id": state.run_id,
         "target": state.target,
-        "pipeline": hello.pipeline if hello else None,
+        # Before Hello (cancelled while its module loaded): what was asked for.
+        "pipeline": hello.pipeline if hello else asked.name,
         "module": hello.module if hello else None,
-        "path": hello.path if hello else None,
-        "params": hello.params if hello else None,
+        "path": hello.path if hello else asked_path,
+        "params": hello.params if hello else state.options.get("params"),
         "status": state.status,
         "cancelled": state.cancelled,
         "stop_reason": state.stop_reason,
