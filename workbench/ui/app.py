@@ -355,9 +355,10 @@ class PipebenchApp(App[int]):
         self._recorded.add(state.run_id)
         rep = report(state, finished_at=time.time())
         asked = self._asked.pop(state.run_id, None)
-        if rep.get("pipeline") is None and asked is not None:
-            # Cancelled while its module loaded: no Hello, so the report does not say which
-            # pipeline; the runs table lists it (cancelled) with what was asked for.
+        if state.hello is None and asked is not None:
+            # Cancelled while its module loaded: no Hello, so the report has only the
+            # target's parts; the runs table lists it (cancelled) with every parameter asked
+            # for, defaults included, as a run's record has them.
             rep["pipeline"], rep["path"], rep["params"] = asked
         try:
             save_run(rep)
