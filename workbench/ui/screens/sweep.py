@@ -24,8 +24,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static
 
 from workbench.engine.session import RunState, throughput
+from workbench.engine.sweep.answer import Answer, recommend
+from workbench.engine.sweep.points import SweepPoint, SweepSettings
 from workbench.engine.sweep.run import SweepResult, run_sweep
-from workbench.engine.sweep.search import Answer, SweepPoint, SweepSettings, recommend
+from workbench.engine.sweep.stats import SizeResult
 from workbench.errors import UserError
 from workbench.units import format_rate, format_seconds
 from workbench.views.sweep import (
@@ -33,9 +35,11 @@ from workbench.views.sweep import (
     answer_text,
     curve,
     notes,
-    point_cells,
+    size_cells,
+    sizes_for,
     sweep_header,
 )
+from workbench.views.text import user_text
 
 #: ``run_sweep`` or a stand-in with its signature (tests feed constructed points).
 SweepRunner = Callable[..., SweepResult]
@@ -116,7 +120,7 @@ class SweepScreen(Screen[None]):
 
         target: str
         batch_size: int
-        point: SweepPoint
+        point: SizeResult  # the size with its samples
 
     def __init__(
         self,
@@ -206,7 +210,7 @@ class SweepScreen(Screen[None]):
         table = self.query_one("#sweep-points", DataTable)
         if self.running and self.running[0] == msg.size and RUNNING_KEY in table.rows:
             table.update_cell(RUNNING_KEY, "items/s", format_rate(msg.items_per_s))
-            table.update_cell(RUNNING_KEY, "measured", format_seconds(msg.elapsed_s))
+            table.update_cell(RUNNING_KEY, "outcome", f"● {format_seconds(msg.elapsed_s)}")
 
     def on_sweep_screen_point_measured(self, msg: PointMeasured) -> None:
         msg.stop()
@@ -238,10 +242,11 @@ class SweepScreen(Screen[None]):
             self._columns(True)
         table = self.query_one("#sweep-points", DataTable)
         table.clear()
-        rates = [p.items_per_s for p in self.points if p.items_per_s]
+        sizes = sizes_for(self.points, self.answer, self.settings)
+        rates = [z.items_per_s for z in sizes if z.items_per_s]
         best = max(rates) if rates else None
-        for i, p in enumerate(self.points):
-            cells = point_cells(p, best, self.answer)
+        for i, z in enumerate(sizes):  # one row per size, its samples folded
+            cells = size_cells(z, best, self.answer)
             table.add_row(*[cells[c] for c in self._keep], key=f"p{i}")
         if self.running is not None:
             size, phase = self.running
@@ -251,7 +256,9 @@ class SweepScreen(Screen[None]):
         plot = self.query_one(SweepPlot)
         plot.points = tuple(self.points)
         plot.answer = self.answer
-        self.query_one("#sweep-notes", Static).update("\n".join(notes(self.points, self.answer)))
+        self.query_one("#sweep-notes", Static).update(
+            user_text("\n".join(notes(sizes, self.answer)), newlines=True)
+        )
         self._show_answer()
 
     def _show_answer(self) -> None:
