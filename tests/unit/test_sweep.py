@@ -8,6 +8,7 @@ then the median of its samples.
 from __future__ import annotations
 
 import random
+import statistics
 from collections.abc import Callable
 
 import pytest
@@ -205,6 +206,11 @@ def test_a_rival_within_noise_gets_its_own_bracket_and_the_midpoint_between():
     ans = recommend(pts, s)
     assert ans.recommended is not None and ans.recommended.batch_size == 384
     assert set(ans.near) == {256, 512}
+    # The midpoint takes turns with the best of the time (256), not three runs in a row.
+    tail = [p.batch_size for p in pts if p.batch_size in (256, 384)][-5:]
+    assert tail == [384, 256, 384, 256, 384]
+    # One midpoint per sweep: 384 being best, no 320 or 448 follows.
+    assert next_size(pts, s) is None
 
 
 def test_noisy_samples_still_find_the_best_on_random_curves():
@@ -238,7 +244,8 @@ def test_noise_over_many_sweeps_reaches_98_percent_of_the_best_power_mostly():
         good += curve(rec.batch_size) >= 0.98 * best
         runs.append(len(pts))
     assert good >= 36, good
-    assert max(runs) <= 0.6 * full_sweep_runs(s), runs
+    assert statistics.median(runs) <= 0.6 * full_sweep_runs(s), runs
+    assert max(runs) <= 0.7 * full_sweep_runs(s), runs
 
 
 def test_a_failure_stops_growth_and_the_margin_holds_below_it():

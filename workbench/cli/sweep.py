@@ -289,7 +289,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     if settings.auto:
         runs += (
             f" (a full power-of-two sweep with {settings.samples} rounds is "
-            f"{full_sweep_runs(settings)}); growth ended: {stop or '–'}"
+            f"{full_sweep_runs(settings)}); growth ended: {stop or '–'}; "
+            f"{data.get('refinement') or 'no refinement'}"
         )
     console.print(user_text(f"{runs}; sweep: {result.saved_to}", "dim"))
     if result.interrupted:

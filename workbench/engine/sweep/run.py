@@ -26,7 +26,7 @@ from workbench.engine.session import RunState, apply, report, with_lines
 from workbench.engine.sweep.answer import Answer, recommend
 from workbench.engine.sweep.measure import Sample, point_from_report, sample_of
 from workbench.engine.sweep.points import SweepPoint, SweepSettings, full_sweep_runs
-from workbench.engine.sweep.search import growth_stop, next_size
+from workbench.engine.sweep.search import growth_stop, next_size, refinement
 from workbench.engine.sweep.stats import ITEMS_FIX, LEAST_FOR_SPREAD, NOTCH, SizeResult
 from workbench.errors import UserError
 
@@ -104,6 +104,7 @@ class SweepResult:
             "runs": len(self.points),
             "full_power_of_two_runs": full_sweep_runs(s) if s.auto else None,
             "growth_stopped": stop,
+            "refinement": refinement(self.points, s) if s.auto else None,
             "items": {
                 "ranked_by": basis.ranked_by,
                 "stage": basis.name,

@@ -13,12 +13,17 @@ load spreads over all sizes instead of deciding between two of them.
    median), at two grown sizes in a row below the best's interval, or at ``max_size``.
    Growth runs one size ahead on provisional figures (±``noise`` until a size has 3
    samples) and is judged again as samples come in.
-2. **Fill**: once every size started has its samples, the powers of two next to the best
-   that were skipped are run, until both neighbours of the best are measured.
+2. **Fill**: once the best has its samples, the powers of two next to it that the growth
+   skipped are run, and next to its neighbours within noise of it (each may be the true
+   best: noise cannot then hide the maximum one step outside the bracket).
 3. **Refine**: the midpoint between the best and its better neighbour, when that neighbour
-   is within noise of the best (the maximum may lie between them).
+   is within noise of the best (the maximum may lie between them) and the best's median is
+   known within twice ``precision`` (noisier, a gain of a few % could not be told from
+   noise); once per sweep.
 4. **Precision**: the best and its closest rival within noise get more samples (up to
-   ``max_samples``) while their median is known less well than ``precision``.
+   ``max_samples``) while their median is known less well than ``precision``; the
+   midpoint takes turns with the best, so the two are compared under the same load. In all
+   no more extra samples than bring two sizes to ``max_samples``.
 
 A size whose interval lies wholly under ``out_below`` (half) of the best's is out of the
 race: it gets no more samples, as more could not make it a contender (a first sample at
@@ -85,6 +90,7 @@ __all__ = [
     "next_size",
     "powers_of_two",
     "recommend",
+    "refinement",
 ]
 
 
@@ -165,9 +171,11 @@ def _proposals(by: dict[int, SizeResult], settings: SweepSettings) -> list[tuple
     if best is None or best.batch_size in pending:
         return []  # fill and refine around a best with complete figures only
     grid = set(powers_of_two(settings.min_size, settings.max_size))
-    # The best and the sizes within noise of it: each may be the true best, so the powers
-    # of two on both sides of each are measured (a bracket that noise cannot fool).
-    rivals = [z for z in eligible(sizes, settings.margin)[0] if z is not best and overlaps(z, best)]
+    # The best and its neighbours on the grid within noise of it: each may be the true
+    # best, so the powers of two on both sides of each are measured (a bracket that noise
+    # cannot fool by one step).
+    near = (best.batch_size // 2, best.batch_size * 2)
+    rivals = [z for z in sizes if z.batch_size in near and z.ok and overlaps(z, best)]
     wanted: list[int] = []
     for z in [best, *sorted(rivals, key=lambda z: -(z.items_per_s or 0.0))]:
         for n in (z.batch_size // 2, z.batch_size * 2):
@@ -179,11 +187,11 @@ def _proposals(by: dict[int, SizeResult], settings: SweepSettings) -> list[tuple
     fills = [(n, FILL) for n in wanted if n not in by]
     if fills or pending:
         return fills
-    if best.batch_size not in grid:
-        return []  # the best is a midpoint: both its neighbours are measured
+    if best.batch_size not in grid or any(z.phase == REFINE for z in sizes):
+        return []  # one midpoint per sweep: finer steps are lost in the noise
     neighbours = [n for n in (best.batch_size // 2, best.batch_size * 2) if n in by]
     better = best_of([by[n] for n in neighbours if by[n].ok])
-    if better is None or not overlaps(better, best):
+    if better is None or not overlaps(better, best) or _too_noisy(best, settings):
         return []
     mid = (best.batch_size + better.batch_size) // 2
     lo, hi = sorted((best.batch_size, better.batch_size))
@@ -192,12 +200,46 @@ def _proposals(by: dict[int, SizeResult], settings: SweepSettings) -> list[tuple
     return []
 
 
+def _too_noisy(best: SizeResult, settings: SweepSettings) -> bool:
+    """Whether the best's median is known too poorly (worse than twice ``precision``) for
+    a midpoint, which gains a few % at most, to be told from noise."""
+    return (best.precision or 0.0) > 2 * settings.precision
+
+
+def refinement(points: Sequence[SweepPoint], settings: SweepSettings) -> str | None:
+    """What the refinement did, in words (None before the growth ended)."""
+    sizes = sizes_of(points, settings)
+    by = {z.batch_size: z for z in sizes}
+    if not settings.auto or _growth_stop(by, settings) is None:
+        return None
+    mids = [z.batch_size for z in sizes if z.phase == REFINE]
+    if mids:
+        return f"midpoint {mids[0]} run"
+    best = _best(sizes, settings)
+    if best is None:
+        return None
+    if _too_noisy(best, settings) and best.precision is not None:
+        return (
+            f"no midpoint: the best's median is known only within ±{best.precision:.0%}, "
+            f"more than a midpoint could gain (it is run within ±{2 * settings.precision:.0%})"
+        )
+    return "no midpoint: the best's neighbours are clearly below it, or were not run"
+
+
+def _extra_left(by: dict[int, SizeResult], settings: SweepSettings) -> bool:
+    """Whether the sweep may still take samples beyond ``samples`` per size: as many in all
+    as bring two sizes (the best and its rival) to ``max_samples``, however often the best
+    changes on a plateau."""
+    used = sum(max(0, len(z.samples) - settings.samples) for z in by.values())
+    return used < 2 * (settings.max_samples - settings.samples)
+
+
 def _imprecise(by: dict[int, SizeResult], settings: SweepSettings) -> list[int]:
     """The best and its closest rival within noise, while their medians are known less
     well than ``precision`` and they have room for more samples."""
     fine = eligible(list(by.values()), settings.margin)[0]
     best = best_of(fine)
-    if best is None:
+    if best is None or not _extra_left(by, settings):
         return []
     rival = best_of([s for s in fine if s is not best and overlaps(s, best)])
     return [
@@ -229,10 +271,23 @@ def next_size(points: Sequence[SweepPoint], settings: SweepSettings) -> tuple[in
         for s in sizes
         if _pending(s, settings, best)
     ]
-    if not choices:
-        choices = [
-            (len(by[size].samples), last_run[size], 0, size, by[size].phase)
-            for size in _imprecise(by, settings)
+    if not choices or (len(choices) == 1 and choices[0][4] == REFINE):
+        # The midpoint takes turns with the best (and with the precision samples of its
+        # rival), least recently sampled first, rather than running back to back: the two
+        # are compared under the same load.
+        lone = {c[3] for c in choices}
+        partners = set(_imprecise(by, settings))
+        fine = eligible(sizes, settings.margin)[0]
+        other = best_of([z for z in fine if z.batch_size not in lone])
+        if (
+            lone
+            and other is not None
+            and len(other.samples) < settings.max_samples
+            and _extra_left(by, settings)
+        ):
+            partners.add(other.batch_size)
+        choices = [(0, *c[1:]) for c in choices] + [
+            (0, last_run[size], 0, size, by[size].phase) for size in sorted(partners - lone)
         ]
     if not choices:
         return None
