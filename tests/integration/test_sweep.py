@@ -235,6 +235,8 @@ def test_one_item_per_batch_is_said_loudly_and_ranked_by_the_batch(tmp_path, wri
     assert sizes[8]["out_items_per_s"] > sizes[512]["out_items_per_s"]
     assert sizes[512]["items_per_s"] > sizes[8]["items_per_s"]
     assert data["recommended"]["batch_size"] == 512
+    for p in data["points"]:  # each run: what the chain yields and what the ranking counts
+        assert abs(p["ranked_items_per_s"] / (p["batch_size"] * p["items_per_s"]) - 1) < 0.02
     out = " ".join(r.out.split())
     assert "⚠ one item per batch: the last stage loss yields one item per batch" in out
     assert "fix: say what a value holds: stage(fn, items=...)" in out

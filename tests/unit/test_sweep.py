@@ -29,7 +29,7 @@ from workbench.engine.sweep.points import (
     full_sweep_runs,
     powers_of_two,
 )
-from workbench.engine.sweep.search import grown_sizes, growth_stop, next_size
+from workbench.engine.sweep.search import grown_sizes, growth_stop, next_size, refinement
 from workbench.engine.sweep.stats import median_interval
 
 Curve = Callable[[int], float]
@@ -378,3 +378,26 @@ def test_a_gpu_budget_without_a_gpu_is_said_so():
     with_gpu = [point(64, 100.0)]
     with_gpu[0] = SweepPoint(**{**with_gpu[0].__dict__, "gpu_peak_bytes": 10})
     assert recommend(with_gpu, s).gpu_note is None
+
+
+def test_no_midpoint_when_the_noise_is_larger_than_it_could_gain():
+    table = {8: 5, 32: 20, 128: 70, 256: 100, 384: 104, 512: 99, 1024: 80, 2048: 40}
+    s = SweepSettings(min_size=8, max_size=4096)
+    # Samples ±15% apart: the best's median is known within ±13% at best, over 2 x 3%.
+    pts = simulate(s, lambda b: float(table.get(b, 10)), jitter=(0.15, -0.15, 0.0))
+    assert sizes_run(pts, REFINE) == []
+    assert (refinement(pts, s) or "").startswith("no midpoint: the best's median is known only")
+    calm = simulate(s, lambda b: float(table.get(b, 10)), jitter=(0.01, -0.01, 0.0))
+    assert refinement(calm, s) == "midpoint 384 run"
+    assert refinement(calm, SweepSettings(sizes=(8, 16))) is None
+
+
+def test_extra_samples_are_capped_at_two_sizes_worth_on_a_plateau():
+    # A long plateau: every size from 512 up within noise; the best keeps changing.
+    s = SweepSettings(min_size=8, max_size=65536)
+    curve = per_batch_cost(1e-2, 1e-6)  # within 5% of its top from 8192 up
+    for seed in range(10):
+        pts = simulate(s, curve, noise=0.2, seed=seed)
+        counts = {b: sum(1 for p in pts if p.batch_size == b) for b in sizes_run(pts)}
+        extra = sum(max(0, n - s.samples) for n in counts.values())
+        assert extra <= 2 * (s.max_samples - s.samples), counts

@@ -130,8 +130,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_whole,
         default=d.samples,
         metavar="N",
-        help="runs per size at least, interleaved with the other sizes' runs "
-        f"(default {d.samples})",
+        help="runs per size at least, interleaved with the other sizes' runs; a size "
+        "under half the best even allowing for noise gets no more (default "
+        f"{d.samples})",
     )
     p.add_argument(
         "--max-samples",
@@ -195,7 +196,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--json",
         type=Path,
         metavar="FILE",
-        help="also write the sweep (every point, the answer) to FILE" + JSON_HELP,
+        help="also write the sweep (every run, each size's median, the answer) to FILE" + JSON_HELP,
     )
     return p
 

@@ -64,8 +64,9 @@ class SweepResult:
         return self.answer or recommend(self.points, self.settings, self.stages)
 
     def to_json(self) -> dict[str, Any]:
-        """The sweep's JSON: every sample ("points", one run each), each size's median and
-        interval ("sizes"), the items ranked by, the answer and how the search ended."""
+        """The sweep's JSON: every sample ("points", one run each, with the items/s the
+        ranking counts), each size's median and interval ("sizes"), the items ranked by,
+        the answer and how the search ended."""
         s = self.settings
         answer = self.current_answer()
         stop = growth_stop(self.points, s) if s.auto else None
@@ -114,7 +115,7 @@ class SweepResult:
                 "fix": ITEMS_FIX if basis.one_per_batch else None,
             },
             "interval": INTERVAL_WORDS,
-            "points": [asdict(p) for p in self.points],
+            "points": [{**asdict(p), "ranked_items_per_s": basis.rate(p)} for p in self.points],
             "sizes": [size_json(z) for z in answer.sizes],
             "recommended": size_json(answer.recommended) if answer.recommended else None,
             "largest_fit": size_json(answer.largest_fit) if answer.largest_fit else None,
