@@ -60,7 +60,7 @@ from workbench.engine.protocol import (
 )
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
-from workbench.engine.sections.memory import own_memory
+from workbench.engine.sections.memory import chain_start_memory, own_peak_rss
 from workbench.errors import StopRun, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
@@ -374,7 +374,7 @@ class Run:
             try:
                 chain = self.build(pipe, params)
                 self.block.phase = probe.RUNNING_PHASE
-                self.outbox.post(Started(own_memory()))
+                self.outbox.post(Started(*chain_start_memory()))
                 self.drive(chain)
             finally:
                 self.running = False
@@ -414,7 +414,7 @@ class Run:
             if self.clock is None:
                 message += " (before the first batch, while the pipeline's factory ran)"
         self.block.phase = probe.DONE_PHASE
-        self.outbox.post(Finished(status, stopped_by, message))
+        self.outbox.post(Finished(status, stopped_by, message, own_peak_rss()))
         return code
 
     def stop_message(self, reason: str) -> str:

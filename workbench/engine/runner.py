@@ -362,10 +362,15 @@ class RunHandle:
                     continue
                 if isinstance(ev, Started):
                     if self.tree is not None and ev.memory:
-                        self.tree.runner_start(MemoryTotals(**ev.memory))  # type: ignore[arg-type]
+                        self.tree.runner_start(
+                            MemoryTotals(**ev.memory),  # type: ignore[arg-type]
+                            ev.startup_peak_rss_bytes,
+                        )
                     continue
                 if isinstance(ev, Finished):
                     self._finished = True
+                    if self.tree is not None:
+                        self.tree.runner_peak_rss = ev.peak_rss_bytes
                 self.events.put(ev)
         proc = self.proc
         if proc is not None and not self._finished and _still_running(proc, 0.5):
