@@ -412,7 +412,10 @@ class Run:
             status = BUDGET_EXCEEDED if stopped_by == "memory_budget" else STOPPED
             message = self.stop_message(stopped_by)
             if self.clock is None:
-                message += " (before the first batch, while the pipeline's factory ran)"
+                message += " (before the first batch, while the pipeline's factory ran"
+                if stopped_by == "max_seconds":  # see runner.LOAD_ALLOWANCE_S
+                    message += ", which the limit gives 120 s more"
+                message += ")"
         self.block.phase = probe.DONE_PHASE
         self.outbox.post(Finished(status, stopped_by, message, own_peak_rss()))
         return code

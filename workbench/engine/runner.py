@@ -67,6 +67,9 @@ DISCOVER_EVERY = 5
 #: ``BUDGET_SETTLE_S`` later it is still rising or still above this factor.
 BUDGET_KILL_FACTOR = 1.1
 BUDGET_SETTLE_S = 0.5
+#: ``max_seconds`` counts from the chain's start; before it (the module's import, the
+#: pipeline's factory preparing its data) the run has this much more.
+LOAD_ALLOWANCE_S = 120.0
 #: A stop not taken yet is signalled again this often until the grace period ends.
 REINTERRUPT_S = 0.25
 
@@ -442,10 +445,12 @@ class RunHandle:
                         self._kill("memory_budget")
                 fast = fast or measure >= 0.75 * budget
                 last = measure
-            # ---- the time limit (from the chain's start; from the spawn until it starts)
+            # ---- the time limit: the chain's; its import and data preparation get more
             if opts.max_seconds is not None:
-                since = self._chain_at if self._chain_at is not None else self.started_at
-                if now - since >= opts.max_seconds:
+                if self._chain_at is not None:
+                    if now - self._chain_at >= opts.max_seconds:
+                        self.stop("max_seconds")
+                elif now - self.started_at >= opts.max_seconds + LOAD_ALLOWANCE_S:
                     self.stop("max_seconds")
             self._interrupt_again(now)
             # ---- snapshots

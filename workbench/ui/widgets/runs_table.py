@@ -21,10 +21,10 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from workbench.engine.compare import LETTERS, MAX_RUNS
+from workbench.engine.records import is_cancelled, is_result
 from workbench.ui.widgets.run_header import CANCELLED, STATUS_TEXT
 from workbench.units import format_bytes, format_rate, format_seconds
 from workbench.views.text import user_text
-from workbench.views.tuning import is_cancelled, is_result
 
 #: Every column: (key, label). "peak private" is the report's ``memory.private_peak_bytes``.
 COLUMNS = (
