@@ -539,6 +539,15 @@ def _mode_main(mode: str, cfg: RunConfig, outbox: Outbox, block: probe.Block) ->
     raise ValueError(f"unknown runner mode {mode!r}")
 
 
+def _default_signals() -> None:
+    """In a process the pipeline forks (a multiprocessing producer, a DataLoader worker):
+    SIGINT and SIGTERM do what they do without pipebench. Inherited, the runner's stop
+    handler made ``terminate()`` raise a stop there instead of ending it, and its exit
+    could then wait forever on a full queue."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     """Run what ``cfg`` asks in this process, its module imported already or not (a warm
     runner was forked from a process that imported it); returns the exit code."""
@@ -554,6 +563,7 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     progress.set_sink(lambda what, done, total, unit: outbox.post(
         Progress(what, done, total, unit)))  # fmt: skip
     _record_roles(block)
+    os.register_at_fork(after_in_child=_default_signals)
     try:
         if cfg.mode != "pipeline":
             if cfg.mode == "kernels":  # it takes SIGINT as KeyboardInterrupt, from now on
