@@ -478,10 +478,16 @@ class RunHandle:
         who = tree.heaviest() if len(tree.procs) > 1 else None
         most = f"; most in the {who[0]}: {format_bytes(who[1])}" if who else ""
         reading = self.block.read()
-        at = f" at batch {reading.batches[-1]:,}" if reading is not None else " before the run"
+        at = (
+            f" at batch {reading.batches[-1]:,}"
+            if reading is not None
+            else " before the chain started (the import or the data preparation)"
+        )
+        held, budget = format_bytes(measure), format_bytes(self.options.memory_budget)
+        if held == budget:  # just past it: enough digits to see that it is past
+            held, budget = (f"{v / 2**20:,.2f} MiB" for v in (measure, self.options.memory_budget))
         return (
-            f"{self.options.budget_on} memory {format_bytes(measure)} passed the memory budget "
-            f"of {format_bytes(self.options.memory_budget)}{at}{most}"
+            f"{self.options.budget_on} memory {held} passed the memory budget of {budget}{at}{most}"
         )
 
     def _end_descendants(self) -> list[str]:
