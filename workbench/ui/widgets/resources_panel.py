@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from workbench.authoring.recording import failed_outcome
 from workbench.units import format_bytes, format_seconds
 from workbench.views.text import user_text
 
@@ -140,7 +141,9 @@ class ResourcesPanel(Vertical):
             self._record_of[rid] = r
             if leaf:
                 self._group_of[key] = (node, [r])
-        not_ok = sum(1 for r in records if r.get("outcome") not in GOOD | {"open"})
+        not_ok = sum(
+            1 for r in records if failed_outcome(str(r.get("outcome")), r.get("exception"))
+        )
         text = f"{data.get('total', len(records))} contexts · {data.get('open', 0)} open"
         if not_ok:
             text += f" · {not_ok} not ok"
