@@ -26,6 +26,8 @@ import statistics
 import sys
 import tempfile
 import timeit
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +116,62 @@ def compare(
     return statistics.median(ours), statistics.median(theirs)
 
 
+@dataclass(frozen=True)
+class Row:
+    """One implementation at one size: pipebench's median and timeit's (s per call)."""
+
+    kernel: str
+    size: int
+    impl: str
+    threads: int
+    pipebench_s: float
+    timeit_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.pipebench_s / self.timeit_s
+
+
+def measure_kernels(
+    *,
+    sizes_per_kernel: int = 2,
+    rounds: int = 5,
+    only: Sequence[str] = (),
+    threads_spec: str = "1",
+    parallel_threads_spec: str = "all",
+    autorange: bool = False,
+    on_row: Callable[[Row], None] | None = None,
+    on_skip: Callable[[str], None] | None = None,
+) -> list[Row]:
+    """Every CPU implementation of the example kernels at their largest
+    ``sizes_per_kernel`` sizes (``only``: these kernel sets), each compared by
+    ``compare``; an implementation not compared is passed to ``on_skip`` with why."""
+    module = load_module(Target(str(ROOT / "pipelines" / "distance_kernels.py")))
+    threads = parse_threads(threads_spec)
+    parallel_threads = parse_threads(parallel_threads_spec)
+    settings = TimingSettings()
+    rows = []
+    for kset in find_kernel_sets(module).values():
+        if only and kset.name not in only:
+            continue
+        for size in sorted(kset.sizes)[-sizes_per_kernel:]:
+            inputs = make_inputs(kset.name, size, kset.factory)
+            for impl in kset.impls.values():
+                if impl.device == "cuda" or any(_missing(m) for m in impl.requires):
+                    continue
+                n_threads = parallel_threads if impl.parallel else threads
+                got = compare(impl, inputs, settings, n_threads, rounds, autorange)
+                if isinstance(got, str):
+                    if on_skip is not None:
+                        on_skip(f"{kset.name} {impl.label} at {size:,}: {got}; not compared")
+                    continue
+                row = Row(kset.name, size, impl.label, n_threads, *got)
+                rows.append(row)
+                if on_row is not None:
+                    on_row(row)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -138,52 +196,47 @@ def main() -> int:
     ap.add_argument("--parallel-threads", default="all", help="threads of the parallel ones")
     args = ap.parse_args()
 
-    module = load_module(Target(str(ROOT / "pipelines" / "distance_kernels.py")))
-    threads = parse_threads(args.threads)
-    parallel_threads = parse_threads(args.parallel_threads)
-    settings = TimingSettings()
-    rows = []
     print(
         f"  {'kernel':15} {'size':>9} {'impl':15} {'thr':>3} {'pipebench':>10} "
         f"{'timeit':>10} {'ratio':>7}   (medians of {args.rounds} interleaved rounds)"
     )
-    for kset in find_kernel_sets(module).values():
-        if args.kernel and kset.name not in args.kernel:
-            continue
-        for size in sorted(kset.sizes)[-args.sizes_per_kernel :]:
-            inputs = make_inputs(kset.name, size, kset.factory)
-            for impl in kset.impls.values():
-                if impl.device == "cuda" or any(_missing(m) for m in impl.requires):
-                    continue
-                n_threads = parallel_threads if impl.parallel else threads
-                got = compare(impl, inputs, settings, n_threads, args.rounds, args.autorange)
-                if isinstance(got, str):
-                    print(f"  {kset.name} {impl.label} at {size:,}: {got}; not compared")
-                    continue
-                p, t = got
-                rows.append((kset.name, size, impl.label, p, t, p / t))
-                print(
-                    f"  {kset.name:15} {size:>9,} {impl.label:15} {n_threads:>3} "
-                    f"{format_seconds(p):>10} {format_seconds(t):>10} {p / t:>7.3f}"
-                    + ("" if t <= OVER_S else ("   ok" if abs(p / t - 1) <= GOAL else "   OUT")),
-                    flush=True,
-                )
 
+    def show(r: Row) -> None:
+        print(
+            f"  {r.kernel:15} {r.size:>9,} {r.impl:15} {r.threads:>3} "
+            f"{format_seconds(r.pipebench_s):>10} {format_seconds(r.timeit_s):>10} "
+            f"{r.ratio:>7.3f}"
+            + ("" if r.timeit_s <= OVER_S else ("   ok" if abs(r.ratio - 1) <= GOAL else "   OUT")),
+            flush=True,
+        )
+
+    rows = measure_kernels(
+        sizes_per_kernel=args.sizes_per_kernel,
+        rounds=args.rounds,
+        only=args.kernel,
+        threads_spec=args.threads,
+        parallel_threads_spec=args.parallel_threads,
+        autorange=args.autorange,
+        on_row=show,
+        on_skip=lambda why: print(f"  {why}"),
+    )
+    threads = parse_threads(args.threads)
+    parallel_threads = parse_threads(args.parallel_threads)
     env = thread_report(args.threads)
     print(
         f"\nCPU {cpu_model()}; threads {threads} (parallel implementations "
         f"{parallel_threads}); BLAS {blas_vendor(env)}"
     )
-    over = [r for r in rows if r[4] > OVER_S]
-    met = [r for r in over if abs(r[5] - 1) <= GOAL]
+    over = [r for r in rows if r.timeit_s > OVER_S]
+    met = [r for r in over if abs(r.ratio - 1) <= GOAL]
     print(
         f"kernels over {format_seconds(OVER_S)}: {len(over)}; pipebench's median within "
         f"{GOAL:.0%} of timeit's median: {len(met)}"
     )
     for r in over:
-        if abs(r[5] - 1) > GOAL:
-            print(f"  outside: {r[0]} {r[2]} at {r[1]:,}: ratio {r[5]:.3f}")
-    diffs = [abs(r[5] - 1) for r in over]
+        if abs(r.ratio - 1) > GOAL:
+            print(f"  outside: {r.kernel} {r.impl} at {r.size:,}: ratio {r.ratio:.3f}")
+    diffs = [abs(r.ratio - 1) for r in over]
     if diffs:
         print(f"median |ratio - 1| {statistics.median(diffs):.1%}, worst {max(diffs):.1%}")
     print(

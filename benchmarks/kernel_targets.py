@@ -22,13 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PIPEBENCH_HOME", tempfile.mkdtemp(prefix="pipebench-bench-"))
 
-from workbench.engine.kernels.runner import KernelOptions, KernelRun  # noqa: E402
-from workbench.engine.kernels.session import (  # noqa: E402
-    KernelRow,
-    KernelState,
-    apply_kernel_event,
-    kernel_rows,
-)
+from workbench.engine.follow import Follower  # noqa: E402
+from workbench.engine.kernels.runner import KernelOptions, KernelsJob  # noqa: E402
+from workbench.engine.kernels.session import KernelRow, kernel_rows  # noqa: E402
 from workbench.units import format_seconds  # noqa: E402
 
 EXAMPLE = ROOT / "pipelines" / "distance_kernels.py"
@@ -51,9 +47,7 @@ def xyt(X, Y):
 
 
 def run(target: str, options: KernelOptions) -> list[KernelRow]:
-    state = KernelState(target, rounds=options.processes)
-    for ev in KernelRun(target, options).start().iter_events():
-        state = apply_kernel_event(state, ev)
+    state = Follower(KernelsJob(target, options)).run()
     if state.failure is not None:
         raise SystemExit(f"{target}: {state.failure.message}")
     return kernel_rows(state)

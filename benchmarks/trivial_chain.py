@@ -21,6 +21,6 @@ def passthrough(items: Iterator[int]) -> Iterator[int]:
 
 
 @pipeline
-def five(n: int = 3_000_000):
+def five(n: int = 20_000_000):
     """range(n) through five stages that pass each item on: no work but the chain's."""
     return numbers(n), passthrough, passthrough, passthrough, passthrough, passthrough

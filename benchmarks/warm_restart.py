@@ -5,7 +5,7 @@ The TUI's ``+`` starts the selected pipeline again through ``ui.run_control.laun
 ``numpy_batches_torch``, alternating cold (``warm=False``) and warm restarts, and prints the
 time from the "keypress" (the launch) to the first batch out of the chain (the runner's
 counter block stamps it with CLOCK_MONOTONIC): median and min–max of each. The first warm
-start, which starts the warm server and pays the import once, is reported apart.
+start, which runs cold while it starts the warm server beside it, is reported apart.
 
 Goal (issue 17): warm ≤ 0.3 s median (a cold start was ~2 s).
 
@@ -26,6 +26,7 @@ from typing import Any
 
 from workbench.engine.runner import RunOptions
 from workbench.engine.session import report
+from workbench.engine.warm import POOL
 from workbench.ui.messages import RunEnded
 from workbench.ui.run_control import default_starter, launch
 
@@ -65,7 +66,8 @@ def main() -> int:
     os.chmod(home, 0o700)
     os.environ["PIPEBENCH_HOME"] = home
     restart(64, warm=False)  # data and page cache warm for both
-    first_warm = restart(64, warm=True)
+    first_warm = restart(64, warm=True)  # cold, while the server starts beside it
+    POOL.server(TARGET, None, wait=True)
     cold, warm = [], []
     sizes = [32, 64, 128, 256]
     for i in range(args.restarts):
@@ -82,7 +84,7 @@ def main() -> int:
             f"{name}: keypress to first batch {statistics.median(values):.3f} s median "
             f"(min {min(values):.3f}, max {max(values):.3f})"
         )
-    print(f"first warm start (server start and the one import): {first_warm:.3f} s")
+    print(f"first warm start (cold, the server starting beside it): {first_warm:.3f} s")
     print("goal: warm <= 0.300 s median")
     return 0
 

@@ -1,13 +1,19 @@
 """A JSONL corpus streamed in batches, tokenized and turned into features (seed 000).
 
-Three ways to feed the same stages: a generator reading the file line by line (memory
-stays flat), a twin that loads the whole file into a list first (memory grows with the
-corpus), and a torch ``IterableDataset`` behind ``DataLoader(batch_size=None)``.
+Four ways to feed the same stages, the rows of the article's table: a generator reading
+the file line by line (memory stays flat), a twin that loads the whole file into a list
+first (memory grows with the corpus), a producer process that reads and tokenizes the file
+into a ``multiprocessing.Queue`` (that work runs beside the last stage, in parallel; memory
+depends on the queue's bound, and the probe sees only the wait on the queue), and a torch
+``IterableDataset`` behind ``DataLoader(batch_size=None)``.
+``pipebench table pipelines/jsonl_tokens.py`` runs them all and prints the comparison.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import queue
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +101,46 @@ def load_all(path: Path, batch_size: int) -> Iterator[list[Record]]:
         yield records[i : i + batch_size]
 
 
+def produce(path: Path, batch_size: int, out: Any) -> None:
+    """The producer process: read, parse and tokenize the file in batches, put each on the
+    queue, then ``None`` to say it is done."""
+    with FileStream(path, batch_size) as stream:
+        for batch in tokenize(stream.batch_generator()):
+            out.put(batch)
+    out.put(None)
+
+
+def from_queue(path: Path, batch_size: int, depth: int = 8) -> Iterator[list[Record]]:
+    """Batches a producer process puts on a ``multiprocessing.Queue`` of ``depth`` batches
+    (what bounds the memory in flight); the producer is ended however the run ends."""
+    batches: Any = multiprocessing.Queue(maxsize=depth)
+    producer = multiprocessing.Process(
+        target=produce, args=(path, batch_size, batches), name="jsonl-producer", daemon=True
+    )
+    producer.start()
+    try:
+        while True:
+            try:
+                batch = batches.get(timeout=1.0)
+            except queue.Empty:
+                if not producer.is_alive():
+                    raise RuntimeError(
+                        f"the producer process ended (exit code {producer.exitcode}) "
+                        "before it said it was done"
+                    ) from None
+                continue
+            if batch is None:
+                break
+            yield batch
+        producer.join()
+    finally:
+        if producer.is_alive():
+            producer.terminate()
+            producer.join(5)
+        batches.close()
+        batches.cancel_join_thread()
+
+
 _WORD = re.compile(r"\w+")
 
 
@@ -129,6 +175,12 @@ def jsonl_tokens(batch_size: int = 64, rows: int = 200_000):
 def jsonl_tokens_load_all(batch_size: int = 64, rows: int = 200_000):
     """The same stages fed from a list holding the whole corpus (memory grows with it)."""
     return load_all(corpus(rows), batch_size), tokenize, to_features
+
+
+@pipeline
+def jsonl_tokens_queue(batch_size: int = 64, rows: int = 200_000):
+    """Reading and tokenizing in a producer process, fed through a multiprocessing.Queue."""
+    return from_queue(corpus(rows), batch_size), to_features
 
 
 def _streaming_dataset(path: Path, batch_size: int) -> Any:

@@ -113,15 +113,31 @@ def launch(term: Tmux, tmp_path: Path, home: Path, width: int = 100, height: int
     return pid
 
 
+def described(screen: str) -> str | None:
+    """The item the description under the tree names (its first line), or None."""
+    for line in screen.splitlines()[1:]:
+        if line.startswith("─"):  # the rule over the description
+            continue
+        if line.startswith(" ") and not line.startswith("  "):
+            return line[1:22].split(" ")[0] or None
+    return None
+
+
 def select(term: Tmux, name: str) -> None:
     """Move the tree's cursor until the pipeline ``name`` is described (its name heads the
-    description under the tree)."""
+    description under the tree); after each move, wait for the description to follow (a
+    busy machine can take more than a frame)."""
     term.keys(*["Up"] * 20)
+    time.sleep(0.3)
     for _ in range(40):
-        time.sleep(0.15)
-        if re.search(rf"^ {name}\s", term.screen(), re.MULTILINE):
+        screen = term.screen()
+        if re.search(rf"^ {name}\s", screen, re.MULTILINE):
             return
+        before = described(screen)
         term.keys("Down")
+        deadline = time.monotonic() + 3
+        while described(term.screen()) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
     raise AssertionError(f"{name} not found:\n{term.screen()}")
 
 
@@ -156,12 +172,26 @@ def gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def is_runner(p: psutil.Process) -> bool:
+    """A runner: spawned cold (``engine.child``), or forked from a warm server (it has
+    the server's command line, and the server is its parent)."""
+    cmd = " ".join(p.cmdline())
+    if "workbench.engine.child" in cmd:
+        return True
+    parent = p.parent()
+    return (
+        "workbench.engine.warm" in cmd
+        and parent is not None
+        and ("workbench.engine.warm" in " ".join(parent.cmdline()))
+    )
+
+
 def child_pid(term: Tmux, ui_pid: int) -> int:
-    """The runner child of the pipebench process (the only child it has during a run)."""
-    every = psutil.Process(ui_pid).children()
-    children = [p for p in every if "workbench.engine.child" in " ".join(p.cmdline())]
-    assert len(children) == 1, f"children of {ui_pid}: {every}; the screen:\n{term.screen()}"
-    return children[0].pid
+    """The runner of the pipebench process (the only one it has during a run)."""
+    every = psutil.Process(ui_pid).children(recursive=True)
+    runners = [p for p in every if is_runner(p)]
+    assert len(runners) == 1, f"descendants of {ui_pid}: {every}; the screen:\n{term.screen()}"
+    return runners[0].pid
 
 
 def test_run_stop_quit(term: Tmux, tmp_path: Path, home: Path) -> None:
@@ -211,3 +241,67 @@ def test_hangup_leaves_no_process(term: Tmux, tmp_path: Path, home: Path) -> Non
     term.tmux("kill-server")  # the terminal goes away: SIGHUP
     assert gone(ui_pid, 15), "pipebench outlived its terminal"
     assert gone(runner, 15), "the runner child outlived pipebench"
+
+
+def runners_of(home: Path) -> list[psutil.Process]:
+    """Runner children of pipebench that use ``home``, wherever they hang in the tree."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "workbench.engine.child" not in " ".join(proc.info["cmdline"] or ()):
+                continue
+            if proc.environ().get("PIPEBENCH_HOME") == str(home):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_tune_the_batch_size_with_plus_at_80x24(term: Tmux, tmp_path: Path) -> None:
+    """At 80x24: run numpy_batches at batch size 4, press + three times while it runs (each
+    press stops the run going and starts one at twice the size), see the three stopped runs
+    with their items/s in the runs table, open the tuning view, quit: no process is left."""
+    home = tmp_path / "home"  # a home of its own: exactly this test's runs in the table
+    ui_pid = launch(term, tmp_path, home, 80, 24)
+    select(term, LONG[0])
+    set_params(term, *LONG)
+    term.keys("r")
+    runners = set()
+    for size in (4, 8, 16, 32):
+        term.wait_for(
+            lambda s, n=size: (
+                f"batch_size={n} " in s and re.search(r"● running\s+\S+ \S+\s+[\d.]+k? items/s", s)
+            ),
+            f"the run at batch_size={size} to be going",
+            timeout=60,
+        )
+        runners.add(child_pid(term, ui_pid))
+        if size < 32:
+            term.keys("+")
+    screen = term.wait_for(
+        lambda s: all(
+            re.search(rf"\b{n}\s+{b}\s+[\d.]+k?\s+[\d.]+ [KMG]iB\s+■ stopped", s)
+            for n, b in ((1, 4), (2, 8), (3, 16))
+        ),
+        "three stopped runs with their items/s in the runs table",
+        timeout=30,
+    )
+    assert "runs of numpy_batches (3 recorded)" in screen, screen
+    term.keys("t")
+    screen = term.wait_for(
+        lambda s: "items/s vs batch size (log2)" in s and "best: batch_size" in s,
+        "the tuning view",
+    )
+    assert re.search(r"3 results at 3 sizes", screen), screen
+    assert re.search(r"^\s+4\s+8\s+16\s*$", screen, re.MULTILINE), screen  # the log2 axis
+    term.keys("Escape")
+    term.wait_for(lambda s: "● running" in s, "the main screen again")
+    term.keys("q")
+    deadline = time.monotonic() + 20
+    while term.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not term.alive(), term.screen()
+    assert gone(ui_pid)
+    assert all(gone(pid) for pid in runners)
+    assert runners_of(home) == []  # ps: no runner of this home left anywhere
+    assert len(list((home / "runs").glob("*.json"))) == 4  # the last run kept its record

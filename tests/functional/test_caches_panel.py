@@ -106,7 +106,19 @@ def test_rows_and_clearing_from_disk_after_the_run(tmp_path: Path) -> None:
             table.focus()
             await pilot.pause()
             assert table.row_count == 2
-            assert [str(c) for c in table.get_row("feats")][:2] == ["feats", "66.7%"]
+            assert str(table.get_cell("feats", "cache")) == "feats"
+            assert str(table.get_cell("feats", "hit rate")) == "66.7%"
+            # At 110 columns every figure has its column, each with its unit.
+            assert [str(c.label) for c in table.columns.values()] == [
+                "cache",
+                "hits",
+                "misses",
+                "hit %",
+                "entries",
+                "size",
+                "saved",
+                "kind",
+            ]
             assert "2 cache(s)" in status(panel)
             await pilot.press("c")  # the cursor is on the first row: load
             await until(pilot, lambda: isinstance(app.screen, ConfirmClear))

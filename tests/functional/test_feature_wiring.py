@@ -206,12 +206,18 @@ async def test_l_on_a_stage_profiles_it_line_by_line(write_module: Any) -> None:
         rows = [[str(c) for c in lines.get_row_at(i)] for i in range(lines.row_count)]
         hottest = next(r for r in rows if r[4] == "#1")
         assert hottest[0] == str(hot_line) and "sum(i * i" in hottest[5]
-        await wait_until(pilot, lambda: "lines" in screen.runs, what="the run to end")
-        await pilot.press("o")  # the cost of looking: the same run, unprofiled
+        # The same two-run plan as `pipebench lines`: the same run unprofiled follows.
         await wait_until(
             pilot, lambda: panel.cost is not None, timeout=30, what="the cost of looking"
         )
         assert panel.cost is not None and panel.cost.profiled_items == 150
+        assert panel.cost.baseline_items == 150
+        state = screen.states["lines"]
+        assert state.profiled is not None and state.profiled.options["stages"] == ["hot"]
+        assert state.baseline is not None and state.baseline.status == "finished"
+        await wait_until(pilot, lambda: not screen.running, what="the job to end")
+        await pilot.press("o")  # says the cost of looking measured: no run starts
+        assert not screen.running
         await pilot.press("f")  # no function profile yet: the screen runs cProfile
         await wait_until(
             pilot,
@@ -222,7 +228,9 @@ async def test_l_on_a_stage_profiles_it_line_by_line(write_module: Any) -> None:
         assert panel.view == "functions"
         functions = [str(c) for c in lines.get_column("function")]
         assert any("hot" in f or "genexpr" in f for f in functions[:5]), functions
-        await wait_until(pilot, lambda: not screen.running, what="the cProfile run to end")
+        await wait_until(pilot, lambda: not screen.running, what="the cProfile job to end")
+        assert screen.states["functions"].baseline is not None  # its own cost of looking
+        assert panel.cost is not None and panel.cost is not panel.costs["lines"]
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen))
 

@@ -141,9 +141,13 @@ async def test_kernel_sets_open_the_kernels_view(
         assert isinstance(screen, KernelsScreen) and app.active is None
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.main, what="the main screen")
-        assert screen.run is not None
+        follower = screen.follower
+        assert follower is not None and follower.stop_reason == "user"
         await wait_until(
-            pilot, lambda: not screen.run.running, timeout=10, what="the kernels run to stop"
+            pilot,
+            lambda: follower.source is None or not follower.source.running,
+            timeout=10,
+            what="the kernels run to stop",
         )
 
 

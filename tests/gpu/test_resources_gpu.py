@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from workbench.engine.runner import RunOptions, start_run
+from workbench.engine.follow import follow_run
+from workbench.engine.runner import RunOptions
 from workbench.engine.sections.gpu import NOT_IN_USE, OK, GpuSampler
-from workbench.engine.session import RunState, apply, report
+from workbench.engine.session import report
 
 torch = pytest.importorskip("torch")
 pytestmark = [
@@ -36,11 +37,7 @@ def show(label: str, figures: dict[str, Any]) -> None:
 
 
 def run(target: str, **options: Any) -> dict[str, Any]:
-    handle = start_run(target, RunOptions(**options))
-    state = RunState(target)
-    for event in handle.iter_events(poll_s=300):
-        state = apply(state, event)
-    return report(state)
+    return report(follow_run(target, RunOptions(**options)))
 
 
 def test_gpu_memory_records_real_allocations_and_empties_the_cache() -> None:

@@ -7,17 +7,20 @@ no assertion depends on how fast anything ran, only on what was reported.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from tests.integration.helpers import EXAMPLES, pipebench
-from workbench.engine.kernels.runner import KernelOptions, KernelRun
-from workbench.engine.kernels.session import KernelState, apply_kernel_event, kernel_rows
+from workbench.engine.follow import Follower, Update
+from workbench.engine.kernels.runner import KernelOptions, KernelsJob
+from workbench.engine.kernels.session import KernelState, kernel_rows
 from workbench.engine.kernels.timing import TimingSettings
-from workbench.engine.protocol import KernelResult
 
 QUICK = ["--samples", "3", "--warmup", "0.01", "--min-time", "0.002", "--no-gemm"]
 
@@ -136,6 +139,36 @@ def test_every_verdict_and_the_json_report(kernel_module, tmp_path):
     assert "✗" in res.out and "✓" in res.out
 
 
+def test_what_an_implementation_prints_is_shown_as_data(write_module, tmp_path):
+    """A kernel that prints markup-looking text (a path in brackets) does not crash the
+    command: the line is echoed verbatim, escape sequences taken out, the table printed."""
+    path = write_module(
+        "loud",
+        r"""
+        import numpy as np
+        from workbench import kernels
+
+        @kernels(sizes=(100,), reference="python")
+        def k(n):
+            return (np.arange(n, dtype=float),)
+
+        @k.impl("python")
+        def k_python(a):
+            print("shape [/n] ok \x1b[2Jcleared [bold]b[/bold]")
+            return float(sum(a))
+
+        @k.impl("numpy")
+        def k_numpy(a):
+            return float(a.sum())
+        """,
+    )
+    res = pipebench("kernels", str(path), *QUICK, cwd=tmp_path, json_name=None)
+    assert res.code == 0, res.err + res.out
+    assert "shape [/n] ok cleared [bold]b[/bold]" in res.out
+    assert "\x1b[2J" not in res.out
+    assert "python (ref)" in res.out and "numpy" in res.out and "finished" in res.out
+
+
 def test_an_input_factory_that_raises_is_one_clear_line(kernel_module, tmp_path):
     res = pipebench(
         "kernels", str(kernel_module), "--kernel", "broken", *QUICK, cwd=tmp_path, json_name=None
@@ -219,23 +252,69 @@ def test_stopping_keeps_the_rows_so_far(write_module):
             return n
     """,
     )
-    run = KernelRun(
-        str(path),
-        KernelOptions(
-            gemm=False, timing=TimingSettings(samples=3, min_sample_s=0.005, warmup_s=0.01)
-        ),
-    ).start()
-    state = KernelState(str(path))
-    stopped = False
-    deadline = time.monotonic() + 60
-    for ev in run.iter_events():
-        state = apply_kernel_event(state, ev)
-        if isinstance(ev, KernelResult) and not stopped:
-            run.stop()
-            stopped = True
+    follower: Follower[KernelState] | None = None
+    results: list[int] = []
+
+    def updated(update: Update[KernelState]) -> None:
+        results.append(len(update.state.results))
+        if update.state.results and follower is not None and not follower.stopping:
+            follower.request_stop("user")  # with the first row in: the rest is not run
         assert time.monotonic() < deadline
+
+    options = KernelOptions(
+        gemm=False, timing=TimingSettings(samples=3, min_sample_s=0.005, warmup_s=0.01)
+    )
+    follower = Follower(KernelsJob(str(path), options), on_update=updated, interval=0.05)
+    deadline = time.monotonic() + 60
+    state = follower.run()
+    assert follower.stop_reason == "user" and not follower.killed
     assert state.status == "stopped"
     assert 1 <= len(kernel_rows(state)) < 39
+
+
+def test_sigterm_stops_the_command_keeps_the_rows_and_leaves_nothing(write_module, tmp_path):
+    """SIGTERM ends `pipebench kernels` as Ctrl-C does: the run stopped, the rows so far
+    printed and written, exit 143, no runner left, the watchdog's folder removed."""
+    path = write_module(
+        "naps",
+        """
+        import time
+        from workbench import kernels
+
+        @kernels(sizes=tuple(range(1, 400)))
+        def nap(n):
+            return (n,)
+
+        @nap.impl("python")
+        def nap_python(n):
+            time.sleep(0.002)
+            return n
+    """,
+    )
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli.main", "kernels", str(path), *QUICK,
+         "--json", "k.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(tmp.glob("pipebench-kernels-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp.glob("pipebench-kernels-*")), "the run made its watchdog folder"
+    time.sleep(1.5)  # some rows in
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "SIGTERM: stopping the kernels run" in out and "Traceback" not in out + err
+    rep = json.loads((tmp_path / "k.json").read_text())
+    assert rep["status"] == "stopped" and 1 <= len(rep["results"]) < 399
+    assert "stopped" in out and "python" in out
+    assert not list(tmp.glob("pipebench-kernels-*"))
+    for c in children:
+        assert not c.is_running() or c.status() == psutil.STATUS_ZOMBIE
 
 
 def test_the_example_runs_every_implementation_it_can(tmp_path):

@@ -5,6 +5,10 @@ function view, a ``--function`` helper, and the cost of looking."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -166,12 +170,68 @@ def test_a_named_function_is_profiled_line_by_line(tmp_path, module):
 
 
 def test_with_no_stage_named_the_bottleneck_is_profiled(tmp_path, module):
-    r = pipebench("lines", f"{module}:chain", "--top", "2", "--json", "b.json", cwd=tmp_path)
+    # 1000 items: enough self time in hot (~0.3 ms an item) to name it the bottleneck.
+    r = pipebench(
+        "lines", f"{module}:chain", "--param", "n=1000", "--top", "2", "--json", "b.json",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert r.code == 0, r.out + r.err
     report = json.loads((tmp_path / "b.json").read_text())
     assert report["stages"] == ["hot"]  # the baseline ran first and found it
     assert report["runs"]["baseline"]["bottleneck"] == "hot"
     assert "the bottleneck of the unprofiled run" in r.out
+
+
+PRINTS = r"""
+from workbench import pipeline
+
+
+def numbers(n):
+    for i in range(n):
+        yield i
+
+
+def loud(items):
+    print("loading [/data] then [bold]x[/bold] \x1b[2Jcleared\x1b]0;title\x07")
+    for x in items:
+        yield x * 2
+
+
+@pipeline
+def noisy(n: int = 50):
+    return numbers(n), loud
+"""
+
+
+def test_what_a_profiled_stage_prints_is_shown_as_data(tmp_path, write_module):
+    """Markup and escape sequences a stage prints are shown as text, once (the profiled
+    run's output; its baseline prints the same), and the profile is still printed."""
+    module = write_module("noisy", PRINTS)
+    r = pipebench("lines", f"{module}:noisy", "--stage", "loud", cwd=tmp_path)
+    assert r.code == 0, r.out + r.err
+    assert r.out.count("loading [/data] then [bold]x[/bold] cleared") == 1, r.out
+    assert "\x1b[2J" not in r.out and "\x1b]0;" not in r.out and "\x07" not in r.out
+    assert "loud  stage loud" in r.out and "cost of looking:" in r.out
+
+
+def test_sigterm_during_the_profile_starts_no_baseline(tmp_path, module):
+    """SIGTERM ends `pipebench lines` as Ctrl-C does: the profile stopped, what it
+    measured printed, no unprofiled run started after it, exit 143."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli.main", "lines", f"{module}:chain",
+         "--param", "n=100000000", "--stage", "hot", "--json", "t.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(3.0)  # the profiled run started and counted items
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, out + err
+    report = json.loads((tmp_path / "t.json").read_text())
+    assert report["runs"]["profiled"]["status"] == "stopped"
+    assert report["runs"]["profiled"]["stop_reason"] == "sigterm"
+    assert report["runs"]["baseline"] is None and report["cost_of_looking"] is None
+    assert report["stages"] == ["hot"] and function(report, "hot")["total_s"] > 0
+    assert "cost of looking: not measured" in out and "Traceback" not in out + err
 
 
 UPSTREAM = """

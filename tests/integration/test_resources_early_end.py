@@ -121,7 +121,7 @@ def test_a_stage_error_rolls_back(files: dict[str, str], where: str) -> None:
 
 
 def test_the_memory_budget_rolls_back(files: dict[str, str]) -> None:
-    rep = run(files, memory_budget=160 << 20, params={"grow_mb": 16, "sleep_ms": 20})
+    rep = run(files, memory_budget=160 << 20, params={"grow_mb": 4, "sleep_ms": 5})
     assert rep["status"] == "budget_exceeded", rep["message"]
     check_every_context_exited_once(rep, files, committed=False)
     assert any(r["outcome"] == "stopped (memory_budget)" for r in rep["contexts"]["records"])

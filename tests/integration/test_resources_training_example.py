@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from workbench.engine.runner import RunOptions, start_run
-from workbench.engine.session import RunState, apply, report
+from workbench.engine.follow import follow_run
+from workbench.engine.runner import RunOptions
+from workbench.engine.session import report
 
 EXAMPLE = Path(__file__).parents[2] / "pipelines" / "training_resources.py"
 SMALL = {"rows": "1024", "epochs": "2", "batch_size": "128"}
@@ -28,11 +29,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run(**options: Any) -> dict[str, Any]:
     target = f"{EXAMPLE}:training_resources"
-    handle = start_run(target, RunOptions(**options))
-    state = RunState(target)
-    for event in handle.iter_events(poll_s=120):
-        state = apply(state, event)
-    return report(state)
+    return report(follow_run(target, RunOptions(**options)))
 
 
 def epochs_rows(home: Path) -> list[tuple[Any, ...]]:

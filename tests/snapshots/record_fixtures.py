@@ -11,9 +11,12 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import TextIO
 
-from workbench.engine.protocol import Exited, Log, encode
-from workbench.engine.runner import RunOptions, start_run
+from workbench.engine.follow import Follower, RunJob, Step
+from workbench.engine.protocol import Event, Exited, Log, encode
+from workbench.engine.runner import RunOptions
+from workbench.engine.session import RunState
 
 HERE = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).resolve().parents[2] / "pipelines"
@@ -51,16 +54,38 @@ def failing(batch_size: int = 8, n: int = 1_000_000):
 '''
 
 
+class Recording(RunJob):
+    """A run job that also writes every event it folds, its output as ``Log`` events in
+    the order the follower took it, and ``Exited`` last (the output of a run is all in by
+    the time its ``Exited`` is queued, and is taken after it)."""
+
+    def __init__(self, target: str, options: RunOptions, f: TextIO) -> None:
+        super().__init__(target, options)
+        self.f = f
+        self.exited: Exited | None = None
+
+    def fold(self, state: RunState, step: Step, event: Event) -> RunState:
+        if isinstance(event, Exited):
+            self.exited = event
+        else:
+            self.f.write(encode(event))
+        return super().fold(state, step, event)
+
+    def fold_lines(
+        self, state: RunState, step: Step, lines: list[tuple[str, str]], skipped: int
+    ) -> RunState:
+        for stream, text in lines:
+            self.f.write(encode(Log(stream, text)))
+        return super().fold_lines(state, step, lines, skipped)
+
+    def close(self) -> None:
+        if self.exited is not None:
+            self.f.write(encode(self.exited))
+
+
 def record(target: str, options: RunOptions, out: Path) -> None:
-    handle = start_run(target, options)
     with out.open("w", encoding="utf-8") as f:
-        for ev in handle.iter_events():
-            if isinstance(ev, Exited):
-                handle.output.done.wait(5)
-            lines, _skipped = handle.output.take()  # the output, as Log events, in order
-            for stream, text in lines:
-                f.write(encode(Log(stream, text)))
-            f.write(encode(ev))
+        Follower(Recording(target, options, f)).run()
     print(f"wrote {out}")
 
 

@@ -280,7 +280,7 @@ def test_the_c_layout_is_the_python_layout():
     c = probe._c_probe.LAYOUT
     assert c["header"] == probe.HEADER and c["role_slots"] == probe.ROLE_SLOTS
     assert c["magic_value"] == probe.MAGIC_VALUE and c["version"] == probe.LAYOUT_VERSION
-    names = ["magic", "layout", "capacity", "n", "ticks", "start_tick", "start_ns", "last_tick", "end_tick", "end_ns", "failed", "running", "stop", "phase"]  # fmt: skip
+    names = ["magic", "layout", "capacity", "n", "ticks", "start_tick", "start_ns", "last_tick", "end_tick", "end_ns", "failed", "running", "stop", "phase", "first_tick", "stop_seen"]  # fmt: skip
     for index, name in enumerate(names):
         assert c[name] == index, name
 

@@ -41,8 +41,8 @@ def render(renderable: Any, width: int = 80) -> str:
 
 
 def test_views_are_registered() -> None:
-    assert SECTION_VIEWS["contexts"] == "workbench.views.resources:contexts_view"
-    assert SECTION_VIEWS["gpu"] == "workbench.views.resources:gpu_view"
+    assert SECTION_VIEWS["contexts"] is contexts_view
+    assert SECTION_VIEWS["gpu"] is gpu_view
 
 
 def test_tree_order_nests_and_merges_repeated_leaves() -> None:

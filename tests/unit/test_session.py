@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from workbench.engine.protocol import (
@@ -20,6 +22,7 @@ MEM = MemorySection(
     now=MemoryTotals(rss=200, anon=120, file=80, uss=150),
     start=MemoryTotals(rss=100, anon=60, file=40),
     peak=MemoryTotals(rss=250, anon=170, file=80, uss=160),
+    samples=12,
 )
 HELLO = Hello(
     42,
@@ -200,3 +203,20 @@ def test_sections_land_in_the_report():
     s = snap(1.0, 10)
     s = Snapshot(s.elapsed_ns, s.stages, 0, MEM, -1, {"caches": [{"name": "f"}]})
     assert report(fold(HELLO, s))["caches"] == [{"name": "f"}]
+
+
+def test_memory_never_read_is_not_measured_not_zero() -> None:
+    """A run that ended before the parent's first reading has no memory figures (None),
+    never 0 B, and no CPU time."""
+    unread = MemorySection(now=MemoryTotals(), start=MemoryTotals(), peak=MemoryTotals())
+    state = fold(HELLO, dataclasses.replace(snap(1.0, 1000), memory=unread))
+    rep = report(state)
+    assert rep["memory"] is None and rep["cpu_s"] is None
+
+
+def test_a_chain_that_finished_before_the_stop_reached_it_was_not_stopped() -> None:
+    """The time limit was asked for as the chain ran out by itself: the child says
+    finished, so the report says finished, with no stop reason beside it."""
+    state = fold(HELLO, snap(1.0, 1000), Finished("finished"), Exited(0, stop_reason="max_seconds"))
+    rep = report(state)
+    assert rep["status"] == "finished" and rep["stop_reason"] is None

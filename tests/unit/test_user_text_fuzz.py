@@ -37,7 +37,8 @@ from workbench.engine.protocol import (
 from workbench.engine.sections.memory import MemorySection, MemoryTotals
 from workbench.engine.session import RunState, apply, report, with_lines
 from workbench.text import MAX_TEXT, log_line, printable, split_lines
-from workbench.views.compare import compare_view, history_table
+from workbench.views.compare import compare_view
+from workbench.views.history import history_table
 from workbench.views.kernels import kernels_view
 from workbench.views.run import catalog_table, live_view, run_view
 from workbench.views.text import log_text, user_text
@@ -216,9 +217,10 @@ def test_reports_of_hostile_runs_compare_and_list_as_text(t: list[str]) -> None:
     b = report(crashed_run(t), finished_at=time.time())
     for rep in (a, b):
         assert all("\x1b" not in line for line in rep["log_tail"])
-    compare_reports(a, b)
+    compare_reports([a, b])
     for width in (80, 200):
-        assert not raw_controls(render(compare_view(a, b), width))
+        assert not raw_controls(render(compare_view([a, b, a]), width))
+        assert not raw_controls(render(compare_view([a, b]), width))
         assert not raw_controls(render(history_table([(1, a), (2, b)], width), width))
 
 

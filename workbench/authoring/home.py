@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import shlex
 import stat
 from collections.abc import Callable, Iterator
@@ -147,7 +146,7 @@ def _temp_pattern(name: str) -> re.Pattern[str]:
 
 def _temp_name(name: str) -> str:
     stem, suffix = os.path.splitext(name)
-    return f".{stem}.{secrets.token_hex(8)}.tmp{suffix}"
+    return f".{stem}.{os.urandom(8).hex()}.tmp{suffix}"
 
 
 def _remove_with_companions(tmp: Path) -> None:

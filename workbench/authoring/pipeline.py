@@ -59,6 +59,11 @@ class Pipeline:
             counter_for(items)
         except (TypeError, ValueError) as exc:
             raise PipelineDefinitionError(f"pipeline {self.name!r}: {exc}") from None
+        if inspect.iscoroutinefunction(factory) or inspect.isasyncgenfunction(factory):
+            raise PipelineDefinitionError(
+                f"pipeline {self.name!r}: its factory is `async def`; make it a plain `def` "
+                "that returns the source and the stages (those may be async generators)"
+            )
         self.doc = inspect.getdoc(factory) or ""
         self.requires = tuple(requires)
         functools.update_wrapper(self, factory)
@@ -220,4 +225,8 @@ def stage_name(obj: Any) -> str:
         return name
     if inspect.isgenerator(obj):
         return obj.gi_code.co_name
+    if inspect.isasyncgen(obj):
+        return obj.ag_code.co_name
+    if type(obj).__module__.startswith("tensorflow.python.data"):
+        return "tf.data"  # a Dataset: its class name (_PrefetchDataset) says little
     return type(obj).__name__

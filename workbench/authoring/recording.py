@@ -31,7 +31,12 @@ MAX_TOTALS = 50
 
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x200  # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 _SKIPPED_MODULES = frozenset(
-    {"contextlib", "workbench.authoring.resources", "workbench.authoring.recording"}
+    {
+        "contextlib",
+        "workbench.authoring.resources",
+        "workbench.authoring.recording",
+        "workbench.authoring.autorecord",
+    }
 )
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -135,6 +140,19 @@ class ContextRecord:
             "exits": self.exits,
             "detail": dict(self.detail),
         }
+
+
+#: Outcomes of a block that ended as the pipeline meant, or because the run was ended
+#: (closed with the chain, interrupted, stopped): none is the block's failure.
+EXPECTED_OUTCOMES = ("open", "ok", "committed", "closed", "interrupted")
+
+
+def failed_outcome(outcome: str, exception: str | None = None) -> bool:
+    """Whether a context's outcome is a failure of the block: it ended with an exception of
+    its own (a rollback after one included), not normally, nor because the run ended."""
+    if outcome in EXPECTED_OUTCOMES or outcome.startswith("stopped ("):
+        return False
+    return outcome != "rolled back" or exception not in (None, "GeneratorExit", "StopRun")
 
 
 def describe_exit(exc: BaseException | None) -> tuple[str, str | None]:
@@ -241,7 +259,7 @@ class Registry:
             total = self._totals.setdefault((rec.kind, rec.name), [0, 0.0, 0])
             total[0] += 1
             total[1] += rec.duration_s or 0.0
-            total[2] += outcome not in ("ok", "committed")
+            total[2] += failed_outcome(outcome, rec.exception)
 
     def changed(self) -> None:
         """A record's detail or note was updated in place."""

@@ -19,8 +19,9 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from workbench.engine.follow import INTERVAL_S, Follower, Job, Update
+from workbench.engine.follow import INTERVAL_S, Follower, Job, Starter, Update
 from workbench.engine.protocol import Log
+from workbench.engine.runner import start_run
 from workbench.text import log_line
 from workbench.views.text import log_text
 
@@ -90,6 +91,7 @@ def follow(
     echo_output: bool = True,
     on_update: Callable[[Update[S]], object] | None = None,
     interval: float = INTERVAL_S,
+    starter: Starter | None = None,
 ) -> tuple[S, str | None]:
     """Follow ``job`` to its end in the foreground.
 
@@ -100,6 +102,8 @@ def follow(
         what: how messages name the job ("the run", "the sweep").
         echo_output: print the pipeline's output lines.
         on_update: also called with every update (after the view and the echo).
+        starter: starts each run (default ``engine.runner.start_run``); ``pipebench run``
+            passes the runner it started before importing the rest of pipebench.
 
     Returns:
         The final state, and the stop reason when a signal or the user stopped the job
@@ -117,7 +121,9 @@ def follow(
         if on_update is not None:
             on_update(update)
 
-    follower: Follower[S] = Follower(job, on_update=updated, interval=interval)
+    follower: Follower[S] = Follower(
+        job, on_update=updated, interval=interval, starter=starter or start_run
+    )
     with _signals(follower, console, what):
         if live is not None:
             live.start()

@@ -19,7 +19,7 @@ from workbench.cli.args import (
 )
 from workbench.engine import records
 from workbench.engine.compare import select_runs
-from workbench.views.compare import history_table
+from workbench.views.history import history_table
 from workbench.views.text import user_text
 
 

@@ -2,13 +2,13 @@
 
 Exit codes as for ``pipebench run``: 0 every implementation ran and agreed with its
 reference, 1 one failed or disagreed (the rows say which), 2 bad input (one line on
-stderr), 130 stopped with Ctrl-C.
+stderr), 130 stopped with Ctrl-C, 143 with SIGTERM, 129 with SIGHUP (what was measured
+is still printed).
 """
 
 from __future__ import annotations
 
 import argparse
-import queue
 import re
 import sys
 import time
@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.text import Text
 
 from workbench.cli.args import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
@@ -30,20 +28,15 @@ from workbench.cli.args import (
     time_limit,
     write_json,
 )
+from workbench.cli.follow import SIGNAL_EXIT, follow
 from workbench.cli.targets import check_target
 from workbench.engine.kernels.env import parse_threads
-from workbench.engine.kernels.runner import RIGOROUS_PROCESSES, KernelOptions, KernelRun
-from workbench.engine.kernels.session import (
-    KernelState,
-    apply_kernel_event,
-    kernel_report,
-    kernel_rows,
-)
+from workbench.engine.kernels.runner import RIGOROUS_PROCESSES, KernelOptions, KernelsJob
+from workbench.engine.kernels.session import KernelState, kernel_report, kernel_rows
 from workbench.engine.kernels.timing import TimingSettings
-from workbench.engine.protocol import Log
 from workbench.errors import UserError
 from workbench.views.kernels import kernels_view
-from workbench.views.text import log_text, user_text
+from workbench.views.text import user_text
 
 _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
@@ -210,58 +203,18 @@ def kernel_options(args: argparse.Namespace) -> KernelOptions:
 
 
 def execute(
-    target: str, options: KernelOptions, console: Console, live: bool
-) -> tuple[KernelState, bool]:
-    """Run to the end, showing rows as they come on a terminal; Ctrl-C stops (twice
-    kills). Returns the final state and whether the user interrupted."""
-    run = KernelRun(target, options).start()
-    state = KernelState(
-        target, rounds=options.processes, options=options.as_dict(), started_at=time.time()
+    target: str, options: KernelOptions, console: Console
+) -> tuple[KernelState, str | None]:
+    """Run to the end through the one run follower (``cli.follow``): rows filling in live on
+    a terminal, the implementations' output echoed above them; Ctrl-C, SIGTERM and SIGHUP
+    stop it (a second Ctrl-C kills). Returns the final state and the stop reason when a
+    signal stopped it ("user", "sigterm", "sighup"), else None."""
+    return follow(
+        KernelsJob(target, options),
+        console,
+        view=lambda state: kernels_view(state, console.width),
+        what="the kernels run",
     )
-    interrupted = False
-    display = (
-        Live(
-            kernels_view(state, console.width),
-            console=console,
-            refresh_per_second=4,
-            transient=True,
-        )
-        if live
-        else None
-    )
-    try:
-        if display:
-            display.start()
-        while True:
-            try:
-                try:
-                    ev = run.events.get(timeout=0.2)
-                except queue.Empty:
-                    if not run.running and run.events.empty():
-                        break
-                    continue
-                state = apply_kernel_event(state, ev)
-                if isinstance(ev, Log) and ev.stream in ("stdout", "stderr"):
-                    console.print(
-                        Text("│ ", style="dim").append_text(log_text(ev.text, style="dim")),
-                        highlight=False,
-                        soft_wrap=True,
-                    )
-                elif display:
-                    display.update(kernels_view(state, console.width))
-            except KeyboardInterrupt:
-                if interrupted:
-                    run.kill()
-                else:
-                    interrupted = True
-                    console.print("[yellow]stopping the kernels run (Ctrl-C again to kill it)…[/]")
-                    run.stop()
-    finally:
-        if display:
-            display.stop()
-        if run.running:
-            run.kill()
-    return state, interrupted
 
 
 def _failures(state: KernelState) -> list[str]:
@@ -288,7 +241,7 @@ def _error(message: str) -> Text:
 def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     check_target(args.target, decorator="kernels")
     options = kernel_options(args)
-    state, interrupted = execute(args.target, options, console, live=console.is_terminal)
+    state, signalled = execute(args.target, options, console)
     failure = state.failure
     if failure is not None and failure.user_error and not state.results:
         raise UserError(failure.message)
@@ -299,8 +252,8 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     if failure is not None and failure.user_error:
         err.print(_error(failure.message), soft_wrap=True)
         return EXIT_USAGE
-    if interrupted:
-        return EXIT_INTERRUPTED
+    if signalled is not None:
+        return SIGNAL_EXIT[signalled]
     if failure is not None or state.status not in ("finished", "stopped"):
         err.print(_error(state.message or state.status), soft_wrap=True)
         return EXIT_RUN_FAILED

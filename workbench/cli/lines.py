@@ -4,20 +4,21 @@ Runs the pipeline in a runner child with ``line_profiler`` (or, ``--functions``,
 ``cProfile``) on the chosen stages, then once more without it, and prints each profiled
 function's lines with hits, time, time per hit and share, the hottest marked, and both
 throughputs. Exit codes: 0 done, 1 the pipeline failed, 2 bad input (one line on stderr
-each; what could be profiled is still printed), 130 stopped with Ctrl-C.
+each; what could be profiled is still printed), 130 stopped with Ctrl-C, 143 with
+SIGTERM, 129 with SIGHUP.
 """
 
 from __future__ import annotations
 
 import argparse
-import queue
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.spinner import Spinner
+from rich.text import Text
 
 from workbench.cli.args import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
@@ -28,13 +29,23 @@ from workbench.cli.args import (
     time_limit,
     write_json,
 )
+from workbench.cli.follow import SIGNAL_EXIT, echo, follow
 from workbench.cli.targets import check_target
+from workbench.engine.follow import Update
 from workbench.engine.lines.runner import LinesJob, LinesRequest
-from workbench.engine.lines.session import BASELINE, PROFILE, LinesState, lines_report
-from workbench.engine.protocol import FAILED, Log
+from workbench.engine.lines.session import (
+    BASELINE,
+    PROFILE,
+    LinesState,
+    lines_report,
+    run_of,
+    running_phase,
+)
+from workbench.engine.protocol import FAILED
 from workbench.engine.session import stage_rows
 from workbench.errors import UserError
 from workbench.views.lines import lines_view
+from workbench.views.text import user_text
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -116,51 +127,40 @@ def lines_request(args: argparse.Namespace) -> LinesRequest:
     )
 
 
-def _progress(phase: str, state: LinesState) -> str:
-    run = state.baseline if phase == BASELINE else state.profiled
+PHASE_TEXT = {
+    BASELINE: "running without the profiler (for the cost of looking)",
+    PROFILE: "running with the profiler",
+}
+
+
+def progress(state: LinesState) -> RenderableType:
+    """The live line: which run is going and how many items it has put out."""
+    phase = running_phase(state)
+    run = run_of(state, phase) if phase else None
     rows = stage_rows(run) if run else []
     done = f" · {rows[-1].items:,} items" if rows else ""
-    if phase == BASELINE:
-        return f"running without the profiler (for the cost of looking){done}"
-    return f"running with the profiler{done}"
+    text = PHASE_TEXT[phase] + done if phase else "starting…"
+    return Spinner("dots", Text(text))
 
 
-def execute(request: LinesRequest, console: Console) -> tuple[LinesState, bool]:
-    """Run the job to its end; Ctrl-C stops it (twice kills). Returns the final state and
-    whether the user interrupted."""
-    job = LinesJob(request).start()
-    interrupted = False
-    status = (
-        console.status(_progress(job.phase or PROFILE, job.state))
-        if (console.is_terminal)
-        else None
+def execute(request: LinesRequest, console: Console) -> tuple[LinesState, str | None]:
+    """Run the job to its end through the one run follower (``cli.follow``), echoing the
+    profiled run's output; Ctrl-C, SIGTERM and SIGHUP stop it (a second Ctrl-C kills).
+    Returns the final state and the stop reason when a signal stopped it ("user",
+    "sigterm", "sighup"), else None."""
+
+    def profiled_output(update: Update[LinesState]) -> None:
+        if update.step is not None and update.step.label == PROFILE:
+            echo(console, update)  # the baseline prints the same again: shown once
+
+    return follow(
+        LinesJob(request),
+        console,
+        view=progress,
+        what="the line profile",
+        echo_output=False,
+        on_update=profiled_output,
     )
-    try:
-        if status:
-            status.start()
-        while not job.done:
-            try:
-                phase, ev = job.get(timeout=0.25)
-            except queue.Empty:
-                phase, ev = job.phase or PROFILE, None
-            except KeyboardInterrupt:
-                if interrupted:
-                    job.kill()
-                else:
-                    interrupted = True
-                    console.print("[yellow]stopping (Ctrl-C again to kill)…[/]")
-                    job.stop()
-                continue
-            if isinstance(ev, Log) and phase == PROFILE:
-                console.print(f"[dim]│ {ev.text}[/]", markup=True, highlight=False, soft_wrap=True)
-            if status:
-                status.update(_progress(phase, job.state))
-    finally:
-        if status:
-            status.stop()
-        if job.running:
-            job.kill()
-    return job.state, interrupted
 
 
 def cmd_lines(args: argparse.Namespace, console: Console) -> int:
@@ -171,7 +171,7 @@ def cmd_lines(args: argparse.Namespace, console: Console) -> int:
             "--function is for the line view; --functions already shows every "
             "function the stages call"
         )
-    state, interrupted = execute(request, console)
+    state, signalled = execute(request, console)
     run, prof = state.profiled, state.profile
     first = state.baseline if run is None else run
     failure = first.failure if first else None
@@ -187,9 +187,9 @@ def cmd_lines(args: argparse.Namespace, console: Console) -> int:
         console.width = max(console.width, 160)
     console.print(lines_view(state, top=args.top))
     if failure is not None and not failure.user_error:
-        console.print(f"[red]error:[/] {failure.message or failure.type}", highlight=False)
-    if interrupted:
-        return EXIT_INTERRUPTED
+        console.print(_error(failure.message or failure.type), highlight=False, soft_wrap=True)
+    if signalled is not None:
+        return SIGNAL_EXIT[signalled]
     if prof is not None and prof.problems:
         _errors(prof.problems)
         return EXIT_USAGE
@@ -198,7 +198,12 @@ def cmd_lines(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+def _error(message: str) -> Text:
+    """``error: MESSAGE`` with the message (user text: names, exception text) as data."""
+    return Text.assemble(("error:", "red"), " ", user_text(message))
+
+
 def _errors(lines: tuple[str, ...]) -> None:
     err = Console(stderr=True, highlight=False)
     for line in lines:
-        err.print(f"[red]error:[/] {line}", highlight=False, soft_wrap=True)
+        err.print(_error(line), highlight=False, soft_wrap=True)

@@ -17,19 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
-import shtab
 from rich.console import Console
 from rich.text import Text
 
-from workbench.cli import compare as cli_compare
-from workbench.cli import history as cli_history
-from workbench.cli import kernels as cli_kernels
-from workbench.cli import lines as cli_lines
-from workbench.cli import list as cli_list
-from workbench.cli import run as cli_run
-from workbench.cli import sweep as cli_sweep
 from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, json_to_stdout
-from workbench.cli.tui import cmd_workbench
 from workbench.cli.version import version_line
 from workbench.errors import UserError
 from workbench.views.text import user_text
@@ -42,15 +33,66 @@ class Command(NamedTuple):
     run: Callable[[argparse.Namespace, Console], int]
 
 
+# Each subcommand's module is imported when it is used (a real import, in a function): a
+# `pipebench run` does not pay for importing the kernels, lines and sweep tools.
+def _list() -> Command:
+    from workbench.cli import list as m
+
+    return Command(m.add_parser, m.cmd_list)
+
+
+def _run() -> Command:
+    from workbench.cli import run as m
+
+    return Command(m.add_parser, m.cmd_run)
+
+
+def _kernels() -> Command:
+    from workbench.cli import kernels as m
+
+    return Command(m.add_parser, m.cmd_kernels)
+
+
+def _lines() -> Command:
+    from workbench.cli import lines as m
+
+    return Command(m.add_parser, m.cmd_lines)
+
+
+def _sweep() -> Command:
+    from workbench.cli import sweep as m
+
+    return Command(m.add_parser, m.cmd_sweep)
+
+
+def _history() -> Command:
+    from workbench.cli import history as m
+
+    return Command(m.add_parser, m.cmd_history)
+
+
+def _compare() -> Command:
+    from workbench.cli import compare as m
+
+    return Command(m.add_parser, m.cmd_compare)
+
+
+def _table() -> Command:
+    from workbench.cli import table as m
+
+    return Command(m.add_parser, m.cmd_table)
+
+
 #: Every subcommand, in the order ``pipebench --help`` lists them.
-COMMANDS: dict[str, Command] = {
-    "list": Command(cli_list.add_parser, cli_list.cmd_list),
-    "run": Command(cli_run.add_parser, cli_run.cmd_run),
-    "kernels": Command(cli_kernels.add_parser, cli_kernels.cmd_kernels),
-    "lines": Command(cli_lines.add_parser, cli_lines.cmd_lines),
-    "sweep": Command(cli_sweep.add_parser, cli_sweep.cmd_sweep),
-    "history": Command(cli_history.add_parser, cli_history.cmd_history),
-    "compare": Command(cli_compare.add_parser, cli_compare.cmd_compare),
+COMMANDS: dict[str, Callable[[], Command]] = {
+    "list": _list,
+    "run": _run,
+    "kernels": _kernels,
+    "lines": _lines,
+    "sweep": _sweep,
+    "history": _history,
+    "compare": _compare,
+    "table": _table,
 }
 
 
@@ -78,6 +120,24 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Completion(argparse.Action):
+    """``--print-completion SHELL``: shtab's script for the whole parser (shtab, and every
+    subcommand's module, imported only then)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, shell: Any,
+                 option: str | None = None) -> NoReturn:  # fmt: skip
+        import shtab
+
+        full = build_parser()
+        for sub in full._subparsers._group_actions if full._subparsers else ():  # noqa: SLF001
+            for p in getattr(sub, "choices", {}).values():
+                for action in p._actions:
+                    if not action.option_strings:  # targets, paths and report files
+                        action.complete = shtab.FILE  # type: ignore[attr-defined]
+        print(shtab.complete(full, shell=str(shell)))
+        parser.exit()
+
+
 #: A first argument that reads as a command name rather than a path.
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
@@ -89,7 +149,9 @@ def unknown_command(word: str) -> str:
     return f"pipebench: unknown command or path {word!r}; {hint}"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``only`` that one (what a command line that
+    names it needs: the others' modules are then not imported)."""
     parser = _Parser(
         prog="pipebench",
         description=(
@@ -102,15 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
         action=_Version,
         help="print the pipebench and Python versions and which stage probe runs use",
     )
-    shtab.add_argument_to(
-        parser, "--print-completion", help="print a completion script for bash, zsh or tcsh"
+    parser.add_argument(
+        "--print-completion",
+        action=_Completion,
+        choices=("bash", "zsh", "tcsh"),
+        help="print a completion script for bash, zsh or tcsh",
     )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    for command in COMMANDS.values():
-        p = command.add_parser(sub)
-        for action in p._actions:
-            if not action.option_strings:  # targets, paths and report files
-                action.complete = shtab.FILE  # type: ignore[attr-defined]
+    for name, command in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        command().add_parser(sub)
     return parser
 
 
@@ -127,13 +191,18 @@ def main(argv: list[str] | None = None) -> int:
                     f"pipebench: unexpected {' '.join(argv[1:])!r}; "
                     "usage: pipebench [PATH] or pipebench COMMAND ..."
                 )
+            from workbench.cli.tui import cmd_workbench
+
             return cmd_workbench(argv[0], console)
-        args = build_parser().parse_args(argv)
+        only = argv[0] if argv and argv[0] in COMMANDS else None
+        args = build_parser(only).parse_args(argv)
         if args.command is None:
+            from workbench.cli.tui import cmd_workbench
+
             return cmd_workbench(None, console)
         if json_to_stdout(args):  # `--json -`: stdout is the report's alone
             console = err
-        return COMMANDS[args.command].run(args, console)
+        return COMMANDS[args.command]().run(args, console)
     except UserError as exc:
         err.print(Text.assemble(("error:", "red"), " ", user_text(exc.message)), soft_wrap=True)
         return EXIT_USAGE

@@ -10,10 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from workbench.cli import parallel as cli_parallel
 from workbench.cli.args import (
@@ -30,17 +27,14 @@ from workbench.cli.args import (
     time_limit,
     write_json,
 )
-from workbench.cli.follow import SIGNAL_EXIT, follow
 from workbench.cli.targets import check_target
 from workbench.engine import records
-from workbench.engine.follow import RunJob
-from workbench.engine.protocol import FINISHED, STOPPED
-from workbench.engine.runner import RunOptions
+from workbench.engine.runner import RunOptions, start_run
 from workbench.engine.sections.memory import BUDGET_HELP, BUDGET_MEASURES
-from workbench.engine.session import report
 from workbench.errors import UserError
-from workbench.views.run import live_view, run_view
-from workbench.views.text import user_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -85,8 +79,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="S",
         help="seconds between live snapshots (default 0.1)",
     )
+    add_instrument_argument(p)
     cli_parallel.add_arguments(p)
     return p
+
+
+def add_instrument_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-instrument``: leave the module's own context managers and ``cached_property``
+    values as they are (by default they report to the run without code changes)."""
+    p.add_argument(
+        "--no-instrument",
+        dest="instrument",
+        action="store_false",
+        help="do not record the module's own context managers (classes, @contextmanager "
+        "functions) or count its cached_property values; the report lists what was "
+        "recorded this way",
+    )
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -97,6 +105,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         memory_budget=args.memory_budget,
         budget_on=args.budget_on,
         snapshot_s=args.snapshot_interval,
+        mode_options={} if args.instrument else {"instrument": False},
     )
 
 
@@ -104,11 +113,25 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     check_target(args.target)
     records.check_home()  # an unsafe home is refused before anything runs
     cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
+    options = run_options(args)
+    # The runner starts first: it boots (and imports the pipeline) while the rest of
+    # pipebench is imported here, which takes that long off the time to the first batch.
+    handle = start_run(args.target, options)
+    from rich.text import Text
+
+    from workbench.cli.follow import SIGNAL_EXIT, follow
+    from workbench.engine.follow import RunJob
+    from workbench.engine.protocol import FINISHED, STOPPED
+    from workbench.engine.session import report
+    from workbench.views.run import live_view, run_view
+    from workbench.views.text import user_text
+
     state, signalled = follow(
-        RunJob(args.target, run_options(args)),
+        RunJob(args.target, options),
         console,
         view=(lambda s: live_view(s, width=console.width)) if console.is_terminal else None,
         what="the run",
+        starter=lambda target, opts: handle,
     )
     failure = state.failure
     if failure is not None and state.bad_input:
@@ -137,6 +160,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             soft_wrap=True,  # one line, however long (a terminal wraps it)
         )
     if record is None:  # last, on its own line: what was measured is printed above
+        from rich.console import Console
+
         Console(stderr=True, highlight=False).print(
             Text.assemble(("error: ", "red"), user_text(why)), soft_wrap=True
         )

@@ -32,7 +32,7 @@
 /* Header words of the block. */
 enum {
     W_MAGIC, W_LAYOUT, W_CAPACITY, W_N, W_TICKS, W_START_TICK, W_START_NS, W_LAST_TICK,
-    W_END_TICK, W_END_NS, W_FAILED, W_RUNNING, W_STOP, W_PHASE, W_FIRST_TICK, W_RESERVED2,
+    W_END_TICK, W_END_NS, W_FAILED, W_RUNNING, W_STOP, W_PHASE, W_FIRST_TICK, W_STOP_SEEN,
     W_HEADER
 };
 #define MAGIC 0x3130544e43425050LL /* "PPBCNT01" */
@@ -513,14 +513,14 @@ PyMODINIT_FUNC PyInit__probe(void) {
         PyModule_AddObject(m, "Probe", (PyObject *)&ProbeType) < 0 ||
         PyModule_AddStringConstant(m, "TICKS", use_tsc ? "tsc" : "ns") < 0 ||
         PyModule_AddObject(m, "LAYOUT", Py_BuildValue(
-            "{s:L,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}",
+            "{s:L,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}",
             "magic_value", (long long)MAGIC, "version", LAYOUT_VERSION,
             "role_slots", ROLE_SLOTS, "header", W_HEADER,
             "magic", W_MAGIC, "layout", W_LAYOUT, "capacity", W_CAPACITY, "n", W_N,
             "ticks", W_TICKS, "start_tick", W_START_TICK, "start_ns", W_START_NS,
             "last_tick", W_LAST_TICK, "end_tick", W_END_TICK, "end_ns", W_END_NS,
             "failed", W_FAILED, "running", W_RUNNING, "stop", W_STOP, "phase", W_PHASE,
-            "first_tick", W_FIRST_TICK)) < 0) {
+            "first_tick", W_FIRST_TICK, "stop_seen", W_STOP_SEEN)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -26,13 +26,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
 from workbench.authoring import progress
 from workbench.authoring.pipeline import stage_items, stage_name
-from workbench.engine import probe
+from workbench.engine import autofind, probe
+from workbench.engine.asyncstages import AsyncChain
 from workbench.engine.loader import (
     load_module,
     missing_requirement,
@@ -43,6 +43,8 @@ from workbench.engine.loader import (
 from workbench.engine.output import install_streams
 from workbench.engine.protocol import (
     BUDGET_EXCEEDED,
+    CONFIG_ENV,
+    EXIT_EVENTS_CLOSED,
     FAILED,
     FINISHED,
     STOPPED,
@@ -52,19 +54,17 @@ from workbench.engine.protocol import (
     Hello,
     Log,
     Progress,
+    RunConfig,
     Sections,
+    Started,
     encode,
 )
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
+from workbench.engine.sections.memory import chain_start_memory, own_peak_rss
 from workbench.errors import StopRun, UserError
 
-CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
-#: The pipeline closed (or reused) the events pipe's descriptor: whatever the run did, its
-#: own report was lost, and the parent says so (a pipe closed just before an exit looks
-#: like the exit itself there).
-EXIT_EVENTS_CLOSED = 4
 #: Messages of a stop, by reason (the parent adds figures where it has them).
 STOP_MESSAGES = {
     "user": "stopped by the user",
@@ -76,22 +76,6 @@ STOP_MESSAGES = {
     "memory_budget": "the memory budget was passed",
     "gpu_memory_budget": "the GPU memory budget was passed",
 }
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What the parent asks of one run."""
-
-    target: str
-    params: dict[str, str]
-    events_fd: int
-    block_fd: int
-    snapshot_s: float = 0.1
-    max_batches: int | None = None
-    max_seconds: float | None = None  # enforced by the parent; kept for messages
-    parent_pid: int | None = None
-    mode: str = "pipeline"  # "pipeline", "kernels" or "lines"
-    options: dict[str, Any] = field(default_factory=dict)  # mode-specific
 
 
 class Outbox:
@@ -239,12 +223,14 @@ class Run:
 
     def make_stop(self) -> StopRun:
         """The exception a stop raises (the probe calls this at a boundary)."""
+        self.block.stop_taken()
         return StopRun(self.block.stop_reason or "user")
 
     def on_signal(self, signum: int, frame: Any) -> None:
         """SIGINT/SIGTERM: the parent's stop request (or someone else's signal)."""
         reason = {int(signal.SIGINT): "sigint", int(signal.SIGTERM): "sigterm"}.get(signum, "user")
         self.block.request_stop(reason)  # kept if the parent asked first, with its reason
+        self.block.stop_taken()  # Python code runs: the child is not stuck in one C call
         if self.running and threading.get_ident() == self._main_ident and not _unwinding():
             raise self.make_stop()
 
@@ -277,6 +263,8 @@ class Run:
         return pipe, params
 
     def build(self, pipe: Any, params: dict[str, Any]) -> Iterator[Any]:
+        # The module's own contexts and cached_property values report (before the factory).
+        found = autofind.instrument(sys.modules.get(pipe.factory.__module__), self.config.options)
         try:
             parts = pipe(**params)
         except StopRun:
@@ -298,13 +286,9 @@ class Run:
                     f"pipeline {pipe.name}: stage {s!r} is not callable; a stage is a "
                     "function from an iterator to an iterator (a generator function)"
                 )
-        try:
-            upstream = iter(source)
-        except TypeError:
-            raise UserError(
-                f"pipeline {pipe.name}: the source ({type(source).__name__}) is not iterable"
-            ) from None
         names = (stage_name(source),) + tuple(stage_name(s) for s in stages)
+        chain = AsyncChain(pipe.name)  # async sources and stages run on an event loop
+        upstream = chain.source(source, names[0])
         self.stage_names = _unique(names)
         if len(names) > probe.CAP:
             raise UserError(f"pipeline {pipe.name} has {len(names)} stages; at most {probe.CAP}")
@@ -331,14 +315,11 @@ class Run:
         _watch_compiles(self.clock)
         self.probes = [probe.make_probe(self.clock, 0, upstream, items[0])]
         for i, s in enumerate(stages, start=1):
-            out = s(self.probes[-1])
+            out = chain.call(s, self.probes[-1], self.stage_names[i])
             self.clock.charge(i)  # a stage that does work when called (not a generator)
-            if not isinstance(out, Iterator):
-                raise UserError(
-                    f"stage {self.stage_names[i]} returned {type(out).__name__}, not an "
-                    "iterator: make it a generator (use yield) or return iter(...)"
-                )
+            out = chain.output(out, self.stage_names[i])  # UserError if not an iterator
             self.probes.append(probe.make_probe(self.clock, i, out, items[i]))
+        autofind.announce(self.outbox, found, autofind.chain_notes(source, chain))
         if any(s.active() for s in self.sections):
             self.sections_thread.start()
         return self.probes[-1]  # type: ignore[no-any-return]
@@ -379,9 +360,11 @@ class Run:
         self.probes.clear()
 
     def execute(self) -> int:
-        self.block.phase = probe.LOADING
         self.running = True  # a stop while the module imports ends the run too
+        self.block.phase = probe.LOADING  # the parent may signal now: the handler is set
         try:
+            if self.block.stop_reason is not None:
+                raise self.make_stop()  # asked for before the handler was set
             pipe, params = self.load()
         except UserError as exc:
             self.running = False
@@ -400,6 +383,7 @@ class Run:
             try:
                 chain = self.build(pipe, params)
                 self.block.phase = probe.RUNNING_PHASE
+                self.outbox.post(Started(*chain_start_memory()))
                 self.drive(chain)
             finally:
                 self.running = False
@@ -437,9 +421,12 @@ class Run:
             status = BUDGET_EXCEEDED if stopped_by == "memory_budget" else STOPPED
             message = self.stop_message(stopped_by)
             if self.clock is None:
-                message += " (before the first batch, while the pipeline's factory ran)"
+                message += " (before the first batch, while the pipeline's factory ran"
+                if stopped_by == "max_seconds":  # see runner.LOAD_ALLOWANCE_S
+                    message += ", which the limit gives 120 s more"
+                message += ")"
         self.block.phase = probe.DONE_PHASE
-        self.outbox.post(Finished(status, stopped_by, message))
+        self.outbox.post(Finished(status, stopped_by, message, own_peak_rss()))
         return code
 
     def stop_message(self, reason: str) -> str:
@@ -548,10 +535,15 @@ def _record_roles(block: probe.Block) -> None:
     original = process.BaseProcess.start
 
     def start(self: Any) -> None:
-        original(self)
-        target = getattr(self, "_target", None)
+        target = getattr(self, "_target", None)  # start() deletes it
         where = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
-        role = 1 if "torch.utils.data" in where else 2
+        original(self)
+        role = (
+            1 if "torch.utils.data" in where
+            else 3 if "loky" in where
+            else 4 if "distributed" in where
+            else 2
+        )  # fmt: skip
         if self.pid is not None:
             block.set_role(self.pid, role)
 
@@ -571,6 +563,15 @@ def _mode_main(mode: str, cfg: RunConfig, outbox: Outbox, block: probe.Block) ->
     raise ValueError(f"unknown runner mode {mode!r}")
 
 
+def _default_signals() -> None:
+    """In a process the pipeline forks (a multiprocessing producer, a DataLoader worker):
+    SIGINT and SIGTERM do what they do without pipebench. Inherited, the runner's stop
+    handler made ``terminate()`` raise a stop there instead of ending it, and its exit
+    could then wait forever on a full queue."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     """Run what ``cfg`` asks in this process, its module imported already or not (a warm
     runner was forked from a process that imported it); returns the exit code."""
@@ -586,8 +587,11 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     progress.set_sink(lambda what, done, total, unit: outbox.post(
         Progress(what, done, total, unit)))  # fmt: skip
     _record_roles(block)
+    os.register_at_fork(after_in_child=_default_signals)
     try:
         if cfg.mode != "pipeline":
+            if cfg.mode == "kernels":  # it takes SIGINT as KeyboardInterrupt, from now on
+                block.phase = probe.LOADING
             code = _mode_main(cfg.mode, cfg, outbox, block)
         else:
             run = Run(cfg, outbox, block)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from workbench.engine.output import LogLine
-from workbench.engine.protocol import Event, Exited, Log, Snapshot
+from workbench.engine.protocol import Event, Exited, Finished, Log, Snapshot
 from workbench.engine.runner import RunOptions, start_run
 from workbench.engine.session import RunState, apply, with_lines
 from workbench.text import log_line
@@ -234,6 +234,7 @@ class Follower(Generic[S]):
         output = getattr(source, "output", None)
         next_post = 0.0
         done = False
+        finishing = False  # the child said Finished: the final figures come with Exited
         asked: str | None = None
         while not done:
             try:
@@ -250,6 +251,8 @@ class Follower(Generic[S]):
                 if not isinstance(ev, Snapshot):
                     self._notes.append(ev)
                 state = job.fold(state, step, ev)
+                if isinstance(ev, Finished):
+                    finishing = True
                 if isinstance(ev, Exited):
                     done = True
             if output is not None:
@@ -264,7 +267,7 @@ class Follower(Generic[S]):
                 if asked is not None:
                     source.stop(asked)
             now = time.monotonic()
-            if done or now >= next_post:
+            if done or (now >= next_post and not finishing):
                 self._post(ended=False, run_ended=done)
                 next_post = now + self.interval
 

@@ -50,8 +50,8 @@ LAYOUT_VERSION = 1
 ROLE_SLOTS = 32
 (
     MAGIC, LAYOUT, CAPACITY, N, TICKS_KIND, START_TICK, START_NS, LAST_TICK, END_TICK,
-    END_NS, FAILED, RUNNING, STOP, PHASE, FIRST_TICK,
-) = range(15)  # fmt: skip
+    END_NS, FAILED, RUNNING, STOP, PHASE, FIRST_TICK, STOP_SEEN,
+) = range(16)  # fmt: skip
 HEADER = 16
 CAP = (WORDS - HEADER - 2 * ROLE_SLOTS - 2) // 5  # positions a block holds
 SELF = HEADER
@@ -67,10 +67,16 @@ STOP_REASONS = {
     6: "sighup", 7: "gpu_memory_budget", 8: "sigint",
 }  # fmt: skip
 STOP_CODES = {reason: code for code, reason in STOP_REASONS.items()}
-#: Phases of the child (the PHASE word).
-LOADING, RUNNING_PHASE, CLOSING, DONE_PHASE = 0, 1, 2, 3
+#: Phases of the child (the PHASE word). STARTING: its stop handler is not set yet, so the
+#: parent leaves a stop in the block and signals it only from LOADING on.
+STARTING, LOADING, RUNNING_PHASE, CLOSING, DONE_PHASE = 0, 1, 2, 3, 4
 #: Roles a child records for the processes it starts (see ``Block.set_role``).
-ROLE_NAMES = {1: "DataLoader worker", 2: "multiprocessing child", 3: "loky worker"}
+ROLE_NAMES = {
+    1: "DataLoader worker",
+    2: "multiprocessing child",
+    3: "loky worker",
+    4: "Dask worker",
+}
 
 
 def _now_pair() -> tuple[int, int]:
@@ -172,6 +178,17 @@ class Block:
     @property
     def stop_reason(self) -> str | None:
         return STOP_REASONS.get(self.words[STOP])
+
+    def stop_taken(self) -> None:
+        """The child's Python code saw the stop (at a boundary, or in its signal handler):
+        it is not stuck inside one C call. The first CLOCK_MONOTONIC ns stays."""
+        if self.words[STOP_SEEN] == 0:
+            self.words[STOP_SEEN] = time.monotonic_ns()
+
+    @property
+    def stop_seen_ns(self) -> int:
+        """When the child first saw the stop (CLOCK_MONOTONIC ns), 0 if it has not."""
+        return self.words[STOP_SEEN]
 
     @property
     def phase(self) -> int:

@@ -33,6 +33,30 @@ class ProtocolError(ValueError):
     """A line from the child that is not a valid event of this protocol version."""
 
 
+#: The environment variable that carries a cold runner's ``RunConfig`` (JSON).
+CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
+#: The runner's exit code when the pipeline closed (or reused) the events pipe's descriptor:
+#: whatever the run did, its own report was lost, and the parent says so (a pipe closed
+#: just before an exit looks like the exit itself there).
+EXIT_EVENTS_CLOSED = 4
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What the parent asks of one run."""
+
+    target: str
+    params: dict[str, str]
+    events_fd: int
+    block_fd: int
+    snapshot_s: float = 0.1
+    max_batches: int | None = None
+    max_seconds: float | None = None  # enforced by the parent; kept for messages
+    parent_pid: int | None = None
+    mode: str = "pipeline"  # "pipeline", "kernels" or "lines"
+    options: dict[str, Any] = field(default_factory=dict)  # mode-specific
+
+
 @dataclass(frozen=True)
 class Hello:
     """The child loaded the pipeline and built its chain."""
@@ -46,6 +70,19 @@ class Hello:
     probe: str  # "c" or "python"
     python: str
     started_at: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Started:
+    """The chain's first ``next()`` comes now. ``memory``: the runner's own reading of its
+    memory just before it (``MemoryTotals`` fields, bytes: rss, anon, file, shmem, uss, pss;
+    from ``/proc/self/status`` and ``smaps_rollup``), the start of the run's memory figures.
+    Consumed by the runner handle."""
+
+    memory: dict[str, int | None]
+    #: The runner's RSS high-water mark before the chain (import and data preparation,
+    #: VmHWM read just before the runner reset it to cover the chain only), bytes.
+    startup_peak_rss_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +157,9 @@ class Finished:
     status: str
     reason: str | None = None  # "user", "max_batches", "max_seconds", "memory_budget"
     message: str | None = None
+    #: The runner's own RSS high-water mark at its end (VmHWM, reset at the chain's start):
+    #: its peak over the chain even where the run was too short for the parent's readings.
+    peak_rss_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +327,7 @@ Event = Union[  # noqa: UP007 - a runtime alias, kept as typing.Union
     Snapshot,
     Sections,
     Progress,
+    Started,
     Log,
     Failure,
     Finished,
@@ -304,6 +345,7 @@ _KINDS: dict[str, type] = {
     "exited": Exited,
     "sections": Sections,
     "progress": Progress,
+    "started": Started,
 }
 _KINDS.update({"kernel_environment": KernelEnvironment, "kernel_result": KernelResult})
 _KINDS["line_profile"] = LineProfile

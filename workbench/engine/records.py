@@ -22,6 +22,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from workbench.text import printable
 RECORD_NAME = re.compile(r"(?:\d{8}T\d{6}(?:\.\d{1,6})?|unknown)-.*\.json")
 #: A file larger than this in ``runs/`` is no run record (the log tail is capped far below).
 MAX_RECORD_BYTES = 64 * 2**20
+#: Files read between two calls of a reader's ``progress``.
+PROGRESS_EVERY = 50
 
 
 def runs_dir() -> Path:
@@ -272,6 +275,16 @@ def record_problem(rec: Any) -> str | None:
 def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The record in ``path``, or None and why it is not one (a phrase that reads after the
     file's name and a colon)."""
+    rec, why = read_json(path)
+    if why is not None:
+        return None, why
+    problem = record_problem(rec)
+    return (None, problem) if problem else (rec, None)
+
+
+def read_json(path: Path) -> tuple[Any, str | None]:
+    """The JSON in ``path`` (a regular UTF-8 file of at most ``MAX_RECORD_BYTES``), or None
+    and why it could not be read (a phrase that reads after the file's name and a colon)."""
     try:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):
@@ -293,13 +306,16 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"not JSON ({exc.msg}: line {exc.lineno}, column {exc.colno})"
     except (ValueError, RecursionError) as exc:
         return None, f"not JSON that pipebench can read ({type(exc).__name__})"
-    problem = record_problem(rec)
-    return (None, problem) if problem else (rec, None)
+    return rec, None
 
 
-def read_history(folder: Path | None = None) -> RunHistory:
+def read_history(
+    folder: Path | None = None, *, progress: Callable[[int, int], object] | None = None
+) -> RunHistory:
     """Every run record in ``folder`` (default ``runs_dir()``), numbered, oldest first, and
-    every file skipped with why. A missing folder is an empty history.
+    every file skipped with why. A missing folder is an empty history. ``progress(done,
+    total)`` is called with the files read so far, every ``PROGRESS_EVERY`` files and at
+    the end (a long history shows how far it is).
 
     Raises:
         UserError: the home or the folder is not private (see ``home.check_private``), or
@@ -319,7 +335,9 @@ def read_history(folder: Path | None = None) -> RunHistory:
     runs: list[tuple[int, dict[str, Any]]] = []
     skipped: list[SkippedRecord] = []
     number = 0
-    for name in names:
+    for done, name in enumerate(names):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, len(names))
         path = folder / name
         numbered = RECORD_NAME.fullmatch(name) is not None
         number += numbered
@@ -338,7 +356,45 @@ def read_history(folder: Path | None = None) -> RunHistory:
         else:
             rec["_file"], rec["_number"] = str(path), number
             runs.append((number, rec))
+    if progress is not None:
+        progress(len(names), len(names))
     return RunHistory(folder, tuple(runs), tuple(skipped))
+
+
+def read_sweeps(
+    folder: Path | None = None, *, progress: Callable[[int, int], object] | None = None
+) -> list[dict[str, Any]]:
+    """Every saved sweep (``<home>/sweeps/*.json``, as ``sweep.run.save_sweep`` writes
+    them), oldest first; a file that is no sweep (not JSON, no ``points`` list, another
+    ``kind``) is left out. ``progress`` as for ``read_history``.
+
+    Raises:
+        UserError: the folder is not private, or cannot be listed.
+    """
+    folder = pipebench_home() / "sweeps" if folder is None else folder
+    if not folder.exists():
+        return []
+    check_private(folder, "the pipebench folder", _OWN)
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".json"))
+    except OSError as exc:
+        raise UserError(f"cannot read the sweeps in {folder}: {_why(exc)}") from None
+    out = []
+    for done, name in enumerate(names):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, len(names))
+        data, _why_not = read_json(folder / name)
+        if (
+            isinstance(data, dict)
+            and data.get("kind") == "sweep"
+            and isinstance(data.get("points"), list)
+        ):
+            data["_file"] = str(folder / name)
+            out.append(data)
+    if progress is not None:
+        progress(len(names), len(names))
+    return out
 
 
 def load_runs(pipeline: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
@@ -350,3 +406,16 @@ def load_runs(pipeline: str | None = None, path: str | None = None) -> list[dict
         if (pipeline is None or rec.get("pipeline") == pipeline)
         and (path is None or rec.get("path") == path)
     ]
+
+
+def is_cancelled(rec: Mapping[str, Any]) -> bool:
+    """Whether a run record is of a run cancelled before its first batch: no result."""
+    if "cancelled" in rec:
+        return bool(rec.get("cancelled"))
+    return rec.get("status") == "stopped" and not rec.get("items") and not rec.get("batches")
+
+
+def is_result(rec: Mapping[str, Any]) -> bool:
+    """Whether a run record holds a throughput to compare: finished, or stopped after its
+    first batch."""
+    return rec.get("status") in ("finished", "stopped") and not is_cancelled(rec)

@@ -85,6 +85,9 @@ class MemoryReport(TypedDict):
     budget_on: str  # "private", "rss" or "pss"
     source: str
     cpu_s: float
+    budget_crossed_ns: int | None  # CLOCK_MONOTONIC when the budget was first passed
+    budget_killed_ns: int | None  # ... and when the tree was killed for it
+    budget_at_kill_bytes: int | None  # the budget's measure at the kill
     rss_start_bytes: int
     rss_peak_bytes: int
     rss_end_bytes: int
@@ -127,6 +130,7 @@ class SweepTag(TypedDict):
     sweep_id: str
     batch_size: int
     phase: str
+    sample: NotRequired[int]  # 1 for the first run of this size in the sweep, 2, ...
 
 
 class RunReport(TypedDict):

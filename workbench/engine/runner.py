@@ -22,33 +22,36 @@ import contextlib
 import json
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
 from workbench.engine import probe
-from workbench.engine.child import CONFIG_ENV, EXIT_EVENTS_CLOSED, RunConfig
 from workbench.engine.output import Output
 from workbench.engine.protocol import (
+    CONFIG_ENV,
+    EXIT_EVENTS_CLOSED,
     Event,
     Exited,
     Finished,
     Log,
     ProtocolError,
+    RunConfig,
     Sections,
     Snapshot,
     StageSample,
+    Started,
     decode,
 )
 from workbench.engine.reaper import REAPER
 from workbench.engine.sections.gpu import GpuSampler
-from workbench.engine.sections.memory import BUDGET_MEASURES, TreeSampler, clear_hwm
+from workbench.engine.sections.memory import BUDGET_MEASURES, MemoryTotals, TreeSampler
 from workbench.units import format_bytes
 
 #: How long a child gets to end by itself after a stop request before it is killed.
@@ -59,10 +62,15 @@ TICK_S = 0.05
 FAST_TICK_S = 0.002
 #: Ticks between looks for new processes (and ``smaps_rollup`` reads for USS/PSS).
 DISCOVER_EVERY = 5
-#: Past the budget, the tree is killed at once above this factor of it, or if its memory
-#: is still rising ``BUDGET_SETTLE_S`` after the stop was asked for.
+#: Past the budget the run is stopped at once. Its tree is killed if its memory goes on
+#: growing while the child has not taken the stop (no Python code of it has run since: it is
+#: inside one C call) and the next reading would pass this factor of the budget, or if
+#: ``BUDGET_SETTLE_S`` later it is still rising or still above this factor.
 BUDGET_KILL_FACTOR = 1.1
 BUDGET_SETTLE_S = 0.5
+#: ``max_seconds`` counts from the chain's start; before it (the module's import, the
+#: pipeline's factory preparing its data) the run has this much more.
+LOAD_ALLOWANCE_S = 120.0
 #: A stop not taken yet is signalled again this often until the grace period ends.
 REINTERRUPT_S = 0.25
 
@@ -102,6 +110,7 @@ class RunOptions:
     def as_dict(self) -> dict[str, Any]:
         """The options as reports record them."""
         return {
+            "params": dict(self.params),  # as given (the report's params: after conversion)
             "max_batches": self.max_batches,
             "max_seconds": self.max_seconds,
             "memory_budget_bytes": self.memory_budget,
@@ -212,6 +221,8 @@ class RunHandle:
         except OSError as exc:
             self._note(f"started cold: no warm server ({exc})")
             return None
+        if server is None:
+            return None  # the first run of this module (or of a new version): cold
         if server.unsafe is not None:
             self._note(f"started cold: {server.unsafe}, so forking a warm copy is unsafe")
             return None
@@ -264,6 +275,8 @@ class RunHandle:
         """SIGINT the child: its handler raises the stop where the main thread is."""
         proc = self.proc
         self._interrupted_at = time.monotonic()
+        if self.block.phase == probe.STARTING:
+            return  # no handler yet (a SIGINT would crash it): signalled again once it is set
         with contextlib.suppress(ProcessLookupError):
             if proc is not None:
                 proc.send_signal(signal.SIGINT)
@@ -307,14 +320,6 @@ class RunHandle:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
-    def iter_events(self, poll_s: float | None = None) -> Iterator[Event]:
-        """Events as they come, ending with ``Exited`` (the output is in ``output``)."""
-        while True:
-            ev = self.events.get(timeout=poll_s)
-            yield ev
-            if isinstance(ev, Exited):
-                return
-
     # ---- measuring --------------------------------------------------------------------
     def snapshot(self, now_ns: int | None = None) -> Snapshot | None:
         """The run's counters and measures now; None before the chain is built."""
@@ -328,11 +333,17 @@ class RunHandle:
         sections = dict(self.sections)
         torch = sections.pop("torch_cuda", None)
         sections["gpu"] = self.gpu.read(set(self.tree.live_pids()), torch)
+        memory = self.tree.section()
+        if sections.get("parallel"):
+            sections["parallel"] = {
+                **sections["parallel"],
+                "workers_memory": workers_memory(memory),
+            }
         return Snapshot(
             elapsed_ns=r.elapsed_ns,
             stages=stages,
             sink_ns=r.self_ns[-1],
-            memory=self.tree.section(),
+            memory=memory,
             failed_stage=r.failed,
             sections=sections,
             running=r.running,
@@ -353,8 +364,17 @@ class RunHandle:
                 if isinstance(ev, Sections):
                     self.sections.update(ev.values)
                     continue
+                if isinstance(ev, Started):
+                    if self.tree is not None and ev.memory:
+                        self.tree.runner_start(
+                            MemoryTotals(**ev.memory),  # type: ignore[arg-type]
+                            ev.startup_peak_rss_bytes,
+                        )
+                    continue
                 if isinstance(ev, Finished):
                     self._finished = True
+                    if self.tree is not None:
+                        self.tree.runner_peak_rss = ev.peak_rss_bytes
                 self.events.put(ev)
         proc = self.proc
         if proc is not None and not self._finished and _still_running(proc, 0.5):
@@ -377,7 +397,9 @@ class RunHandle:
         next_snapshot = time.monotonic()
         marked = False
         over_since: float | None = None
-        over_at = 0
+        over_at = 0  # the most the tree held in the first half of the settling time
+        last: int | None = None  # the previous reading
+        waiter = _ExitWaiter(proc)
         while proc.poll() is None:
             now = time.monotonic()
             discover = tick % DISCOVER_EVERY == 0 or (budget and opts.budget_on == "pss")
@@ -388,7 +410,6 @@ class RunHandle:
             if not marked and self.block.started:
                 marked = True
                 tree.mark_start()
-                clear_hwm(proc.pid)
                 self._chain_at = now
             # ---- the memory budget
             measure = tree.measure()
@@ -396,21 +417,41 @@ class RunHandle:
             if budget and measure is not None:
                 if over_since is None and measure > budget:
                     over_since, over_at = now, measure
+                    tree.budget_crossed_ns = time.monotonic_ns()
                     self._budget = self._budget_message(measure)
                     self.stop("memory_budget")
                 if over_since is not None:
                     fast = True
-                    rising = now - over_since >= BUDGET_SETTLE_S and measure > over_at
-                    if measure > BUDGET_KILL_FACTOR * budget or rising:
+                    step = max(0, measure - last) if last is not None else 0
+                    settled = now - over_since >= BUDGET_SETTLE_S
+                    # Growth that goes on while the child has not taken the stop (inside
+                    # one C call, say) is killed before the next reading would pass the
+                    # limit, not after; a child that took it gets BUDGET_SETTLE_S to end by
+                    # itself (its finally blocks run).
+                    going_on = (
+                        now > over_since
+                        and step > 0
+                        and not self.block.stop_seen_ns
+                        and measure + 2 * step > BUDGET_KILL_FACTOR * budget
+                    )
+                    if not settled and now - over_since < BUDGET_SETTLE_S / 2:
+                        over_at = max(over_at, measure)  # where the stop left it
+                    late = settled and (
+                        measure > over_at + budget // 100 or measure > BUDGET_KILL_FACTOR * budget
+                    )
+                    if (going_on or late) and tree.budget_killed_ns is None:
+                        tree.budget_killed_ns = time.monotonic_ns()
+                        tree.budget_at_kill = measure
                         self._budget = self._budget_message(max(measure, over_at))
                         self._kill("memory_budget")
-                    elif now - over_since >= BUDGET_SETTLE_S:
-                        over_at = max(over_at, measure)
                 fast = fast or measure >= 0.75 * budget
-            # ---- the time limit (from the chain's start; from the spawn until it starts)
+                last = measure
+            # ---- the time limit: the chain's; its import and data preparation get more
             if opts.max_seconds is not None:
-                since = self._chain_at if self._chain_at is not None else self.started_at
-                if now - since >= opts.max_seconds:
+                if self._chain_at is not None:
+                    if now - self._chain_at >= opts.max_seconds:
+                        self.stop("max_seconds")
+                elif now - self.started_at >= opts.max_seconds + LOAD_ALLOWANCE_S:
                     self.stop("max_seconds")
             self._interrupt_again(now)
             # ---- snapshots
@@ -419,8 +460,8 @@ class RunHandle:
                 if snap is not None:
                     self.events.put(snap)
                 next_snapshot = max(next_snapshot + opts.snapshot_s, now)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(FAST_TICK_S if fast else TICK_S)
+            waiter.wait(FAST_TICK_S if fast else TICK_S)
+        waiter.close()
         self._after_exit()
 
     def _hold_new(self) -> None:
@@ -438,10 +479,16 @@ class RunHandle:
         who = tree.heaviest() if len(tree.procs) > 1 else None
         most = f"; most in the {who[0]}: {format_bytes(who[1])}" if who else ""
         reading = self.block.read()
-        at = f" at batch {reading.batches[-1]:,}" if reading is not None else " before the run"
+        at = (
+            f" at batch {reading.batches[-1]:,}"
+            if reading is not None
+            else " before the chain started (the import or the data preparation)"
+        )
+        held, budget = format_bytes(measure), format_bytes(self.options.memory_budget)
+        if held == budget:  # just past it: enough digits to see that it is past
+            held, budget = (f"{v / 2**20:,.2f} MiB" for v in (measure, self.options.memory_budget))
         return (
-            f"{self.options.budget_on} memory {format_bytes(measure)} passed the memory budget "
-            f"of {format_bytes(self.options.memory_budget)}{at}{most}"
+            f"{self.options.budget_on} memory {held} passed the memory budget of {budget}{at}{most}"
         )
 
     def _end_descendants(self) -> list[str]:
@@ -503,6 +550,53 @@ class RunHandle:
             )
         )
         self._exited.set()
+
+
+#: Roles of the processes that work for parallel stages (``sections.memory``'s roles).
+WORKER_ROLES = ("loky worker", "Dask worker", "multiprocessing child")
+
+
+def workers_memory(memory: Any) -> list[dict[str, Any]]:
+    """The memory of the processes that work for parallel stages, per role, as the parent
+    measured it (for the parallel section: its workers' memory, from outside)."""
+    out = []
+    for role, count, now, peak in memory.groups():
+        if role in WORKER_ROLES:
+            out.append({
+                "role": role,
+                "processes": count,
+                "private_bytes": now.private,
+                "peak_private_bytes": peak.private,
+                "peak_rss_bytes": peak.rss,
+            })  # fmt: skip
+    return out
+
+
+class _ExitWaiter:
+    """Waits up to ``wait(timeout)`` seconds for ``proc`` to end in one system call (a
+    pidfd, which works for a warm server's child too), so the watcher wakes at its tick and
+    not at each of ``Popen.wait``'s polling steps; ``Popen.wait`` where there is no pidfd."""
+
+    def __init__(self, proc: Any):
+        self.proc = proc
+        self.poller: Any = None
+        self.fd = -1
+        with contextlib.suppress(AttributeError, OSError):  # not Linux >= 5.3, or gone
+            self.fd = os.pidfd_open(proc.pid)
+            self.poller = select.poll()
+            self.poller.register(self.fd, select.POLLIN)
+
+    def wait(self, timeout: float) -> None:
+        if self.poller is not None:
+            self.poller.poll(timeout * 1000)
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd, self.poller = -1, None
 
 
 def _still_running(proc: subprocess.Popen[bytes], wait_s: float) -> bool:

@@ -20,6 +20,7 @@ Figures and the rules behind them:
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import socket
 import uuid
@@ -28,11 +29,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import workbench
+from workbench.engine.loader import parse_target
 from workbench.engine.protocol import (
     BUDGET_EXCEEDED,
     CRASHED,
     FAILED,
     FINAL_STATUSES,
+    FINISHED,
     STOPPED,
     Event,
     Exited,
@@ -159,10 +162,13 @@ def _final_status(state: RunState, ex: Exited) -> tuple[str, str | None]:
     """Status and message once the process is gone, from what the child said (if it
     said anything) and how it ended."""
     reason = state.stop_reason or ex.stop_reason
-    if ex.killed_by == "memory_budget" or (
-        state.status == BUDGET_EXCEEDED and ex.budget is not None
-    ):
-        how = "; the run was killed" if ex.killed_by == "memory_budget" else ""
+    if ex.killed_by == "memory_budget" or reason == "memory_budget" or ex.budget is not None:
+        how = {
+            "memory_budget": "; the run was killed",
+            "stop_timeout": "; it did not stop within the grace period and was killed",
+        }.get(ex.killed_by or "", "")
+        if reason is None and ex.killed_by is None:
+            how = "; the run ended before it could be stopped"
         return BUDGET_EXCEEDED, (ex.budget or state.message or "passed the memory budget") + how
     if ex.events_closed and state.status not in FINAL_STATUSES:
         return CRASHED, "the pipeline closed pipebench's events pipe (os.closerange?)"
@@ -252,13 +258,9 @@ def apply(state: RunState, event: Event) -> RunState:
             said = event.crash or (event.stderr_tail[-1] if event.stderr_tail else None)
             if said:
                 message = f"{message}; it said: {printable(said, limit=300)}"
-        return replace(
-            state,
-            exited=event,
-            status=status,
-            message=message,
-            stop_reason=state.stop_reason or event.stop_reason,
-        )
+        # A chain that finished by itself before a stop reached it was not stopped.
+        reason = None if status == FINISHED else state.stop_reason or event.stop_reason
+        return replace(state, exited=event, status=status, message=message, stop_reason=reason)
     return state
 
 
@@ -340,8 +342,8 @@ def memory_report(snap: Snapshot | None) -> dict[str, Any] | None:
     """The report's "memory": the tree's totals at start, peak and end, per process, and
     the headline figures under flat names (``rss_peak_bytes``, ``private_peak_bytes``...)."""
     mem = snap.memory if snap is not None else None
-    if mem is None:
-        return None
+    if mem is None or not mem.samples:
+        return None  # not measured (a run that ended before the first reading): not zero
     out = mem.to_json()
     out.update(
         {
@@ -385,15 +387,18 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
     rows = stage_rows(state)
     top = next((r.name for r in rows if r.bottleneck), None)
     total = snap.elapsed_ns / 1e9 if snap else 0.0
+    asked = parse_target(state.target)
+    asked_path = os.path.abspath(asked.module) if asked.module.endswith(".py") else None
     ex = state.exited
     return {
         "schema": REPORT_SCHEMA,
         "run_id": state.run_id,
         "target": state.target,
-        "pipeline": hello.pipeline if hello else None,
+        # Before Hello (cancelled while its module loaded): what was asked for.
+        "pipeline": hello.pipeline if hello else asked.name,
         "module": hello.module if hello else None,
-        "path": hello.path if hello else None,
-        "params": hello.params if hello else None,
+        "path": hello.path if hello else asked_path,
+        "params": hello.params if hello else state.options.get("params"),
         "status": state.status,
         "cancelled": state.cancelled,
         "stop_reason": state.stop_reason,
@@ -434,7 +439,9 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
             "runner_spawned_ns": snap.spawned_ns if snap else None,
             "first_batch_ns": snap.first_batch_ns if snap else None,
         },
-        "cpu_s": snap.memory.cpu_s if snap is not None and snap.memory is not None else None,
+        "cpu_s": snap.memory.cpu_s
+        if snap is not None and snap.memory and snap.memory.samples
+        else None,
         "memory": memory_report(snap),
         "error": err,
         "options": state.options,

@@ -32,22 +32,28 @@ from workbench.engine.runner import GRACE_S, RunOptions
 from workbench.engine.session import RunState, report, throughput
 from workbench.errors import UserError
 from workbench.text import printable
-from workbench.ui import tools
+from workbench.ui import selection, tools
 from workbench.ui.messages import CatalogLoaded, RunEnded, RunRecordsLoaded, RunUpdated
 from workbench.ui.run_control import ActiveRun, Starter, default_starter, launch, same_file
 from workbench.ui.screens.dialogs import BatchSizeDialog, ParamsDialog
 from workbench.ui.screens.help import HelpScreen
 from workbench.ui.screens.main import MainScreen
 from workbench.ui.screens.sweep import SweepScreen
+from workbench.ui.screens.tuning import TuningScreen
 from workbench.ui.settings import PipelineSettings, param_value, scaled_batch
 from workbench.ui.tools import TOOL_ACTIONS
 from workbench.ui.widgets.catalog_tree import CatalogItem, CatalogTree
+from workbench.ui.widgets.run_header import cancel_phase
 from workbench.ui.widgets.runs_table import RunsTable
 from workbench.ui.widgets.stage_table import StageTable
 from workbench.units import format_rate
 
 #: Actions that only make sense on the main screen (disabled while a dialog is open).
-MAIN_ACTIONS = {"run", "stop", "batch", "batch_size", "params", *TOOL_ACTIONS}
+MAIN_ACTIONS = {"run", "stop", "batch", "batch_size", "params", "tuning", *TOOL_ACTIONS}
+#: A restart queued by +, - or b waits until the keys have been still this long (seconds).
+SETTLE_S = 0.25
+#: A history of at least this many files shows how far it is read.
+READING_SHOWN = 200
 #: +, - and b share one place in the footer ("+-b Batch"); the help tells them apart.
 BATCH = Binding.Group("Batch", compact=True)
 
@@ -66,6 +72,7 @@ class PipebenchApp(App[int]):
         Binding("b", "batch_size", "Batch size…", group=BATCH),
         Binding("p", "params", "Params"),
         Binding("w", "sweep", "Sweep"),
+        Binding("t", "tuning", "Tuning"),
         Binding("k", "kernels", "Kernels"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -89,12 +96,18 @@ class PipebenchApp(App[int]):
         self.active: ActiveRun | None = None
         """The run going (or ending); None when there is none."""
         self.shown_run_id: str | None = None
+        """The run the run view shows (the selected pipeline's latest in this session)."""
         self.last_update: RunUpdated | None = None
         """The latest update of the shown run (tests read it)."""
+        self.latest: dict[str, RunUpdated] = {}
+        """The latest update of each pipeline's latest run in this session, by target: the
+        run view shows it again when the pipeline is selected again."""
         self._modules = modules
         self._starter: Starter = starter or default_starter
         self._queued: CatalogItem | None = None
         """A pipeline to run once the run going has ended."""
+        self._batch_key_at = 0.0
+        """When +, - or b last set a batch size (monotonic seconds)."""
         self._then: Callable[[], object] | None = None
         """A tool to open once the run going has ended (it waits for the CPU)."""
         self._quitting = False
@@ -104,8 +117,16 @@ class PipebenchApp(App[int]):
         """Run ids whose record is saved (a record is saved once)."""
         self._handle_signals = handle_signals
         self._warned_skipped: set[str] = set()
+        self._asked: dict[str, tuple[str, str, dict[str, str]]] = {}
+        """Per run id: the pipeline, module path and parameters it was started with (its
+        record says them even when the module never loaded)."""
         self.main = MainScreen()
         """The one main screen (dialogs and help go on top of it)."""
+
+    @property
+    def queued(self) -> CatalogItem | None:
+        """The pipeline that runs once the run going has ended, if any."""
+        return self._queued
 
     def get_default_screen(self) -> Screen[None]:
         return self.main
@@ -151,8 +172,17 @@ class PipebenchApp(App[int]):
         self.refresh_bindings()  # w is for pipelines, k for kernel sets
         info = msg.item.pipeline
         self.main.show_selection(msg.item, self.settings.get(info.target) if info else None)
+        self.follow_selection()
         if info is not None:
             self.load_records(info.name, msg.item.module_path)
+
+    def follow_selection(self) -> None:
+        """Show in the run view what the tree has selected (``ui.selection.follow``)."""
+        selection.follow(self)
+
+    def say_elsewhere(self) -> None:
+        """Say in the header when the run going is of another item than the one shown."""
+        selection.say_elsewhere(self)
 
     def on_catalog_tree_item_chosen(self, msg: CatalogTree.ItemChosen) -> None:
         if msg.item.kind == "pipeline":
@@ -164,7 +194,7 @@ class PipebenchApp(App[int]):
             if node is not None:
                 node.toggle()
             if msg.item.reason:
-                self.notify(msg.item.reason, title=msg.item.name, severity="warning")
+                selection.not_a_pipeline(self, msg.item)  # the import error and its fix
 
     @work(
         thread=True,
@@ -174,7 +204,11 @@ class PipebenchApp(App[int]):
         description="reading the run records",
     )
     def load_records(self, pipeline: str, module_path: str) -> None:
-        history = read_history()
+        def reading(done: int, total: int) -> None:
+            if total >= READING_SHOWN:
+                self.call_from_thread(self.main.show_reading, done, total)
+
+        history = read_history(progress=reading)
         records = [
             r
             for _, r in history.runs
@@ -185,11 +219,19 @@ class PipebenchApp(App[int]):
 
     def on_run_records_loaded(self, msg: RunRecordsLoaded) -> None:
         info = self.selected.pipeline if self.selected else None
-        if info is None or info.name != msg.pipeline:
+        if (
+            info is None
+            or info.name != msg.pipeline
+            or not same_file(msg.path, self.selected.module_path if self.selected else None)
+        ):
             return  # the cursor has moved on
         count = len(msg.records)
         skipped = f", {len(msg.skipped)} unreadable files skipped" if msg.skipped else ""
-        self.main.show_records(f"runs of {msg.pipeline} ({count} recorded{skipped})", msg.records)
+        settings = self.settings.get(info.target, PipelineSettings())
+        current = {name: str(param_value(info, settings, name)) for name, _, _ in info.params}
+        self.main.show_records(
+            f"runs of {msg.pipeline} ({count} recorded{skipped})", msg.records, current
+        )
         new = [w for w in msg.skipped if w not in self._warned_skipped]
         if new:  # once per file and session, not on every move of the cursor
             self._warned_skipped.update(new)
@@ -207,6 +249,9 @@ class PipebenchApp(App[int]):
         item = self.selected
         if item is not None and item.kind == "kernels":
             self.notify(f"{item.name} is a kernel set: k or Enter times it", severity="warning")
+            return None
+        if item is not None and item.kind == "module":
+            selection.not_a_pipeline(self, item)
             return None
         if item is None or item.pipeline is None:
             self.notify("select a pipeline in the tree first", severity="warning")
@@ -229,11 +274,20 @@ class PipebenchApp(App[int]):
         info = item.pipeline
         if info is None:
             return
+        if self.active is None and self._queued is not None:
+            self._queued = item  # a restart waits for the keys to settle: it takes this one
+            return
         if self.active is not None:
+            # Keys pressed while a run starts or stops (+ + +) coalesce: the run going is
+            # asked to stop once (a second request would kill it), and the last queued run
+            # starts when it has ended, with the settings of that moment.
+            waiting = self._queued is not None
             self._queued, self._then = item, None
-            if self.active.running:
+            if self.active.running and not self.active.bridge.follower.stopping:
                 self.active.stop()
-                self.notify(f"stopping {self.active.pipeline} first…")
+            if not waiting:
+                self.notify(f"stopping {self.active.pipeline} first…", timeout=2)
+            self.say_elsewhere()
             return
         settings = self._settings(item)
         # Warm: a restart with another batch size skips the module's import (engine.warm).
@@ -254,11 +308,23 @@ class PipebenchApp(App[int]):
         except (OSError, UserError) as exc:
             self.notify(f"could not start {info.name}: {exc}", severity="error")
             return
-        self.shown_run_id = self.active.run_id
         params = " ".join(f"{k}={v}" for k, v in settings.params.items())
-        self.main.begin_run(self.active.run_id, f"{info.name} {params}".strip())
+        self._asked[self.active.run_id] = (
+            info.name,
+            item.module_path,
+            {name: str(param_value(info, settings, name)) for name, _, _ in info.params},
+        )
+        # Shown when its pipeline is the one selected (a queued run may start after the
+        # cursor has moved on: the view keeps following the cursor).
+        selected = self.selected.pipeline if self.selected is not None else None
+        shown = self.selected is None or (selected is not None and selected.target == info.target)
+        self.main.begin_run(self.active.run_id, f"{info.name} {params}".strip(), shown)
+        if shown:
+            self.shown_run_id = self.active.run_id
+        self.say_elsewhere()
 
     def on_run_updated(self, msg: RunUpdated) -> None:
+        self.latest[msg.state.target] = msg
         if msg.run_id != self.shown_run_id:
             return
         self.last_update = msg
@@ -289,8 +355,15 @@ class PipebenchApp(App[int]):
         if state.run_id in self._recorded or (state.bad_input):
             return False
         self._recorded.add(state.run_id)
+        rep = report(state, finished_at=time.time())
+        asked = self._asked.pop(state.run_id, None)
+        if state.hello is None and asked is not None:
+            # Cancelled while its module loaded: no Hello, so the report has only the
+            # target's parts; the runs table lists it (cancelled) with every parameter asked
+            # for, defaults included, as a run's record has them.
+            rep["pipeline"], rep["path"], rep["params"] = asked
         try:
-            save_run(report(state, finished_at=time.time()))
+            save_run(rep)
         except (OSError, UserError) as exc:
             self.notify(f"run record not saved: {exc}", severity="error")
             return False
@@ -314,6 +387,14 @@ class PipebenchApp(App[int]):
             self.record_run(state)
             if state.status == FINISHED:
                 self.notify(f"{name} finished: {format_rate(throughput(state))} items/s")
+            elif state.cancelled:
+                # A stop before the first batch is a cancel, not a failure: no result.
+                if self._queued is None:
+                    self.notify(
+                        f"{name} cancelled before its first batch ({cancel_phase(state)}): "
+                        "recorded as cancelled, not as a result",
+                        timeout=4,
+                    )
             else:
                 detail = f": {state.message}" if state.message else ""
                 self.notify(
@@ -325,10 +406,21 @@ class PipebenchApp(App[int]):
         if self._quitting:
             self.exit(0)
         elif self._queued is not None:
-            item, self._queued = self._queued, None
-            self.run_item(item)
+            self.start_queued()
         else:
             self.run_waiting_tool()
+        self.say_elsewhere()
+
+    def start_queued(self) -> None:
+        """Start the run queued behind the one that ended, once the batch keys have been
+        still for ``SETTLE_S`` (+ + + is one restart at the last size, not three)."""
+        wait = SETTLE_S - (time.monotonic() - self._batch_key_at)
+        if wait > 0:
+            self.set_timer(wait, self.start_queued)
+            return
+        item, self._queued = self._queued, None
+        if item is not None and self.active is None and not self._quitting:
+            self.run_item(item)
 
     # ---- tools (workbench.ui.tools) -------------------------------------------------
     def when_idle(self, what: str, then: Callable[[], object]) -> None:
@@ -357,6 +449,15 @@ class PipebenchApp(App[int]):
         """Time the selected kernel set."""
         tools.kernels(self)
 
+    def action_tuning(self) -> None:
+        """Items/s and peak memory of the selected pipeline against batch size."""
+        tools.tuning(self)
+
+    def on_tuning_screen_batch_size_applied(self, msg: TuningScreen.BatchSizeApplied) -> None:
+        if isinstance(self.screen, TuningScreen):
+            self.screen.dismiss(None)
+        tools.use_batch_size(self, msg.target, msg.batch_size)
+
     def on_sweep_screen_batch_size_applied(self, msg: SweepScreen.BatchSizeApplied) -> None:
         tools.apply_batch_size(self, msg)
 
@@ -381,6 +482,10 @@ class PipebenchApp(App[int]):
             self.run_item(item)
 
     def action_stop(self) -> None:
+        if self.active is None and self._queued is not None:
+            self._queued = None  # a restart waiting for the keys to settle: not any more
+            self.notify("restart cancelled")
+            return
         if self.active is None or not self.active.running:
             self.notify("no run is going", severity="warning")
             return
@@ -394,6 +499,7 @@ class PipebenchApp(App[int]):
             "batch_size", str(size)
         )
         self.main.show_selection(item, self._settings(item))
+        self._batch_key_at = time.monotonic()
         self.run_item(item)
 
     def _current_batch(self, item: CatalogItem) -> int | None:
@@ -501,6 +607,9 @@ class PipebenchApp(App[int]):
                 "Halve batch size", "Batch size ÷2 and run again", lambda: self.action_batch(0.5)
             )
             yield SystemCommand("Batch size…", "Type a batch size and run", self.action_batch_size)
+            yield SystemCommand(
+                "Tuning", "Items/s and memory against batch size (t)", self.action_tuning
+            )
             yield SystemCommand(
                 "Parameters…", "Edit parameters and memory budget", self.action_params
             )

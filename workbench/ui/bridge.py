@@ -104,6 +104,7 @@ class RunBridge(threading.Thread):
         self._quiet = threading.Event()
         self._rates = Series(reduce=max)
         self._memory = Series(reduce=max)
+        self._charted_ns = -1  # the snapshot the charts' last point is of
         self._recent: deque[LogLine] = deque(maxlen=RECENT_LINES)
         self._log_total = 0
 
@@ -118,7 +119,10 @@ class RunBridge(threading.Thread):
     def _updated(self, update: Update[RunState]) -> None:
         state = update.state
         snap = state.snapshot
-        if snap is not None and not update.ended:
+        # One point per new snapshot: an update without one (output lines) adds none, so
+        # the charts follow the run's clock, not how often it prints.
+        if snap is not None and not update.ended and snap.elapsed_ns > self._charted_ns:
+            self._charted_ns = snap.elapsed_ns
             if state.rate is not None:
                 self._rates.add(state.rate)
             if snap.memory is not None:

@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 from textual.app import SystemCommand
 from textual.screen import Screen
 
+from workbench.engine.compare import LETTERS
 from workbench.engine.kernels.runner import KernelOptions
 from workbench.engine.sweep.search import SweepSettings
 from workbench.ui.screens.compare import CompareScreen
 from workbench.ui.screens.kernels import KernelsScreen
 from workbench.ui.screens.lines import LineProfileScreen
 from workbench.ui.screens.sweep import SweepScreen
-from workbench.ui.settings import PipelineSettings
+from workbench.ui.screens.tuning import TuningScreen
+from workbench.ui.settings import PipelineSettings, param_value
 from workbench.ui.widgets.catalog_tree import CatalogItem
 from workbench.ui.widgets.runs_table import RunsTable
 from workbench.ui.widgets.stage_table import StageTable
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from workbench.ui.app import PipebenchApp
 
 #: Actions of the tools that only make sense on the main screen.
-TOOL_ACTIONS = {"sweep", "kernels"}
+TOOL_ACTIONS = {"sweep", "kernels", "tuning"}
 
 
 # ---- sweep ----------------------------------------------------------------------------
@@ -46,24 +48,55 @@ def sweep(app: PipebenchApp) -> None:
     st = app.settings.get(info.target, PipelineSettings())
     params = {k: v for k, v in st.params.items() if k != "batch_size"}
     settings = SweepSettings(params=params, memory_budget=st.memory_budget)
+
+    def closed(_result: object) -> None:
+        # The sweep's runs are recorded: the runs table lists them at once.
+        shown = app.selected
+        if shown is not None and shown.pipeline is not None:
+            app.load_records(shown.pipeline.name, shown.module_path)
+
     app.when_idle(
         "the sweep",
-        lambda: app.push_screen(SweepScreen(info.target, settings, title=item.name)),
+        lambda: app.push_screen(SweepScreen(info.target, settings, title=item.name), closed),
     )
 
 
 def apply_batch_size(app: PipebenchApp, msg: SweepScreen.BatchSizeApplied) -> None:
     """Use the sweep's recommendation for that pipeline from now on."""
-    app.settings[msg.target] = app.settings.get(msg.target, PipelineSettings()).with_param(
-        "batch_size", str(msg.batch_size)
-    )
     if isinstance(app.screen, SweepScreen):
         app.screen.dismiss(None)
+    use_batch_size(app, msg.target, msg.batch_size)
+
+
+def use_batch_size(app: PipebenchApp, target: str, size: int) -> None:
+    """Use ``size`` as the batch size of the pipeline ``target`` from now on."""
+    app.settings[target] = app.settings.get(target, PipelineSettings()).with_param(
+        "batch_size", str(size)
+    )
     item = app.selected
-    if item is not None and item.pipeline is not None and item.pipeline.target == msg.target:
-        app.main.show_selection(item, app.settings[msg.target])
+    if item is not None and item.pipeline is not None and item.pipeline.target == target:
+        app.main.show_selection(item, app.settings[target])
         app.load_records(item.pipeline.name, item.module_path)
-    app.notify(f"batch_size={msg.batch_size} set: press r to run with it", timeout=4)
+        if app.shown_run_id is None:
+            app.follow_selection()  # the header shows the parameters it will run with
+    app.notify(f"batch_size={size} set: press r to run with it", timeout=4)
+
+
+# ---- tuning ---------------------------------------------------------------------------
+def tuning(app: PipebenchApp) -> None:
+    """The tuning view of the selected pipeline: its runs at the other parameters set now
+    (batch size apart), with its memory budget. Nothing is run, so no run is stopped."""
+    item = app.selected_pipeline()
+    if item is None or item.pipeline is None:
+        return
+    info = item.pipeline
+    st = app.settings.get(info.target, PipelineSettings())
+    params = {
+        name: str(param_value(info, st, name)) for name, _, _ in info.params if name != "batch_size"
+    }
+    app.push_screen(
+        TuningScreen(info.target, info.name, item.module_path, params, st.memory_budget)
+    )
 
 
 # ---- kernels --------------------------------------------------------------------------
@@ -105,18 +138,20 @@ def profile_stage(app: PipebenchApp, msg: StageTable.ProfileRequested) -> None:
 
 # ---- compare --------------------------------------------------------------------------
 def compare_runs(app: PipebenchApp, msg: RunsTable.CompareRequested) -> None:
-    """Show the two runs marked in the runs table side by side."""
-    table = app.main.query_one(RunsTable)
-    number = {run_id: n for n, run_id in enumerate(table.records, start=1)}
-    a, b = (number.get(str(r.get("run_id")), "?") for r in (msg.a, msg.b))
-    app.push_screen(CompareScreen(msg.a, msg.b, title=f"A = run {a}, B = run {b}"))
+    """Show the runs marked in the runs table side by side, the first marked as the base."""
+    names = ", ".join(
+        f"{LETTERS[i]} = run {r.get('_number') or '?'}" for i, r in enumerate(msg.runs)
+    )
+    app.push_screen(CompareScreen(msg.runs, title=names))
 
 
 def applies(app: PipebenchApp, action: str) -> bool:
     """Whether a tool's action fits the item selected (sweep: a pipeline; kernels: a
     kernel set)."""
     kind = app.selected.kind if app.selected else None
-    return kind == {"sweep": "pipeline", "kernels": "kernels"}.get(action, kind)
+    return kind == {"sweep": "pipeline", "kernels": "kernels", "tuning": "pipeline"}.get(
+        action, kind
+    )
 
 
 def commands(app: PipebenchApp, screen: Screen[Any]) -> Iterable[SystemCommand]:

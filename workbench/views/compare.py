@@ -1,7 +1,7 @@
-"""Rich renderings of recorded runs: the history table and two runs side by side.
+"""Recorded runs side by side, and the regression gate's verdict, as Rich renderables.
 
-``compare_view(a, b)`` is what ``pipebench compare`` prints and what the TUI shows for two
-marked runs.
+``compare_view(reports)`` is what ``pipebench compare`` prints and what the TUI shows for
+the runs marked in its runs table; ``gate_view`` is the gate's lines.
 """
 
 from __future__ import annotations
@@ -10,22 +10,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
-from rich.cells import cell_len
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workbench.engine.compare import Figure, compare_reports
+from workbench.engine.compare import LETTERS, Figure, compare_reports
+from workbench.engine.compare_caveats import MIN_BATCHES, MIN_SECONDS, Caveat, caveats
+from workbench.engine.gate import FAILED, PASSED, Check
 from workbench.units import format_bytes, format_count, format_rate, format_seconds
 from workbench.views.text import user_text
 
 VERDICT_STYLE = {"better": "green", "worse": "red", "same": "dim"}
+#: Where more than two runs share a table, a verdict is one mark after the ratio.
+VERDICT_MARK = {"better": "+", "worse": "-", "same": "="}
+STATUS_STYLE = {"finished": "green", "stopped": "yellow"}
 
 
 def format_figure(value: float | None, unit: str) -> str:
+    """A figure in its unit's format; ``N/A`` where the run does not have it."""
     if value is None:
         return "N/A"
-    if unit == "items/s":
+    if unit in ("items/s", "batches/s"):
         return format_rate(value)
     if unit == "bytes":
         return format_bytes(value)
@@ -33,15 +38,13 @@ def format_figure(value: float | None, unit: str) -> str:
         return format_seconds(value)
     if unit == "%":
         return f"{value:.1f}%"
-    return f"{value:,.0f}"
+    return format_count(value) if value != int(value) else f"{value:,.0f}"
 
 
-def format_ratio(f: Figure) -> str:
-    """``×1.50`` (B / A), ``–`` where there is no ratio."""
-    r = f.ratio
-    if r is None:
-        return "–"
-    return f"×{format_count(r)}"
+def format_ratio(f: Figure, i: int = 1) -> str:
+    """``×1.50`` (run ``i`` / the base), ``–`` where there is no ratio."""
+    r = f.ratio(i)
+    return "–" if r is None else f"×{format_count(r)}"
 
 
 def _params(rep: dict[str, Any]) -> str:
@@ -49,184 +52,146 @@ def _params(rep: dict[str, Any]) -> str:
 
 
 def run_title(label: str, rep: dict[str, Any]) -> Text:
+    """``A: pipeline params status run id, start`` (user text never read as markup)."""
     t = Text()
     t.append(f"{label}: ", style="bold")
     t.append_text(user_text(rep.get("pipeline") or rep.get("target"), "bold"))
     t.append(" ")
     t.append_text(user_text(_params(rep)))
+    status = str(rep.get("status"))
     t.append("  ")
-    status = rep.get("status")
-    style = "green" if status == "finished" else "yellow" if status == "stopped" else "red"
-    t.append_text(user_text(status, style))
-    t.append("  ")
-    started = str(rep.get("started_at") or "?")[:19]
-    t.append_text(user_text(f"run {rep.get('run_id')}, {started}", "dim"))
+    t.append_text(user_text(status, STATUS_STYLE.get(status, "red")))
+    number = rep.get("_number")
+    which = f" (#{number})" if isinstance(number, int) else ""
+    t.append_text(
+        user_text(f"  run {rep.get('run_id')}{which}, {(rep.get('started_at') or '?')[:19]}", "dim")
+    )
     return t
 
 
-def compare_view(a: dict[str, Any], b: dict[str, Any]) -> Group:
-    """Two run reports side by side, each figure with the ratio B / A and whether B is
-    better or worse (in words, so it reads without colour)."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
-    for name, justify in (
-        ("section", "left"),
-        ("figure", "left"),
-        ("A", "right"),
-        ("B", "right"),
-        ("B / A", "right"),
-        ("", "left"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    last = None
-    for f in compare_reports(a, b):
-        if f.a is None and f.b is None:
+def caveat_lines(found: Sequence[Caveat]) -> list[Text]:
+    """One line per caveat, marked in text (``warning:``) as well as colour."""
+    return [Text.assemble(("warning: ", "yellow bold"), user_text(c.text, "yellow")) for c in found]
+
+
+def _show(f: Figure) -> bool:
+    if all(v is None for v in f.values):
+        return False
+    if f.label == "compile":  # only where some run compiled
+        return any(v for v in f.values)
+    return True
+
+
+def figures_table(figures: Sequence[Figure], runs: int) -> Table:
+    """One row per figure, under a row naming its section, with each run's value and, for
+    every run after the base, its ratio to the base and the verdict: with two runs in
+    columns of their own (the verdict in words); with more, under the value in the same
+    cell, the verdict as a mark (``+`` better, ``-`` worse, ``=`` same), so that four runs
+    fit 80 columns."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, show_edge=False)
+    table.add_column("figure", no_wrap=True)
+    for i in range(runs):
+        table.add_column(LETTERS[i], justify="right", no_wrap=True)
+    if runs == 2:
+        table.add_column("B / A", justify="right", no_wrap=True)
+        table.add_column("", no_wrap=True)
+    section = None
+    for f in figures:
+        if not _show(f):
             continue
-        if last is not None and f.section != last:
-            table.add_section()
-        section = f.section if f.section != last else ""
-        last = f.section
-        verdict = f.verdict
-        table.add_row(
-            user_text(section),
-            user_text(f.label),
-            format_figure(f.a, f.unit),
-            format_figure(f.b, f.unit),
-            format_ratio(f),
-            Text(verdict, style=VERDICT_STYLE.get(verdict, "")),
-        )
-    notes = Text(
-        "B / A: B's figure divided by A's. items/s, hit rate and time saved: "
-        "higher is better; self time and memory: lower is better.",
-        style="dim",
-    )
-    diff = [
-        k
-        for k in sorted(set(a.get("params") or {}) | set(b.get("params") or {}))
-        if (a.get("params") or {}).get(k) != (b.get("params") or {}).get(k)
-    ]
-    if diff:
-        notes.append("\n")
-        notes.append_text(user_text(f"parameters that differ: {', '.join(diff)}", "dim"))
-    return Group(run_title("A", a), run_title("B", b), table, notes)
-
-
-STATUS_MARK = {"finished": "✓", "stopped": "■", "budget_exceeded": "▲"}
-STATUS_SHORT = {"budget_exceeded": "budget"}
-
-
-#: Columns of the history table whose figures are right-aligned.
-_RIGHT = frozenset({"#", "batch", "items/s", "peak RSS", "peak GPU", "time"})
-#: Narrowest the "other params" column gets; below it they go under the table instead.
-PARAMS_MIN_WIDTH = 20
-
-
-def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -> Table:
-    """Recorded runs, numbered as ``pipebench compare`` takes them (1 the oldest).
-
-    The start time, duration and run id show from 110 columns up, the GPU column when a
-    run has one. Pipeline names are never cut (they are what ``pipebench history NAME``
-    takes); the parameters that differ between the runs listed wrap instead: in a column
-    that takes what the others leave of ``width``, or, where that is under
-    ``PARAMS_MIN_WIDTH`` columns, one wrapped line per run under the table.
-    """
-    wide = width >= 110
-    gpu = any(
-        isinstance(r.get("gpu"), dict) and r["gpu"].get("peak_bytes") is not None for _, r in runs
-    )
-    cols = (
-        ["#"]
-        + (["started UTC"] if wide else [])
-        + ["pipeline", "batch", "status", "items/s", "peak RSS"]
-    )
-    cols += ["peak GPU"] if gpu else []
-    cols += ["time", "run id"] if wide else []
-    varying, same = _split_params([r for _, r in runs])
-    rows = [_history_cells(number, rec, varying, gpu) for number, rec in runs]
-    # Each column costs its widest cell plus 3 (padding and rule); no padding at the edges.
-    fixed = sum(max(cell_len(c), *(cell_len(r[c].plain) for r in rows)) + 3 for c in cols)
-    in_column = bool(varying) and width - fixed - 3 >= PARAMS_MIN_WIDTH
-    if in_column:
-        cols.append("other params")
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-        expand=in_column,  # the parameters take what the other columns leave
-        width=width if in_column else None,
-        padding=(0, 1),
-        caption_justify="left",
-    )
-    notes: list[Text] = []
-    if same:
-        notes.append(
-            user_text(
-                "the same in every run listed: " + " ".join(f"{k}={v}" for k, v in same.items())
-            )
-        )
-    if varying and not in_column:
-        notes += [
-            Text(f"#{n} ").append(row["other params"])
-            for (n, _), row in zip(runs, rows, strict=True)
-        ]
-    if notes:
-        table.caption = Text("\n", style="dim").join(notes)
-    for name in cols:
-        table.add_column(
-            name,
-            no_wrap=name != "other params",
-            overflow="fold",
-            ratio=1 if name == "other params" else None,
-            justify="right" if name in _RIGHT else "left",
-        )
-    for row in rows:
-        table.add_row(*[row[c] for c in cols])
+        if f.section != section:
+            if section is not None:
+                table.add_section()
+            table.add_row(user_text(f.section, "bold"))
+            section = f.section
+        cells: list[RenderableType] = [Text(f"  {f.label}")]
+        for i, v in enumerate(f.values):
+            cell = Text(format_figure(v, f.unit))
+            if i and runs > 2:
+                verdict = f.verdict(i)
+                mark = VERDICT_MARK.get(verdict, " ")
+                cell.append(
+                    f"\n{format_ratio(f, i)} {mark}", style=VERDICT_STYLE.get(verdict, "dim")
+                )
+            cells.append(cell)
+        if runs == 2:
+            verdict = f.verdict(1)
+            cells.append(Text(format_ratio(f, 1), style=VERDICT_STYLE.get(verdict, "")))
+            cells.append(Text(verdict, style=VERDICT_STYLE.get(verdict, "")))
+        table.add_row(*cells)
     return table
 
 
-def _history_cells(
-    number: int, rec: dict[str, Any], varying: Sequence[str], gpu: bool
-) -> dict[str, Text]:
-    """One run's cells of the history table, by column name."""
-    params = dict(rec.get("params") or {})
-    batch = params.pop("batch_size", None)
-    status = str(rec.get("status"))
-    style = "green" if status == "finished" else "yellow" if status == "stopped" else "red"
-    cells = {
-        "#": Text(str(number)),
-        "started UTC": user_text(str(rec.get("started_at") or "?")[5:16].replace("T", " ")),
-        "pipeline": user_text(rec.get("pipeline") or rec.get("target")),
-        "batch": user_text("–" if batch is None else batch),
-        "status": Text(
-            f"{STATUS_MARK.get(status, '✗')} {STATUS_SHORT.get(status, status)}", style=style
-        ),
-        "items/s": Text(format_rate(rec.get("items_per_s") or 0.0)),
-        "peak RSS": Text(format_bytes((rec.get("memory") or {}).get("rss_peak_bytes"))),
-        "time": Text(format_seconds(rec.get("duration_s"))),
-        "run id": user_text(rec.get("run_id")),
-        "other params": user_text(" ".join(f"{k}={v}" for k, v in params.items() if k in varying)),
-    }
-    if gpu:
-        peak = (
-            (rec.get("gpu") or {}).get("peak_bytes") if isinstance(rec.get("gpu"), dict) else None
+NOTES = (
+    "{ratio}: the run's figure divided by A's (the base). Per item: divided by the items "
+    "out of the last stage (self per item leaves JIT compilation out); private per item: "
+    "peak private memory above the chain's start, per item of a batch. Better is higher "
+    "for items/s, batches/s and hit rate, lower for times per item and memory."
+)
+
+
+def compare_view(
+    reports: Sequence[dict[str, Any]],
+    *,
+    min_batches: int = MIN_BATCHES,
+    min_s: float = MIN_SECONDS,
+) -> Group:
+    """Runs side by side (the first is the base): a title line per run, a warning per
+    caveat (different pipelines, a partial or short run, an old record), every figure with
+    its ratio to the base and whether it is better or worse, in words or marks (so it
+    reads without colour), and the notes that say what the figures are."""
+    rs = list(reports)
+    titles = [run_title(LETTERS[i], r) for i, r in enumerate(rs)]
+    table = figures_table(compare_reports(rs), len(rs))
+    ratio = "B / A" if len(rs) == 2 else "X / A"
+    notes = Text(NOTES.format(ratio=ratio), style="dim")
+    if len(rs) > 2:
+        notes.append(
+            " Under each value of B, C, ...: its ratio to A and a mark: + better, - worse, "
+            "= same (within 1%).",
+            style="dim",
         )
-        cells["peak GPU"] = Text(format_bytes(peak) if peak is not None else "N/A")
-    return cells
+    keys = sorted({k for r in rs for k in (r.get("params") or {})})
+    diff = [k for k in keys if len({repr((r.get("params") or {}).get(k)) for r in rs}) > 1]
+    if diff:
+        notes.append("\nparameters that differ: ", style="dim")
+        notes.append_text(user_text(", ".join(diff), "dim"))
+    found = caveats(rs, min_batches, min_s)
+    return Group(*titles, *caveat_lines(found), table, notes)
 
 
-def _split_params(runs: Sequence[dict[str, Any]]) -> tuple[list[str], dict[str, Any]]:
-    """The parameters (batch size aside) whose values differ between runs, and the others
-    with their one value."""
-    values: dict[str, set[str]] = {}
-    for r in runs:
-        params = r.get("params") or {}
-        for k in params:
-            values.setdefault(k, set())
-    for r in runs:
-        params = r.get("params") or {}
-        for k in values:
-            values[k].add(repr(params.get(k, "–")))
-    values.pop("batch_size", None)
-    varying = [k for k, v in values.items() if len(v) > 1]
-    first = runs[0].get("params") or {} if runs else {}
-    same = {k: first.get(k) for k, v in values.items() if len(v) == 1}
-    return varying, same
+def gate_lines(checks: Sequence[Check], runs: int, not_counted: Sequence[int] = ()) -> list[Text]:
+    """One line per check: ``FAIL``, ``ok`` or ``N/A``, the figure, both values and the
+    change against the limit (``items_per_s: 1.00k → 940 items/s, -6.0% (limit -5%)``).
+
+    Args:
+        not_counted: runs the gate cannot tell about (a caveat concerns them or the
+            base): a change past the limit there reads ``over``, not ``FAIL``.
+    """
+    out = []
+    for c in checks:
+        outcome = "over" if c.outcome == FAILED and c.run in not_counted else c.outcome
+        unit = c.figure.unit
+        suffix = f" {unit}" if unit in ("items/s", "batches/s") else ""
+        which = f" ({LETTERS[c.run]} against A)" if runs > 2 else ""
+        head = user_text(f"{c.threshold.name if c.figure.section == '' else c.name}{which}: ")
+        style = {FAILED: "red bold", PASSED: "green"}.get(outcome, "yellow")
+        line = Text.assemble((f"{outcome:<4} ", style), head)
+        if c.change is None:
+            why = (
+                "the base is 0"
+                if c.base == 0
+                else "not in any run"
+                if c.figure.section == ""
+                else "N/A in "
+                + " and ".join(LETTERS[i] for i, v in ((0, c.base), (c.run, c.value)) if v is None)
+            )
+            line.append(f"cannot tell ({why}; limit {c.threshold.change_text})")
+        else:
+            line.append(
+                f"{format_figure(c.base, unit)} → {format_figure(c.value, unit)}{suffix}, "
+                f"{100 * c.change:+.1f}% (limit {c.threshold.change_text}"
+                + ("; not counted)" if outcome == "over" else ")")
+            )
+        out.append(line)
+    return out

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from rich.text import Text
 
-from workbench.engine.sweep.search import SweepPoint
-
 BLOCKS = " ▁▂▃▄▅▆▇█"
 LEFT = 1  # columns before the first bar
+
+
+class CurvePoint(Protocol):
+    """A point the plot can draw: a sweep's ``SweepPoint``, a ``views.tuning.TuningPoint``."""
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def failed(self) -> bool: ...
+
+
+P = TypeVar("P", bound=CurvePoint)
 
 
 def columns(sizes: Sequence[int], width: int) -> dict[int, int]:
@@ -52,8 +67,8 @@ def axis_labels(cols: dict[int, int], width: int, keep: int | None = None) -> Te
 
 
 def chart(
-    points: Sequence[SweepPoint],
-    value: Callable[[SweepPoint], float | None],
+    points: Sequence[P],
+    value: Callable[[P], float | None],
     *,
     width: int,
     height: int,

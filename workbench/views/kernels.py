@@ -60,8 +60,7 @@ def header(state: KernelState) -> Text:
             f"{gemm.get('n')} matmul, median, these threads)"
         )
     elif gemm.get("error"):
-        t.append("\n")
-        t.append_text(user_text(f"GEMM probe failed: {gemm['error']}", "yellow"))
+        t.append_text(user_text(f"\nGEMM probe failed: {gemm['error']}", "yellow", newlines=True))
     cuda = gemm.get("cuda") or {}
     if state.gemm_rate("cuda"):
         t.append("\n")
@@ -73,8 +72,9 @@ def header(state: KernelState) -> Text:
             )
         )
     elif cuda.get("error"):
-        t.append("\n")
-        t.append_text(user_text(f"CUDA GEMM probe failed: {cuda['error']}", "yellow"))
+        t.append_text(
+            user_text(f"\nCUDA GEMM probe failed: {cuda['error']}", "yellow", newlines=True)
+        )
     s = env.settings
     t.append(
         f"\ntiming: {s.get('samples')} samples of ≥{format_seconds(s.get('min_sample_s'))}"

@@ -21,7 +21,7 @@ from workbench.engine.lines.session import (
     top_calls,
 )
 from workbench.engine.protocol import CallStat, ProfiledFunction
-from workbench.engine.session import stage_rows
+from workbench.engine.session import bottleneck, stage_rows
 from workbench.units import format_count, format_rate, format_seconds
 from workbench.views.run import params_text
 from workbench.views.text import user_text
@@ -52,9 +52,9 @@ def header(state: LinesState) -> Text:
     if params:
         text.append_text(user_text(f" ({params})", "dim"))
     if state.profile and state.profile.stages:
-        text.append_text(user_text(" · stage " + ", ".join(state.profile.stages)))
+        text.append(" · stage ").append_text(user_text(", ".join(state.profile.stages)))
         if state.picked:
-            text.append(" (the bottleneck of the unprofiled run; choose with --stage)", style="dim")
+            text.append(f" ({picked_why(state)}; choose with --stage)", style="dim")
     rows = stage_rows(run) if run else []
     if rows:
         text.append(
@@ -71,12 +71,21 @@ def _self_time(state: LinesState, stage: str | None) -> float | None:
     return next((r.self_s for r in stage_rows(state.profiled) if r.name == stage), None)
 
 
+def picked_why(state: LinesState) -> str:
+    """Why the profiled stage was chosen when none was named."""
+    base = state.baseline
+    if base is not None and bottleneck(base) is not None:
+        return "the bottleneck of the unprofiled run"
+    return "the most self time in the unprofiled run, too little to name a bottleneck"
+
+
 def function_caption(fn: ProfiledFunction, state: LinesState) -> Text:
     where = f"{short_path(fn.path)}:{fn.first_line}"
     text = Text()
     text.append_text(user_text(fn.name, "bold"))
-    stage = f"stage {fn.stage}" if fn.stage else "--function"
-    text.append_text(user_text(f"  {stage} · {where}", "dim"))
+    text.append_text(
+        user_text(f"  {'stage ' + fn.stage if fn.stage else '--function'} · {where}", "dim")
+    )
     total = fn.total_s
     waited = sum(s.upstream_s for s in fn.lines)
     if not fn.lines:
@@ -118,7 +127,7 @@ def function_table(fn: ProfiledFunction, top: int | None = None) -> Table:
     for r, cells in body:
         table.add_row(
             *cells,
-            user_text(r.text.rstrip()),  # source is never markup, nor raw control bytes
+            user_text(r.text.rstrip()),  # source is data: never markup or escapes
             style=HOT_STYLE.get(r.rank or 0, "" if r.ran else "dim"),
         )
     return table
@@ -182,7 +191,14 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
         f"{format_rate(cost.baseline_items_per_s)} items/s without {tool}, "
         f"{format_rate(cost.profiled_items_per_s)} items/s with it"
     )
-    if cost.slowdown is not None and cost.slowdown < 1:
+    if cost.slowdown is not None and cost.slowdown < 0.95:
+        text.append(
+            f": the profiled run was {format_count(1 / cost.slowdown)}× faster, so the two "
+            "runs differ by more than what looking costs (the machine's load, caches "
+            "warming): run it again",
+            style="bold yellow",
+        )
+    elif cost.slowdown is not None and cost.slowdown < 1:
         text.append(": no slowdown to see (within the run-to-run noise)", style="bold")
     elif cost.slowdown is not None:
         text.append(f": {format_count(cost.slowdown)}× slower", style="bold")
@@ -196,8 +212,7 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
     for s in cost.stages:
         if s.factor is None:
             continue
-        text.append("\n  ")
-        text.append_text(user_text(s.name))
+        text.append("\n  ").append_text(user_text(s.name))
         text.append(
             ": self time per item "
             f"{format_seconds(s.baseline_s_per_item)} → "

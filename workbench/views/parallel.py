@@ -155,10 +155,14 @@ def parallel_view(data: dict[str, Any]) -> Group | None:
     for s in stages:
         note = user_text(s["stage"], "bold")
         startup = s.get("startup_s")
-        note.append(
+        serial = (
             f": serial {format_rate_or_dash(s['serial_items_per_s'])} items/s over its first "
             f"{s['serial_batches']} batches ({s.get('serial_where') or 'main thread'}); "
-            f"waited {format_seconds(s['wait_s'])}"
+            if s.get("serial_batches")
+            else ": no serial measure (it ended before its first batches); "
+        )
+        note.append(
+            f"{serial}waited {format_seconds(s['wait_s'])}"
             + (f" ({format_seconds(startup)} for the first result)" if startup is not None else "")
         )
         if s.get("open_s") and s["open_s"] >= 0.05:
@@ -173,14 +177,24 @@ def parallel_view(data: dict[str, Any]) -> Group | None:
         workers = workers_table(s)
         if workers is not None:
             parts.append(workers)
+    for group in data.get("workers_memory") or []:
+        line = Text("workers' memory: ")
+        line.append_text(user_text(group["role"]))
+        line.append(
+            f" ×{group['processes']}, peak private {format_bytes(group['peak_private_bytes'])}"
+            f", peak RSS {format_bytes(group['peak_rss_bytes'])} (read from /proc by pipebench)"
+        )
+        parts.append(line)
+    dask = any(s.get("backend") == "dask" for s in data.get("stages") or [])
     parts.append(
         Text(
             "items/s and busy from the first parallel result on (start-up excluded); "
-            "efficiency = speedup / workers; busy = worker time / (workers x time); "
-            "worker memory: the process's RSS as the Dask scheduler last heard it",
+            "efficiency = speedup / workers; busy = worker time / (workers x time)"
+            + ("; worker memory: the process's RSS as the Dask scheduler last heard it"
+               if dask else ""),
             style="dim",
         )
-    )
+    )  # fmt: skip
     if data.get("problem"):
         parts.append(user_text(f"! {data['problem']}", "bold"))
     return Group(*parts)

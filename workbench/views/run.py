@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,11 @@ from workbench.engine.kernels.load import KernelSetInfo
 from workbench.engine.protocol import Progress
 from workbench.engine.session import MIN_BATCHES, MIN_SELF_S, RunState, StageRow, stage_rows
 from workbench.units import format_count, format_rate, format_seconds
+from workbench.views.autofind import instrumented_view, notes_view
+from workbench.views.caches import caches_table
 from workbench.views.memory import memory_view
-from workbench.views.parallel import bottleneck_note
+from workbench.views.parallel import bottleneck_note, parallel_view
+from workbench.views.resources import contexts_view, gpu_view
 from workbench.views.text import user_text
 
 STATUS_STYLE = {
@@ -110,17 +113,21 @@ def progress_text(p: Progress) -> Text:
     """A step the pipeline reported before its batches: "writing the corpus: 45,000 of
     200,000 rows (22%)"."""
     unit = f" {p.unit}" if p.unit else ""
+
+    def count(x: float) -> str:  # whole counts as such (3 of 8 parts), others to 3 digits
+        return f"{int(x):,}" if float(x).is_integer() else format_count(x)
+
     if p.total:
         share = f" ({100 * p.done / p.total:.0f}%)"
-        amount = f"{format_count(p.done)} of {format_count(p.total)}{unit}{share}"
+        amount = f"{count(p.done)} of {count(p.total)}{unit}{share}"
     else:
-        amount = f"{format_count(p.done)}{unit}"
+        amount = f"{count(p.done)}{unit}"
     out = user_text(p.what)
     out.append(f": {amount}")
     return out
 
 
-def status_line(state: RunState, record: str | None = None) -> Text:
+def status_line(state: RunState) -> Text:
     t = Text()
     t.append(f"{state.status}", style=STATUS_STYLE.get(state.status, ""))
     if state.snapshot is None and state.progress is not None and not state.ended:
@@ -149,19 +156,26 @@ def status_line(state: RunState, record: str | None = None) -> Text:
     if ended:
         t.append(f"\nended {len(ended)} process(es) the run left behind: ", style="yellow")
         t.append_text(user_text(", ".join(ended), "yellow"))
-    if record:
-        t.append("\nrecord: ", style="dim")
-        t.append_text(user_text(record, "dim"))
     return t
 
 
-#: Headless views of snapshot sections: section name -> "module:function", the function
-#: taking the section's data and returning a Rich renderable (or None to show nothing).
-SECTION_VIEWS: dict[str, str] = {
-    "gpu": "workbench.views.resources:gpu_view",
-    "contexts": "workbench.views.resources:contexts_view",
-    "caches": "workbench.views.caches:caches_table",
-    "parallel": "workbench.views.parallel:parallel_view",
+def record_line(record: str) -> Text:
+    """Where the run's record is: one line, never folded inside the path (a terminal wraps
+    a long one; copied, it is whole)."""
+    t = Text("record: ", style="dim", no_wrap=True, overflow="ignore")
+    t.append_text(user_text(record, "dim"))
+    return t
+
+
+#: Headless views of snapshot sections: section name -> a function taking the section's
+#: data and returning a Rich renderable (or None to show nothing).
+SECTION_VIEWS: dict[str, Callable[[Any], Any]] = {
+    "gpu": gpu_view,
+    "contexts": contexts_view,
+    "caches": caches_table,
+    "parallel": parallel_view,
+    "instrumented": instrumented_view,
+    "notes": notes_view,
 }
 
 
@@ -169,13 +183,12 @@ def section_views(state: RunState) -> list[Any]:
     """Renderables for the sections of the last snapshot that have a registered view."""
     snap = state.snapshot
     out: list[Any] = []
-    for name, spec in SECTION_VIEWS.items():
+    for name, view in SECTION_VIEWS.items():
         if snap is None or name not in snap.sections:
             continue
-        module, _, func = spec.partition(":")
-        view = getattr(importlib.import_module(module), func)(snap.sections[name])
-        if view is not None:
-            out.append(view)
+        shown = view(snap.sections[name])
+        if shown is not None:
+            out.append(shown)
     return out
 
 
@@ -198,8 +211,10 @@ def run_view(state: RunState, record: str | None = None, width: int = 120) -> Gr
         stage_table(state),
         *section_views(state),
         memory_view(state.snapshot.memory if state.snapshot else None, width),
-        status_line(state, record),
+        status_line(state),
     ]
+    if record:
+        parts.append(record_line(record))
     return Group(*parts)
 
 
@@ -218,32 +233,31 @@ def live_view(state: RunState, width: int = 120) -> Group:
 
 
 def catalog_table(modules: list[ModuleInfo]) -> Table:
+    """One row per pipeline or kernel set, as a target (``module.py:name``, what ``pipebench
+    run`` takes), with what it is and, under that, its parameters and their defaults."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
-    table.add_column("module:pipeline", no_wrap=True)
-    table.add_column("parameters")
-    table.add_column("about")
+    table.add_column("module.py:pipeline", no_wrap=True)
+    table.add_column("about · parameters (defaults)", ratio=1)
     for m in modules:
         name = Path(m.path).name
         if m.error:
-            table.add_row(user_text(name), "", user_text(f"cannot load: {m.error}", "red"))
+            table.add_row(user_text(name), user_text(f"cannot load: {m.error}", "red"))
             continue
         if not m.pipelines and not m.kernels:
-            table.add_row(user_text(name, "dim"), "", Text("no pipelines", style="dim"))
+            table.add_row(user_text(name, "dim"), Text("no pipelines", style="dim"))
         for p in m.pipelines:
             params = " ".join(f"{n}={d}" for n, d, _ in p.params)
-            about = p.doc if p.available else f"unavailable here: {p.reason}"
+            about = " ".join(p.doc.split()) if p.available else f"unavailable here: {p.reason}"
             style = "" if p.available else "dim"
-            table.add_row(
-                user_text(f"{name}:{p.name}", style),
-                user_text(params),
-                user_text(about, style, newlines=True),
-            )
+            cell = user_text(about, style)
+            if params:
+                cell.append("\n")
+                cell.append_text(user_text(params, "dim"))
+            table.add_row(user_text(f"{name}:{p.name}", style), cell)
         for k in m.kernels:  # kernel sets: run with `pipebench kernels`
-            table.add_row(
-                user_text(f"{name}:{k.name}"),
-                "sizes=" + ",".join(map(_compact, k.sizes)),
-                user_text(kernel_set_about(k)),
-            )
+            cell = user_text(kernel_set_about(k))
+            cell.append("\nsizes=" + ",".join(map(_compact, k.sizes)), style="dim")
+            table.add_row(user_text(f"{name}:{k.name}"), cell)
     return table
 
 

@@ -10,7 +10,7 @@ Two layers, because the first call can be anything:
   GIL, ends the runner (``_exit(1)``) when the call is still running: compiled code that
   holds the GIL (Numba's ``nopython`` loops, a long C routine) never returns to the
   interpreter, so no Python-level signal handler can run. Before arming it, the row being
-  run is written to the watchdog file; the parent (``runner.KernelRun``) reads it, reports
+  run is written to the watchdog file; the parent (``runner.KernelsJob``) reads it, reports
   that row as skipped and starts a fresh runner for the rest.
 
 A forked helper for the first call was the other way; it was not taken: forking a

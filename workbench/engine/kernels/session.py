@@ -26,10 +26,13 @@ from workbench.engine.protocol import (
     KernelResult,
     Log,
 )
+from workbench.text import printable
 from workbench.units import format_seconds
 
 #: The labels speedups are computed against.
 BASELINES = ("python", "numpy")
+#: Lines of the implementations' output kept (the newest); the rest are only counted.
+OUTPUT_TAIL = 200
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,12 @@ class KernelState:
     failure: Failure | None = None
     finished: tuple[Finished, ...] = ()
     exits: tuple[Exited, ...] = ()
+    output_tail: tuple[str, ...] = ()  # the newest output lines, "[stream] text"
+    output_lines: int = 0  # every output line the implementations printed, kept or not
 
     @property
     def ended(self) -> bool:
-        """No more events will come (the same rule ``KernelRun`` follows)."""
+        """No more events will come (the rule ``runner.KernelsJob`` follows)."""
         if not self.exits:
             return False
         last = self.exits[-1]
@@ -130,6 +135,19 @@ def apply_kernel_event(state: KernelState, ev: Event) -> KernelState:
     if isinstance(ev, Exited):
         return replace(state, exits=state.exits + (ev,))
     return state
+
+
+def with_output(state: KernelState, lines: list[tuple[str, str]], skipped: int) -> KernelState:
+    """The state after output lines (``(stream, text)``) the runners printed, and
+    ``skipped`` lines that went unseen; only the newest ``OUTPUT_TAIL`` lines are kept."""
+    if not lines and not skipped:
+        return state
+    kept = [f"[{s}] {printable(t)}" for s, t in lines[-OUTPUT_TAIL:]]
+    return replace(
+        state,
+        output_tail=(*state.output_tail, *kept)[-OUTPUT_TAIL:],
+        output_lines=state.output_lines + len(lines) + skipped,
+    )
 
 
 @dataclass(frozen=True)
@@ -412,4 +430,6 @@ def kernel_report(state: KernelState, finished_at: float | None = None) -> dict[
         "results": [_row_dict(r) for r in kernel_rows(state)],
         "failure": asdict(state.failure) if state.failure else None,
         "logs": [f"{lg.stream}: {lg.text}" for lg in state.logs],
+        "output_lines": state.output_lines,
+        "output_tail": list(state.output_tail),
     }

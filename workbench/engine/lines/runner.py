@@ -1,24 +1,34 @@
-"""Parent side of a line profile: start the profiled run, and the job that also runs the
-unprofiled baseline, one after the other, for the cost of looking.
+"""Parent side of a line profile: the profiled run and the unprofiled baseline, one after
+the other, for the cost of looking.
 
-``start_line_profile`` is the one call the TUI needs for a panel: a ``RunHandle`` whose
-events end ``LineProfile``, ``Finished``, ``Exited``. ``LinesJob`` is what ``pipebench
-lines`` runs: the profile first (a bad stage name fails fast), then the baseline with the
-same parameters and limits; with no stage named it runs the baseline first and profiles
-its bottleneck. The two runs never overlap, so neither slows the other.
+``LinesJob`` is the job of the one run follower (``engine.follow``) that ``pipebench lines``
+and the TUI's line-profile screen both run: the profile first (a bad stage name fails
+fast), then the baseline with the same parameters and limits; with no stage named it runs
+the baseline first and profiles its bottleneck. The two runs never overlap, so neither
+slows the other.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.engine.lines.session import BASELINE, PROFILE, LinesState, apply_lines
+from workbench.engine.follow import Step
+from workbench.engine.lines.session import (
+    BASELINE,
+    PROFILE,
+    LinesState,
+    apply_lines,
+    apply_output,
+    begin,
+    most_self_time,
+    run_of,
+)
+from workbench.engine.output import LogLine
 from workbench.engine.protocol import FAILED, Event, Exited
-from workbench.engine.runner import RunHandle, RunOptions, start_run
-from workbench.engine.session import stage_rows
+from workbench.engine.runner import RunOptions
 
 
 @dataclass(frozen=True)
@@ -64,113 +74,77 @@ class LinesRequest:
         }
 
 
-def start_line_profile(
-    target: str,
-    params: dict[str, str],
-    stages: str | Sequence[str],
-    *,
-    view: str = "lines",
-    functions: Sequence[str] = (),
-    max_batches: int | None = None,
-    max_seconds: float | None = None,
-    cwd: str | None = None,
-) -> RunHandle:
-    """Start one profiled run of ``target`` with line_profiler (``view="lines"``) or
-    cProfile (``view="functions"``) on ``stages`` (a name or names).
-
-    Returns the run's handle: its events are the pipeline's (Hello, Snapshot, Log, ...),
-    then one ``LineProfile``, ``Finished`` and ``Exited``. A stage name that does not exist
-    is a problem line in the ``LineProfile`` (and a ``Failure`` when nothing is left).
-    """
-    names = (stages,) if isinstance(stages, str) else tuple(stages)
-    request = LinesRequest(
-        target,
-        dict(params),
-        names,
-        view=view,
-        functions=tuple(functions),
-        max_batches=max_batches,
-        max_seconds=max_seconds,
-        cwd=cwd,
-    )
-    return start_run(target, request.run_options(profiled=True))
-
-
 class LinesJob:
-    """The profiled run and its baseline, one after the other, folded into one state.
+    """The profiled run and its baseline, one after the other, as a follower job whose
+    state is a ``LinesState`` (folded with ``session.apply_lines``; each run's output into
+    its own ``RunState`` with ``engine.session.with_lines``).
 
-    Pull events with ``get()`` (each with its phase) until ``done``; ``state`` is the fold.
-    ``stop()`` stops the run in progress and starts no other.
+    With stages named (or all of them): the profile first (a bad stage name fails fast),
+    then the baseline when ``request.baseline``. With none: the baseline first, then the
+    profile of the stage with the most self time in it (its bottleneck when it had the
+    evidence to name one). A profile that profiled nothing or failed, a baseline that
+    measured no stage, or a stop, ends the job: no further run starts.
     """
 
     def __init__(self, request: LinesRequest):
         self.request = request
-        self.state = LinesState(request.target, view=request.view, options=request.as_dict())
-        pick = not request.stages and not request.all_stages
-        self.plan: list[str] = [BASELINE, PROFILE] if pick else [PROFILE]
-        if request.baseline and not pick:
+        self.pick = not request.stages and not request.all_stages
+        self.plan: list[str] = [BASELINE, PROFILE] if self.pick else [PROFILE]
+        if request.baseline and not self.pick:
             self.plan.append(BASELINE)
-        self.phase: str | None = None
-        self.handle: RunHandle | None = None
-        self.picked: str | None = None  # the bottleneck chosen when no stage was named
-        self.stopped = False
-        self.done = False
+        self.cancelled = False
 
-    def start(self) -> LinesJob:
-        self._next_phase()
-        return self
+    def initial(self) -> LinesState:
+        r = self.request
+        return LinesState(r.target, view=r.view, options=r.as_dict())
 
-    def _next_phase(self) -> None:
-        if self.stopped or not self.plan:
-            self.done = True
-            return
-        self.phase = self.plan.pop(0)
+    def next_step(self, state: LinesState) -> Step | None:
+        if self.cancelled or not self.plan:
+            return None
+        phase = self.plan.pop(0)
         request = self.request
-        if self.phase == PROFILE and not request.stages and not request.all_stages:
-            request = dataclasses.replace(request, stages=(self.picked,) if self.picked else ())
-        self.handle = start_run(request.target, request.run_options(self.phase == PROFILE))
+        if phase == PROFILE and self.pick:
+            request = dataclasses.replace(request, stages=(state.picked,) if state.picked else ())
+        return Step(phase, request.target, request.run_options(phase == PROFILE))
 
-    def get(self, timeout: float | None = None) -> tuple[str, Event]:
-        """The next event and its phase; raises ``queue.Empty`` after ``timeout``."""
-        if self.handle is None or self.phase is None or self.done:
-            raise RuntimeError("the job is not running")
-        event = self.handle.events.get(timeout=timeout)
-        phase = self.phase
-        self.state = apply_lines(self.state, phase, event)
+    def fold(self, state: LinesState, step: Step, event: Event) -> LinesState:
+        state = apply_lines(_begun(state, step.label), step.label, event)
         if isinstance(event, Exited):
-            self._after(phase)
-        return phase, event
+            state = self._after(state, step.label)
+        return state
 
-    def _after(self, phase: str) -> None:
-        state = self.state
-        if phase == BASELINE and PROFILE in self.plan and state.baseline is not None:
-            rows = stage_rows(state.baseline)
-            self.picked = next((r.name for r in rows if r.bottleneck), None)
-            self.state = dataclasses.replace(state, picked=self.picked)
-            if self.picked is None or state.baseline.status == FAILED:
+    def fold_lines(
+        self, state: LinesState, step: Step, lines: list[LogLine], skipped: int
+    ) -> LinesState:
+        return apply_output(_begun(state, step.label), step.label, lines, skipped)
+
+    def check(self, state: LinesState, step: Step) -> str | None:
+        return None
+
+    def stopped(self, reason: str) -> None:
+        """Stopped: what the run going measured is kept; the other run does not start."""
+        self.cancelled = True
+
+    def close(self) -> None:
+        pass
+
+    def _after(self, state: LinesState, phase: str) -> LinesState:
+        """A run ended: choose the stage to profile after a baseline, or end the job."""
+        base = state.baseline
+        if phase == BASELINE and PROFILE in self.plan and base is not None:
+            picked = most_self_time(base)
+            state = dataclasses.replace(state, picked=picked)
+            if picked is None or base.status == FAILED:
                 self.plan.clear()  # nothing ran: nothing to profile
         if phase == PROFILE:
             run = state.profiled
             nothing = state.profile is None or not state.profile.stages
             if run is None or nothing or run.status == FAILED:
                 self.plan.clear()  # bad input or a failing pipeline: no baseline to compare
-        self._next_phase()
+        return state
 
-    def events(self) -> Iterator[tuple[str, Event]]:
-        """Every (phase, event) to the end (for threads; a CLI loop should call ``get``)."""
-        while not self.done:
-            yield self.get()
 
-    def stop(self) -> None:
-        self.stopped = True
-        if self.handle is not None:
-            self.handle.stop()
-
-    def kill(self) -> None:
-        self.stopped = True
-        if self.handle is not None:
-            self.handle.kill()
-
-    @property
-    def running(self) -> bool:
-        return not self.done
+def _begun(state: LinesState, phase: str) -> LinesState:
+    """``state`` with the run of ``phase`` begun: its start time is the parent's clock at
+    its first event or output line."""
+    return state if run_of(state, phase) is not None else begin(state, phase, time.time())

@@ -18,7 +18,14 @@ from workbench.engine.protocol import (
     LineProfile,
     ProfiledFunction,
 )
-from workbench.engine.session import RunState, apply, report, stage_rows, throughput
+from workbench.engine.session import (
+    RunState,
+    apply,
+    report,
+    stage_rows,
+    throughput,
+    with_lines,
+)
 
 BASELINE, PROFILE = "baseline", "profile"
 #: How many of a function's lines are ranked as its hottest (marked #1, #2, ...).
@@ -36,7 +43,20 @@ class LinesState:
     baseline: RunState | None = None
     profile: LineProfile | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    picked: str | None = None  # the baseline's bottleneck, profiled as no stage was named
+    picked: str | None = None  # no stage named: the one the baseline chose (most_self_time)
+
+
+def run_of(state: LinesState, phase: str) -> RunState | None:
+    """The run of ``phase`` (baseline or profile) so far, None before its first event."""
+    return state.baseline if phase == BASELINE else state.profiled
+
+
+def begin(state: LinesState, phase: str, started_at: float) -> LinesState:
+    """The state with a fresh run for ``phase``, started at ``started_at`` (epoch s)."""
+    run = RunState(state.target, started_at=started_at, options=state.options)
+    if phase == BASELINE:
+        return dataclasses.replace(state, baseline=run)
+    return dataclasses.replace(state, profiled=run)
 
 
 def apply_lines(state: LinesState, phase: str, event: Event) -> LinesState:
@@ -50,6 +70,39 @@ def apply_lines(state: LinesState, phase: str, event: Event) -> LinesState:
     if isinstance(event, LineProfile):
         state = replace(state, profile=event)
     return state
+
+
+def apply_output(
+    state: LinesState, phase: str, lines: list[tuple[str, str]], skipped: int
+) -> LinesState:
+    """The state after output lines (``(stream, text)``) of the run of ``phase``, and
+    ``skipped`` lines of it that went unseen (kept in that run's log tail)."""
+    run = run_of(state, phase) or RunState(state.target, options=state.options)
+    run = with_lines(run, lines, skipped)
+    if phase == BASELINE:
+        return dataclasses.replace(state, baseline=run)
+    return dataclasses.replace(state, profiled=run)
+
+
+def running_phase(state: LinesState) -> str | None:
+    """The phase whose run is going (begun and not ended), None between runs."""
+    for phase in (PROFILE, BASELINE):
+        run = run_of(state, phase)
+        if run is not None and not run.ended:
+            return phase
+    return None
+
+
+def most_self_time(run: RunState) -> str | None:
+    """The stage to profile when none was named: ``run``'s bottleneck, or, when the run had
+    too little evidence to name one, the stage with the most self time (compilation left
+    out); None when no stage took any."""
+    rows = stage_rows(run)
+    marked = next((r.name for r in rows if r.bottleneck), None)
+    if marked is not None or not rows:
+        return marked
+    top = max(rows, key=lambda r: r.work_s)
+    return top.name if top.work_s > 0 else None
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,37 @@ class LruEntry(Entry):
         return f"cleared {self.name}: {info.currsize} entries dropped from memory"
 
 
+class PropertyEntry(Entry):
+    """A ``cached_property`` counted by ``workbench.authoring.autorecord``: hits, misses
+    (each a computation, timed) and the time the hits saved; values live in the instances,
+    so there is no entry count and nothing to clear from here."""
+
+    source = "cached_property"
+
+    def figures(self, now: float) -> dict[str, Any]:
+        info = self.obj.cache_info()
+        stats: CacheStats | None = getattr(self.obj, STATS_ATTR, None)
+        mean = stats.mean_miss_s() if stats is not None else None
+        if mean is not None:
+            saved, basis = info.hits * mean, "hits × mean measured miss time"
+        else:
+            saved, basis = 0.0, "no miss timed yet"
+        return dict(
+            hits=info.hits,
+            misses=info.misses,
+            seconds_saved=saved,
+            saved_basis=basis,
+            clearable=False,
+            deletions=info.deletions,
+        )
+
+    def clear(self) -> str:
+        raise ValueError(
+            f"{self.name} keeps its values in the instances: delete the attribute "
+            "(`del obj.attr`) to compute it again"
+        )
+
+
 class DiskEntry(Entry):
     """A ``joblib.Memory`` cached function (found, or made by ``workbench.disk_cached``):
     hits and misses counted by pipebench, entries and bytes from its folder on disk."""

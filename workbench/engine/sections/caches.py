@@ -2,8 +2,11 @@
 
 Found in the pipeline module's namespace: ``functools.lru_cache``/``functools.cache``
 functions, ``joblib.Memory(...).cache`` functions, and any other object with a
-``cache_info()`` method; plus every cache made with ``workbench.cached``/``disk_cached``,
-wherever it was made. Per cache: hits, misses, hit rate, entries, bytes and seconds saved
+``cache_info()`` method; in the classes of the user's code it holds, ``lru_cache`` on methods
+and ``cached_property`` (counted by ``authoring.autorecord``); plus every cache made with
+``workbench.cached``/``disk_cached``, wherever it was made. A decorator that caches without
+counters is listed as such, unavailable, with the change that makes it counted
+(``cache_scan``). Per cache: hits, misses, hit rate, entries, bytes and seconds saved
 (see ``cache_entries``). Requests to clear a cache are served here, on the sampler thread
 (see ``cache_control``).
 """
@@ -27,8 +30,11 @@ from workbench.engine.sections.cache_entries import (
     Entry,
     InfoEntry,
     LruEntry,
+    PropertyEntry,
     UnavailableEntry,
 )
+from workbench.engine.sections.cache_scan import class_caches, counting_hint, uncounted_cache
+from workbench.engine.usercode import user_classes
 
 SECTION = "caches"
 _SERVED_KEPT = 20
@@ -75,6 +81,20 @@ def classify(name: str, value: Any) -> Entry | None:
     except Exception:
         return None
     return InfoEntry(name, value)
+
+
+def _class_entry(name: str, value: Any) -> Entry:
+    if isinstance(value, functools._lru_cache_wrapper):
+        return LruEntry(name, value, "lru_cache")
+    return PropertyEntry(name, value)
+
+
+def _uncounted(name: str, value: Any) -> Entry | None:
+    """An "unavailable" row for a decorator's wrapper that caches without counters."""
+    found = uncounted_cache(value)
+    if found is None:
+        return None
+    return UnavailableEntry(name, value, found[0], "uncounted", counting_hint(*found))
 
 
 def registered(obj: Any) -> Entry:
@@ -124,14 +144,24 @@ class CachesSampler(SectionSampler):
             self._add(registered(obj), obj)
 
     def scan_module(self) -> None:
+        """Caches in the module's namespace and in the classes of the user's code it holds
+        (methods, ``cached_property``), and caches there that keep no counters."""
         if self.module is None:
             return
         for name, value in list(vars(self.module).items()):
             if name.startswith("__") or id(value) in self._ids:
                 continue
-            entry = classify(name, value)
+            entry = classify(name, value) or _uncounted(name, value)
             if entry is not None:
                 self._add(entry, value)
+        for cls in user_classes(self.module):
+            for name, value in class_caches(cls):
+                if id(value) not in self._ids:
+                    self._add(_class_entry(name, value), value)
+            for attr, value in list(vars(cls).items()):
+                entry = _uncounted(f"{cls.__qualname__}.{attr}", value)
+                if entry is not None and id(value) not in self._ids:
+                    self._add(entry, value)
 
     def check_folders(self) -> None:
         """Check the folder of each ``joblib.Memory`` cache found in the module.

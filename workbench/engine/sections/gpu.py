@@ -183,7 +183,9 @@ class TorchCudaSampler(SectionSampler):
     name = section = "torch_cuda"
 
     def active(self) -> bool:
-        return torch_state() == OK
+        """A torch built with CUDA is imported: its figures are read at the snapshot rate
+        (CUDA is often initialised only by the first batch, after the chain started)."""
+        return torch_state() in (OK, CUDA_NOT_INITIALISED)
 
     def read(self) -> dict[str, Any]:
         state = torch_state()
@@ -192,9 +194,9 @@ class TorchCudaSampler(SectionSampler):
 
 
 def make_torch_sampler(ctx: SamplerContext) -> TorchCudaSampler | None:
-    """Section factory (see ``engine.child.section_samplers``): only where the pipeline's
-    module imported torch."""
-    return TorchCudaSampler() if "torch" in sys.modules else None
+    """Section factory (see ``engine.child.section_samplers``): always, so that a stage that
+    imports torch itself is seen (at the latest by the final read)."""
+    return TorchCudaSampler()
 
 
 class GpuSampler:

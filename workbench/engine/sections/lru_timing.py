@@ -41,9 +41,14 @@ def is_user_code(func: Any) -> bool:
     """Whether ``func`` was defined in the pipeline module's folder (not in an installed
     package), so its misses are timed."""
     code = getattr(func, "__code__", None)
-    if code is None or not _roots:
+    return code is not None and is_user_file(code.co_filename)
+
+
+def is_user_file(filename: str) -> bool:
+    """Whether the source file ``filename`` is in the pipeline module's folder (and not in
+    an installed package under it): the user's code."""
+    if not _roots:
         return False
-    filename = code.co_filename
     verdict = _verdicts.get(filename)
     if verdict is None:
         path = os.path.realpath(filename)

@@ -22,6 +22,7 @@ What the names mean (the views say it too):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -138,10 +139,17 @@ class MemorySection:
     samples: int = 0
     interval_s: float = 0.05
     runner_hwm: int | None = None  # VmHWM of the runner, reset when its chain started
+    #: The runner's RSS peak before its chain: import and data preparation (VmHWM then).
+    runner_startup_peak: int | None = None
     budget: int | None = None
     budget_on: str = "private"
     source: str = "/proc (parent)"
     cpu_s: float = 0.0  # CPU seconds of the tree since the chain started (user + system)
+    #: When the budget's measure first passed the budget and when the tree was killed for
+    #: it (CLOCK_MONOTONIC ns), and the measure at the kill: how much the budget was passed by.
+    budget_crossed_ns: int | None = None
+    budget_killed_ns: int | None = None
+    budget_at_kill: int | None = None
 
     @property
     def runner(self) -> ProcessMemory | None:
@@ -167,10 +175,14 @@ class MemorySection:
             "samples": self.samples,
             "interval_s": self.interval_s,
             "runner_hwm_bytes": self.runner_hwm,
+            "runner_startup_peak_rss_bytes": self.runner_startup_peak,
             "budget_bytes": self.budget,
             "budget_on": self.budget_on,
             "source": self.source,
             "cpu_s": self.cpu_s,
+            "budget_crossed_ns": self.budget_crossed_ns,
+            "budget_killed_ns": self.budget_killed_ns,
+            "budget_at_kill_bytes": self.budget_at_kill,
         }
         return d
 
@@ -184,10 +196,14 @@ class MemorySection:
             int(d.get("samples") or 0),
             float(d.get("interval_s") or 0.05),
             d.get("runner_hwm_bytes"),
+            d.get("runner_startup_peak_rss_bytes"),
             d.get("budget_bytes"),
             str(d.get("budget_on") or "private"),
             str(d.get("source") or ""),
             float(d.get("cpu_s") or 0.0),
+            d.get("budget_crossed_ns"),
+            d.get("budget_killed_ns"),
+            d.get("budget_at_kill_bytes"),
         )
 
 
@@ -266,6 +282,30 @@ def read_rollup(pid: int) -> tuple[int, int] | None:
     return f.get("pc", 0) + f.get("pd", 0) + f.get("ph", 0), f["pss"]
 
 
+def chain_start_memory() -> tuple[dict[str, int | None], int | None]:
+    """This process's memory now (``MemoryTotals`` fields, bytes; ``{}`` if unreadable) and
+    its RSS high-water mark so far, which is then reset so that it covers what follows
+    only: what the runner sends as ``protocol.Started`` before its chain's first
+    ``next()``."""
+    pid = os.getpid()
+    st = read_status(pid)
+    if not st or "rss" not in st:
+        return {}, None
+    startup_peak = st.get("hwm")
+    clear_hwm(pid)
+    uss, pss = read_rollup(pid) or (None, None)
+    return {
+        "rss": st["rss"], "anon": st.get("anon", 0), "file": st.get("file", 0),
+        "shmem": st.get("shmem", 0), "uss": uss, "pss": pss,
+    }, startup_peak  # fmt: skip
+
+
+def own_peak_rss() -> int | None:
+    """This process's RSS high-water mark (VmHWM), bytes; None if unreadable."""
+    st = read_status(os.getpid())
+    return st.get("hwm") if st else None
+
+
 def children(pid: int) -> list[int]:
     """Direct children of ``pid``, from every thread's ``children`` list."""
     out: list[int] = []
@@ -311,6 +351,8 @@ def role_of(pid: int, runner_cmdline: bytes | None) -> str:
     """What a descendant is, from its command line (the child's own records win: see
     ``probe.Block.roles``)."""
     cmd = _read(f"/proc/{pid}/cmdline", 4096) or b""
+    if b"resource_tracker" in cmd:
+        return "resource tracker"  # loky's or multiprocessing's: it cleans up after them
     if b"loky" in cmd:
         return "loky worker"
     if b"distributed" in cmd or b"dask" in cmd:
@@ -332,6 +374,8 @@ class _Proc:
     now: MemoryTotals = field(default_factory=MemoryTotals)
     peak: MemoryTotals = field(default_factory=MemoryTotals)
     hwm: int | None = None
+    hwm_in_run: bool = False  # VmHWM covers the run only (reset at its start, or born later)
+    start: MemoryTotals | None = None  # at the chain's start (None: born later)
     rollup: tuple[int, int] | None = None
     cpu_s: float = 0.0
 
@@ -359,6 +403,15 @@ class TreeSampler:
         self.peak = MemoryTotals()
         self.runner_hwm: int | None = None
         self.cpu_start_s = 0.0
+        self.budget_crossed_ns: int | None = None
+        self.budget_killed_ns: int | None = None
+        self.budget_at_kill: int | None = None
+        self.started = False  # mark_start() was called
+        #: The runner's RSS peak before its chain (``runner_start``) and its own VmHWM at its
+        #: end (``protocol.Finished``, set by the runner handle), bytes.
+        self.startup_peak_rss: int | None = None
+        self.runner_peak_rss: int | None = None
+        self._runner_start: MemoryTotals | None = None  # the runner's own reading
         self._add(root, "runner")
 
     def _add(self, pid: int, role: str | None = None) -> None:
@@ -368,10 +421,16 @@ class TreeSampler:
         if role is None:
             recorded = self.roles() if self.roles is not None else {}
             role = recorded.get(pid) or role_of(pid, self._root_cmd)
-        self.procs[pid] = _Proc(pid, started, role, _comm(pid))
+        # A process born after the chain started has a high-water mark of the run only.
+        self.procs[pid] = _Proc(pid, started, role, _comm(pid), hwm_in_run=self.started)
 
     def discover(self) -> None:
-        """Add descendants not seen yet (breadth first from the root)."""
+        """Add descendants not seen yet (breadth first from the root), and take the roles
+        the child recorded for processes first seen before it recorded them."""
+        recorded = self.roles() if self.roles is not None else {}
+        for p in self.procs.values():
+            if p.pid in recorded and p.role != recorded[p.pid]:
+                p.role = recorded[p.pid]
         seen = set()
         todo = [self.root]
         while todo:
@@ -396,31 +455,91 @@ class TreeSampler:
                 continue
             st = read_status(p.pid)
             stat = read_stat(p.pid)
-            if st is None or stat is None or stat[0] != p.started:
-                p.alive = False
+            if st is None or stat is None or stat[0] != p.started or "rss" not in st:
+                p.alive = False  # gone, reused, or a zombie (no memory left to read)
                 continue
             p.cpu_s = stat[1]
             if discover:
                 p.rollup = read_rollup(p.pid)
             uss, pss = p.rollup if p.rollup else (None, None)
+            if uss is not None and uss > st.get("rss", 0):
+                uss = pss = None  # read a while ago, before the RSS fell: not of this moment
             p.now = MemoryTotals(st.get("rss", 0), st.get("anon", 0), st.get("file", 0),
                                  st.get("shmem", 0), uss, pss)  # fmt: skip
-            p.peak = p.peak.peaks(p.now)
             p.hwm = st.get("hwm")
+            p.peak = p.peak.peaks(p.now)
+            if p.hwm_in_run and p.hwm is not None and p.hwm > p.peak.rss:
+                # The kernel's high-water mark: a spike shorter than a sampling interval
+                p.peak = dataclasses.replace(p.peak, rss=p.hwm)
             if p.pid == self.root:
                 self.runner_hwm = p.hwm
-        self.now = total(p.now for p in self.procs.values() if p.alive)
+        alive = [p.now for p in self.procs.values() if p.alive]
+        if alive or not self.samples:
+            self.now = total(alive)
+        # else the whole tree is gone: ``now`` stays its last reading, the figures at its end
         self.peak = self.peak.peaks(self.now)
+        self._kernel_peaks()
         self.samples += 1
         return self.now
 
+    def _kernel_peaks(self) -> None:
+        """Raise the peaks to the kernel's high-water marks: a process's RSS peak is at least
+        its VmHWM (when that covers the run), the runner's at least the VmHWM it reported at
+        its end, and the tree's at least the largest of them."""
+        root = self.procs.get(self.root)
+        end_peak = self.runner_peak_rss
+        if root is not None and root.hwm_in_run and end_peak:
+            # The runner's own VmHWM at its end, which covers its chain exactly: the peak of
+            # a run too short for the readings (whose peaks, not restarted then, would
+            # hold the import and the data preparation).
+            if not self.started or end_peak > root.peak.rss:
+                root.peak = dataclasses.replace(root.peak, rss=end_peak)
+            self.runner_hwm = max(self.runner_hwm or 0, end_peak) if self.started else end_peak
+        # The tree held at least what any one process held at its own peak.
+        most = max((p.peak.rss for p in self.procs.values() if p.hwm_in_run), default=0)
+        if most > self.peak.rss or (not self.started and most):
+            self.peak = dataclasses.replace(self.peak, rss=most)
+
     def mark_start(self) -> None:
-        """The chain starts now: figures from here are the run's (peaks restart)."""
-        self.start = self.now
-        self.peak = self.now
+        """The chain starts now: figures from here are the run's (peaks restart, and each
+        process's high-water mark is reset so that it covers the run only)."""
+        self.started = True
         self.cpu_start_s = self.cpu_s()
         for p in self.procs.values():
+            if not p.alive:
+                continue
+            if p.pid != self.root:  # the runner resets its own as its chain starts
+                p.hwm_in_run = clear_hwm(p.pid)
+            rollup = read_rollup(p.pid)  # USS and PSS of this moment, not of a while ago
+            if rollup is not None:
+                p.now = dataclasses.replace(p.now, uss=rollup[0], pss=rollup[1])
+            p.start = p.now
             p.peak = p.now
+        self.peak = self.now
+        root = self.procs.get(self.root)
+        if root is not None and self._runner_start is not None:
+            root.start = self._runner_start
+        self._restart()
+
+    def runner_start(self, totals: MemoryTotals, startup_peak_rss: int | None) -> None:
+        """The runner's own reading of its memory just before its chain's first ``next()``
+        (``protocol.Started``): its start figures, which the parent's sampling could only
+        take after the first batch had begun to allocate; and its RSS peak before the chain
+        (import and data preparation), after which it reset its high-water mark."""
+        self._runner_start = totals
+        self.startup_peak_rss = startup_peak_rss
+        if not self.started:
+            self.start = totals  # kept if the chain ends before the parent marks its start
+        root = self.procs.get(self.root)
+        if root is not None:
+            root.hwm_in_run = True  # the runner reset it itself, at the chain's start
+        if self.started and root is not None:
+            root.start = totals
+            self._restart()
+
+    def _restart(self) -> None:
+        self.start = total(p.start for p in self.procs.values() if p.start is not None)
+        self.peak = self.peak.peaks(self.start)
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) of every process of the tree so far, ended ones
@@ -441,6 +560,7 @@ class TreeSampler:
         return best
 
     def section(self) -> MemorySection:
+        self._kernel_peaks()
         procs = tuple(
             ProcessMemory(p.pid, p.role, p.name, p.alive, p.now, p.peak, p.hwm)
             for p in self.procs.values()
@@ -453,9 +573,13 @@ class TreeSampler:
             samples=self.samples,
             interval_s=self.interval_s,
             runner_hwm=self.runner_hwm,
+            runner_startup_peak=self.startup_peak_rss,
             budget=self.budget,
             budget_on=self.budget_on,
             cpu_s=max(0.0, self.cpu_s() - self.cpu_start_s),
+            budget_crossed_ns=self.budget_crossed_ns,
+            budget_killed_ns=self.budget_killed_ns,
+            budget_at_kill=self.budget_at_kill,
         )
 
     def ended(self) -> None:

@@ -1,11 +1,13 @@
-"""Two recorded runs side by side: every figure of A and B, the ratio B / A and a verdict.
+"""Recorded runs side by side: every figure of each, its ratio to run A and a verdict,
+with a warning where the compare is unfair (different pipelines, a partial or short run).
 
-The same ``render_compare.compare_view`` that ``pipebench compare`` prints, in a modal
+The same ``views.compare.compare_view`` that ``pipebench compare`` prints, in a modal
 screen that scrolls; Escape closes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
@@ -18,22 +20,22 @@ from workbench.views.compare import compare_view
 
 
 class CompareScreen(ModalScreen[None]):
-    """Run A against run B (records as ``records.load_runs`` gives them)."""
+    """Runs B, C, ... against run A (records as ``records.load_runs`` gives them)."""
 
     CSS_PATH = "../styles/tools.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,C", "close", "Close"),
     ]
 
-    def __init__(self, a: dict[str, Any], b: dict[str, Any], title: str = "compare runs"):
+    def __init__(self, runs: Sequence[dict[str, Any]], title: str = "compare runs"):
         super().__init__()
-        self.a = a
-        self.b = b
+        self.runs = list(runs)
+        """The runs compared, the base (A) first."""
         self._title = title
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="compare-box"):
-            yield Static(compare_view(self.a, self.b), id="compare-text")
+            yield Static(compare_view(self.runs), id="compare-text")
 
     def on_mount(self) -> None:
         box = self.query_one("#compare-box")

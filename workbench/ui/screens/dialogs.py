@@ -24,6 +24,7 @@ from workbench.ui.settings import (
     parse_budget,
 )
 from workbench.units import format_bytes
+from workbench.views.text import user_text
 
 
 class BatchSizeDialog(ModalScreen[int | None]):
@@ -39,7 +40,7 @@ class BatchSizeDialog(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
-            yield Label(f"Batch size for {self.pipeline} (Enter runs, Esc cancels)")
+            yield Label(user_text(f"Batch size for {self.pipeline} (Enter runs, Esc cancels)"))
             yield Input(self.current, placeholder="e.g. 64", id="batch-size", compact=True)
 
     def on_mount(self) -> None:
@@ -73,11 +74,11 @@ class ParamsDialog(ModalScreen[PipelineSettings | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog-box"):
-            yield Label(f"Parameters of {self.info.name} (Enter saves, Esc cancels)")
+            yield Label(user_text(f"Parameters of {self.info.name} (Enter saves, Esc cancels)"))
             with VerticalScroll(id="param-list"):
                 for name, default, kind in self.info.params:
                     with Horizontal(classes="param-row"):
-                        yield Label(f"{name} ({kind})", classes="param-name")
+                        yield Label(user_text(f"{name} ({kind})"), classes="param-name")
                         yield Input(
                             param_value(self.info, self.settings, name) or "",
                             placeholder=str(default),

@@ -1,17 +1,15 @@
 """The kernels view: one kernel set timed live, its table and a log-log plot of time.
 
-The screen starts the kernels run itself (``kernels_runner.start_kernels``, from the app's
-thread) and follows it with one thread worker, as the bridge follows a pipeline run: events
-folded with ``kernels_session.apply_kernel_event``, the state posted at most every bridge
-interval (a pending update is replaced by a newer one). Rows and the plot come from the
-same ``kernel_rows`` and ``kernel_series`` the headless ``pipebench kernels`` reads.
+The screen follows a ``KernelsJob`` (the job ``pipebench kernels`` runs) with the one run
+follower (``engine.follow.Follower``) in a thread worker, as the bridge follows a pipeline
+run: the follower folds the events and calls back at most every ``follow.INTERVAL_S``; each
+call posts ``Updated`` (a pending one is replaced by a newer one), the last ``Ended``.
+Rows and the plot come from the same ``kernel_rows`` and ``kernel_series`` the headless
+``pipebench kernels`` reads.
 """
 
 from __future__ import annotations
 
-import queue
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,23 +24,17 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Static
 
-from workbench.engine.kernels.runner import KernelOptions, KernelRun, start_kernels
-from workbench.engine.kernels.session import (
-    KernelRow,
-    KernelState,
-    apply_kernel_event,
-    kernel_rows,
-    kernel_series,
-)
-from workbench.ui.bridge import INTERVAL_S
+from workbench.engine.follow import Follower, Starter, Update
+from workbench.engine.kernels.runner import KernelOptions, KernelsJob
+from workbench.engine.kernels.session import KernelRow, KernelState, kernel_rows, kernel_series
+from workbench.engine.runner import start_run
+from workbench.text import printable
 from workbench.ui.widgets.run_header import STATUS_TEXT
 from workbench.units import format_count
 from workbench.views.kernels import MARK_STYLE, figure_cells, header, speed_columns
 from workbench.views.loglog import loglog
 from workbench.views.text import user_text
 
-#: ``start_kernels`` or a stand-in with its signature.
-KernelsStarter = Callable[[str, KernelOptions], KernelRun]
 #: Measurement columns, the telling ones first (``render_kernels`` names and formats them).
 TIMING = ("median", "IQR", "min", "n", "compile")
 
@@ -103,9 +95,11 @@ class KernelsScreen(Screen[None]):
 
     @dataclass
     class Ended(Message):
-        """Every process of the run is gone; ``state`` is final."""
+        """Every process of the run is gone; ``state`` is final. ``error``: following the
+        run failed (a pipebench bug), what it raised."""
 
         state: KernelState
+        error: str | None = None
 
     def __init__(
         self,
@@ -113,21 +107,23 @@ class KernelsScreen(Screen[None]):
         options: KernelOptions,
         *,
         title: str | None = None,
-        starter: KernelsStarter = start_kernels,
+        starter: Starter = start_run,
     ) -> None:
         super().__init__()
         self.target = target
         self.options = options
         self.kernel = options.kernel
         self.state = KernelState(target, rounds=options.processes)
-        self.run: KernelRun | None = None
+        self.follower: Follower[KernelState] | None = None
         self.ended = False
         self._title = title or target
         self._starter = starter
         self._columns: list[str] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(f"kernels {self._title}: starting…", id="kernels-head")
+        yield Static(
+            Text.assemble("kernels ", user_text(self._title), ": starting…"), id="kernels-head"
+        )
         with VerticalScroll(id="kernels-body"):
             yield KernelPlot(id="kernels-plot")
             yield DataTable(id="kernels-table", cursor_type="row", zebra_stripes=True)
@@ -144,24 +140,25 @@ class KernelsScreen(Screen[None]):
     # ---- the run ------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.run is not None and self.run.running
+        return self.follower is not None and not self.ended
 
     def start(self) -> None:
-        """Start the kernels run (from the app's thread) and follow it."""
-        self.state = KernelState(
-            self.target,
-            rounds=self.options.processes,
-            options=self.options.as_dict(),
-            started_at=time.time(),
-        )
+        """Start the kernels job and follow it in a thread worker."""
         self.ended = False
-        try:
-            self.run = self._starter(self.target, self.options)
-        except OSError as exc:
-            self.notify(f"could not start the kernels run: {exc}", severity="error")
-            return
-        self.show(self.state)
-        self.follow(self.run, self.state)
+        self.follower = Follower(
+            KernelsJob(self.target, self.options),
+            starter=self._starter,
+            on_update=self._updated,
+        )
+        self.show(self.follower.state)
+        self.follow(self.follower)
+
+    def _updated(self, update: Update[KernelState]) -> None:
+        """The follower's callback (in the worker's thread): post the state."""
+        if update.ended:
+            self.post_message(self.Ended(update.state))
+        else:
+            self.post_message(self.Updated(update.state))
 
     @work(
         thread=True,
@@ -170,21 +167,12 @@ class KernelsScreen(Screen[None]):
         group="kernels",
         description="following the kernels run",
     )
-    def follow(self, run: KernelRun, state: KernelState) -> None:
-        """Fold the run's events; post the state at most every bridge interval."""
-        next_post, dirty = 0.0, False
-        while True:
-            try:
-                state = apply_kernel_event(state, run.events.get(timeout=0.1))
-                dirty = True
-            except queue.Empty:
-                if not run.running and run.events.empty():
-                    break
-            now = time.monotonic()
-            if dirty and now >= next_post:
-                self.post_message(self.Updated(state))
-                dirty, next_post = False, now + INTERVAL_S
-        self.post_message(self.Ended(state))
+    def follow(self, follower: Follower[KernelState]) -> None:
+        """Run the follower to the job's end (its last update posts ``Ended``)."""
+        try:
+            follower.run()
+        except Exception as exc:  # a bug here must not leave the screen waiting forever
+            self.post_message(self.Ended(follower.state, f"{type(exc).__name__}: {exc}"))
 
     def on_kernels_screen_updated(self, msg: Updated) -> None:
         msg.stop()
@@ -197,10 +185,11 @@ class KernelsScreen(Screen[None]):
         self.show(msg.state)
         status = msg.state.status
         word = STATUS_TEXT.get(status, ("?", status))[1]
+        why = msg.error or msg.state.message
         self.notify(
-            f"kernels {self._title} {word}"
-            + (f": {msg.state.message}" if msg.state.message else ""),
-            severity="information" if status == "finished" else "warning",
+            printable(f"kernels {self._title} {word}" + (f": {why}" if why else "")),
+            severity="error" if msg.error else "information" if status == "finished" else "warning",
+            markup=False,
         )
 
     # ---- drawing ------------------------------------------------------------------------
@@ -218,10 +207,13 @@ class KernelsScreen(Screen[None]):
         rows = kernel_rows(state, kernel)
         symbol, word = STATUS_TEXT.get(state.status, ("●", state.status))
         head = Text.assemble(
-            (f"{symbol} {word}", "bold"), f" · kernels {self._title}", f" · {len(rows)} result(s)"
+            (f"{symbol} {word}", "bold"),
+            " · kernels ",
+            user_text(self._title),
+            f" · {len(rows)} result(s)",
         )
         if plan.get("doc"):
-            head.append(f"\n{plan['doc']}", style="italic")
+            head.append("\n").append_text(user_text(plan["doc"], "italic"))
         env = state.environments[0] if state.environments else None
         if env is not None:
             blas = ", ".join(str(lib.get("threads")) for lib in env.threads.get("blas") or [])
@@ -237,7 +229,7 @@ class KernelsScreen(Screen[None]):
                 style="dim",
             )
         if state.message:
-            head.append(f"\n{state.message}", style="italic")
+            head.append("\n").append_text(user_text(state.message, "italic"))
         self.query_one("#kernels-head", Static).update(head)
         self.query_one("#kernels-machine", Static).update(header(state))
         self.query_one(KernelPlot).series = kernel_series(state, kernel) if kernel else {}
@@ -282,9 +274,13 @@ class KernelsScreen(Screen[None]):
         if not self.running:
             self.notify("the kernels run is over", severity="warning")
             return
-        assert self.run is not None
-        self.run.stop()
-        self.notify("stopping the kernels run (the rows so far are kept)")
+        assert self.follower is not None
+        what = self.follower.request_stop("user")
+        self.notify(
+            "stopping the kernels run (the rows so far are kept; s again kills it)"
+            if what == "stop"
+            else "killing the kernels run"
+        )
 
     def action_rerun(self) -> None:
         if self.running:
@@ -297,5 +293,5 @@ class KernelsScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         if self.running:
-            assert self.run is not None
-            self.run.stop()
+            assert self.follower is not None
+            self.follower.request_stop("user")  # killed after its grace if it does not end

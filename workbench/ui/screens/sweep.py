@@ -13,29 +13,37 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, ProgressBar, Static
 
+from workbench.engine.protocol import Progress
 from workbench.engine.session import RunState, throughput
+from workbench.engine.sweep.answer import Answer, recommend
+from workbench.engine.sweep.points import SweepPoint, SweepSettings, max_runs
 from workbench.engine.sweep.run import SweepResult, run_sweep
-from workbench.engine.sweep.search import Answer, SweepPoint, SweepSettings, recommend
+from workbench.engine.sweep.stats import SizeResult
 from workbench.errors import UserError
+from workbench.ui.widgets.run_progress import preparing
 from workbench.units import format_rate, format_seconds
+from workbench.views.run import progress_text
 from workbench.views.sweep import (
     COLUMNS,
     answer_text,
     curve,
     notes,
-    point_cells,
+    size_cells,
+    sizes_for,
     sweep_header,
 )
+from workbench.views.text import user_text
 
 #: ``run_sweep`` or a stand-in with its signature (tests feed constructed points).
 SweepRunner = Callable[..., SweepResult]
@@ -88,6 +96,7 @@ class SweepScreen(Screen[None]):
         size: int
         elapsed_s: float
         items_per_s: float | None
+        preparing: Progress | None = None  # what its factory prepares, before its first batch
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, SweepScreen.Progressed)
@@ -116,7 +125,7 @@ class SweepScreen(Screen[None]):
 
         target: str
         batch_size: int
-        point: SweepPoint
+        point: SizeResult  # the size with its samples
 
     def __init__(
         self,
@@ -143,6 +152,9 @@ class SweepScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(sweep_header(self._title, self.settings), id="sweep-title")
+        with Horizontal(id="sweep-progress"):
+            yield Static("", id="sweep-progress-text")
+            yield ProgressBar(id="sweep-progress-bar", show_eta=False)
         yield Static("starting…", id="sweep-answer")
         with VerticalScroll(id="sweep-body"):
             yield SweepPlot(self.settings, id="sweep-plot")
@@ -155,6 +167,7 @@ class SweepScreen(Screen[None]):
         self.query_one("#sweep-points").border_title = "points"
         self.query_one("#sweep-answer").border_title = "answer"
         self._columns(bool(self.settings.gpu_memory_budget))
+        self._show_progress(None)
         self.start_sweep()
 
     def _columns(self, gpu: bool) -> None:
@@ -175,7 +188,8 @@ class SweepScreen(Screen[None]):
     )
     def start_sweep(self) -> None:
         def on_state(size: int, state: RunState) -> None:
-            self.post_message(self.Progressed(size, state.elapsed_s, throughput(state)))
+            busy = state.progress if preparing(state) else None
+            self.post_message(self.Progressed(size, state.elapsed_s, throughput(state), busy))
 
         try:
             result = self._runner(
@@ -206,7 +220,8 @@ class SweepScreen(Screen[None]):
         table = self.query_one("#sweep-points", DataTable)
         if self.running and self.running[0] == msg.size and RUNNING_KEY in table.rows:
             table.update_cell(RUNNING_KEY, "items/s", format_rate(msg.items_per_s))
-            table.update_cell(RUNNING_KEY, "measured", format_seconds(msg.elapsed_s))
+            table.update_cell(RUNNING_KEY, "outcome", f"● {format_seconds(msg.elapsed_s)}")
+        self._show_progress(msg.preparing)
 
     def on_sweep_screen_point_measured(self, msg: PointMeasured) -> None:
         msg.stop()
@@ -238,10 +253,11 @@ class SweepScreen(Screen[None]):
             self._columns(True)
         table = self.query_one("#sweep-points", DataTable)
         table.clear()
-        rates = [p.items_per_s for p in self.points if p.items_per_s]
+        sizes = sizes_for(self.points, self.answer, self.settings)
+        rates = [z.items_per_s for z in sizes if z.items_per_s]
         best = max(rates) if rates else None
-        for i, p in enumerate(self.points):
-            cells = point_cells(p, best, self.answer)
+        for i, z in enumerate(sizes):  # one row per size, its samples folded
+            cells = size_cells(z, best, self.answer)
             table.add_row(*[cells[c] for c in self._keep], key=f"p{i}")
         if self.running is not None:
             size, phase = self.running
@@ -251,13 +267,35 @@ class SweepScreen(Screen[None]):
         plot = self.query_one(SweepPlot)
         plot.points = tuple(self.points)
         plot.answer = self.answer
-        self.query_one("#sweep-notes", Static).update("\n".join(notes(self.points, self.answer)))
+        self._show_progress(None)
+        self.query_one("#sweep-notes", Static).update(
+            user_text("\n".join(notes(sizes, self.answer)), newlines=True)
+        )
         self._show_answer()
+
+    def _show_progress(self, busy: Progress | None) -> None:
+        """How far the sweep is (runs done of those it will run at most) and, while a run's
+        factory prepares its data, what it prepares."""
+        done = len(self.points)
+        total = max_runs(self.settings)
+        at_most = "at most "
+        over = self.result is not None or self.error is not None
+        text = Text(f"{done} of {at_most}{total} runs done")
+        if over:
+            text = Text(f"{done} run{'' if done == 1 else 's'}: the sweep is over")
+        elif self.running is not None:
+            text.append(f" · batch_size={self.running[0]} running")
+            if busy is not None:
+                text.append(" · ")
+                text.append_text(progress_text(busy))
+        self.query_one("#sweep-progress-text", Static).update(text)
+        bar = self.query_one("#sweep-progress-bar", ProgressBar)
+        bar.update(total=max(total, done), progress=max(total, done) if over else done)
 
     def _show_answer(self) -> None:
         widget = self.query_one("#sweep-answer", Static)
         if self.error:
-            widget.update(f"✗ {self.error}")
+            widget.update(user_text(f"✗ {self.error}"))
             return
         if self.answer is None:
             widget.update(

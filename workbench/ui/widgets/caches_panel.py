@@ -22,20 +22,51 @@ from textual.widgets import Button, DataTable, Label, Static
 from workbench.engine.sections import cache_control
 from workbench.units import format_bytes, format_seconds
 from workbench.views.caches import COLUMNS, cells, notes
+from workbench.views.text import user_text
 
-#: Columns shown: (column of ``views_caches.COLUMNS``, label, width), the telling ones
-#: first so that a narrow side column shows them and scrolls sideways to the rest.
+#: Columns shown: (column of ``views_caches.COLUMNS``, label), the ones every width keeps
+#: first (each figure with its unit), then those shown when they fit ("fewer columns
+#: rather than cut ones"); the cache's name takes what is left, cut with … if it must.
 PANEL_COLUMNS = (
-    ("cache", "cache", 14),
-    ("hit rate", "hit %", 6),
-    ("saved", "saved", 8),
-    ("bytes", "bytes", 10),
-    ("hits", "hits", 7),
-    ("misses", "misses", 7),
-    ("entries", "entries", 9),
-    ("kind", "kind", 6),
+    ("cache", "cache"),
+    ("hits", "hits"),
+    ("misses", "misses"),
+    ("hit rate", "hit %"),
+    ("entries", "entries"),
+    ("bytes", "size"),
+    ("saved", "saved"),
+    ("kind", "kind"),
 )
-_ORDER = tuple(COLUMNS.index(col) for col, _, _ in PANEL_COLUMNS)
+#: Columns dropped, in this order, when the panel is too narrow for them.
+OPTIONAL = ("kind", "saved")
+#: Columns of the cache's name at least; its cell padding (each side) in the table.
+NAME_MIN = 8
+PAD = 1
+_INDEX = {col: COLUMNS.index(col) for col, _ in PANEL_COLUMNS}
+
+
+def fit_columns(rows: list[tuple[str, ...]], width: int) -> tuple[tuple[str, ...], int]:
+    """The columns that fit ``width`` for these cells (rows in ``COLUMNS`` order) and the
+    width of the name column: optional columns go before the name is cut below its
+    length (never below ``NAME_MIN``)."""
+
+    def need(col: str, label: str) -> int:
+        return max([len(label)] + [len(r[_INDEX[col]]) for r in rows])
+
+    keep = [col for col, _ in PANEL_COLUMNS]
+    labels = dict(PANEL_COLUMNS)
+    name = need("cache", "cache")
+    room = width
+    for drop in (None, *OPTIONAL):
+        if drop is not None:
+            keep.remove(drop)
+        others = sum(need(c, labels[c]) + 2 * PAD for c in keep if c != "cache")
+        room = width - others - 2 * PAD
+        if room >= name:
+            return tuple(keep), name
+    return tuple(keep), max(NAME_MIN, room)
+
+
 NOTE_S = 8.0  # how long the outcome of a clear stays in the status line
 
 
@@ -48,7 +79,7 @@ class ConfirmClear(ModalScreen[bool]):
         width: 60; max-width: 95%; height: auto; padding: 0 1;
         border: round $error; background: $surface;
     }
-    ConfirmClear Label { margin: 0 0 1 0; }
+    ConfirmClear Label { width: 100%; margin: 0 0 1 0; }
     ConfirmClear Horizontal { height: auto; align-horizontal: right; }
     ConfirmClear Button { margin: 0 0 0 1; }
     """
@@ -64,7 +95,9 @@ class ConfirmClear(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Clear the cache {self.cache_name}? {self.detail}")
+            yield Label(
+                user_text(f"Clear the cache {self.cache_name}? {self.detail}"), id="clear-what"
+            )
             yield Label("y clears, n or Esc keeps it", classes="note")
             with Horizontal():
                 yield Button("Clear", variant="error", id="clear", compact=True)
@@ -114,6 +147,7 @@ class CachesPanel(Vertical):
         self._keys: tuple[str, ...] = ()
         self._pending: dict[str, str] = {}  # request id -> cache name
         self._note_until = 0.0  # a clear's message stays up until then
+        self._layout: tuple[tuple[str, ...], int] = ((), 0)
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=False, id="caches-table")
@@ -121,9 +155,33 @@ class CachesPanel(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "caches"
+        self._relayout([])
+
+    def on_resize(self) -> None:
+        rows = (self.section or {}).get("caches") or []
+        self._relayout(rows)
+
+    def _relayout(self, rows: list[dict[str, Any]]) -> bool:
+        """Choose the columns for the panel's width; rebuild the table if they changed.
+        True when it was rebuilt (its rows are to be added again)."""
+        width = (self.content_region.width or 56) - 1  # a column for the scrollbar
+        layout = fit_columns([cells(r) for r in rows], width)
+        if layout == self._layout:
+            return False
+        self._layout = layout
+        columns, name_width = layout
         table = self.query_one(DataTable)
-        for col, label, width in PANEL_COLUMNS:
-            table.add_column(label, key=col, width=width)
+        selected = self.selected_name()
+        table.clear(columns=True)
+        labels = dict(PANEL_COLUMNS)
+        for col in columns:
+            table.add_column(labels[col], key=col, width=name_width if col == "cache" else None)
+        for r in rows:
+            table.add_row(*self._cells(r), key=r["name"])
+        self._keys = tuple(r["name"] for r in rows)
+        if selected in self._keys:
+            table.move_cursor(row=self._keys.index(selected))
+        return True
 
     # ---- feeding ------------------------------------------------------------------------
     def update_section(self, data: dict[str, Any] | None) -> None:
@@ -132,7 +190,9 @@ class CachesPanel(Vertical):
         rows = (data or {}).get("caches") or []
         table = self.query_one(DataTable)
         keys = tuple(r["name"] for r in rows)
-        if keys != self._keys:
+        if self._relayout(rows):
+            pass  # rebuilt with every row
+        elif keys != self._keys:
             selected = self.selected_name()
             table.clear()
             for r in rows:
@@ -142,7 +202,7 @@ class CachesPanel(Vertical):
                 table.move_cursor(row=keys.index(selected))
         else:
             for r in rows:
-                for (col, _, _), value in zip(PANEL_COLUMNS, self._cells(r), strict=True):
+                for col, value in zip(self._layout[0], self._cells(r), strict=True):
                     table.update_cell(r["name"], col, value)
         self._check_served()
         if self._pending or monotonic() < self._note_until:
@@ -152,11 +212,17 @@ class CachesPanel(Vertical):
         else:
             self._status(self._summary(rows))
 
-    @staticmethod
-    def _cells(row: dict[str, Any]) -> list[Text]:
+    def _cells(self, row: dict[str, Any]) -> list[Text]:
         texts = cells(row)
         style = "" if row.get("available", True) else "dim"
-        return [Text(texts[i], style=style, justify="left" if i < 2 else "right") for i in _ORDER]
+        out = []
+        for col in self._layout[0]:
+            text = user_text(texts[_INDEX[col]], style)
+            text.justify = "left" if col in ("cache", "kind") else "right"
+            if col == "cache":
+                text.truncate(self._layout[1], overflow="ellipsis")
+            out.append(text)
+        return out
 
     @staticmethod
     def _summary(rows: list[dict[str, Any]]) -> str:
@@ -168,7 +234,8 @@ class CachesPanel(Vertical):
         return "\n".join([text, *(f"! {n}" for n in notes(rows))])
 
     def _status(self, text: str, hold_s: float = 0.0) -> None:
-        self.query_one(".caches-status", Static).update(text)
+        # Cache names and a clear's message are user text: shown as written, never markup.
+        self.query_one(".caches-status", Static).update(user_text(text, newlines=True))
         if hold_s:
             self._note_until = monotonic() + hold_s
 

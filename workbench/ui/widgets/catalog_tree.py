@@ -16,7 +16,8 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from workbench.engine.catalog import ModuleInfo, PipelineInfo
-from workbench.text import printable
+from workbench.views.catalog import CANNOT_RUN, IMPORT_FAILED
+from workbench.views.text import user_text
 
 
 @dataclass(frozen=True)
@@ -53,18 +54,19 @@ def kernels_item(m: ModuleInfo, k: Any) -> CatalogItem:
 
 
 def item_label(item: CatalogItem) -> Text:
-    """The label: dimmed and marked (⊘ unavailable, ✗ broken) when it cannot run here;
-    kernel sets are marked ◇."""
-    name = printable(item.name, limit=200)
+    """The label: dimmed and marked when it cannot run here (✗ the module failed to import,
+    ⊘ the pipeline cannot run here); kernel sets are marked ◇."""
     if item.kind == "module":
         if item.reason:
-            return Text(f"{name} ✗", style="dim strike")
-        return Text(name, style="bold")
+            label = user_text(item.name, "dim strike")
+            label.append(f" {IMPORT_FAILED}", "bold red")
+            return label
+        return user_text(item.name, "bold")
     if item.reason:
-        return Text(f"{name} ⊘", style="dim")
+        return user_text(f"{item.name} {CANNOT_RUN}", "dim")
     if item.kind == "kernels":
-        return Text(f"◇ {name}", style="italic")
-    return Text(name)
+        return user_text(f"◇ {item.name}", "italic")
+    return user_text(item.name)
 
 
 class CatalogTree(Tree[CatalogItem]):
@@ -90,7 +92,7 @@ class CatalogTree(Tree[CatalogItem]):
 
     def show_loading(self, text: str) -> None:
         self.clear()
-        self.root.add_leaf(Text(printable(text), style="dim italic"))
+        self.root.add_leaf(user_text(text, "dim italic"))
 
     def show_modules(self, modules: list[ModuleInfo]) -> None:
         """Replace the tree's content with ``modules`` and put the cursor on the first

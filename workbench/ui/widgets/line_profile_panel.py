@@ -1,12 +1,13 @@
 """A line profile on screen: the source with a timing gutter, or the function view.
 
-Fed with ``LineProfile`` events (``show_profile``) and the cost of looking (``show_cost``).
+Fed with ``LineProfile`` events (``show_profile``) and the cost of looking of each view
+(``show_cost``).
 The line view lists a profiled function's source with hits, time and % of the function's
 time beside each line, the hottest marked #1, #2, #3 (text, not only colour); ``t`` sorts by
 time and back, ``[``/``]`` step through the profiled functions. ``f`` switches to the
 function view (cProfile: top functions by own or, with ``t``, cumulative time); when no
-function profile has been fed yet it posts ``FunctionViewRequested`` for the app to start
-one (``engine.lines_runner.start_line_profile(..., view="functions")``).
+function profile has been fed yet it posts ``FunctionViewRequested`` for the screen to run
+one (a ``LinesJob`` with ``view="functions"``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from textual.widgets import DataTable, Static
 from workbench.engine.lines.session import Cost, hottest, line_rows, top_calls
 from workbench.engine.protocol import CallStat, LineProfile, ProfiledFunction
 from workbench.units import format_count, format_rate, format_seconds
+from workbench.views.text import user_text
 
 HOT_STYLE = {1: "bold red", 2: "red", 3: "yellow"}
 LINE_COLUMNS = (("line", 5), ("hits", 8), ("time", 8), ("%", 6), ("hot", 3))
@@ -69,7 +71,8 @@ class LineProfilePanel(Vertical):
         super().__init__(id=id, classes=classes)
         self.lines_profile: LineProfile | None = None
         self.functions_profile: LineProfile | None = None
-        self.cost: Cost | None = None
+        self.costs: dict[str, Cost | None] = {}
+        """The cost of looking of each view ("lines", "functions") measured so far."""
 
     def compose(self) -> ComposeResult:
         yield Static("no line profile yet: select a stage and press l", classes="lp-title")
@@ -91,9 +94,19 @@ class LineProfilePanel(Vertical):
         self.view = profile.view
         self._refresh()
 
-    def show_cost(self, cost: Cost | None) -> None:
-        """Show the cost of looking (both throughputs and the slowdown)."""
-        self.cost = cost
+    def show_cost(self, cost: Cost | None, view: str = "lines") -> None:
+        """Show the cost of looking of ``view``'s profiler (both throughputs and the
+        slowdown), shown with that view."""
+        self.costs[view] = cost
+        self._refresh()
+
+    @property
+    def cost(self) -> Cost | None:
+        """The cost of looking of the view shown (None: not measured)."""
+        return self.costs.get(self.view)
+
+    def redraw(self) -> None:
+        """Draw the view and the status line again from what was fed."""
         self._refresh()
 
     @property
@@ -162,7 +175,10 @@ class LineProfilePanel(Vertical):
         order = "hottest first" if self.sort_by_time else "in source order"
         self._title(
             Text.assemble(
-                (fn.name, "bold"), f" · {kind} · {format_seconds(fn.total_s)} · {order}{which}"
+                user_text(fn.name, "bold"),
+                " · ",
+                user_text(kind),
+                f" · {format_seconds(fn.total_s)} · {order}{which}",
             )
         )
         rows = line_rows(fn)
@@ -180,7 +196,7 @@ class LineProfilePanel(Vertical):
                     Text(c, style=style, justify="right" if i < 4 else "left")
                     for i, c in enumerate(cells)
                 ),
-                Text(r.text, style=style),
+                user_text(r.text, style),
                 key=str(r.line),
             )
 
@@ -206,7 +222,7 @@ class LineProfilePanel(Vertical):
                 Text(f"{c.calls:,}", justify="right"),
                 Text(_t(c.own_s), justify="right"),
                 Text(_t(c.cum_s), justify="right"),
-                Text(mark + c.name + where, style="bold red" if i == 0 else ""),
+                user_text(mark + c.name + where, "bold red" if i == 0 else ""),
                 key=f"{c.path}:{c.line}:{c.name}",
             )
 
@@ -223,8 +239,8 @@ class LineProfilePanel(Vertical):
                 text.append(f" ({format_count(c.slowdown)}× slower)", style="bold")
             text.append("\n")
         for line in prof.problems if prof else ():
-            text.append(f"! {line}\n", style="red")
+            text.append_text(user_text(f"! {line}", "red")).append("\n")
         for line in prof.notes if prof else ():
-            text.append(f"note: {line}\n")
+            text.append_text(user_text(f"note: {line}")).append("\n")
         text.append("t sort · f functions/lines · [ ] function")
         return text

@@ -2,9 +2,9 @@
 per worker its tasks, busy share and (Dask) memory.
 
 Fed with the "parallel" section of each snapshot (``update_section``). Short lines per stage
-rather than the headless tables (``views.parallel.parallel_view``), so it reads in a side
-column 30 columns wide; the figures are formatted by the same helpers, and every user
-string (stage names, worker addresses, errors) goes through ``views.text.user_text``.
+rather than the headless tables (``views.parallel.parallel_view``), so it reads in a tab 56
+columns wide (80x24); the figures are formatted by the same helpers, and every user string
+(stage names, worker addresses, errors) goes through ``views.text.user_text``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _worker_lines(text: Text, s: dict[str, Any]) -> None:
 
 
 def parallel_text(data: dict[str, Any] | None) -> Text:
-    """Each parallel stage in a few lines; a one-line note when there is none."""
+    """Each parallel stage in a few short lines; a one-line note when there is none."""
     stages = (data or {}).get("stages") or []
     if not data or not stages:
         return Text("no parallel stage in this run", style="dim")
@@ -57,9 +57,11 @@ def parallel_text(data: dict[str, Any] | None) -> Text:
         text.append(
             f" · {workers_label(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight"
         )
+        # Two figures a line: each keeps its unit on its line at 80 columns.
         text.append(
-            f"\n  {format_rate_or_dash(s.get('items_per_s'))} items/s · speedup {format_speedup(s.get('speedup'))}"
-            f" · efficiency {format_share(s.get('efficiency'))}"
+            f"\n  {format_rate_or_dash(s.get('items_per_s'))} items/s"
+            f" · speedup {format_speedup(s.get('speedup'))}"
+            f"\n  efficiency {format_share(s.get('efficiency'))}"
             f" · busy {format_share(s.get('utilization'))}"
         )
         t = s.get("transfer")
@@ -75,8 +77,8 @@ def parallel_text(data: dict[str, Any] | None) -> Text:
             text.append_text(user_text(s["verdict"], "italic"))
         _worker_lines(text, s)
     if data.get("problem"):
-        text.append("\n")
-        text.append_text(user_text(f"! {data['problem']}", "bold"))
+        text.append("\n! ", style="bold")
+        text.append_text(user_text(data["problem"], "bold"))
     return text
 
 

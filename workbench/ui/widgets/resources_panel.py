@@ -15,7 +15,9 @@ from textual.containers import Vertical
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from workbench.authoring.recording import failed_outcome
 from workbench.units import format_bytes, format_seconds
+from workbench.views.text import user_text
 
 #: Nodes shown at most; the report keeps what the panel leaves out.
 MAX_NODES = 400
@@ -36,7 +38,7 @@ def label_for(
 ) -> Text:
     """One node's label: name, duration (running time while open), outcome, RSS change."""
     name = r["name"] if count == 1 else f"{r['name']} ×{count}"
-    text = Text(name)
+    text = user_text(name)
     if total_s is not None:
         duration = format_seconds(total_s)
     elif r.get("duration_s") is not None:
@@ -52,7 +54,7 @@ def label_for(
             r["exception"], r["exception"]
         )
         outcome = f"rolled back ({cause})"
-    text.append(outcome, style=outcome_style(r.get("outcome") or "?"))
+    text.append_text(user_text(outcome, outcome_style(r.get("outcome") or "?")))
     if r.get("exits", 1) > 1:
         text.append(f" ×{r['exits']} exits", style="bold red")
     rss = r.get("rss_delta_bytes")
@@ -139,7 +141,9 @@ class ResourcesPanel(Vertical):
             self._record_of[rid] = r
             if leaf:
                 self._group_of[key] = (node, [r])
-        not_ok = sum(1 for r in records if r.get("outcome") not in GOOD | {"open"})
+        not_ok = sum(
+            1 for r in records if failed_outcome(str(r.get("outcome")), r.get("exception"))
+        )
         text = f"{data.get('total', len(records))} contexts · {data.get('open', 0)} open"
         if not_ok:
             text += f" · {not_ok} not ok"

@@ -21,6 +21,7 @@ from textual.widget import Widget
 
 from workbench.engine.session import RunState, StageRow, stage_rows
 from workbench.units import format_rate, format_seconds
+from workbench.views.text import user_text
 
 #: Below this width the table is compact: no self time in seconds (self % stays).
 WIDE = 70
@@ -40,7 +41,12 @@ def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
     body = []
     for r in rows:
         mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
-        cells = [r.name + mark, f"{r.items:,}", f"{r.batches:,}", format_rate(r.items_per_s)]
+        cells = [
+            user_text(r.name, limit=80).plain + mark,
+            f"{r.items:,}",
+            f"{r.batches:,}",
+            format_rate(r.items_per_s),
+        ]
         if wide:
             cells.append(format_seconds(r.self_s))
         cells += [f"{r.self_pct:.1f}", format_seconds(r.mean_batch_s)]
@@ -84,6 +90,10 @@ class StageTable(Widget, can_focus=True):
     """The run shown; None before the first run."""
     cursor: reactive[int] = reactive(0)
     """The selected stage's row (shown with the focus; ``l`` profiles it)."""
+    idle_note: reactive[str] = reactive(
+        "No run yet: pick a pipeline on the left and press Enter or r.", layout=True
+    )
+    """What the table says while no run is shown."""
 
     @dataclass
     class ProfileRequested(Message):
@@ -138,14 +148,15 @@ class StageTable(Widget, can_focus=True):
         state = self.state
         caption_style = self._style("caption")
         if state is None:
-            return Text(
-                " No run yet: pick a pipeline on the left and press Enter or r.",
-                style=caption_style,
-            )
+            return Text(f" {self.idle_note}", style=caption_style)
         rows = stage_rows(state)
         if not rows:
             note = "waiting for the runner to load the pipeline…"
-            if state.ended:
+            if state.progress is not None:
+                note = "the pipeline prepares its data before its first batch (above)"
+            if state.cancelled:
+                note = "cancelled before the pipeline started: no stage ran"
+            elif state.ended:
                 note = "the pipeline never started: see the log below"
             return Text(f" {note}", style=caption_style)
         wide = self.size.width >= WIDE
@@ -167,16 +178,18 @@ class StageTable(Widget, can_focus=True):
         if top is None:
             text.append("\n no self time measured yet", caption_style)
         elif wide:
+            text.append("\n ◀ bottleneck: ", caption_style)
+            text.append_text(user_text(top.name, caption_style))
             text.append(
-                f"\n ◀ bottleneck: {top.name}, {top.self_pct:.1f}% of the run in its "
-                "own code (largest self time)",
+                f", {top.self_pct:.1f}% of the run in its own code (largest self time)",
                 caption_style,
             )
         else:
-            text.append(
-                f"\n ◀ bottleneck: {top.name} ({top.self_pct:.1f}% self time)", caption_style
-            )
+            text.append("\n ◀ bottleneck: ", caption_style)
+            text.append_text(user_text(top.name, caption_style))
+            text.append(f" ({top.self_pct:.1f}% self time)", caption_style)
         failed = next((r for r in rows if r.failed), None)
         if failed is not None:
-            text.append(f"\n ✗ failed in: {failed.name}", self._style("failed"))
+            text.append("\n ✗ failed in: ", self._style("failed"))
+            text.append_text(user_text(failed.name, self._style("failed")))
         return text

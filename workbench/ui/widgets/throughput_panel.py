@@ -11,26 +11,30 @@ from workbench.ui.widgets.chart import BarChart
 from workbench.units import format_rate, format_seconds
 
 
-def rate_line(state: RunState) -> str:
-    """The figures over the chart: while the run goes, the rate over its window (which is
-    said) and the largest windowed rate; once it has ended, its average only."""
+def rate_lines(state: RunState) -> list[str]:
+    """The figures over the chart, a short line each: while the run goes, the rate over its
+    window (which is said) and the largest windowed rate; once it has ended, its average
+    only."""
+    if state.cancelled:
+        return ["no batch came out:", "cancelled before the first"]
     if state.ended:
-        return f"average {format_rate(throughput(state))}/s over the run"
+        return [f"average {format_rate(throughput(state))} items/s", "over the whole run"]
     window = window_of(state)
     if state.rate is None or window is None:
-        return "now: measuring (a window is ≥ 1 s and ≥ 5 batches)"
+        return ["now: measuring", "over ≥ 1 s, ≥ 5 batches"]
     span, batches = window
-    return (
-        f"now {format_rate(state.rate)}/s over {format_seconds(span)}, {batches} batches"
-        f" · max {format_rate(state.rate_max)}"
-    )
+    return [
+        f"now {format_rate(state.rate)} items/s",
+        f"over {format_seconds(span)}/{batches} batches",
+        f"max {format_rate(state.rate_max)} items/s",
+    ]
 
 
 class ThroughputPanel(Vertical):
     """Throughput over time: one column per update (merged when the run is long)."""
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="throughput-figures")
+        yield Static("no run shown", id="throughput-figures")
         yield BarChart(id="throughput-chart", empty="no sample yet")
 
     def on_mount(self) -> None:
@@ -39,5 +43,11 @@ class ThroughputPanel(Vertical):
     def show(self, state: RunState, rates: tuple[float, ...]) -> None:
         """Show the figures of ``state`` and the series of windowed items/s, oldest first."""
         label = self.query_one("#throughput-figures", Static)
-        label.update(rate_line(state), layout=False)  # one line, fixed in CSS: a repaint
+        # The figures' height is fixed in CSS (three lines): a repaint, not a new layout.
+        label.update("\n".join(rate_lines(state)), layout=False)
         self.query_one("#throughput-chart", BarChart).data = rates
+
+    def clear(self) -> None:
+        """No run shown."""
+        self.query_one("#throughput-figures", Static).update("no run shown", layout=False)
+        self.query_one("#throughput-chart", BarChart).data = ()

@@ -1,0 +1,285 @@
+"""The memory of a run's whole process tree, with real processes: DataLoader workers, loky
+workers and a multiprocessing producer are counted and named; a memory map's pages show as
+file-backed, not private; a budget on private memory holds and kills the whole tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.helpers import pipebench
+
+MIB = 2**20
+
+TREE = """
+import multiprocessing as mp
+import time
+
+import numpy as np
+from workbench import pipeline, stage
+
+HELD = 60 * 2**20  # each worker or producer holds this much of its own
+
+
+def _hold():
+    return np.ones(HELD // 8)  # touched: resident, anonymous
+
+
+def numbers(n):
+    for i in range(n):
+        time.sleep(0.01)
+        yield [i] * 8
+
+
+def _producer(q, n):
+    held = _hold()
+    for i in range(n):
+        time.sleep(0.01)
+        q.put([i] * 8)
+    q.put(None)
+    time.sleep(0.5)
+    del held
+
+
+def from_queue(n):
+    q = mp.get_context("fork").Queue(maxsize=16)
+    p = mp.get_context("fork").Process(target=_producer, args=(q, n), daemon=True)
+    p.start()
+    try:
+        while (x := q.get()) is not None:
+            yield x
+    finally:
+        p.join(5)
+
+
+def _torch_source(n):
+    import torch
+    from torch.utils.data import DataLoader, IterableDataset
+
+    class Held(IterableDataset):
+        def __iter__(self):
+            info = torch.utils.data.get_worker_info()
+            held = _hold()
+            for i in range(info.id, n, info.num_workers):
+                time.sleep(0.01)
+                yield torch.ones(8) * i + float(held[0])
+
+    return DataLoader(Held(), batch_size=None, num_workers=2)
+
+
+def heavy(x):
+    global _kept
+    _kept = _hold()  # each loky worker keeps it
+    time.sleep(0.01)
+    return x
+
+
+def passthrough(batches):
+    for b in batches:
+        yield b
+
+
+@pipeline
+def producer(n: int = 120):
+    return from_queue(n), passthrough
+
+
+@pipeline(requires=["torch"])
+def dataloader(n: int = 120):
+    return _torch_source(n), passthrough
+
+
+@pipeline
+def loky(n: int = 120):
+    return numbers(n), stage(heavy, workers=2)
+
+
+def grow(batches):
+    kept = []
+    for b in batches:
+        kept.append(np.ones(16 * 2**20 // 8))  # 16 MiB a batch, kept
+        yield b
+
+
+@pipeline
+def budgeted_producer(n: int = 10_000):
+    return from_queue(n), grow
+"""
+
+MEMMAP = """
+import numpy as np
+from workbench import data_file, pipeline
+
+ROWS, DIM = 3 * 2**20, 32  # 384 MiB of float32
+
+
+def _file():
+    def write(tmp):
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(ROWS, DIM))
+        for start in range(0, ROWS, 2**18):
+            out[start:start + 2**18] = 1.0
+        out.flush()
+        del out
+    return data_file("big.npy", write)
+
+
+def batches(batch_size):
+    data = np.load(_file(), mmap_mode="r")
+    for i in range(0, ROWS, batch_size):
+        yield data[i:i + batch_size]  # a view: its pages stay mapped
+
+
+def means(it):
+    for b in it:
+        yield b.mean(axis=1)
+
+
+@pipeline
+def streamed(batch_size: int = 8192):
+    return batches(batch_size), means
+"""
+
+
+def rows_by_role(rep: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for p in rep["memory"]["processes"]:
+        out.setdefault(p["role"], []).append(p)
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it is gone already)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def run(path: Path, name: str, tmp_path: Path, *extra: str) -> Any:
+    return pipebench("run", f"{path}:{name}", *extra, cwd=tmp_path, timeout=240)
+
+
+def test_a_multiprocessing_producer_is_counted(write_module: Any, tmp_path: Path) -> None:
+    path = write_module("tree_mod", TREE)
+    r = run(path, "producer", tmp_path)
+    assert r.code == 0, r.err
+    rep = r.report
+    roles = rows_by_role(rep)
+    assert "runner" in roles and "multiprocessing child" in roles, roles.keys()
+    producer = roles["multiprocessing child"][0]
+    assert producer["peak"]["private_bytes"] >= 55 * MIB  # its 60 MiB, measured from outside
+    assert rep["memory"]["peak"]["private_bytes"] >= producer["peak"]["private_bytes"]
+    assert not producer["alive"]  # ended with the run
+
+
+def test_dataloader_workers_are_counted(write_module: Any, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    path = write_module("tree_mod", TREE)
+    r = run(path, "dataloader", tmp_path)
+    assert r.code == 0, r.err
+    workers = rows_by_role(r.report).get("DataLoader worker", [])
+    assert len(workers) == 2, rows_by_role(r.report).keys()
+    assert all(w["peak"]["private_bytes"] >= 55 * MIB for w in workers)
+    assert "DataLoader worker ×2" in r.out  # one row for the group, in the headless view
+
+
+def test_loky_workers_are_counted(write_module: Any, tmp_path: Path) -> None:
+    path = write_module("tree_mod", TREE)
+    r = run(path, "loky", tmp_path)
+    assert r.code == 0, r.err
+    workers = rows_by_role(r.report).get("loky worker", [])
+    assert workers and max(w["peak"]["private_bytes"] for w in workers) >= 55 * MIB
+
+
+def test_a_memory_map_is_file_backed_and_not_private(write_module: Any, tmp_path: Path) -> None:
+    path = write_module("memmap_mod", MEMMAP)
+    r = run(path, "streamed", tmp_path, "--memory-budget", "256MiB")
+    assert r.code == 0, (r.out, r.err)  # the budget is on private memory: the map is not
+    m = r.report["memory"]
+    assert m["rss_peak_bytes"] >= 300 * MIB  # the mapped file's pages are resident
+    assert m["file_peak_bytes"] >= 300 * MIB
+    assert m["private_peak_bytes"] - m["private_start_bytes"] <= 64 * MIB
+    assert "file-backed" in r.out
+    # The same budget on RSS is passed, and the run says by what.
+    r = run(path, "streamed", tmp_path, "--memory-budget", "256MiB", "--budget-on", "rss")
+    assert r.code == 1 and r.report["status"] == "budget_exceeded"
+    assert r.report["stop_reason"] == "memory_budget"
+    assert "rss memory" in r.report["message"]
+
+
+def test_a_budget_kills_the_whole_tree(write_module: Any, tmp_path: Path) -> None:
+    path = write_module("tree_mod", TREE)
+    r = run(path, "budgeted_producer", tmp_path, "--memory-budget", "200MiB")
+    assert r.code == 1, (r.out, r.err)
+    rep = r.report
+    assert rep["status"] == "budget_exceeded" and rep["stop_reason"] == "memory_budget"
+    m = rep["memory"]
+    assert m["budget_crossed_ns"] is not None
+    assert m["private_peak_bytes"] > 200 * MIB
+    assert m["private_peak_bytes"] < 200 * MIB * 1.6  # stopped, not left to grow
+    pids = [p["pid"] for p in m["processes"]]
+    assert len(pids) >= 2 and not any(alive(pid) for pid in pids)  # nothing left behind
+    assert "most in" in rep["message"]  # which process held most
+
+
+def test_the_end_figures_are_the_last_reading_of_a_tree_that_is_gone() -> None:
+    """Once every process of the tree has exited, ``now`` keeps the last reading (the
+    report's ``*_end_bytes``), not the zero total of no live process."""
+    import subprocess
+    import sys
+    import time
+
+    from workbench.engine.sections.memory import TreeSampler
+
+    code = "import sys; x = bytearray(40 * 2**20); sys.stdin.read()"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    try:
+        tree = TreeSampler(proc.pid)
+        for _ in range(500):  # until the bytearray is resident (at most 10 s)
+            if tree.sample(discover=True).private >= 40 * MIB:
+                break
+            time.sleep(0.02)
+        last = tree.now
+        assert last.private >= 40 * MIB
+    finally:
+        proc.communicate(b"")
+    tree.sample(discover=True)
+    assert tree.section().processes[0].alive is False
+    assert tree.now == last
+
+
+SHORT_SPIKE = """
+import numpy as np
+from workbench import pipeline
+
+
+def spike():
+    held = np.ones(200 * 2**20 // 8)  # 200 MiB touched, then let go, within a few ms
+    del held
+    yield [1]
+
+
+@pipeline
+def short(prep_mib: int = 120):
+    prepared = np.ones(prep_mib * 2**20 // 8)  # data preparation: before the chain
+    del prepared
+    return (spike(),)
+"""
+
+
+def test_a_spike_in_a_chain_shorter_than_a_reading_is_in_the_peak(
+    tmp_path: Path, write_module
+) -> None:
+    """The runner resets its own VmHWM as its chain starts and reports it at its end: the
+    peak holds a spike no reading saw, and the data preparation's peak is told apart."""
+    mod = write_module("short_spike", SHORT_SPIKE)
+    r = pipebench("run", f"{mod}:short", cwd=tmp_path)
+    assert r.code == 0, r.err
+    mem = r.report["memory"]
+    assert mem["rss_peak_bytes"] >= 200 * MIB, mem["rss_peak_bytes"] / MIB
+    assert mem["rss_peak_bytes"] < 320 * MIB  # not the preparation's peak on top
+    assert mem["runner_startup_peak_rss_bytes"] >= 120 * MIB
+    assert (mem["uss_peak_bytes"] or 0) <= mem["rss_peak_bytes"]
