@@ -61,6 +61,7 @@ from workbench.engine.protocol import (
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
 from workbench.engine.sections.memory import own_memory
+from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.errors import StopRun, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
@@ -168,7 +169,7 @@ class SectionsThread:
 
     def send(self, *, final: bool) -> None:
         values = self.run.read_sections()
-        if not values:
+        if values.is_empty():
             return
         event = Sections(values)
         text = encode(event)
@@ -226,14 +227,15 @@ class Run:
             raise self.make_stop()
 
     # ---- sections ---------------------------------------------------------------------
-    def read_sections(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def read_sections(self) -> SnapshotSections:
+        values: dict[str, Any] = {}
+        unavailable: dict[str, str] = {}
         for sampler in list(self.sections):
             try:
-                out[sampler.section] = sampler.read()
+                values[sampler.section] = sampler.read()
             except Exception as exc:  # one broken sampler must not end the run
-                out[sampler.section] = {"unavailable": f"{type(exc).__name__}: {exc}"}
-        return out
+                unavailable[sampler.section] = f"{type(exc).__name__}: {exc}"
+        return SnapshotSections(**values, unavailable=unavailable)
 
     def wake_sections(self) -> None:
         """Something only the child can read appeared: start the sections thread."""

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Any
 
 from workbench.engine import probe
@@ -49,7 +49,14 @@ from workbench.engine.protocol import (
 )
 from workbench.engine.reaper import REAPER
 from workbench.engine.sections.gpu import GpuSampler
-from workbench.engine.sections.memory import BUDGET_MEASURES, MemoryTotals, TreeSampler
+from workbench.engine.sections.memory import (
+    BUDGET_MEASURES,
+    MemorySection,
+    MemoryTotals,
+    TreeSampler,
+)
+from workbench.engine.sections.parallel import WorkersMemory
+from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.units import format_bytes
 
 #: How long a child gets to end by itself after a stop request before it is killed.
@@ -131,7 +138,7 @@ class RunHandle:
         self.warm = False  # forked from a warm server
         self.tree: TreeSampler | None = None
         self.gpu = GpuSampler()
-        self.sections: dict[str, Any] = {}  # the child's latest Sections values
+        self.sections = SnapshotSections()  # the child's latest Sections values
         self._killed_by: str | None = None
         self._kill_timer: threading.Timer | None = None
         self._exited = threading.Event()
@@ -325,15 +332,17 @@ class RunHandle:
             StageSample(r.items[i], r.batches[i], r.self_ns[i], r.done[i], r.compile_ns[i])
             for i in range(len(r.items))
         )
-        sections = dict(self.sections)
-        torch = sections.pop("torch_cuda", None)
-        sections["gpu"] = self.gpu.read(set(self.tree.live_pids()), torch)
+        child = self.sections
         memory = self.tree.section()
-        if sections.get("parallel"):
-            sections["parallel"] = {
-                **sections["parallel"],
-                "workers_memory": workers_memory(memory),
-            }
+        parallel = child.parallel
+        if parallel is not None:
+            parallel = replace(parallel, workers_memory=workers_memory(memory))
+        sections = replace(
+            child,
+            torch_cuda=None,
+            gpu=self.gpu.read(set(self.tree.live_pids()), child.torch_cuda),
+            parallel=parallel,
+        )
         return Snapshot(
             elapsed_ns=r.elapsed_ns,
             stages=stages,
@@ -357,7 +366,7 @@ class RunHandle:
                     self.events.put(Log("pipebench", f"ignored a bad event line: {exc}"))
                     continue
                 if isinstance(ev, Sections):
-                    self.sections.update(ev.values)
+                    self.sections = self.sections.updated(ev.values)
                     continue
                 if isinstance(ev, Started):
                     if self.tree is not None and ev.memory:
@@ -507,9 +516,8 @@ class RunHandle:
         final = self.snapshot()
         if final is not None:
             if tree.procs:
-                sections = dict(self.sections)
-                torch = sections.pop("torch_cuda", None)
-                final.sections["gpu"] = self.gpu.close(set(), torch)
+                gpu = self.gpu.close(set(), self.sections.torch_cuda)
+                final = replace(final, sections=replace(final.sections, gpu=gpu))
             self.events.put(final)
         code = proc.returncode
         sig = signal.Signals(-code).name if code < 0 else None
@@ -534,20 +542,14 @@ class RunHandle:
 WORKER_ROLES = ("loky worker", "Dask worker", "multiprocessing child")
 
 
-def workers_memory(memory: Any) -> list[dict[str, Any]]:
+def workers_memory(memory: MemorySection) -> tuple[WorkersMemory, ...]:
     """The memory of the processes that work for parallel stages, per role, as the parent
     measured it (for the parallel section: its workers' memory, from outside)."""
-    out = []
-    for role, count, now, peak in memory.groups():
-        if role in WORKER_ROLES:
-            out.append({
-                "role": role,
-                "processes": count,
-                "private_bytes": now.private,
-                "peak_private_bytes": peak.private,
-                "peak_rss_bytes": peak.rss,
-            })  # fmt: skip
-    return out
+    return tuple(
+        WorkersMemory(role, count, now.private, peak.private, peak.rss)
+        for role, count, now, peak in memory.groups()
+        if role in WORKER_ROLES
+    )
 
 
 def _still_running(proc: subprocess.Popen[bytes], wait_s: float) -> bool:

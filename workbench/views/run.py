@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,29 +162,37 @@ def status_line(state: RunState, record: str | None = None) -> Text:
     return t
 
 
-#: Headless views of snapshot sections: section name -> a function taking the section's
-#: data and returning a Rich renderable (or None to show nothing).
-SECTION_VIEWS: dict[str, Callable[[Any], Any]] = {
-    "gpu": gpu_view,
-    "contexts": contexts_view,
-    "caches": caches_table,
-    "parallel": parallel_view,
-    "instrumented": instrumented_view,
-    "notes": notes_view,
-}
+def unavailable_view(unavailable: Mapping[str, str]) -> Text | None:
+    """One line per section whose sampler failed, with why; None when none did."""
+    if not unavailable:
+        return None
+    out = Text()
+    for i, (name, why) in enumerate(sorted(unavailable.items())):
+        if i:
+            out.append("\n")
+        out.append(f"{name}: not shown, its sampler failed: ", style="yellow")
+        out.append_text(user_text(why, "yellow"))
+    return out
 
 
 def section_views(state: RunState) -> list[Any]:
-    """Renderables for the sections of the last snapshot that have a registered view."""
+    """Renderables of the last snapshot's sections that have something to show: GPU,
+    contexts, caches, parallel stages, what was instrumented, notes on the chain, then the
+    sections that could not be read."""
     snap = state.snapshot
-    out: list[Any] = []
-    for name, view in SECTION_VIEWS.items():
-        if snap is None or name not in snap.sections:
-            continue
-        shown = view(snap.sections[name])
-        if shown is not None:
-            out.append(shown)
-    return out
+    if snap is None:
+        return []
+    s = snap.sections
+    shown = [
+        gpu_view(s.gpu),
+        contexts_view(s.contexts),
+        caches_table(s.caches),
+        parallel_view(s.parallel),
+        instrumented_view(s.instrumented),
+        notes_view(s.notes),
+        unavailable_view(s.unavailable),
+    ]
+    return [view for view in shown if view is not None]
 
 
 def run_view(state: RunState, record: str | None = None, width: int = 120) -> Group:
