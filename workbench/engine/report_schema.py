@@ -203,7 +203,8 @@ class SectionUnavailable(TypedDict):
 def _dataclasses(root: type = JsonForm) -> dict[str, type]:
     """Every section dataclass (a ``JsonForm``), by the name its schema is defined under."""
     out: dict[str, type] = {}
-    for cls in root.__subclasses__():
+    subclasses: list[type] = root.__subclasses__()
+    for cls in subclasses:
         out[cls.__name__] = cls
         out.update(_dataclasses(cls))
     return out
