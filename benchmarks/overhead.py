@@ -6,8 +6,11 @@ pairs, interleaved, the order alternating, both started the same way: each in a 
 its own (``setsid``), so that scheduler autogroups give neither a CPU share of its own. Wall
 time is from the fork to the last process of the command reaped; CPU time is the user +
 system time of every process the command started (this driver is a child subreaper, so even
-pipebench's reaper is reaped and counted). Both runs move the same items, so the ratios are
-per item. Printed: median and min–max of the pair ratios, wall and CPU; the start-up to the
+pipebench's reaper is reaped and counted). Both runs move the same items. Printed: median
+and min–max of the pair ratios, wall and CPU, of the whole command (start-up included) and per
+item: each pair is also run with twice the items, and the ratio of the two commands' extra
+time for the extra items leaves out what does not grow with them (the interpreters' start-up,
+imports, the report); the start-up to the
 first batch out of the chain, from each command's fork (pipebench over bare); for the five
 trivial stages, the extra wall time per item per boundary. ``--tui`` adds the TUI against
 headless (``ui_cost.py``'s method).
@@ -38,18 +41,32 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 PIPEBENCH = str(Path(sys.executable).with_name("pipebench"))
 
-#: name -> (module, pipeline, parameters)
+#: name -> (module, pipeline, parameters, the parameter that scales the items or None)
 CASES = {
-    "jsonl_tokens@64": (ROOT / "pipelines/jsonl_tokens.py", "jsonl_tokens", {"batch_size": "64"}),
+    "jsonl_tokens@64": (
+        ROOT / "pipelines/jsonl_tokens.py",
+        "jsonl_tokens",
+        {"batch_size": "64"},
+        "rows",
+    ),
     "numpy_batches@256": (
         ROOT / "pipelines/numpy_batches.py",
         "numpy_batches",
         {"batch_size": "256"},
+        "size",
     ),
-    "five_trivial_stages": (HERE / "trivial_chain.py", "five", {}),
+    "five_trivial_stages": (HERE / "trivial_chain.py", "five", {}, "n"),
     # Start-up: a NumPy pipeline with little data, so the first batch comes early.
-    "startup_numpy": (ROOT / "pipelines/numpy_batches.py", "numpy_batches", {"size": "20000"}),
+    "startup_numpy": (
+        ROOT / "pipelines/numpy_batches.py",
+        "numpy_batches",
+        {"size": "20000"},
+        None,
+    ),
 }
+#: The items of each scaled case at its base size (the parameter's default): the marginal
+#: figures are from runs at this size and at twice it.
+BASE = {"rows": 200_000, "size": 1_000_000, "n": 20_000_000}
 
 
 @dataclass(frozen=True)
@@ -119,19 +136,27 @@ def summary(values: list[float], digits: int = 3) -> str:
     )
 
 
+def pair(
+    target: str, params: dict[str, str], env: dict[str, str], pb_first: bool
+) -> tuple[Measure, Measure]:
+    """One pipebench run and one bare run of the same chain, in the order given."""
+    if pb_first:
+        pb = measure_pipebench(target, params, env)
+        return pb, measure_bare(target, params, env)
+    bare = measure_bare(target, params, env)
+    return measure_pipebench(target, params, env), bare
+
+
 def run_case(name: str, pairs: int, env: dict[str, str]) -> None:
-    path, pipe, params = CASES[name]
+    path, pipe, params, scale = CASES[name]
     target = f"{path}:{pipe}"
     measure_pipebench(target, params, env)  # warm-up: data files made, page cache filled
     walls, cpus, extra_ns, firsts = [], [], [], []
+    m_walls: list[float] = []
+    m_cpus: list[float] = []
     pb = bare = None
     for i in range(pairs):
-        if i % 2 == 0:
-            pb = measure_pipebench(target, params, env)
-            bare = measure_bare(target, params, env)
-        else:
-            bare = measure_bare(target, params, env)
-            pb = measure_pipebench(target, params, env)
+        pb, bare = pair(target, params, env, pb_first=i % 2 == 0)
         assert pb.batches == bare.batches, (pb, bare)
         walls.append(pb.wall_s / bare.wall_s)
         cpus.append(pb.cpu_s / bare.cpu_s)
@@ -139,10 +164,24 @@ def run_case(name: str, pairs: int, env: dict[str, str]) -> None:
             extra_ns.append((pb.wall_s - bare.wall_s) / pb.items / pb.positions * 1e9)
         if pb.first_batch_s is not None and bare.first_batch_s is not None:
             firsts.append(pb.first_batch_s - bare.first_batch_s)
+        if scale is not None:
+            # Twice the items: the difference is what the items cost, start-up and
+            # teardown (the same at both sizes) left out.
+            double = {**params, scale: str(2 * BASE[scale])}
+            pb2, bare2 = pair(target, double, env, pb_first=i % 2 == 1)
+            m_walls.append((pb2.wall_s - pb.wall_s) / (bare2.wall_s - bare.wall_s))
+            m_cpus.append((pb2.cpu_s - pb.cpu_s) / (bare2.cpu_s - bare.cpu_s))
     assert pb is not None and bare is not None
     print(f"\n{name}: {pairs} pairs, {pb.items or 0:,} items, {pb.positions} positions each")
-    print(f"  wall per item, pipebench / bare: {summary(walls)}")
-    print(f"  CPU  per item, pipebench / bare: {summary(cpus)}")
+    print(f"  whole command, pipebench / bare:  wall {summary(walls)}")
+    print(f"                                    CPU  {summary(cpus)}")
+    if m_walls:
+        print(
+            f"  per item (runs at {BASE[scale]:,} and {2 * BASE[scale]:,} {scale}: the "
+            "difference, start-up left out), pipebench / bare:"
+        )
+        print(f"                                    wall {summary(m_walls)}")
+        print(f"                                    CPU  {summary(m_cpus)}")
     print(f"  extra wall per item per boundary: {summary(extra_ns, 1)} ns")
     if firsts:
         print(f"  first batch, pipebench later than bare by: {summary(firsts)} s")

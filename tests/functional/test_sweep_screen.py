@@ -145,7 +145,7 @@ async def test_points_fill_in_live_and_a_applies_the_recommendation():
         assert table.row_count == len(POINTS)
         cells = [table.get_row_at(i) for i in range(table.row_count)]
         assert [c[0] for c in cells] == ["64", "128", "256", "512", "192"]
-        assert cells[2][1] == "★◆" and cells[3][3] == "✗ OOM"
+        assert cells[2][1] == "★◆p" and cells[3][3] == "✗ OOM"  # p: one sample each
         answer = text_of(screen, "#sweep-answer")
         assert "recommended batch_size 256" in answer and "press a" in answer
         assert "MemoryError" in text_of(screen, "#sweep-notes")

@@ -157,6 +157,7 @@ def test_json_dash_for_history_compare_kernels_lines_and_sweep(tmp_path):
     assert json.loads(out.stdout)["kind"] == "lines" and "cost of looking" in out.stderr
 
     sweep = ["--batch-sizes", "2,4", "--seconds-per-run", "1", "--warmup-batches", "0"]
+    sweep += ["--samples", "1", "--max-samples", "1"]
     out = pipebench("sweep", "counts.py", *sweep, "--json", "-", cwd=tmp_path)
     assert out.returncode in (0, 1), out.stderr
     assert [p["batch_size"] for p in json.loads(out.stdout)["points"]] == [2, 4]

@@ -134,3 +134,18 @@ def test_no_batch_after_the_warmup_is_too_slow():
         report("failed", {"type": "MemoryError", "message": "m"}), samples, 10, "grow", s
     )
     assert p.outcome == OUT_OF_MEMORY and p.items_per_s is None
+
+
+def test_a_sample_keeps_each_stage_and_the_batch_rate():
+    s = SweepSettings(warmup_batches=1)
+    samples = timeline([0.5] + [0.1] * 10, size=10)
+    rep = report()
+    rep["stages"] = [
+        {"name": "src", "items": 110, "batches": 11},
+        {"name": "loss", "items": 11, "batches": 11},
+    ]
+    p = point_from_report(rep, samples, 10, "grow", s, sample=2)
+    assert p.sample == 2 and p.stage_items == (110, 11) and p.stage_batches == (11, 11)
+    assert p.batches_per_s is not None and abs(p.batches_per_s - 10.0) < 0.5
+    slow = point_from_report(report("stopped"), timeline([0.6], 10, end=1.0), 10, "grow", s)
+    assert slow.outcome == TOO_SLOW and slow.batches_per_s is None

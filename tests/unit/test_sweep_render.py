@@ -7,7 +7,7 @@ from rich.console import Console
 from tests.unit.test_sweep import point
 from workbench.engine.sweep.search import OUT_OF_MEMORY, REFINE, SweepSettings, recommend
 from workbench.views.curve import axis_labels, chart, columns
-from workbench.views.sweep import answer_text, points_table
+from workbench.views.sweep import answer_text, curve, points_table
 
 
 def text(renderable, width=100) -> str:
@@ -63,3 +63,37 @@ def test_table_marks_notes_and_answer():
     answer = answer_text(ans).plain
     assert "recommended batch_size 256" in answer and "largest that fit     480" in answer
     assert "passed over 480: within 20% of 512, which failed" in answer
+
+
+def test_sizes_fold_their_samples_and_the_table_fits_80_columns():
+    from tests.unit.test_sweep import per_batch_cost, simulate
+
+    s = SweepSettings(min_size=8, max_size=65536)
+    pts = simulate(s, per_batch_cost(2e-3, 1e-6, 1e-9), noise=0.1, seed=3)
+    ans = recommend(pts, s)
+    wide = text(points_table(pts, ans, width=120), 120)
+    assert "phase" in wide and "batches/s" in wide and "±" in wide
+    rows = [line.split() for line in wide.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == len(ans.sizes) < len(pts)  # one row per size, not per run
+    narrow = text(points_table(pts, ans, width=80), 80)
+    assert "phase" not in narrow and "peak RSS" in narrow and "…" not in narrow
+    assert max(len(line.rstrip()) for line in narrow.splitlines()) <= 80
+    assert "o out of the race" in narrow and "box-plot notch" in narrow
+
+
+def test_the_answer_says_one_item_per_batch_loudly_and_what_it_could_not_check():
+    from tests.unit.test_sweep_items import NAMES, one_loss_per_batch
+
+    pts = [one_loss_per_batch(8, 1.85e6, n) for n in (1, 2, 3)]
+    pts += [one_loss_per_batch(512, 1.22e5, n) for n in (1, 2, 3)]
+    pts = [p.__class__(**{**p.__dict__, "gpu_state": "no NVIDIA driver"}) for p in pts]
+    ans = recommend(pts, SweepSettings(sizes=(8, 512), gpu_memory_budget=2**30), NAMES)
+    out = answer_text(ans).plain
+    assert out.startswith("⚠ one item per batch: the last stage step yields one item")
+    assert "ranked instead by the items of stage src" in out
+    assert "fix: say what a value holds: stage(fn, items=...)" in out
+    assert "recommended batch_size 512" in out
+    assert "largest that fit" not in out  # nothing failed
+    assert "GPU budget of 1.00 GiB could not be checked: no NVIDIA driver" in out
+    title = text(curve(pts, SweepSettings(sizes=(8, 512)), ans), 100)
+    assert "items of stage src" in title

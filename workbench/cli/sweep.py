@@ -30,6 +30,7 @@ from workbench.cli.follow import SIGNAL_EXIT, follow
 from workbench.cli.targets import check_target
 from workbench.engine.records import check_home
 from workbench.engine.session import throughput
+from workbench.engine.sweep.points import max_runs
 from workbench.engine.sweep.run import SweepJob, SweepState, finish
 from workbench.engine.sweep.search import SweepSettings, full_sweep_runs
 from workbench.errors import UserError
@@ -85,9 +86,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "sweep",
         help="find the fastest batch size that fits the memory budgets",
-        description="Run the pipeline at several batch sizes, each in a fresh process, "
-        "leave the warm-up out of the throughput, and recommend the fastest "
-        "size that fits, with a margin below any size that failed.",
+        description="Run the pipeline at several batch sizes, each several times in "
+        "short interleaved runs (a fresh process each), leave the warm-up out of the "
+        "throughput, and recommend the size with the highest median items/s that "
+        "fits, with a margin below any size that failed.",
     )
     p.add_argument("target", help="path/to/module.py[:name] or package.module[:name]")
     how = p.add_mutually_exclusive_group()
@@ -97,10 +99,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     how.add_argument(
         "--auto",
         action="store_true",
-        help="powers of two from --min until throughput stops improving by "
-        f"more than {d.improvement:.0%}%, a budget is passed or a size runs "  # %% for argparse
-        "out of memory, then refine between the best size's neighbours "
-        "(the default)",
+        help=f"grow by x{d.growth} from --min until a size is clearly below the best "
+        "(a plateau does not stop it), fails or passes a budget, then run the powers "
+        "of two and the midpoint next to the best (the default)",
     )
     p.add_argument(
         "--min", type=_whole, metavar="N", help=f"--auto: first size (default {d.min_size})"
@@ -126,7 +127,40 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=_seconds,
         default=d.seconds_per_run,
         metavar="S",
-        help=f"time limit of each run (default {d.seconds_per_run:g})",
+        help="seconds each run (one sample) goes on after its first batch is asked for; "
+        f"the factory's time is not counted (default {d.seconds_per_run:g})",
+    )
+    p.add_argument(
+        "--samples",
+        type=_whole,
+        default=d.samples,
+        metavar="N",
+        help="runs per size at least, interleaved with the other sizes' runs; a size "
+        "under half the best even allowing for noise gets no more (default "
+        f"{d.samples})",
+    )
+    p.add_argument(
+        "--max-samples",
+        type=_whole,
+        default=d.max_samples,
+        metavar="N",
+        help="runs per size at most: the best size and its closest rival get more while "
+        f"their median is known less well than --precision (default {d.max_samples})",
+    )
+    p.add_argument(
+        "--precision",
+        type=_fraction,
+        default=d.precision,
+        metavar="F",
+        help="how well the best sizes' medians should be known: 0.03 is ±3%% "
+        f"(default {d.precision:g})",
+    )
+    p.add_argument(
+        "--growth",
+        type=lambda t: _whole(t, 2),
+        default=d.growth,
+        metavar="K",
+        help=f"--auto: grow by this factor before filling in (default {d.growth})",
     )
     p.add_argument(
         "--max-batches", type=_whole, metavar="N", help="also stop each run after N batches"
@@ -167,7 +201,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--json",
         type=Path,
         metavar="FILE",
-        help="also write the sweep (every point, the answer) to FILE" + JSON_HELP,
+        help="also write the sweep (every run, each size's median, the answer) to FILE" + JSON_HELP,
     )
     return p
 
@@ -180,6 +214,10 @@ def sweep_settings(args: argparse.Namespace) -> SweepSettings:
     hi = d.max_size if args.max is None else args.max
     if lo > hi:
         raise UserError(f"pipebench sweep: --min {lo} is above --max {hi}")
+    if args.max_samples < args.samples:
+        raise UserError(
+            f"pipebench sweep: --max-samples {args.max_samples} is below --samples {args.samples}"
+        )
     params = dict(args.param)
     if "batch_size" in params:
         raise UserError(
@@ -196,6 +234,10 @@ def sweep_settings(args: argparse.Namespace) -> SweepSettings:
         warmup_batches=args.warmup_batches,
         warmup_s=args.warmup_seconds,
         margin=args.margin,
+        samples=args.samples,
+        max_samples=args.max_samples,
+        precision=args.precision,
+        growth=args.growth,
         params=params,
     )
 
@@ -204,7 +246,7 @@ def progress_line(settings: SweepSettings, state: SweepState, elapsed_s: float) 
     """How far the sweep is, as rich.progress draws it: runs done of those it runs at most,
     a bar, the time so far, the run going (and what its factory prepares, if it says)."""
     done = len(state.result.points)
-    total = len(settings.sizes) if settings.sizes else full_sweep_runs(settings)
+    total = max_runs(settings)
     run = state.run
     line = Table.grid(padding=(0, 1))
     line.add_column(no_wrap=True)
@@ -222,7 +264,7 @@ def progress_line(settings: SweepSettings, state: SweepState, elapsed_s: float) 
                 f"{format_seconds(run.elapsed_s)}, {format_rate(throughput(run))} items/s so far"
             )
     line.add_row(
-        Text(f"{done}/{'' if settings.sizes else '≤'}{total} runs", style="bold"),
+        Text(f"{done}/≤{total} runs", style="bold"),
         ProgressBar(total=max(total, done), completed=done, width=24),
         Text(format_seconds(elapsed_s), style="yellow"),
         what,
@@ -269,18 +311,21 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     if args.json:
         write_json(args.json, data)
     console.print(sweep_header(args.target, settings))
-    console.print(points_table(result.points, result.answer))
+    console.print(points_table(result.points, result.answer, width=console.width))
     if result.points:
         console.print(
             curve(result.points, settings, result.answer, width=min(console.width, 100) - 2)
         )
     console.print(answer_text(result.answer))
     stop = data.get("growth_stopped")
-    runs = f"{len(result.points)} run{'' if len(result.points) == 1 else 's'}"
+    n = len(result.points)
+    runs = f"{n} run{'' if n == 1 else 's'} of {len(result.answer.sizes)} sizes"
     if settings.auto:
-        runs += f" (a full power-of-two sweep is {full_sweep_runs(settings)})"
-    if settings.auto:
-        runs += f"; growth ended: {stop or '–'}"
+        runs += (
+            f" (a full power-of-two sweep with {settings.samples} rounds is "
+            f"{full_sweep_runs(settings)}); growth ended: {stop or '–'}; "
+            f"{data.get('refinement') or 'no refinement'}"
+        )
     console.print(user_text(f"{runs}; sweep: {result.saved_to}", "dim"))
     if result.interrupted:
         how = "with Ctrl-C" if signalled in (None, "user") else f"by {signalled.upper()}"

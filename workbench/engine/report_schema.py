@@ -141,6 +141,7 @@ class SweepTag(TypedDict):
     sweep_id: str
     batch_size: int
     phase: str
+    sample: NotRequired[int]  # 1 for the first run of this size in the sweep, 2, ...
 
 
 class RunReport(TypedDict):

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -398,6 +399,7 @@ class RunHandle:
         over_since: float | None = None
         over_at = 0  # the most the tree held in the first half of the settling time
         last: int | None = None  # the previous reading
+        waiter = _ExitWaiter(proc)
         while proc.poll() is None:
             now = time.monotonic()
             discover = tick % DISCOVER_EVERY == 0 or (budget and opts.budget_on == "pss")
@@ -456,8 +458,8 @@ class RunHandle:
                 if snap is not None:
                     self.events.put(snap)
                 next_snapshot = max(next_snapshot + opts.snapshot_s, now)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(FAST_TICK_S if fast else TICK_S)
+            waiter.wait(FAST_TICK_S if fast else TICK_S)
+        waiter.close()
         self._after_exit()
 
     def _hold_new(self) -> None:
@@ -550,6 +552,33 @@ def workers_memory(memory: MemorySection) -> tuple[WorkersMemory, ...]:
         for role, count, now, peak in memory.groups()
         if role in WORKER_ROLES
     )
+
+
+class _ExitWaiter:
+    """Waits up to ``wait(timeout)`` seconds for ``proc`` to end in one system call (a
+    pidfd, which works for a warm server's child too), so the watcher wakes at its tick and
+    not at each of ``Popen.wait``'s polling steps; ``Popen.wait`` where there is no pidfd."""
+
+    def __init__(self, proc: Any):
+        self.proc = proc
+        self.poller: Any = None
+        self.fd = -1
+        with contextlib.suppress(AttributeError, OSError):  # not Linux >= 5.3, or gone
+            self.fd = os.pidfd_open(proc.pid)
+            self.poller = select.poll()
+            self.poller.register(self.fd, select.POLLIN)
+
+    def wait(self, timeout: float) -> None:
+        if self.poller is not None:
+            self.poller.poll(timeout * 1000)
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd, self.poller = -1, None
 
 
 def _still_running(proc: subprocess.Popen[bytes], wait_s: float) -> bool:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.engine.protocol import BUDGET_EXCEEDED, CRASHED, FAILED, Snapshot
-from workbench.engine.sweep.search import (
+from workbench.engine.sweep.points import (
     FAILED as POINT_FAILED,
 )
-from workbench.engine.sweep.search import (
+from workbench.engine.sweep.points import (
     OK,
     OUT_OF_MEMORY,
     OVER_BUDGET,
@@ -138,8 +138,10 @@ def point_from_report(
     settings: SweepSettings,
     gpu_over: bool = False,
     record: str | None = None,
+    sample: int = 1,
 ) -> SweepPoint:
-    """The point for one finished run: its report, and the snapshots it went through."""
+    """The sample for one finished run (the ``sample``-th of its size): its report, and
+    the snapshots it went through."""
     outcome, why = classify(report, settings, gpu_over)
     steady = steady_rate(samples, settings.warmup_batches, settings.warmup_s)
     rate = None
@@ -150,9 +152,12 @@ def point_from_report(
                 f"no batch came out after the warm-up within {settings.seconds_per_run:g} s: "
                 "raise --seconds-per-run"
             )
+            if not report.get("batches") and report.get("message"):
+                why = f"no batch came out: {report.get('message')}"
         else:
             rate = steady.items_per_s
     gpu = report.get("gpu") or {}
+    stages = [s for s in report.get("stages") or [] if isinstance(s, dict)]
     return SweepPoint(
         batch_size=size,
         phase=phase,
@@ -171,4 +176,8 @@ def point_from_report(
         duration_s=float(report.get("duration_s") or 0.0),
         run_id=report.get("run_id"),
         record=record,
+        sample=sample,
+        batches_per_s=steady.batches / steady.seconds if rate is not None and steady else None,
+        stage_items=tuple(int(s.get("items") or 0) for s in stages),
+        stage_batches=tuple(int(s.get("batches") or 0) for s in stages),
     )

@@ -1,229 +1,295 @@
-"""Batch-size search, pure: which size to run next, and which size to recommend.
+"""Batch-size search, pure: which size to sample next, given the samples so far.
 
-A sweep is a list of measured points (one runner child each, see ``sweep_run``). With
-``--auto`` it grows by powers of two from ``min_size`` until throughput stops improving by
-more than ``improvement``, a size fails (out of memory, a budget passed, any error) or
-``max_size`` is reached, then runs the midpoints between the best size and its neighbours,
-never more runs in all than a full power-of-two sweep from ``min_size`` to ``max_size``.
-The recommendation is the fastest size that ran within the budgets and at least ``margin``
-below every size that failed; a size that did not run is never recommended.
+Every size is measured by ``samples`` short runs at least, interleaved: the size with the
+fewest samples goes next (the one sampled longest ago on a tie), so a drift in the machine's
+load spreads over all sizes instead of deciding between two of them.
+
+``--auto`` brackets the maximum on a log2 axis, then refines inside the bracket:
+
+1. **Grow** by ``growth`` (×4) from ``min_size``. A size that is merely no better than the
+   best (a plateau, as 64 ≈ 128 < 256) does not stop the growth; it stops at a size that
+   failed (out of memory, a budget passed, any error) or gave no batch in time, at one that
+   is clearly below the best (its interval under the best's, and ``drop`` (10%) below its
+   median), at two grown sizes in a row below the best's interval, or at ``max_size``.
+   Growth runs one size ahead on provisional figures (±``noise`` until a size has 3
+   samples) and is judged again as samples come in.
+2. **Fill**: once the best has its samples, the powers of two next to it that the growth
+   skipped are run, and next to its neighbours within noise of it (each may be the true
+   best: noise cannot then hide the maximum one step outside the bracket).
+3. **Refine**: the midpoint between the best and its better neighbour, when that neighbour
+   is within noise of the best (the maximum may lie between them) and the best's median is
+   known within twice ``precision`` (noisier, a gain of a few % could not be told from
+   noise); once per sweep.
+4. **Precision**: the best and its closest rival within noise get more samples (up to
+   ``max_samples``) while their median is known less well than ``precision``; the
+   midpoint takes turns with the best, so the two are compared under the same load. In all
+   no more extra samples than bring two sizes to ``max_samples``.
+
+A size whose interval lies wholly under ``out_below`` (half) of the best's is out of the
+race: it gets no more samples, as more could not make it a contender (a first sample at
+40% of the best, even 10% low, is under 50% of the best even 10% high); every size that
+could be the best gets its ``samples``.
+
+Never more runs than a full power-of-two sweep from min to max with ``samples`` rounds; no
+size at or within ``margin`` below a size that failed is run after it failed (it could not
+be recommended). With ``sizes`` listed, each is sampled in interleaved rounds in order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-#: Outcomes of a point. OUT_OF_MEMORY: MemoryError or torch's OutOfMemoryError;
-#: OVER_BUDGET: RSS or GPU memory passed its budget; FAILED: any other error or crash;
-#: TOO_SLOW: ran, but no batch came out after the warm-up in the time given.
-OK, OUT_OF_MEMORY, OVER_BUDGET, FAILED, TOO_SLOW = (
-    "ok",
-    "out_of_memory",
-    "over_budget",
-    "failed",
-    "too_slow",
+from workbench.engine.sweep.answer import Answer, recommend
+from workbench.engine.sweep.points import (
+    FAILED,
+    FAILURES,
+    FILL,
+    GROW,
+    LISTED,
+    OK,
+    OUT_OF_MEMORY,
+    OUTCOME_WORDS,
+    OVER_BUDGET,
+    REFINE,
+    TOO_SLOW,
+    SweepPoint,
+    SweepSettings,
+    full_sweep_runs,
+    max_runs,
+    powers_of_two,
 )
-#: Outcomes that count as a failed size (the recommendation keeps a margin below them).
-FAILURES = (OUT_OF_MEMORY, OVER_BUDGET, FAILED)
-GROW, REFINE, LISTED = "grow", "refine", "list"
+from workbench.engine.sweep.stats import (
+    SizeResult,
+    allowed,
+    below,
+    best_of,
+    eligible,
+    overlaps,
+    ruled_out,
+    sizes_of,
+)
+
+__all__ = [
+    "FAILED",
+    "FAILURES",
+    "FILL",
+    "GROW",
+    "LISTED",
+    "OK",
+    "OUTCOME_WORDS",
+    "OUT_OF_MEMORY",
+    "OVER_BUDGET",
+    "REFINE",
+    "TOO_SLOW",
+    "Answer",
+    "SweepPoint",
+    "SweepSettings",
+    "full_sweep_runs",
+    "growth_stop",
+    "max_runs",
+    "next_size",
+    "powers_of_two",
+    "recommend",
+    "refinement",
+]
 
 
-@dataclass(frozen=True)
-class SweepSettings:
-    """What a sweep runs: the sizes (a list, or the auto search) and how each is measured."""
-
-    sizes: tuple[int, ...] = ()  # run exactly these, in order; empty: the auto search
-    min_size: int = 8
-    max_size: int = 65536
-    seconds_per_run: float = 3.0
-    max_batches: int | None = None
-    memory_budget: int | None = None  # bytes of RSS
-    gpu_memory_budget: int | None = None  # bytes of peak GPU memory
-    warmup_batches: int = 2
-    warmup_s: float = 0.0
-    improvement: float = 0.03  # growth stops below this relative gain
-    margin: float = 0.2  # the recommendation stays this fraction below any failed size
-    params: dict[str, str] = field(default_factory=dict)  # other pipeline parameters
-
-    @property
-    def auto(self) -> bool:
-        return not self.sizes
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """One batch size as measured in its own runner child."""
-
-    batch_size: int
-    phase: str  # GROW, REFINE or LISTED
-    outcome: str  # OK, OUT_OF_MEMORY, OVER_BUDGET, FAILED or TOO_SLOW
-    status: str  # the run's own status (finished, stopped, failed, budget_exceeded, ...)
-    items_per_s: float | None  # after the warm-up; None unless the outcome is OK
-    items_per_s_run: float = 0.0  # over the whole run, warm-up included
-    warmup_excluded: bool = False  # False: too short to leave the warm-up out
-    measured_items: int = 0
-    measured_batches: int = 0
-    measured_s: float = 0.0
-    rss_peak_bytes: int | None = None
-    gpu_peak_bytes: int | None = None
-    gpu_state: str | None = None  # why there is no GPU figure ("no NVIDIA driver", ...)
-    error: str | None = None  # one line: what failed
-    duration_s: float = 0.0
-    run_id: str | None = None
-    record: str | None = None  # the run record's path
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == OK
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome in FAILURES
-
-
-def powers_of_two(lo: int, hi: int) -> list[int]:
-    """``lo, 2*lo, 4*lo, ...`` up to ``hi``: the sizes of a full power-of-two sweep."""
-    out, size = [], lo
-    while size <= hi:
+def grown_sizes(settings: SweepSettings) -> list[int]:
+    """``min, min*growth, min*growth², ...`` up to ``max``."""
+    out, size = [], settings.min_size
+    while size <= settings.max_size:
         out.append(size)
-        size *= 2
+        size *= max(2, settings.growth)
     return out
 
 
-def full_sweep_runs(settings: SweepSettings) -> int:
-    """How many runs a full power-of-two sweep from min to max takes (the auto cap)."""
-    return len(powers_of_two(settings.min_size, settings.max_size))
+def _grown(by: dict[int, SizeResult], settings: SweepSettings) -> list[SizeResult]:
+    """The grown sizes measured so far, in order (the growth's chain)."""
+    chain = []
+    for size in grown_sizes(settings):
+        if size not in by:
+            break
+        chain.append(by[size])
+    return chain
 
 
-def best_ok(points: Sequence[SweepPoint]) -> SweepPoint | None:
-    """The fastest point that ran fine (the smaller size on a tie)."""
-    ok = [p for p in points if p.ok and p.items_per_s is not None]
-    return max(ok, key=lambda p: (p.items_per_s, -p.batch_size)) if ok else None
-
-
-def gain(new: float, old: float) -> float:
-    return new / old - 1.0 if old > 0 else float("inf")
-
-
-def growth_stop(points: Sequence[SweepPoint], settings: SweepSettings) -> str | None:
-    """Why the power-of-two growth has ended, or None while it goes on."""
-    grown = [p for p in points if p.phase == GROW]
+def _growth_stop(by: dict[int, SizeResult], settings: SweepSettings) -> str | None:
+    grown = _grown(by, settings)
     if not grown:
         return None
     last = grown[-1]
     if not last.ok:
         return f"{last.batch_size} {OUTCOME_WORDS[last.outcome]}"
-    before = best_ok(grown[:-1])
-    if before is not None and last.items_per_s is not None and before.items_per_s:
-        g = gain(last.items_per_s, before.items_per_s)
-        if g <= settings.improvement:
+    best = best_of(eligible(list(by.values()), settings.margin)[0])
+    drop = None
+    if best is not None and last is not best and last.items_per_s and best.items_per_s:
+        change = last.items_per_s / best.items_per_s - 1
+        if below(last, best) and change <= -settings.drop:
             return (
-                f"throughput at {last.batch_size} is {g:+.1%} against {before.batch_size}, "
-                f"not more than +{settings.improvement:.0%}"
+                f"{last.batch_size} is clearly below {best.batch_size} "
+                f"({change:+.0%}, the intervals apart)"
             )
-    if last.batch_size * 2 > settings.max_size:
-        return f"reached --max {settings.max_size}"
-    return None
+        before = grown[-2] if len(grown) >= 2 else None
+        if before is not None and before is not best and below(before, best) and below(last, best):
+            drop = (
+                f"{before.batch_size} and {last.batch_size} are both clearly below "
+                f"{best.batch_size}"
+            )
+    if last.batch_size * max(2, settings.growth) > settings.max_size:
+        return f"the next size is above --max {settings.max_size}"
+    return drop
 
 
-def refinements(points: Sequence[SweepPoint], settings: SweepSettings) -> list[int]:
-    """The midpoints between the best grown size and its neighbours (lower one first)."""
-    grown = [p for p in points if p.phase == GROW]
-    best = best_ok(grown)
-    if best is None:
+def growth_stop(points: Sequence[SweepPoint], settings: SweepSettings) -> str | None:
+    """Why the growth has ended, judged on the samples so far; None while it goes on."""
+    return _growth_stop({s.batch_size: s for s in sizes_of(points, settings)}, settings)
+
+
+def _pending(s: SizeResult, settings: SweepSettings, best: SizeResult | None) -> bool:
+    """Whether a size started is short of its samples (a size that failed, gave no
+    figure, or is out of the race gets no more)."""
+    return (
+        s.ok
+        and s.n < settings.samples
+        and len(s.samples) < settings.max_samples
+        and not ruled_out(s, best, settings.out_below)
+    )
+
+
+def _best(sizes: Sequence[SizeResult], settings: SweepSettings) -> SizeResult | None:
+    return best_of(eligible(sizes, settings.margin)[0])
+
+
+def _proposals(by: dict[int, SizeResult], settings: SweepSettings) -> list[tuple[int, str]]:
+    """New sizes the auto search wants now (module docstring, steps 1-3)."""
+    if _growth_stop(by, settings) is None:
+        size = next(s for s in grown_sizes(settings) if s not in by)
+        return [(size, GROW)]
+    sizes = list(by.values())
+    best = _best(sizes, settings)
+    pending = {s.batch_size for s in sizes if _pending(s, settings, best)}
+    if best is None or best.batch_size in pending:
+        return []  # fill and refine around a best with complete figures only
+    grid = set(powers_of_two(settings.min_size, settings.max_size))
+    # The best and its neighbours on the grid within noise of it: each may be the true
+    # best, so the powers of two on both sides of each are measured (a bracket that noise
+    # cannot fool by one step).
+    near = (best.batch_size // 2, best.batch_size * 2)
+    rivals = [z for z in sizes if z.batch_size in near and z.ok and overlaps(z, best)]
+    wanted: list[int] = []
+    for z in [best, *sorted(rivals, key=lambda z: -(z.items_per_s or 0.0))]:
+        for n in (z.batch_size // 2, z.batch_size * 2):
+            if z.batch_size in grid and n in grid and n not in wanted:
+                wanted.append(n)
+    wanted = [n for n in wanted if allowed(n, sizes, settings.margin)]
+    if pending - set(wanted):
+        return []  # other sizes first: they may move the best
+    fills = [(n, FILL) for n in wanted if n not in by]
+    if fills or pending:
+        return fills
+    if best.batch_size not in grid or any(z.phase == REFINE for z in sizes):
+        return []  # one midpoint per sweep: finer steps are lost in the noise
+    neighbours = [n for n in (best.batch_size // 2, best.batch_size * 2) if n in by]
+    better = best_of([by[n] for n in neighbours if by[n].ok])
+    if better is None or not overlaps(better, best) or _too_noisy(best, settings):
         return []
-    ran = {p.batch_size for p in grown}
-    size = best.batch_size
-    out = []
-    for lo, hi in ((size // 2, size), (size, size * 2)):
-        if lo in ran and hi in ran and lo != hi:
-            mid = (lo + hi) // 2
-            if lo < mid < hi:
-                out.append(mid)
-    return out
+    mid = (best.batch_size + better.batch_size) // 2
+    lo, hi = sorted((best.batch_size, better.batch_size))
+    if lo < mid < hi and mid not in by and allowed(mid, sizes, settings.margin):
+        return [(mid, REFINE)]
+    return []
+
+
+def _too_noisy(best: SizeResult, settings: SweepSettings) -> bool:
+    """Whether the best's median is known too poorly (worse than twice ``precision``) for
+    a midpoint, which gains a few % at most, to be told from noise."""
+    return (best.precision or 0.0) > 2 * settings.precision
+
+
+def refinement(points: Sequence[SweepPoint], settings: SweepSettings) -> str | None:
+    """What the refinement did, in words (None before the growth ended)."""
+    sizes = sizes_of(points, settings)
+    by = {z.batch_size: z for z in sizes}
+    if not settings.auto or _growth_stop(by, settings) is None:
+        return None
+    mids = [z.batch_size for z in sizes if z.phase == REFINE]
+    if mids:
+        return f"midpoint {mids[0]} run"
+    best = _best(sizes, settings)
+    if best is None:
+        return None
+    if _too_noisy(best, settings) and best.precision is not None:
+        return (
+            f"no midpoint: the best's median is known only within ±{best.precision:.0%}, "
+            f"more than a midpoint could gain (it is run within ±{2 * settings.precision:.0%})"
+        )
+    return "no midpoint: the best's neighbours are clearly below it, or were not run"
+
+
+def _extra_left(by: dict[int, SizeResult], settings: SweepSettings) -> bool:
+    """Whether the sweep may still take samples beyond ``samples`` per size: as many in all
+    as bring two sizes (the best and its rival) to ``max_samples``, however often the best
+    changes on a plateau."""
+    used = sum(max(0, len(z.samples) - settings.samples) for z in by.values())
+    return used < 2 * (settings.max_samples - settings.samples)
+
+
+def _imprecise(by: dict[int, SizeResult], settings: SweepSettings) -> list[int]:
+    """The best and its closest rival within noise, while their medians are known less
+    well than ``precision`` and they have room for more samples."""
+    fine = eligible(list(by.values()), settings.margin)[0]
+    best = best_of(fine)
+    if best is None or not _extra_left(by, settings):
+        return []
+    rival = best_of([s for s in fine if s is not best and overlaps(s, best)])
+    return [
+        s.batch_size
+        for s in (best, rival)
+        if s is not None
+        and s.n >= settings.samples
+        and len(s.samples) < settings.max_samples
+        and (s.precision or 0.0) > settings.precision
+    ]
 
 
 def next_size(points: Sequence[SweepPoint], settings: SweepSettings) -> tuple[int, str] | None:
-    """The next size to run and its phase, given the points so far; None when done."""
-    ran = {p.batch_size for p in points}
-    if not settings.auto:
-        todo = [s for s in settings.sizes if s not in ran]
-        return (todo[0], LISTED) if todo else None
-    grown = [p for p in points if p.phase == GROW]
-    if growth_stop(points, settings) is None:
-        size = grown[-1].batch_size * 2 if grown else settings.min_size
-        return size, GROW
-    if len(points) >= full_sweep_runs(settings):
-        return None  # never more runs than the full power-of-two sweep
-    for mid in refinements(points, settings):
-        if mid not in ran:
-            return mid, REFINE
-    return None
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The sweep's answer: the recommended size beside the largest size that fit."""
-
-    recommended: SweepPoint | None
-    largest_fit: SweepPoint | None
-    reason: str
-    #: Sizes that ran fine but were passed over, with why (too close to a failed size).
-    passed_over: tuple[tuple[int, str], ...] = ()
-    #: Sizes whose throughput is within ``improvement`` of the recommended one (noise).
-    near: tuple[int, ...] = ()
-
-
-def recommend(points: Sequence[SweepPoint], settings: SweepSettings) -> Answer:
-    """The fastest size that fit the budgets, ``margin`` below every failed size."""
-    ok = [p for p in points if p.ok and p.items_per_s is not None]
-    failed = sorted(p.batch_size for p in points if p.failed)
-    largest = max(ok, key=lambda p: p.batch_size) if ok else None
-    if not ok:
-        why = "no size ran to a measurement" if points else "no size ran"
-        return Answer(None, None, why)
-    passed_over = []
-    eligible = []
-    for p in ok:
-        limit = next((f for f in failed if p.batch_size > (1 - settings.margin) * f), None)
-        if limit is None:
-            eligible.append(p)
-        else:
-            passed_over.append(
-                (p.batch_size, f"within {settings.margin:.0%} of {limit}, which failed")
-            )
-    best = best_ok(eligible)
-    if best is None:
-        return Answer(
-            None,
-            largest,
-            f"every size that fit is within {settings.margin:.0%} of "
-            "a size that failed: lower --margin or sweep smaller sizes",
-            tuple(passed_over),
-        )
-    assert best.items_per_s is not None
-    near = tuple(
-        sorted(
-            p.batch_size
-            for p in ok
-            if p is not best
-            and p.items_per_s
-            and gain(best.items_per_s, p.items_per_s) <= settings.improvement
-        )
-    )
-    reason = f"fastest of the {len(ok)} size{'s' if len(ok) != 1 else ''} that fit"
-    above = [f for f in failed if f > best.batch_size]
-    if above:
-        below = 1 - best.batch_size / above[0]
-        reason += f", {below:.0%} below {above[0]} (the smallest larger size, which failed)"
-    return Answer(best, largest, reason, tuple(passed_over), near)
-
-
-OUTCOME_WORDS = {
-    OK: "ran",
-    OUT_OF_MEMORY: "ran out of memory",
-    OVER_BUDGET: "passed a memory budget",
-    FAILED: "failed",
-    TOO_SLOW: "gave no batch after the warm-up in time",
-}
+    """The size of the next sample and why it is in the sweep (its phase); None when the
+    sweep is done."""
+    if len(points) >= max_runs(settings):
+        return None
+    sizes = sizes_of(points, settings)
+    by = {s.batch_size: s for s in sizes}
+    best = _best(sizes, settings)
+    last_run = {p.batch_size: i for i, p in enumerate(points)}
+    if settings.auto:
+        new = _proposals(by, settings)
+    else:
+        new = [(size, LISTED) for size in settings.sizes if size not in by]
+    choices = [(0, -1, i, size, phase) for i, (size, phase) in enumerate(new)]
+    choices += [
+        (len(s.samples), last_run[s.batch_size], 0, s.batch_size, s.phase)
+        for s in sizes
+        if _pending(s, settings, best)
+    ]
+    if not choices or (len(choices) == 1 and choices[0][4] == REFINE):
+        # The midpoint takes turns with the best (and with the precision samples of its
+        # rival), least recently sampled first, rather than running back to back: the two
+        # are compared under the same load.
+        lone = {c[3] for c in choices}
+        partners = set(_imprecise(by, settings))
+        fine = eligible(sizes, settings.margin)[0]
+        other = best_of([z for z in fine if z.batch_size not in lone])
+        if (
+            lone
+            and other is not None
+            and len(other.samples) < settings.max_samples
+            and _extra_left(by, settings)
+        ):
+            partners.add(other.batch_size)
+        choices = [(0, *c[1:]) for c in choices] + [
+            (0, last_run[size], 0, size, by[size].phase) for size in sorted(partners - lone)
+        ]
+    if not choices:
+        return None
+    _, _, _, size, phase = min(choices)
+    return size, phase

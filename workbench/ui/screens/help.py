@@ -30,8 +30,9 @@ HELP = """\
   t           tuning: items/s and peak private memory of the pipeline
               against batch size (log2), from its recorded runs and
               sweeps; ★ the best within the budget, a uses it
-  w           sweep the batch size of the selected pipeline: each size
-              in its own run; a applies the recommended size
+  w           sweep the batch size of the selected pipeline: short
+              runs, interleaved, 3 or more a size, medians with their
+              noise (±); a applies the recommended size
   k           time the selected kernel set: table and log-log plot
   l           (stage table) profile the selected stage line by line,
               then unprofiled for the cost of looking; there t sorts

@@ -26,14 +26,10 @@ from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from workbench.engine.protocol import Progress
 from workbench.engine.session import RunState, throughput
+from workbench.engine.sweep.answer import Answer, recommend
+from workbench.engine.sweep.points import SweepPoint, SweepSettings, max_runs
 from workbench.engine.sweep.run import SweepResult, run_sweep
-from workbench.engine.sweep.search import (
-    Answer,
-    SweepPoint,
-    SweepSettings,
-    full_sweep_runs,
-    recommend,
-)
+from workbench.engine.sweep.stats import SizeResult
 from workbench.errors import UserError
 from workbench.ui.widgets.run_progress import preparing
 from workbench.units import format_rate, format_seconds
@@ -43,7 +39,8 @@ from workbench.views.sweep import (
     answer_text,
     curve,
     notes,
-    point_cells,
+    size_cells,
+    sizes_for,
     sweep_header,
 )
 from workbench.views.text import user_text
@@ -128,7 +125,7 @@ class SweepScreen(Screen[None]):
 
         target: str
         batch_size: int
-        point: SweepPoint
+        point: SizeResult  # the size with its samples
 
     def __init__(
         self,
@@ -223,7 +220,7 @@ class SweepScreen(Screen[None]):
         table = self.query_one("#sweep-points", DataTable)
         if self.running and self.running[0] == msg.size and RUNNING_KEY in table.rows:
             table.update_cell(RUNNING_KEY, "items/s", format_rate(msg.items_per_s))
-            table.update_cell(RUNNING_KEY, "measured", format_seconds(msg.elapsed_s))
+            table.update_cell(RUNNING_KEY, "outcome", f"● {format_seconds(msg.elapsed_s)}")
         self._show_progress(msg.preparing)
 
     def on_sweep_screen_point_measured(self, msg: PointMeasured) -> None:
@@ -256,10 +253,11 @@ class SweepScreen(Screen[None]):
             self._columns(True)
         table = self.query_one("#sweep-points", DataTable)
         table.clear()
-        rates = [p.items_per_s for p in self.points if p.items_per_s]
+        sizes = sizes_for(self.points, self.answer, self.settings)
+        rates = [z.items_per_s for z in sizes if z.items_per_s]
         best = max(rates) if rates else None
-        for i, p in enumerate(self.points):
-            cells = point_cells(p, best, self.answer)
+        for i, z in enumerate(sizes):  # one row per size, its samples folded
+            cells = size_cells(z, best, self.answer)
             table.add_row(*[cells[c] for c in self._keep], key=f"p{i}")
         if self.running is not None:
             size, phase = self.running
@@ -271,7 +269,7 @@ class SweepScreen(Screen[None]):
         plot.answer = self.answer
         self._show_progress(None)
         self.query_one("#sweep-notes", Static).update(
-            user_text("\n".join(notes(self.points, self.answer)), newlines=True)
+            user_text("\n".join(notes(sizes, self.answer)), newlines=True)
         )
         self._show_answer()
 
@@ -279,8 +277,8 @@ class SweepScreen(Screen[None]):
         """How far the sweep is (runs done of those it will run at most) and, while a run's
         factory prepares its data, what it prepares."""
         done = len(self.points)
-        total = len(self.settings.sizes) if self.settings.sizes else full_sweep_runs(self.settings)
-        at_most = "" if self.settings.sizes else "at most "
+        total = max_runs(self.settings)
+        at_most = "at most "
         over = self.result is not None or self.error is not None
         text = Text(f"{done} of {at_most}{total} runs done")
         if over:
