@@ -121,11 +121,6 @@ class GpuSection(JsonForm):
     interval_s: float = 0.5
     error: str | None = None
 
-    @property
-    def in_use(self) -> bool:
-        """Whether the run uses a GPU (figures to show rather than a state)."""
-        return self.state is None
-
     def used_devices(self) -> list[GpuDevice]:
         """The devices this run uses: with torch's figures or memory of its processes."""
         return [d for d in self.devices if d.allocated_bytes is not None or d.process_bytes]

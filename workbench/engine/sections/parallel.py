@@ -199,7 +199,8 @@ class ParallelSection(JsonForm):
 
 
 class ParallelSampler(SectionSampler):
-    """Section "parallel": ``backend``, ``scheduler`` and one dict per parallel stage."""
+    """Section "parallel" (``ParallelSection``): the backend, and each parallel stage's
+    figures, read from the stages' own counters."""
 
     name = section = "parallel"
 
