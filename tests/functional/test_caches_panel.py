@@ -171,3 +171,15 @@ def test_clearing_a_live_run_goes_through_its_control_folder(tmp_path: Path) -> 
             assert app.finished[0].ok and "400 entries" in status(panel)
 
     asyncio.run(scenario())
+
+
+def test_caches_that_could_not_be_read_say_why() -> None:
+    async def scenario() -> None:
+        app = PanelApp()
+        async with app.run_test(size=(80, 12)) as pilot:
+            panel = app.query_one(CachesPanel)
+            panel.update_section(None, "TypeError: cache_info() [/x] broke")
+            await pilot.pause()
+            assert status(panel) == "caches not shown: TypeError: cache_info() [/x] broke"
+
+    asyncio.run(scenario())

@@ -215,3 +215,28 @@ def test_resources_panel_from_a_real_run(tmp_path: Path) -> None:
             assert any(label.startswith("write ×") for _, label in shown)
 
     asyncio.run(scenario())
+
+
+def test_a_section_that_could_not_be_read_says_why() -> None:
+    """A sampler that failed in the run: the panels say why, as text (not markup)."""
+
+    async def scenario() -> None:
+        gpu, resources = GpuPanel(), ResourcesPanel()
+
+        class TwoPanels(App[None]):
+            def compose(self) -> ComposeResult:
+                yield gpu
+                yield resources
+
+        async with TwoPanels().run_test(size=(60, 20)) as pilot:
+            gpu.update_section(None, "RuntimeError: NVML went away [/x]")
+            resources.update_section(None, "ValueError: bad record [/x]")
+            await pilot.pause()
+            assert text_of(gpu, "#gpu-figures") == (
+                "GPU figures not shown: RuntimeError: NVML went away [/x]"
+            )
+            assert text_of(resources, "#resources-summary") == (
+                "contexts not shown: ValueError: bad record [/x]"
+            )
+
+    asyncio.run(scenario())

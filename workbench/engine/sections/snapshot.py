@@ -66,6 +66,10 @@ class SnapshotSections:
             if f.name != "unavailable" and getattr(self, f.name) is not None
         }
 
+    def why_unavailable(self, section: str) -> str | None:
+        """Why the section called ``section`` could not be read, or None if it could."""
+        return self.unavailable.get(section)
+
     def is_empty(self) -> bool:
         """Whether there is no section at all, not even an unavailable one."""
         return not self.unavailable and not self.present()

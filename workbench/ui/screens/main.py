@@ -188,9 +188,10 @@ class MainScreen(Screen[None]):
             sections = snap.sections if snap is not None else SnapshotSections()
             caches = self.query_one(CachesPanel)
             had_caches = caches.selected_name() is not None
-            caches.update_section(sections.caches)
-            self.query_one(GpuPanel).update_section(sections.gpu)
-            self.query_one(ResourcesPanel).update_section(sections.contexts)
+            why = sections.why_unavailable
+            caches.update_section(sections.caches, why("caches"))
+            self.query_one(GpuPanel).update_section(sections.gpu, why("gpu"))
+            self.query_one(ResourcesPanel).update_section(sections.contexts, why("contexts"))
             self._show_parallel(sections.parallel)
         if had_caches != (caches.selected_name() is not None):
             self.refresh_bindings()  # "c Clear cache" comes and goes with the caches

@@ -186,8 +186,9 @@ class CachesPanel(Vertical):
         return True
 
     # ---- feeding ------------------------------------------------------------------------
-    def update_section(self, data: CachesSection | None) -> None:
-        """Show the ``caches`` section of the latest snapshot (None: nothing yet)."""
+    def update_section(self, data: CachesSection | None, why: str | None = None) -> None:
+        """Show the ``caches`` section of the latest snapshot (None: nothing yet; ``why``:
+        the reason it could not be read, when it could not)."""
         self.section = data
         rows = data.caches if data is not None else ()
         table = self.query_one(DataTable)
@@ -209,7 +210,9 @@ class CachesPanel(Vertical):
         self._check_served()
         if self._pending or monotonic() < self._note_until:
             return
-        if not rows:
+        if data is None and why:
+            self._status(f"caches not shown: {why}")
+        elif not rows:
             self._status("no caches seen in this run" if data is not None else "no caches seen yet")
         else:
             self._status(self._summary(rows))

@@ -14,6 +14,7 @@ from textual.widgets import Sparkline, Static
 
 from workbench.engine.sections.gpu import GpuSection
 from workbench.units import format_bytes
+from workbench.views.text import user_text
 
 #: GPU samples kept for the sparkline (at one sample every 0.5 s: two minutes).
 HISTORY = 240
@@ -77,10 +78,15 @@ class GpuPanel(Vertical):
         self._last_sample = None
         self.update_section(None)
 
-    def update_section(self, data: GpuSection | None) -> None:
-        """Show the latest "gpu" section (None: no run, or a run that sent none)."""
+    def update_section(self, data: GpuSection | None, why: str | None = None) -> None:
+        """Show the latest "gpu" section (None: no run, or a run that sent none; ``why``:
+        the reason it could not be read)."""
         self.data = data
-        self.query_one("#gpu-figures", Static).update(figures_text(data))
+        figures = self.query_one("#gpu-figures", Static)
+        if data is None and why:
+            figures.update(user_text(f"GPU figures not shown: {why}", "yellow"))
+        else:
+            figures.update(figures_text(data))
         if data is not None and data.samples != self._last_sample:
             self._last_sample = data.samples
             value = series_value(data)

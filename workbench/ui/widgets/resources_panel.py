@@ -99,11 +99,14 @@ class ResourcesPanel(Vertical):
         self._not_shown = 0
         self.query_one("#resources-summary", Static).update("no run yet")
 
-    def update_section(self, data: ContextsSection | None) -> None:
-        """Add the new records of a "contexts" section and relabel the changed ones."""
+    def update_section(self, data: ContextsSection | None, why: str | None = None) -> None:
+        """Add the new records of a "contexts" section and relabel the changed ones
+        (``why``: the reason the section could not be read, when it could not)."""
         summary = self.query_one("#resources-summary", Static)
         if data is None:
-            if not self._node_of:
+            if why:
+                summary.update(user_text(f"contexts not shown: {why}", "yellow"))
+            elif not self._node_of:
                 summary.update("no run yet")
             return
         tree: Tree[int] = self.query_one(Tree)
