@@ -249,3 +249,37 @@ def test_the_end_figures_are_the_last_reading_of_a_tree_that_is_gone() -> None:
     tree.sample(discover=True)
     assert tree.section().processes[0].alive is False
     assert tree.now == last
+
+
+SHORT_SPIKE = """
+import numpy as np
+from workbench import pipeline
+
+
+def spike():
+    held = np.ones(200 * 2**20 // 8)  # 200 MiB touched, then let go, within a few ms
+    del held
+    yield [1]
+
+
+@pipeline
+def short(prep_mib: int = 120):
+    prepared = np.ones(prep_mib * 2**20 // 8)  # data preparation: before the chain
+    del prepared
+    return (spike(),)
+"""
+
+
+def test_a_spike_in_a_chain_shorter_than_a_reading_is_in_the_peak(
+    tmp_path: Path, write_module
+) -> None:
+    """The runner resets its own VmHWM as its chain starts and reports it at its end: the
+    peak holds a spike no reading saw, and the data preparation's peak is told apart."""
+    mod = write_module("short_spike", SHORT_SPIKE)
+    r = pipebench("run", f"{mod}:short", cwd=tmp_path)
+    assert r.code == 0, r.err
+    mem = r.report["memory"]
+    assert mem["rss_peak_bytes"] >= 200 * MIB, mem["rss_peak_bytes"] / MIB
+    assert mem["rss_peak_bytes"] < 320 * MIB  # not the preparation's peak on top
+    assert mem["runner_startup_peak_rss_bytes"] >= 120 * MIB
+    assert (mem["uss_peak_bytes"] or 0) <= mem["rss_peak_bytes"]

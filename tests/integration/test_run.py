@@ -190,3 +190,31 @@ def test_list_defaults_to_the_bundled_examples(tmp_path):
     assert r.code == 0, r.err
     assert "jsonl_tokens.py:jsonl_tokens" in r.out
     assert "numpy_batches.py:numpy_batches_memmap" in r.out
+
+
+SLOW_FACTORY = """
+import time
+from workbench import pipeline
+
+
+def ticks():
+    while True:
+        time.sleep(0.01)
+        yield [1]
+
+
+@pipeline
+def slow_prep():
+    time.sleep(1.5)  # preparing data, longer than the time limit
+    return (ticks(),)
+"""
+
+
+def test_the_time_limit_counts_from_the_chain_not_the_data_preparation(tmp_path, write_module):
+    mod = write_module("slow_prep", SLOW_FACTORY)
+    r = pipebench("run", str(mod), "--max-seconds", "1", cwd=tmp_path)
+    assert r.code == 0, r.err
+    rep = r.report
+    assert rep["status"] == "stopped" and rep["stop_reason"] == "max_seconds"
+    assert not rep["cancelled"] and rep["batches"] > 20  # about 1 s of the chain ran
+    assert 0.9 <= rep["duration_s"] < 2.5

@@ -109,3 +109,89 @@ def test_a_stop_asked_as_the_runner_starts_cancels_it(write_module):
         assert "while the module loaded" in (rep["message"] or ""), rep["message"]
         # No Hello came, yet the record says what was asked for.
         assert rep["pipeline"] == "p" and rep["path"] == str(path) and rep["params"] == {}
+
+
+PRODUCER = (
+    HEADER
+    + """
+import multiprocessing
+import queue
+
+
+def produce(out):
+    i = 0
+    while True:
+        out.put([i] * 100_000)  # more than a pipe holds: its feeder thread blocks
+        i += 1
+
+
+def from_queue():
+    q = multiprocessing.get_context("fork").Queue(maxsize=2)
+    producer = multiprocessing.get_context("fork").Process(target=produce, args=(q,), daemon=True)
+    producer.start()
+    try:
+        while True:
+            yield q.get()
+    finally:
+        producer.terminate()  # SIGTERM: without pipebench, this ends it at once
+        producer.join(5)
+
+
+@pipeline
+def queued(batch_size: int = 1):
+    return (from_queue(),)
+"""
+)
+
+
+def test_a_forked_producer_ends_on_terminate_as_without_pipebench(tmp_path, write_module):
+    """The runner's stop handler is not inherited by the processes the pipeline forks: the
+    producer's terminate() ends it, and the run stops, not killed after the grace."""
+    from tests.integration.helpers import pipebench
+
+    path = write_module("producer_mod", PRODUCER)
+    start = time.monotonic()
+    r = pipebench("run", str(path), "--max-seconds", "1", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert r.report["status"] == "stopped" and "killed" not in r.report["message"], r.report
+    assert time.monotonic() - start < 3.5  # the 3 s grace was not needed
+
+
+HANDLERS = (
+    HEADER
+    + """
+import multiprocessing
+import signal
+
+
+def check(out):
+    ok = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ok = ok and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    out.put(ok)
+
+
+def forked():
+    q = multiprocessing.get_context("fork").Queue()
+    p = multiprocessing.get_context("fork").Process(target=check, args=(q,))
+    p.start()
+    print("DEFAULT HANDLERS", q.get(timeout=30), flush=True)
+    p.join()
+    yield [1]
+
+
+@pipeline
+def handlers(batch_size: int = 1):
+    return (forked(),)
+"""
+)
+
+
+def test_processes_the_pipeline_forks_have_the_default_signal_handlers(tmp_path, write_module):
+    from tests.integration.helpers import pipebench
+
+    path = write_module("handlers_mod", HANDLERS)
+    r = pipebench("run", str(path), cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert any("DEFAULT HANDLERS True" in line for line in r.report["log_tail"]), r.report[
+        "log_tail"
+    ]

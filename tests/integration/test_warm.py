@@ -101,3 +101,41 @@ def test_python_threads_at_import_mean_a_cold_start_said_so(write_module: Any) -
     assert state.status == "finished"
     said = notes(state)
     assert any("started cold" in n and "poller" in n for n in said), said
+
+
+TWO_PIPELINES = """
+from workbench import pipeline
+
+
+def numbers(n):
+    for i in range(n):
+        yield [i] * 8
+
+
+@pipeline
+def light(batch_size: int = 8, n: int = 200):
+    return (numbers(n),)
+
+
+@pipeline(requires=["torch"])
+def heavy(batch_size: int = 8, n: int = 200):
+    import torch
+
+    return numbers(n), lambda it: (torch.tensor(b) for b in it)
+"""
+
+
+def test_a_warm_run_holds_the_memory_of_a_cold_run_of_its_pipeline(write_module: Any) -> None:
+    """The warm server of ``light`` does not import what ``heavy`` requires (torch, over
+    100 MiB): a forked ``light`` run starts with the memory a cold one has."""
+    path = write_module("two_pipes", TWO_PIPELINES)
+    target = f"{path}:light"
+    cold, _ = run(target)
+    run(target, warm=True)
+    ready(target)
+    warm, _ = run(target, warm=True)
+    assert warm.hello is not None and cold.hello is not None
+    assert warm.hello.pid != cold.hello.pid and not notes(warm)  # forked, in fact
+    cold_start = report(cold)["memory"]["private_start_bytes"]
+    warm_start = report(warm)["memory"]["private_start_bytes"]
+    assert abs(warm_start - cold_start) < 20 * 2**20, (cold_start, warm_start)

@@ -221,3 +221,11 @@ def test_memory_never_read_is_not_measured_not_zero() -> None:
     state = fold(HELLO, dataclasses.replace(snap(1.0, 1000), memory=unread))
     rep = report(state)
     assert rep["memory"] is None and rep["cpu_s"] is None
+
+
+def test_a_chain_that_finished_before_the_stop_reached_it_was_not_stopped() -> None:
+    """The time limit was asked for as the chain ran out by itself: the child says
+    finished, so the report says finished, with no stop reason beside it."""
+    state = fold(HELLO, snap(1.0, 1000), Finished("finished"), Exited(0, stop_reason="max_seconds"))
+    rep = report(state)
+    assert rep["status"] == "finished" and rep["stop_reason"] is None

@@ -13,6 +13,7 @@ from rich.console import Console
 from workbench.cli.sweep import progress_line
 from workbench.engine import records
 from workbench.engine.protocol import Progress
+from workbench.engine.records import is_cancelled
 from workbench.engine.session import RunState
 from workbench.engine.sweep.run import SweepResult, SweepState
 from workbench.engine.sweep.search import GROW, OK, SweepPoint, SweepSettings
@@ -21,7 +22,7 @@ from workbench.ui.widgets.caches_panel import fit_columns
 from workbench.ui.widgets.runs_table import record_cells, record_status
 from workbench.views.caches import cells
 from workbench.views.catalog import import_error_text, import_fix
-from workbench.views.tuning import is_cancelled, tuning, tuning_title, tuning_view
+from workbench.views.tuning import tuning, tuning_title, tuning_view
 
 MiB = 2**20
 
@@ -239,14 +240,14 @@ def test_a_records_json_on_disk_round_trips(tmp_path: Path) -> None:
 
 
 def test_the_headless_sweep_line_says_runs_done_and_the_run_going() -> None:
-    settings = SweepSettings(min_size=64, max_size=1024)  # at most 5 runs
+    settings = SweepSettings(min_size=64, max_size=1024)  # 5 sizes, 3 runs each at most
     result = SweepResult("s", "m.py:p", settings, 0.0)
     result.points.append(SweepPoint(64, GROW, OK, "stopped", 1000.0))
     run = RunState("m.py:p", options={"size": 128}, progress=Progress("writing", 3, 10, "rows"))
     line = text(progress_line(settings, SweepState(result, run), 12.5), width=100)
-    assert "1/≤5 runs" in line and "━" in line and "12.5 s" in line
+    assert "1/≤15 runs" in line and "━" in line and "12.5 s" in line
     assert "batch_size=128: writing: 3 of 10 rows (30%)" in line
-    listed = SweepSettings(sizes=(8, 16))
-    assert "0/2 runs" in text(
+    listed = SweepSettings(sizes=(8, 16))  # up to max_samples (5) runs each
+    assert "0/≤10 runs" in text(
         progress_line(listed, SweepState(SweepResult("s", "t", listed, 0.0)), 1.0)
     )

@@ -60,7 +60,7 @@ from workbench.engine.protocol import (
 )
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
-from workbench.engine.sections.memory import own_memory
+from workbench.engine.sections.memory import chain_start_memory, own_peak_rss
 from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.errors import StopRun, UserError
 
@@ -376,7 +376,7 @@ class Run:
             try:
                 chain = self.build(pipe, params)
                 self.block.phase = probe.RUNNING_PHASE
-                self.outbox.post(Started(own_memory()))
+                self.outbox.post(Started(*chain_start_memory()))
                 self.drive(chain)
             finally:
                 self.running = False
@@ -414,9 +414,12 @@ class Run:
             status = BUDGET_EXCEEDED if stopped_by == "memory_budget" else STOPPED
             message = self.stop_message(stopped_by)
             if self.clock is None:
-                message += " (before the first batch, while the pipeline's factory ran)"
+                message += " (before the first batch, while the pipeline's factory ran"
+                if stopped_by == "max_seconds":  # see runner.LOAD_ALLOWANCE_S
+                    message += ", which the limit gives 120 s more"
+                message += ")"
         self.block.phase = probe.DONE_PHASE
-        self.outbox.post(Finished(status, stopped_by, message))
+        self.outbox.post(Finished(status, stopped_by, message, own_peak_rss()))
         return code
 
     def stop_message(self, reason: str) -> str:
@@ -538,6 +541,15 @@ def _mode_main(mode: str, cfg: RunConfig, outbox: Outbox, block: probe.Block) ->
     raise ValueError(f"unknown runner mode {mode!r}")
 
 
+def _default_signals() -> None:
+    """In a process the pipeline forks (a multiprocessing producer, a DataLoader worker):
+    SIGINT and SIGTERM do what they do without pipebench. Inherited, the runner's stop
+    handler made ``terminate()`` raise a stop there instead of ending it, and its exit
+    could then wait forever on a full queue."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     """Run what ``cfg`` asks in this process, its module imported already or not (a warm
     runner was forked from a process that imported it); returns the exit code."""
@@ -553,6 +565,7 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     progress.set_sink(lambda what, done, total, unit: outbox.post(
         Progress(what, done, total, unit)))  # fmt: skip
     _record_roles(block)
+    os.register_at_fork(after_in_child=_default_signals)
     try:
         if cfg.mode != "pipeline":
             if cfg.mode == "kernels":  # it takes SIGINT as KeyboardInterrupt, from now on

@@ -77,6 +77,9 @@ class Started:
     Consumed by the runner handle."""
 
     memory: dict[str, int | None]
+    #: The runner's RSS high-water mark before the chain (import and data preparation,
+    #: VmHWM read just before the runner reset it to cover the chain only), bytes.
+    startup_peak_rss_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,9 @@ class Finished:
     status: str
     reason: str | None = None  # "user", "max_batches", "max_seconds", "memory_budget"
     message: str | None = None
+    #: The runner's own RSS high-water mark at its end (VmHWM, reset at the chain's start):
+    #: its peak over the chain even where the run was too short for the parent's readings.
+    peak_rss_bytes: int | None = None
 
 
 @dataclass(frozen=True)

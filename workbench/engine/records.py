@@ -22,7 +22,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -401,3 +401,16 @@ def load_runs(pipeline: str | None = None, path: str | None = None) -> list[dict
         if (pipeline is None or rec.get("pipeline") == pipeline)
         and (path is None or rec.get("path") == path)
     ]
+
+
+def is_cancelled(rec: Mapping[str, Any]) -> bool:
+    """Whether a run record is of a run cancelled before its first batch: no result."""
+    if "cancelled" in rec:
+        return bool(rec.get("cancelled"))
+    return rec.get("status") == "stopped" and not rec.get("items") and not rec.get("batches")
+
+
+def is_result(rec: Mapping[str, Any]) -> bool:
+    """Whether a run record holds a throughput to compare: finished, or stopped after its
+    first batch."""
+    return rec.get("status") in ("finished", "stopped") and not is_cancelled(rec)

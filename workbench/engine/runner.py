@@ -74,6 +74,9 @@ DISCOVER_EVERY = 5
 #: ``BUDGET_SETTLE_S`` later it is still rising or still above this factor.
 BUDGET_KILL_FACTOR = 1.1
 BUDGET_SETTLE_S = 0.5
+#: ``max_seconds`` counts from the chain's start; before it (the module's import, the
+#: pipeline's factory preparing its data) the run has this much more.
+LOAD_ALLOWANCE_S = 120.0
 #: A stop not taken yet is signalled again this often until the grace period ends.
 REINTERRUPT_S = 0.25
 
@@ -371,10 +374,15 @@ class RunHandle:
                     continue
                 if isinstance(ev, Started):
                     if self.tree is not None and ev.memory:
-                        self.tree.runner_start(MemoryTotals(**ev.memory))  # type: ignore[arg-type]
+                        self.tree.runner_start(
+                            MemoryTotals(**ev.memory),  # type: ignore[arg-type]
+                            ev.startup_peak_rss_bytes,
+                        )
                     continue
                 if isinstance(ev, Finished):
                     self._finished = True
+                    if self.tree is not None:
+                        self.tree.runner_peak_rss = ev.peak_rss_bytes
                 self.events.put(ev)
         proc = self.proc
         if proc is not None and not self._finished and _still_running(proc, 0.5):
@@ -446,10 +454,12 @@ class RunHandle:
                         self._kill("memory_budget")
                 fast = fast or measure >= 0.75 * budget
                 last = measure
-            # ---- the time limit (from the chain's start; from the spawn until it starts)
+            # ---- the time limit: the chain's; its import and data preparation get more
             if opts.max_seconds is not None:
-                since = self._chain_at if self._chain_at is not None else self.started_at
-                if now - since >= opts.max_seconds:
+                if self._chain_at is not None:
+                    if now - self._chain_at >= opts.max_seconds:
+                        self.stop("max_seconds")
+                elif now - self.started_at >= opts.max_seconds + LOAD_ALLOWANCE_S:
                     self.stop("max_seconds")
             self._interrupt_again(now)
             # ---- snapshots
@@ -477,10 +487,16 @@ class RunHandle:
         who = tree.heaviest() if len(tree.procs) > 1 else None
         most = f"; most in the {who[0]}: {format_bytes(who[1])}" if who else ""
         reading = self.block.read()
-        at = f" at batch {reading.batches[-1]:,}" if reading is not None else " before the run"
+        at = (
+            f" at batch {reading.batches[-1]:,}"
+            if reading is not None
+            else " before the chain started (the import or the data preparation)"
+        )
+        held, budget = format_bytes(measure), format_bytes(self.options.memory_budget)
+        if held == budget:  # just past it: enough digits to see that it is past
+            held, budget = (f"{v / 2**20:,.2f} MiB" for v in (measure, self.options.memory_budget))
         return (
-            f"{self.options.budget_on} memory {format_bytes(measure)} passed the memory budget "
-            f"of {format_bytes(self.options.memory_budget)}{at}{most}"
+            f"{self.options.budget_on} memory {held} passed the memory budget of {budget}{at}{most}"
         )
 
     def _end_descendants(self) -> list[str]:

@@ -35,6 +35,7 @@ from workbench.engine.protocol import (
     CRASHED,
     FAILED,
     FINAL_STATUSES,
+    FINISHED,
     STOPPED,
     Event,
     Exited,
@@ -257,13 +258,9 @@ def apply(state: RunState, event: Event) -> RunState:
             said = event.crash or (event.stderr_tail[-1] if event.stderr_tail else None)
             if said:
                 message = f"{message}; it said: {printable(said, limit=300)}"
-        return replace(
-            state,
-            exited=event,
-            status=status,
-            message=message,
-            stop_reason=state.stop_reason or event.stop_reason,
-        )
+        # A chain that finished by itself before a stop reached it was not stopped.
+        reason = None if status == FINISHED else state.stop_reason or event.stop_reason
+        return replace(state, exited=event, status=status, message=message, stop_reason=reason)
     return state
 
 

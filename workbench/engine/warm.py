@@ -8,7 +8,10 @@ and its counter block over a Unix socket (``SCM_RIGHTS``), and runs exactly what
 runner runs after its import (``child.run_config``), so what is measured is the same. The
 server reports each child's pid and, when it ends, its exit status.
 
-A server is kept per module and renewed when the module's file changes. Forking is refused,
+A server is kept per pipeline (its module, and only what that pipeline ``requires``, so that a
+runner forked from it holds the memory a cold runner of the pipeline would) and renewed when
+the module's file changes. The first run of a pipeline starts cold while its server starts
+beside it. Forking is refused,
 and the run started cold with a note saying why, when importing the module left the server
 unsafe to fork: CUDA initialised, or Python threads started (a fork keeps only the thread
 that forks, and a lock another thread held stays held; the native pools of BLAS, OpenMP and
@@ -70,12 +73,17 @@ def serve(sock: socket.socket, target: str) -> int:
         parsed = parse_target(target)
         time_lru_cache_misses(parsed)
         module = load_module(parsed)
-        # What the pipelines declare they need (``requires=["torch"]``) is what their
-        # factories import: import it here once too, or every run would wait for it.
-        for pipe in find_pipelines(module).values():
-            for name in pipe.requires:
-                with contextlib.suppress(Exception):
-                    importlib.import_module(name)
+        # What this pipeline declares it needs (``requires=["torch"]``) is what its factory
+        # imports: import it here once too, or every run would wait for it. Only this
+        # pipeline's: a runner forked from here holds what a cold runner of the same
+        # pipeline would import, and so measures the same memory.
+        pipes = find_pipelines(module)
+        pipe = pipes.get(parsed.name) if parsed.name else None
+        if pipe is None and len(pipes) == 1:
+            pipe = next(iter(pipes.values()))
+        for name in pipe.requires if pipe is not None else ():
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
     except BaseException as exc:  # noqa: BLE001 - the cold runner says it properly
         _send(sock, {"error": getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"})
         return 0
@@ -185,7 +193,7 @@ class ForkedProcess:
 
 
 class WarmServer:
-    """One server process for one module; ``fork()`` runs a child from it."""
+    """One server process for one pipeline (its module imported, and what it requires); ``fork()`` runs a child from it."""
 
     def __init__(self, target: str, key: tuple[Any, ...]):
         self.target = target
@@ -294,7 +302,7 @@ class WarmPool:
         module = target.rpartition(":")[0] if ":" in target else target
         key = (module, _mtime(module, cwd), cwd)
         with self._lock:
-            server = self._servers.get(module)
+            server = self._servers.get(target)  # one per pipeline: see ``serve``
             # A server that said the module is unsafe to fork or fails to import is kept (for
             # this version of the file) so that each run learns it without importing again.
             gone = server is not None and server.ready.is_set() and server.proc.poll() is not None
@@ -304,7 +312,7 @@ class WarmPool:
                 server = None
             if server is None:
                 server = WarmServer(target, key)
-                self._servers[module] = server
+                self._servers[target] = server
         if wait and not server.ready.wait(READY_TIMEOUT_S):
             raise OSError("the warm server did not get ready in time")
         return server if server.ready.is_set() else None

@@ -48,9 +48,16 @@ def sweep(app: PipebenchApp) -> None:
     st = app.settings.get(info.target, PipelineSettings())
     params = {k: v for k, v in st.params.items() if k != "batch_size"}
     settings = SweepSettings(params=params, memory_budget=st.memory_budget)
+
+    def closed(_result: object) -> None:
+        # The sweep's runs are recorded: the runs table lists them at once.
+        shown = app.selected
+        if shown is not None and shown.pipeline is not None:
+            app.load_records(shown.pipeline.name, shown.module_path)
+
     app.when_idle(
         "the sweep",
-        lambda: app.push_screen(SweepScreen(info.target, settings, title=item.name)),
+        lambda: app.push_screen(SweepScreen(info.target, settings, title=item.name), closed),
     )
 
 
@@ -132,11 +139,8 @@ def profile_stage(app: PipebenchApp, msg: StageTable.ProfileRequested) -> None:
 # ---- compare --------------------------------------------------------------------------
 def compare_runs(app: PipebenchApp, msg: RunsTable.CompareRequested) -> None:
     """Show the runs marked in the runs table side by side, the first marked as the base."""
-    table = app.main.query_one(RunsTable)
-    number = {run_id: n for n, run_id in enumerate(table.records, start=1)}
     names = ", ".join(
-        f"{LETTERS[i]} = run {number.get(str(r.get('run_id')), '?')}"
-        for i, r in enumerate(msg.runs)
+        f"{LETTERS[i]} = run {r.get('_number') or '?'}" for i, r in enumerate(msg.runs)
     )
     app.push_screen(CompareScreen(msg.runs, title=names))
 

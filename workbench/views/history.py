@@ -13,10 +13,11 @@ from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
+from workbench.engine.records import is_cancelled
 from workbench.units import format_bytes, format_rate, format_seconds
 from workbench.views.text import user_text
 
-STATUS_MARK = {"finished": "✓", "stopped": "■", "budget_exceeded": "▲"}
+STATUS_MARK = {"finished": "✓", "stopped": "■", "cancelled": "■", "budget_exceeded": "▲"}
 STATUS_SHORT = {"budget_exceeded": "budget"}
 
 
@@ -93,8 +94,8 @@ def _history_cells(
     """One run's cells of the history table, by column name."""
     params = dict(rec.get("params") or {})
     batch = params.pop("batch_size", None)
-    status = str(rec.get("status"))
-    style = "green" if status == "finished" else "yellow" if status == "stopped" else "red"
+    status = "cancelled" if is_cancelled(rec) else str(rec.get("status"))
+    style = {"finished": "green", "stopped": "yellow", "cancelled": "dim"}.get(status, "red")
     cells = {
         "#": Text(str(number)),
         "started UTC": Text((rec.get("started_at") or "?")[5:16].replace("T", " ")),

@@ -191,7 +191,14 @@ def cost_text(cost: Cost | None, state: LinesState) -> Text:
         f"{format_rate(cost.baseline_items_per_s)} items/s without {tool}, "
         f"{format_rate(cost.profiled_items_per_s)} items/s with it"
     )
-    if cost.slowdown is not None and cost.slowdown < 1:
+    if cost.slowdown is not None and cost.slowdown < 0.95:
+        text.append(
+            f": the profiled run was {format_count(1 / cost.slowdown)}× faster, so the two "
+            "runs differ by more than what looking costs (the machine's load, caches "
+            "warming): run it again",
+            style="bold yellow",
+        )
+    elif cost.slowdown is not None and cost.slowdown < 1:
         text.append(": no slowdown to see (within the run-to-run noise)", style="bold")
     elif cost.slowdown is not None:
         text.append(f": {format_count(cost.slowdown)}× slower", style="bold")

@@ -74,17 +74,24 @@ def source_line(mem: MemorySection) -> Text:
     """Where the figures come from and how often, and the kernel's own high-water mark."""
     rate = 1 / mem.interval_s if mem.interval_s else 0
     hwm = (
-        f"; the runner's own RSS high-water mark (the kernel's VmHWM): "
+        f"; the runner's own RSS high-water mark over the chain (the kernel's VmHWM): "
         f"{format_bytes(mem.runner_hwm)}"
         if mem.runner_hwm is not None
         else ""
     )
+    startup = (
+        f"; before the chain (import and data preparation, not in the figures above) the "
+        f"runner's RSS peaked at {format_bytes(mem.runner_startup_peak)}"
+        if mem.runner_startup_peak is not None
+        else ""
+    )
     budget = f"; budget {format_bytes(mem.budget)} of {mem.budget_on} memory" if mem.budget else ""
+    faster = " (every 2 ms near the budget)" if mem.budget else ""
     return Text(
         f"memory of the run's {len(mem.processes)} process"
         f"{'' if len(mem.processes) == 1 else 'es'}, read by pipebench from /proc "
-        f"{rate:.0f} times a second ({mem.samples} samples since the runner started)"
-        f"{hwm}{budget}",
+        f"{rate:.0f} times a second{faster} ({mem.samples} readings since the runner started)"
+        f"{hwm}{startup}{budget}",
         style="dim",
     )
 

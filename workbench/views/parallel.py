@@ -156,10 +156,14 @@ def parallel_view(data: ParallelSection | None) -> Group | None:
     for s in stages:
         note = user_text(s.stage, "bold")
         startup = s.startup_s
-        note.append(
+        serial = (
             f": serial {format_rate_or_dash(s.serial_items_per_s)} items/s over its first "
             f"{s.serial_batches} batches ({s.serial_where or 'main thread'}); "
-            f"waited {format_seconds(s.wait_s)}"
+            if s.serial_batches
+            else ": no serial measure (it ended before its first batches); "
+        )
+        note.append(
+            f"{serial}waited {format_seconds(s.wait_s)}"
             + (f" ({format_seconds(startup)} for the first result)" if startup is not None else "")
         )
         if s.open_s and s.open_s >= 0.05:
@@ -182,14 +186,16 @@ def parallel_view(data: ParallelSection | None) -> Group | None:
             f", peak RSS {format_bytes(group.peak_rss_bytes)} (read from /proc by pipebench)"
         )
         parts.append(line)
+    dask = any(s.backend == "dask" for s in data.stages)
     parts.append(
         Text(
             "items/s and busy from the first parallel result on (start-up excluded); "
-            "efficiency = speedup / workers; busy = worker time / (workers x time); "
-            "worker memory: the process's RSS as the Dask scheduler last heard it",
+            "efficiency = speedup / workers; busy = worker time / (workers x time)"
+            + ("; worker memory: the process's RSS as the Dask scheduler last heard it"
+               if dask else ""),
             style="dim",
         )
-    )
+    )  # fmt: skip
     if data.problem:
         parts.append(user_text(f"! {data.problem}", "bold"))
     return Group(*parts)

@@ -127,7 +127,7 @@ def progress_text(p: Progress) -> Text:
     return out
 
 
-def status_line(state: RunState, record: str | None = None) -> Text:
+def status_line(state: RunState) -> Text:
     t = Text()
     t.append(f"{state.status}", style=STATUS_STYLE.get(state.status, ""))
     if state.snapshot is None and state.progress is not None and not state.ended:
@@ -156,9 +156,14 @@ def status_line(state: RunState, record: str | None = None) -> Text:
     if ended:
         t.append(f"\nended {len(ended)} process(es) the run left behind: ", style="yellow")
         t.append_text(user_text(", ".join(ended), "yellow"))
-    if record:
-        t.append("\nrecord: ", style="dim")
-        t.append_text(user_text(record, "dim"))
+    return t
+
+
+def record_line(record: str) -> Text:
+    """Where the run's record is: one line, never folded inside the path (a terminal wraps
+    a long one; copied, it is whole)."""
+    t = Text("record: ", style="dim", no_wrap=True, overflow="ignore")
+    t.append_text(user_text(record, "dim"))
     return t
 
 
@@ -208,8 +213,10 @@ def run_view(state: RunState, record: str | None = None, width: int = 120) -> Gr
         stage_table(state),
         *section_views(state),
         memory_view(state.snapshot.memory if state.snapshot else None, width),
-        status_line(state, record),
+        status_line(state),
     ]
+    if record:
+        parts.append(record_line(record))
     return Group(*parts)
 
 

@@ -27,25 +27,13 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from workbench.engine.records import is_cancelled, is_result
 from workbench.units import format_bytes, format_rate
 from workbench.views.curve import chart
 from workbench.views.text import user_text
 
 #: Statuses whose run says nothing of the size's throughput but that it failed there.
 FAILED_STATUSES = ("failed", "crashed", "budget_exceeded")
-
-
-def is_cancelled(rec: Mapping[str, Any]) -> bool:
-    """Whether a run record is of a run cancelled before its first batch: no result."""
-    if "cancelled" in rec:
-        return bool(rec.get("cancelled"))
-    return rec.get("status") == "stopped" and not rec.get("items") and not rec.get("batches")
-
-
-def is_result(rec: Mapping[str, Any]) -> bool:
-    """Whether a run record holds a throughput to compare: finished, or stopped after its
-    first batch."""
-    return rec.get("status") in ("finished", "stopped") and not is_cancelled(rec)
 
 
 def _batch_size(params: Any) -> int | None:

@@ -139,6 +139,8 @@ class MemorySection:
     samples: int = 0
     interval_s: float = 0.05
     runner_hwm: int | None = None  # VmHWM of the runner, reset when its chain started
+    #: The runner's RSS peak before its chain: import and data preparation (VmHWM then).
+    runner_startup_peak: int | None = None
     budget: int | None = None
     budget_on: str = "private"
     source: str = "/proc (parent)"
@@ -173,6 +175,7 @@ class MemorySection:
             "samples": self.samples,
             "interval_s": self.interval_s,
             "runner_hwm_bytes": self.runner_hwm,
+            "runner_startup_peak_rss_bytes": self.runner_startup_peak,
             "budget_bytes": self.budget,
             "budget_on": self.budget_on,
             "source": self.source,
@@ -193,6 +196,7 @@ class MemorySection:
             int(d.get("samples") or 0),
             float(d.get("interval_s") or 0.05),
             d.get("runner_hwm_bytes"),
+            d.get("runner_startup_peak_rss_bytes"),
             d.get("budget_bytes"),
             str(d.get("budget_on") or "private"),
             str(d.get("source") or ""),
@@ -278,18 +282,28 @@ def read_rollup(pid: int) -> tuple[int, int] | None:
     return f.get("pc", 0) + f.get("pd", 0) + f.get("ph", 0), f["pss"]
 
 
-def own_memory() -> dict[str, int | None]:
-    """This process's memory now (``MemoryTotals`` fields, bytes; ``{}`` if unreadable):
-    what the runner sends as ``protocol.Started`` before its chain's first ``next()``."""
+def chain_start_memory() -> tuple[dict[str, int | None], int | None]:
+    """This process's memory now (``MemoryTotals`` fields, bytes; ``{}`` if unreadable) and
+    its RSS high-water mark so far, which is then reset so that it covers what follows
+    only: what the runner sends as ``protocol.Started`` before its chain's first
+    ``next()``."""
     pid = os.getpid()
     st = read_status(pid)
     if not st or "rss" not in st:
-        return {}
+        return {}, None
+    startup_peak = st.get("hwm")
+    clear_hwm(pid)
     uss, pss = read_rollup(pid) or (None, None)
     return {
         "rss": st["rss"], "anon": st.get("anon", 0), "file": st.get("file", 0),
         "shmem": st.get("shmem", 0), "uss": uss, "pss": pss,
-    }  # fmt: skip
+    }, startup_peak  # fmt: skip
+
+
+def own_peak_rss() -> int | None:
+    """This process's RSS high-water mark (VmHWM), bytes; None if unreadable."""
+    st = read_status(os.getpid())
+    return st.get("hwm") if st else None
 
 
 def children(pid: int) -> list[int]:
@@ -393,6 +407,10 @@ class TreeSampler:
         self.budget_killed_ns: int | None = None
         self.budget_at_kill: int | None = None
         self.started = False  # mark_start() was called
+        #: The runner's RSS peak before its chain (``runner_start``) and its own VmHWM at its
+        #: end (``protocol.Finished``, set by the runner handle), bytes.
+        self.startup_peak_rss: int | None = None
+        self.runner_peak_rss: int | None = None
         self._runner_start: MemoryTotals | None = None  # the runner's own reading
         self._add(root, "runner")
 
@@ -444,6 +462,8 @@ class TreeSampler:
             if discover:
                 p.rollup = read_rollup(p.pid)
             uss, pss = p.rollup if p.rollup else (None, None)
+            if uss is not None and uss > st.get("rss", 0):
+                uss = pss = None  # read a while ago, before the RSS fell: not of this moment
             p.now = MemoryTotals(st.get("rss", 0), st.get("anon", 0), st.get("file", 0),
                                  st.get("shmem", 0), uss, pss)  # fmt: skip
             p.hwm = st.get("hwm")
@@ -458,12 +478,27 @@ class TreeSampler:
             self.now = total(alive)
         # else the whole tree is gone: ``now`` stays its last reading, the figures at its end
         self.peak = self.peak.peaks(self.now)
-        # The tree held at least what any one process held at its own peak.
-        most = max((p.peak.rss for p in self.procs.values() if p.hwm_in_run), default=0)
-        if most > self.peak.rss:
-            self.peak = dataclasses.replace(self.peak, rss=most)
+        self._kernel_peaks()
         self.samples += 1
         return self.now
+
+    def _kernel_peaks(self) -> None:
+        """Raise the peaks to the kernel's high-water marks: a process's RSS peak is at least
+        its VmHWM (when that covers the run), the runner's at least the VmHWM it reported at
+        its end, and the tree's at least the largest of them."""
+        root = self.procs.get(self.root)
+        end_peak = self.runner_peak_rss
+        if root is not None and root.hwm_in_run and end_peak:
+            # The runner's own VmHWM at its end, which covers its chain exactly: the peak of
+            # a run too short for the readings (whose peaks, not restarted then, would
+            # hold the import and the data preparation).
+            if not self.started or end_peak > root.peak.rss:
+                root.peak = dataclasses.replace(root.peak, rss=end_peak)
+            self.runner_hwm = max(self.runner_hwm or 0, end_peak) if self.started else end_peak
+        # The tree held at least what any one process held at its own peak.
+        most = max((p.peak.rss for p in self.procs.values() if p.hwm_in_run), default=0)
+        if most > self.peak.rss or (not self.started and most):
+            self.peak = dataclasses.replace(self.peak, rss=most)
 
     def mark_start(self) -> None:
         """The chain starts now: figures from here are the run's (peaks restart, and each
@@ -473,7 +508,8 @@ class TreeSampler:
         for p in self.procs.values():
             if not p.alive:
                 continue
-            p.hwm_in_run = clear_hwm(p.pid)
+            if p.pid != self.root:  # the runner resets its own as its chain starts
+                p.hwm_in_run = clear_hwm(p.pid)
             rollup = read_rollup(p.pid)  # USS and PSS of this moment, not of a while ago
             if rollup is not None:
                 p.now = dataclasses.replace(p.now, uss=rollup[0], pss=rollup[1])
@@ -485,12 +521,18 @@ class TreeSampler:
             root.start = self._runner_start
         self._restart()
 
-    def runner_start(self, totals: MemoryTotals) -> None:
+    def runner_start(self, totals: MemoryTotals, startup_peak_rss: int | None) -> None:
         """The runner's own reading of its memory just before its chain's first ``next()``
         (``protocol.Started``): its start figures, which the parent's sampling could only
-        take after the first batch had begun to allocate."""
+        take after the first batch had begun to allocate; and its RSS peak before the chain
+        (import and data preparation), after which it reset its high-water mark."""
         self._runner_start = totals
+        self.startup_peak_rss = startup_peak_rss
+        if not self.started:
+            self.start = totals  # kept if the chain ends before the parent marks its start
         root = self.procs.get(self.root)
+        if root is not None:
+            root.hwm_in_run = True  # the runner reset it itself, at the chain's start
         if self.started and root is not None:
             root.start = totals
             self._restart()
@@ -518,6 +560,7 @@ class TreeSampler:
         return best
 
     def section(self) -> MemorySection:
+        self._kernel_peaks()
         procs = tuple(
             ProcessMemory(p.pid, p.role, p.name, p.alive, p.now, p.peak, p.hwm)
             for p in self.procs.values()
@@ -530,6 +573,7 @@ class TreeSampler:
             samples=self.samples,
             interval_s=self.interval_s,
             runner_hwm=self.runner_hwm,
+            runner_startup_peak=self.startup_peak_rss,
             budget=self.budget,
             budget_on=self.budget_on,
             cpu_s=max(0.0, self.cpu_s() - self.cpu_start_s),

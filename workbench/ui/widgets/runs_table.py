@@ -21,10 +21,10 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from workbench.engine.compare import LETTERS, MAX_RUNS
+from workbench.engine.records import is_cancelled, is_result
 from workbench.ui.widgets.run_header import CANCELLED, STATUS_TEXT
 from workbench.units import format_bytes, format_rate, format_seconds
 from workbench.views.text import user_text
-from workbench.views.tuning import is_cancelled, is_result
 
 #: Every column: (key, label). "peak private" is the report's ``memory.private_peak_bytes``.
 COLUMNS = (
@@ -209,7 +209,10 @@ class RunsTable(DataTable[Text]):
         best = max(finished, key=lambda r: r.get("items_per_s") or 0.0) if finished else None
         self._best = str(best.get("run_id")) if best else None
         self.records = {str(r.get("run_id")): r for r in records}
-        self._numbers = {str(r.get("run_id")): n for n, r in enumerate(records, start=1)}
+        # The history number (``pipebench history``, ``compare N M``), where the record has one
+        self._numbers = {
+            str(r.get("run_id")): int(r.get("_number") or n) for n, r in enumerate(records, start=1)
+        }
         self.marked = [m for m in self.marked if m in self.records]
         self._fill(keep_cursor=False)
         self._show_title()
