@@ -92,6 +92,7 @@ class MemoryReport(TypedDict):
     samples: int
     interval_s: float
     runner_hwm_bytes: int | None
+    runner_startup_peak_rss_bytes: int | None  # the runner's RSS peak (VmHWM) before its chain
     budget_bytes: int | None
     budget_on: str  # "private", "rss" or "pss"
     source: str
