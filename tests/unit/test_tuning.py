@@ -14,6 +14,7 @@ from workbench.cli.sweep import progress_line
 from workbench.engine import records
 from workbench.engine.protocol import Progress
 from workbench.engine.records import is_cancelled
+from workbench.engine.sections.cache_entries import make_row
 from workbench.engine.session import RunState
 from workbench.engine.sweep.run import SweepResult, SweepState
 from workbench.engine.sweep.search import GROW, OK, SweepPoint, SweepSettings
@@ -202,17 +203,17 @@ def test_every_import_error_gets_a_fix(error: str, fix: str) -> None:
 
 
 def test_caches_keep_their_figures_and_drop_columns_when_narrow() -> None:
-    row = {
-        "name": "tokenize_text_with_a_long_name",
-        "kind": "memory",
-        "hits": 12_345,
-        "misses": 400,
-        "hit_rate": 0.968,
-        "entries": 400,
-        "maxsize": 512,
-        "bytes": 454_000,
-        "seconds_saved": 1.5,
-    }
+    row = make_row(
+        "tokenize_text_with_a_long_name",
+        "memory",
+        "lru_cache",
+        hits=12_345,
+        misses=400,
+        entries=400,
+        maxsize=512,
+        bytes=454_000,
+        seconds_saved=1.5,
+    )
     wide, name_w = fit_columns([cells(row)], 100)
     assert wide == ("cache", "hits", "misses", "hit rate", "entries", "bytes", "saved", "kind")
     narrow, name_w = fit_columns([cells(row)], 55)
