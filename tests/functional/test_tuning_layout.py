@@ -436,10 +436,10 @@ async def test_the_sweep_screen_shows_how_far_it_is() -> None:
             pilot, lambda: "making the data" in plain(line.render()), what="the progress"
         )
         shown = plain(line.render())
-        assert "1 of at most 5 runs done" in shown and "batch_size=128 running" in shown
+        assert "1 of at most 15 runs done" in shown and "batch_size=128 running" in shown
         assert "making the data: 2 of 8 parts (25%)" in shown
         bar = screen.query_one("#sweep-progress-bar", ProgressBar)
-        assert bar.total == 5 and bar.progress == 1
+        assert bar.total == 15 and bar.progress == 1
         go.set()
         await wait_until(pilot, lambda: screen.result is not None, what="the end")
         await pilot.pause()

@@ -90,7 +90,7 @@ def test_a_short_run_cannot_tell_and_its_failure_is_not_counted():
     assert checks[0].outcome == FAILED  # past the limit, but...
     assert result == "cannot tell"
     assert unsure == [
-        "B is too short to tell: 5 batches in 640 ms (a fair compare needs at least 10 "
+        "B is too short to tell: 5 batches in 640 ms, fewer than 10 batches and under 1.00 s (a fair compare needs at least 10 "
         "batches and 1.00 s)"
     ]
     assert [c.kind for c in caveats([BASE, short])] == [SHORT]

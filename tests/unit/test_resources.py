@@ -359,3 +359,13 @@ def test_a_stop_while_leaving_is_raised_after_the_exit_is_recorded(tmp_path: Pat
     r = one("sqlite_transaction(s.db)")
     assert (r["outcome"], r["exits"]) == ("committed", 1)
     assert rows(tmp_path / "s.db") == []
+
+
+def test_only_a_block_that_failed_by_itself_is_a_failure() -> None:
+    from workbench.authoring.recording import failed_outcome
+
+    for expected in ("ok", "committed", "closed", "open", "interrupted", "stopped (user)"):
+        assert not failed_outcome(expected), expected
+    assert not failed_outcome("rolled back", "StopRun")  # rolled back because the run ended
+    assert failed_outcome("rolled back", "ValueError")
+    assert failed_outcome("ValueError", "ValueError")

@@ -23,7 +23,7 @@ from workbench.ui.widgets.caches_panel import fit_columns
 from workbench.ui.widgets.runs_table import record_cells, record_status
 from workbench.views.caches import cells
 from workbench.views.catalog import import_error_text, import_fix
-from workbench.views.tuning import tuning, tuning_title, tuning_view
+from workbench.views.tuning import tuning, tuning_notes, tuning_title, tuning_view
 
 MiB = 2**20
 
@@ -252,3 +252,15 @@ def test_the_headless_sweep_line_says_runs_done_and_the_run_going() -> None:
     assert "0/≤10 runs" in text(
         progress_line(listed, SweepState(SweepResult("s", "t", listed, 0.0)), 1.0)
     )
+
+
+def test_a_run_stopped_too_early_to_tell_is_left_out_and_said() -> None:
+    """A run stopped by hand after 3 batches in 0.4 s says little of its size: it is no
+    point (compare calls it too short), while one stopped after enough batches is."""
+    runs = [
+        rec("a", 64, 1000.0, status="stopped", duration_s=5.0),
+        rec("b", 128, 9000.0, status="stopped", batches=3, duration_s=0.4),
+    ]
+    t = tuning(runs)
+    assert [p.batch_size for p in t.points] == [64] and t.too_short == 1
+    assert "1 stopped before 10 batches and 1 s" in tuning_notes(t).plain

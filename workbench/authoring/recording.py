@@ -142,6 +142,19 @@ class ContextRecord:
         }
 
 
+#: Outcomes of a block that ended as the pipeline meant, or because the run was ended
+#: (closed with the chain, interrupted, stopped): none is the block's failure.
+EXPECTED_OUTCOMES = ("open", "ok", "committed", "closed", "interrupted")
+
+
+def failed_outcome(outcome: str, exception: str | None = None) -> bool:
+    """Whether a context's outcome is a failure of the block: it ended with an exception of
+    its own (a rollback after one included), not normally, nor because the run ended."""
+    if outcome in EXPECTED_OUTCOMES or outcome.startswith("stopped ("):
+        return False
+    return outcome != "rolled back" or exception not in (None, "GeneratorExit", "StopRun")
+
+
 def describe_exit(exc: BaseException | None) -> tuple[str, str | None]:
     """The outcome and exception type of a block that ended with ``exc``.
 
@@ -246,7 +259,7 @@ class Registry:
             total = self._totals.setdefault((rec.kind, rec.name), [0, 0.0, 0])
             total[0] += 1
             total[1] += rec.duration_s or 0.0
-            total[2] += outcome not in ("ok", "committed")
+            total[2] += failed_outcome(outcome, rec.exception)
 
     def changed(self) -> None:
         """A record's detail or note was updated in place."""

@@ -161,12 +161,18 @@ def caveats(
             )
     for i, r in enumerate(rs):
         if too_short(r, min_batches, min_s) and partial_reason(r) is None:
+            n, d = batches(r), get(r, "duration_s")
+            short = (
+                [f"fewer than {min_batches} batches"] if n is not None and n < min_batches else []
+            )
+            short += [f"under {format_seconds(min_s)}"] if d is not None and d < min_s else []
             out.append(
                 Caveat(
                     SHORT,
                     (i,),
-                    f"{LETTERS[i]} is too short to tell: {_how_many(r)} (a fair compare needs "
-                    f"at least {min_batches} batches and {format_seconds(min_s)})",
+                    f"{LETTERS[i]} is too short to tell: {_how_many(r)}, {' and '.join(short)} "
+                    f"(a fair compare needs at least {min_batches} batches and "
+                    f"{format_seconds(min_s)})",
                 )
             )
     if any(schema_of(r) >= 2 for r in rs):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import fcntl
 import io
 import os
 import re
@@ -112,6 +113,18 @@ class _Stream:
         self.cut = 0  # characters dropped from the partial line
 
 
+#: The pipes of the pipeline's output hold this much (Linux ``F_SETPIPE_SZ``, within
+#: ``/proc/sys/fs/pipe-max-size``) and are read this much at a time: a pipeline that prints
+#: a lot writes on while pipebench's reader thread waits for the GIL (the workbench draws).
+PIPE_BYTES = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    """Give the pipe ``fd`` ``PIPE_BYTES`` of room where the system allows (else as it is)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
 class Output:
     """The newest lines of a run's two output pipes, read by one thread.
 
@@ -185,6 +198,7 @@ class Output:
         sel = selectors.DefaultSelector()
         for fd in self._files:
             os.set_blocking(fd, False)
+            _widen(fd)
             sel.register(fd, selectors.EVENT_READ)
         open_fds = set(self._files)
         try:
@@ -193,7 +207,7 @@ class Output:
                     fd = key.fd
                     f, stream = self._files[fd]
                     try:
-                        data = os.read(fd, 1 << 16)
+                        data = os.read(fd, PIPE_BYTES)
                     except BlockingIOError:
                         continue
                     except OSError:

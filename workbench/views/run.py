@@ -221,31 +221,31 @@ def run_view(state: RunState, record: str | None = None, width: int = 120) -> Gr
 
 
 def catalog_table(modules: list[ModuleInfo]) -> Table:
+    """One row per pipeline or kernel set, as a target (``module.py:name``, what ``pipebench
+    run`` takes), with what it is and, under that, its parameters and their defaults."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
-    table.add_column("module:pipeline", no_wrap=True)
-    table.add_column("parameters")
-    table.add_column("about")
+    table.add_column("module.py:pipeline", no_wrap=True)
+    table.add_column("about · parameters (defaults)", ratio=1)
     for m in modules:
         name = Path(m.path).name
         if m.error:
-            table.add_row(Text(name), "", Text(f"cannot load: {m.error}", style="red"))
+            table.add_row(user_text(name), user_text(f"cannot load: {m.error}", "red"))
             continue
         if not m.pipelines and not m.kernels:
-            table.add_row(Text(name, style="dim"), "", Text("no pipelines", style="dim"))
+            table.add_row(user_text(name, "dim"), Text("no pipelines", style="dim"))
         for p in m.pipelines:
             params = " ".join(f"{n}={d}" for n, d, _ in p.params)
-            about = p.doc if p.available else f"unavailable here: {p.reason}"
-            table.add_row(
-                Text(f"{name}:{p.name}", style="" if p.available else "dim"),
-                params,
-                Text(about, style="" if p.available else "dim"),
-            )
+            about = " ".join(p.doc.split()) if p.available else f"unavailable here: {p.reason}"
+            style = "" if p.available else "dim"
+            cell = user_text(about, style)
+            if params:
+                cell.append("\n")
+                cell.append_text(user_text(params, "dim"))
+            table.add_row(user_text(f"{name}:{p.name}", style), cell)
         for k in m.kernels:  # kernel sets: run with `pipebench kernels`
-            table.add_row(
-                Text(f"{name}:{k.name}"),
-                "sizes=" + ",".join(map(_compact, k.sizes)),
-                Text(kernel_set_about(k)),
-            )
+            cell = user_text(kernel_set_about(k))
+            cell.append("\nsizes=" + ",".join(map(_compact, k.sizes)), style="dim")
+            table.add_row(user_text(f"{name}:{k.name}"), cell)
     return table
 
 

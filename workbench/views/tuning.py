@@ -4,7 +4,8 @@ saved sweeps, one point per batch size, items/s and peak private memory on a log
 Shared by the TUI's tuning view (``t``); pure functions of the records, so a test can feed
 them constructed records. Which runs count:
 
-- a **result** is a run that finished, or that was stopped after its first batch; a run
+- a **result** is a run that finished, or that was stopped (by hand, or by ``+``/``-``)
+  after enough batches to tell (``compare_caveats.too_short``: 10 batches and 1 s); a run
   cancelled before its first batch (report field ``cancelled``; older records: stopped
   with no item out) is never one, nor a run that failed, crashed or passed its budget
   (those mark their size as failed: ✗ on the axis);
@@ -27,6 +28,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from workbench.engine.compare_caveats import MIN_BATCHES, MIN_SECONDS, too_short
 from workbench.engine.records import is_cancelled, is_result
 from workbench.units import format_bytes, format_rate
 from workbench.views.curve import chart
@@ -85,6 +87,7 @@ class Tuning:
     best: TuningPoint | None  # the fastest size within the budget
     budget: int | None  # bytes of private memory, or None
     cancelled: int = 0  # runs cancelled before their first batch (left out)
+    too_short: int = 0  # runs stopped too early to tell (left out)
     other_params: int = 0  # runs with other parameters (left out)
     others_seen: tuple[str, ...] = ()  # those parameters, as "rows=5", each once
     sweeps: int = 0  # sweeps that contributed
@@ -144,7 +147,7 @@ def tuning(
                 elif p.get("outcome") in ("out_of_memory", "over_budget", "failed"):
                     a.failures += 1
         used_sweeps += used
-    cancelled = other = 0
+    cancelled = other = short = 0
     seen: list[str] = []
     for run_id, rec in recorded.items():
         batch = _batch_size(rec.get("params"))
@@ -167,6 +170,9 @@ def tuning(
             acc.setdefault(batch, _Acc()).failures += 1
             continue
         if not is_result(rec):
+            continue
+        if swept is None and rec.get("status") == "stopped" and too_short(dict(rec)):
+            short += 1
             continue
         rate = _number(rec.get("items_per_s"))
         if swept is not None:
@@ -207,6 +213,7 @@ def tuning(
         best,
         budget,
         cancelled=cancelled,
+        too_short=short,
         other_params=other,
         others_seen=tuple(seen),
         sweeps=used_sweeps,
@@ -256,6 +263,8 @@ def tuning_notes(t: Tuning) -> Text:
     left = []
     if t.cancelled:
         left.append(f"{t.cancelled} cancelled before their first batch")
+    if t.too_short:
+        left.append(f"{t.too_short} stopped before {MIN_BATCHES} batches and {MIN_SECONDS:g} s")
     if t.other_params:
         which = "; ".join(t.others_seen[:3]) + ("; …" if len(t.others_seen) > 3 else "")
         left.append(f"{t.other_params} with other parameters ({which})")

@@ -88,7 +88,8 @@ class ContextRow(JsonForm):
 @dataclass(frozen=True)
 class ContextTotal(JsonForm):
     """All the contexts of one kind and name: how many, their summed duration in seconds,
-    and how many did not end "ok"/"committed"."""
+    and how many ``failed`` (ended with an exception of their own; a block ended by a stop
+    or by the end of the run is no failure: ``authoring.recording.failed_outcome``)."""
 
     kind: str
     name: str

@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from workbench.authoring.recording import failed_outcome
 from workbench.engine.sections.resources import ContextRow, ContextsSection
 from workbench.units import format_bytes, format_seconds
 from workbench.views.text import user_text
@@ -140,7 +141,7 @@ class ResourcesPanel(Vertical):
             self._record_of[rid] = r
             if leaf:
                 self._group_of[key] = (node, [r])
-        not_ok = sum(1 for r in records if r.outcome not in GOOD | {"open"})
+        not_ok = sum(1 for r in records if failed_outcome(r.outcome, r.exception))
         text = f"{data.total} contexts · {data.open} open"
         if not_ok:
             text += f" · {not_ok} not ok"
