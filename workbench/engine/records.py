@@ -67,17 +67,18 @@ def _why(exc: OSError) -> str:
     return str(exc.strerror or exc)
 
 
-def write_atomic(path: Path, data: Any) -> Path:
+def write_atomic(path: Path, data: Any, *, make_parents: bool = True) -> Path:
     """Write ``data`` as JSON to ``path`` so that it is either all there or not at all.
 
-    Missing parent folders are made. Returns ``path``.
+    Missing parent folders are made (``make_parents``). Returns ``path``.
 
     Raises:
         UserError: one line naming the folder or file that cannot be written and why
             (permission, read-only file system, no space left, a file in the way).
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise UserError(f"cannot write to {path.parent}: {_why(exc)}") from None
