@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import stat
@@ -278,6 +279,21 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return (None, problem) if problem else (rec, None)
 
 
+class _NotFinite(ValueError):
+    """A JSON number pipebench never writes: NaN, Infinity, or one too large for a float."""
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text[:40])
+    return value
+
+
 def read_json(path: Path) -> tuple[Any, str | None]:
     """The JSON in ``path`` (a regular UTF-8 file of at most ``MAX_RECORD_BYTES``), or None
     and why it could not be read (a phrase that reads after the file's name and a colon)."""
@@ -295,7 +311,9 @@ def read_json(path: Path) -> tuple[Any, str | None]:
     except UnicodeDecodeError:
         return None, "not UTF-8 text"
     try:
-        rec = json.loads(text)
+        rec = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except _NotFinite as exc:
+        return None, f"holds a number that is not finite ({exc}): not written by pipebench"
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             return None, "ends before its JSON does (a truncated record?)"
