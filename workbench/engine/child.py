@@ -51,6 +51,7 @@ from workbench.engine.protocol import (
     Failure,
     Finished,
     Hello,
+    LeftRunning,
     Log,
     Progress,
     RunConfig,
@@ -581,7 +582,20 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    left = _left_running()
+    if left:
+        outbox.post(LeftRunning(left))
     return code
+
+
+def _left_running() -> tuple[int, ...]:
+    """The processes below this runner still running (a server the pipeline started, a
+    ``setsid`` helper): as it is their subreaper, none has escaped to init yet."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        return tuple(p.pid for p in psutil.Process().children(recursive=True))
+    return ()
 
 
 def main() -> int:

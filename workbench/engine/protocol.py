@@ -70,6 +70,15 @@ class Hello:
 
 
 @dataclass(frozen=True)
+class LeftRunning:
+    """The runner's last word before it exits: the processes below it still running (it is
+    their subreaper, so none escaped), which the parent ends and names. Consumed by the
+    runner handle."""
+
+    pids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Started:
     """The chain's first ``next()`` comes now. ``memory``: the runner's own reading of its
     memory just before it (``MemoryTotals`` fields, bytes: rss, anon, file, shmem, uss, pss;
@@ -325,6 +334,7 @@ Event = Union[  # noqa: UP007 - a runtime alias, kept as typing.Union
     Sections,
     Progress,
     Started,
+    LeftRunning,
     Log,
     Failure,
     Finished,
@@ -343,6 +353,7 @@ _KINDS: dict[str, type] = {
     "sections": Sections,
     "progress": Progress,
     "started": Started,
+    "left_running": LeftRunning,
 }
 _KINDS.update({"kernel_environment": KernelEnvironment, "kernel_result": KernelResult})
 _KINDS["line_profile"] = LineProfile
@@ -384,6 +395,8 @@ def decode(line: str | bytes) -> Event:
             body["values"] = SnapshotSections.from_json(body["values"])
         elif cls is Hello:
             body["stages"] = tuple(body["stages"])
+        elif cls is LeftRunning:
+            body["pids"] = tuple(int(p) for p in body["pids"])
         elif cls is Exited:
             body["stderr_tail"] = tuple(body["stderr_tail"])
             body["ended"] = tuple(body.get("ended", ()))

@@ -39,6 +39,7 @@ from workbench.engine.protocol import (
     Event,
     Exited,
     Finished,
+    LeftRunning,
     Log,
     ProtocolError,
     RunConfig,
@@ -152,6 +153,7 @@ class RunHandle:
         self._budget: str | None = None
         self._chain_at: float | None = None  # monotonic seconds when the chain started
         self._held: set[int] = set()  # pids the reaper holds for this run
+        self._left_running: tuple[int, ...] = ()  # the runner's last look below itself
         self._interrupted_at: float | None = None  # when the last SIGINT was sent
         self._lock = threading.Lock()
 
@@ -372,6 +374,9 @@ class RunHandle:
                 if isinstance(ev, Sections):
                     self.sections = self.sections.updated(ev.values)
                     continue
+                if isinstance(ev, LeftRunning):
+                    self._left_running = ev.pids
+                    continue
                 if isinstance(ev, Started):
                     if self.tree is not None and ev.memory:
                         self.tree.runner_start(
@@ -506,6 +511,8 @@ class RunHandle:
         if tree is None:
             return ended
         tree.discover()
+        for pid in self._left_running:  # what the runner saw below it as it exited
+            tree.adopt(pid)
         tree.ended()
         for p in tree.procs.values():
             if not p.alive or (self.proc is not None and p.pid == self.proc.pid):
