@@ -264,3 +264,13 @@ def test_a_run_stopped_too_early_to_tell_is_left_out_and_said() -> None:
     t = tuning(runs)
     assert [p.batch_size for p in t.points] == [64] and t.too_short == 1
     assert "1 stopped before 10 batches and 1 s" in tuning_notes(t).plain
+
+
+def test_progress_words_are_text_and_odd_counts_are_said_plainly() -> None:
+    from workbench.views.run import progress_text
+
+    shown = progress_text(Progress("loading", 4, 30, "rows\x1b]0;PWNED\x07\x1b[2J[/x]")).plain
+    assert "\x1b" not in shown and "\x07" not in shown and "[/x]" in shown
+    assert shown.startswith("loading: 4 of 30 rows") and shown.endswith("(13%)")
+    odd = progress_text(Progress("loading", 4, float("nan"), "rows")).plain
+    assert odd == "loading: 4 rows" and "nan" not in odd

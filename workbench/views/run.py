@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -112,18 +113,22 @@ def bottleneck_caption(state: RunState, rows: list[StageRow]) -> Text:
 def progress_text(p: Progress) -> Text:
     """A step the pipeline reported before its batches: "writing the corpus: 45,000 of
     200,000 rows (22%)"."""
-    unit = f" {p.unit}" if p.unit else ""
 
     def count(x: float) -> str:  # whole counts as such (3 of 8 parts), others to 3 digits
+        if not math.isfinite(x):
+            return "?"
         return f"{int(x):,}" if float(x).is_integer() else format_count(x)
 
-    if p.total:
-        share = f" ({100 * p.done / p.total:.0f}%)"
-        amount = f"{count(p.done)} of {count(p.total)}{unit}{share}"
-    else:
-        amount = f"{count(p.done)}{unit}"
     out = user_text(p.what)
-    out.append(f": {amount}")
+    out.append(f": {count(p.done)}")
+    total = p.total if p.total and math.isfinite(p.total) and p.total > 0 else None
+    if total is not None:
+        out.append(f" of {count(total)}")
+    if p.unit:
+        out.append(" ")
+        out.append_text(user_text(p.unit))  # the pipeline's words: text, never control
+    if total is not None and math.isfinite(p.done):
+        out.append(f" ({100 * p.done / total:.0f}%)")
     return out
 
 
