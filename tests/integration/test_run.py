@@ -242,3 +242,36 @@ def test_listing_isolates_each_module(tmp_path):
     assert not [
         p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "3612"]
     ]
+
+
+MARKUP_NAMES = """
+from workbench import pipeline, timed
+
+
+def numbers(n):
+    for i in range(n):
+        yield [i]
+
+
+def stage(batches):
+    for b in batches:
+        with timed("split on [/\\\\s]+ \\x1b]0;TITLE\\x07 [link=file:///etc/passwd]L[/link]"):
+            pass
+        yield b
+
+
+@pipeline
+def named(batch_size: int = 1, n: int = 20):
+    return numbers(n), stage
+"""
+
+
+def test_a_context_named_with_markup_and_escapes_is_shown_as_text(tmp_path, write_module):
+    """The contexts table and its caption (repeated names) show the pipeline's names as
+    text: '[/...' crashed the report, an escape reached the terminal."""
+    mod = write_module("markup_names", MARKUP_NAMES)
+    r = pipebench("run", str(mod), cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert "\x1b" not in r.out and "\x07" not in r.out
+    assert "[/\\s]+" in r.out and "Traceback" not in r.out + r.err
+    assert r.report is not None and r.report["status"] == "finished"

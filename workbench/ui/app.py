@@ -330,6 +330,14 @@ class PipebenchApp(App[int]):
         self.last_update = msg
         self.main.show_update(msg)
 
+    def action_help_quit(self) -> None:
+        """Ctrl+C does not quit (it copies in an input): say which key does, as text (our
+        toasts are never markup, so Textual's own wording would show its tags)."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press {key} to quit", title="Do you want to quit?")
+                return
+
     def notify(
         self,
         message: str,

@@ -11,6 +11,7 @@ from rich.text import Text
 from workbench.engine.sections.cache_entries import CacheRow
 from workbench.engine.sections.caches import CachesSection
 from workbench.units import format_bytes, format_seconds
+from workbench.views.text import user_text
 
 COLUMNS = ("cache", "kind", "hits", "misses", "hit rate", "entries", "bytes", "saved")
 
@@ -90,6 +91,7 @@ def caches_table(data: CachesSection | None) -> Table | None:
         "compute time of the hits (measured misses or joblib's record)"
     )
     for line in notes(rows):
-        caption.append(f"\n! {line}", style="yellow")
+        caption.append("\n! ", style="yellow")
+        caption.append_text(user_text(line, "yellow"))
     table.caption = caption
     return table

@@ -18,6 +18,7 @@ from rich.text import Text
 from workbench.engine.sections.gpu import GpuSection
 from workbench.engine.sections.resources import ContextRow, ContextsSection
 from workbench.units import format_bytes, format_seconds
+from workbench.views.text import user_text
 
 #: Rows shown headless; the JSON report has every kept record.
 MAX_ROWS = 40
@@ -103,7 +104,7 @@ def outcome_text(r: ContextRow) -> Text:
     if r.exits > 1:
         text += f" ×{r.exits} exits"
         style = "red"
-    return Text(text, style=style)
+    return user_text(text, style)  # an exception type is the pipeline's name: text
 
 
 def duration_of(r: ContextRow, now_s: float | None) -> str:
@@ -175,7 +176,8 @@ class ContextsTable:
         now_s = data.now_s
         for r, depth in rows:
             indent = "  " * depth + ("└ " if depth else "")
-            label = Text(indent + shorten(r.name, name_width - len(indent)))
+            label = Text(indent)
+            label.append_text(user_text(shorten(r.name, name_width - len(indent))))
             note_indent = " " * (len(indent) + 1)
             for line in textwrap.wrap(r.note or "", max(8, name_width - len(note_indent))):
                 label.append("\n" + note_indent + line, style="dim")
@@ -189,7 +191,7 @@ class ContextsTable:
                 *gpu,
                 outcome_text(r),
             )
-        caption = (
+        caption = Text(
             f"{data.total} contexts, {data.open} open; "
             "RSS Δ: the runner's RSS change across the block; "
             + (
@@ -199,10 +201,13 @@ class ContextsTable:
             )
         )
         if hidden or data.dropped:
-            caption += f"; {hidden + data.dropped} older not shown"
+            caption.append(f"; {hidden + data.dropped} older not shown")
         for t in [t for t in data.totals if t.count > 1][:3]:
-            caption += f"\n{t.name} ×{t.count}: {format_seconds(t.total_s)} in all" + (
-                f", {t.failed} not ok" if t.failed else ""
+            caption.append("\n")
+            caption.append_text(user_text(t.name))  # the pipeline's name for it: text
+            caption.append(
+                f" ×{t.count}: {format_seconds(t.total_s)} in all"
+                + (f", {t.failed} not ok" if t.failed else "")
             )
         table.caption = caption
         return table
