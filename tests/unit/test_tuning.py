@@ -274,3 +274,17 @@ def test_progress_words_are_text_and_odd_counts_are_said_plainly() -> None:
     assert shown.startswith("loading: 4 of 30 rows") and shown.endswith("(13%)")
     odd = progress_text(Progress("loading", 4, float("nan"), "rows")).plain
     assert odd == "loading: 4 rows" and "nan" not in odd
+
+
+def test_history_at_80_columns_keeps_numbers_whole_and_wraps_a_long_name() -> None:
+    from workbench.views.history import history_table
+
+    long = "jsonl_tokens_streaming_with_torch_dataloader_and_prefetch"
+    runs = [
+        (1, rec("a", 4, 18_800_000.0, 18 * MiB, pipeline=long)),
+        (2, rec("b", 4, 25_100.0, 17 * MiB, pipeline="short")),
+    ]
+    shown = text(history_table(runs, width=80), width=80)
+    assert "18.8M" in shown and "25.1k" in shown and "MiB" in shown
+    assert shown.splitlines()[0].lstrip().startswith("#")
+    assert long.replace("_", "") in shown.replace("\n", "").replace(" ", "").replace("_", "")
