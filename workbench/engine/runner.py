@@ -504,6 +504,21 @@ class RunHandle:
             f"{self.options.budget_on} memory {held} passed the memory budget of {budget}{at}{most}"
         )
 
+    def _budget_passed_between_readings(self) -> None:
+        """A peak past the budget that no reading caught (a run that ended within a tick of
+        its spike; an RSS peak only the kernel's high-water mark saw) still fails the run:
+        a budget is a promise about the peak, not about the readings."""
+        tree, budget = self.tree, self.options.memory_budget
+        if tree is None or not budget or self._budget is not None:
+            return
+        peak = tree.peak.measure(self.options.budget_on)
+        if peak is not None and peak > budget:
+            self._budget = (
+                f"{self.options.budget_on} memory peaked at {format_bytes(peak)}, past the "
+                f"memory budget of {format_bytes(budget)}, between two readings "
+                f"({TICK_S * 1000:.0f} ms apart)"
+            )
+
     def _end_descendants(self) -> list[str]:
         """Kill every process of the run's tree still alive; describe each one ended."""
         tree = self.tree
@@ -544,6 +559,7 @@ class RunHandle:
                 gpu = self.gpu.close(set(), self.sections.torch_cuda)
                 final = replace(final, sections=replace(final.sections, gpu=gpu))
             self.events.put(final)
+        self._budget_passed_between_readings()
         code = proc.returncode
         sig = signal.Signals(-code).name if code < 0 else None
         out = self.output
