@@ -86,10 +86,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e-home")
 
 
-#: A run long enough to be seen going and stopped (about 7 s). numpy_batches keeps the
+#: A run long enough to be seen going and stopped (tens of seconds). numpy_batches keeps the
 #: runner's snapshots regular; a per-item Python loop (batch_size=1 of jsonl_tokens) can
 #: starve the runner's sampler thread for a second or more (see the engine notes).
-LONG = ("numpy_batches", [("batch_size", "4")])
+LONG = ("numpy_batches", [("batch_size", "4"), ("size", "8000000"), ("dim", "4")])
 
 
 @pytest.fixture
@@ -277,6 +277,7 @@ def test_tune_the_batch_size_with_plus_at_80x24(term: Tmux, tmp_path: Path) -> N
         )
         runners.add(child_pid(term, ui_pid))
         if size < 32:
+            time.sleep(1.5)  # a result: a run stopped before 1 s is left out of the tuning view
             term.keys("+")
     screen = term.wait_for(
         lambda s: all(

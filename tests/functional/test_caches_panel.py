@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from workbench.engine.sections.cache_entries import make_row
+from workbench.engine.sections.caches import CachesSection, ServedClear
 from workbench.ui.widgets.caches_panel import CachesPanel, ConfirmClear
 
 
@@ -46,10 +47,10 @@ def section(
     *,
     live: bool,
     control: Path | None = None,
-    served: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    return {
-        "caches": [
+    served: list[ServedClear] | None = None,
+) -> CachesSection:
+    return CachesSection(
+        caches=(
             make_row(
                 "load",
                 "disk",
@@ -74,12 +75,12 @@ def section(
                 bytes_basis="estimate",
                 seconds_saved=0.02,
             ),
-        ],
-        "live": live,
-        "pid": os.getpid(),
-        "control": str(control) if control else None,
-        "served": served or [],
-    }
+        ),
+        live=live,
+        pid=os.getpid(),
+        control=str(control) if control else None,
+        served=tuple(served or ()),
+    )
 
 
 async def until(pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -162,14 +163,23 @@ def test_clearing_a_live_run_goes_through_its_control_folder(tmp_path: Path) -> 
             assert req["clear"] == "feats"
             await until(pilot, lambda: "asked the run" in status(panel))
             assert not app.finished  # pending until the run answers
-            answer = {
-                "id": req["id"],
-                "name": "feats",
-                "ok": True,
-                "message": "cleared feats: 400 entries dropped from memory",
-            }
+            answer = ServedClear(
+                req["id"], "feats", True, "cleared feats: 400 entries dropped from memory"
+            )
             panel.update_section(section(folder, live=True, control=control, served=[answer]))
             await until(pilot, lambda: bool(app.finished))
             assert app.finished[0].ok and "400 entries" in status(panel)
+
+    asyncio.run(scenario())
+
+
+def test_caches_that_could_not_be_read_say_why() -> None:
+    async def scenario() -> None:
+        app = PanelApp()
+        async with app.run_test(size=(80, 12)) as pilot:
+            panel = app.query_one(CachesPanel)
+            panel.update_section(None, "TypeError: cache_info() [/x] broke")
+            await pilot.pause()
+            assert status(panel) == "caches not shown: TypeError: cache_info() [/x] broke"
 
     asyncio.run(scenario())

@@ -12,6 +12,8 @@ from textual.widgets import Sparkline, Static, Tree
 
 from workbench.engine.follow import follow_run
 from workbench.engine.runner import RunOptions
+from workbench.engine.sections.gpu import GpuSection
+from workbench.engine.sections.resources import ContextsSection
 from workbench.ui.widgets.gpu_panel import GpuPanel
 from workbench.ui.widgets.resources_panel import ResourcesPanel
 
@@ -32,34 +34,36 @@ def text_of(panel: Any, selector: str) -> str:
     return str(panel.query_one(selector, Static).render())
 
 
-def gpu_sample(n: int, allocated: int) -> dict[str, Any]:
+def gpu_sample(n: int, allocated: int) -> GpuSection:
     """A "gpu" section as a run on one GPU sends it."""
-    return {
-        "state": None,
-        "nvml": "ok",
-        "torch": "ok",
-        "driver": "580.1",
-        "samples": n,
-        "devices": [
-            {
-                "index": 0,
-                "name": "NVIDIA H100",
-                "used_bytes": 4 * GiB,
-                "total_bytes": 80 * GiB,
-                "process_bytes": 2 * GiB,
-                "util_pct": 30,
-                "allocated_bytes": allocated,
-                "reserved_bytes": GiB,
-            }
-        ],
-        "allocated_bytes": allocated,
-        "reserved_bytes": GiB,
-        "process_bytes": 2 * GiB,
-        "peak_allocated_bytes": 3 * GiB // 2,
-        "peak_reserved_bytes": 2 * GiB,
-        "peak_process_bytes": 2 * GiB,
-        "peak_bytes": 3 * GiB // 2,
-    }
+    return GpuSection.from_json(
+        {
+            "state": None,
+            "nvml": "ok",
+            "torch": "ok",
+            "driver": "580.1",
+            "samples": n,
+            "devices": [
+                {
+                    "index": 0,
+                    "name": "NVIDIA H100",
+                    "used_bytes": 4 * GiB,
+                    "total_bytes": 80 * GiB,
+                    "process_bytes": 2 * GiB,
+                    "util_pct": 30,
+                    "allocated_bytes": allocated,
+                    "reserved_bytes": GiB,
+                }
+            ],
+            "allocated_bytes": allocated,
+            "reserved_bytes": GiB,
+            "process_bytes": 2 * GiB,
+            "peak_allocated_bytes": 3 * GiB // 2,
+            "peak_reserved_bytes": 2 * GiB,
+            "peak_process_bytes": 2 * GiB,
+            "peak_bytes": 3 * GiB // 2,
+        }
+    )
 
 
 def test_gpu_panel_shows_the_state_then_now_peak_and_history() -> None:
@@ -68,12 +72,12 @@ def test_gpu_panel_shows_the_state_then_now_peak_and_history() -> None:
         async with OnePanel(panel).run_test(size=(44, 12)) as pilot:
             assert text_of(panel, "#gpu-figures") == "no run yet"
             panel.update_section(
-                {
-                    "state": "no NVIDIA driver",
-                    "nvml": "no NVIDIA driver",
-                    "torch": "torch has no CUDA",
-                    "samples": 1,
-                }
+                GpuSection(
+                    state="no NVIDIA driver",
+                    nvml="no NVIDIA driver",
+                    torch="torch has no CUDA",
+                    samples=1,
+                )
             )
             await pilot.pause()
             figures = text_of(panel, "#gpu-figures")
@@ -105,6 +109,8 @@ def rec(
         "kind": "timed",
         "name": name,
         "parent": parent,
+        "depth": 0,
+        "thread": "MainThread",
         "start_s": 0.0,
         "duration_s": None if outcome == "open" else 0.5,
         "rss_delta_bytes": 0,
@@ -114,6 +120,11 @@ def rec(
         "exits": 1,
         **extra,
     }
+
+
+def contexts(data: dict[str, Any]) -> ContextsSection:
+    """A "contexts" section as the parent reads it from the runner's JSON."""
+    return ContextsSection.from_json(data)
 
 
 def labels(node: Any, depth: int = 0) -> list[tuple[int, str]]:
@@ -130,15 +141,17 @@ def test_resources_panel_nests_updates_in_place_and_groups_repeats() -> None:
         async with OnePanel(panel).run_test(size=(60, 20)) as pilot:
             tree = panel.query_one(Tree)
             panel.update_section(
-                {
-                    "records": [
-                        rec(1, "experiment_log(x.log)", outcome="open"),
-                        rec(2, "sqlite_transaction(m.db)", parent=1, outcome="open"),
-                    ],
-                    "open": 2,
-                    "total": 2,
-                    "now_s": 3.0,
-                }
+                contexts(
+                    {
+                        "records": [
+                            rec(1, "experiment_log(x.log)", outcome="open"),
+                            rec(2, "sqlite_transaction(m.db)", parent=1, outcome="open"),
+                        ],
+                        "open": 2,
+                        "total": 2,
+                        "now_s": 3.0,
+                    }
+                )
             )
             await pilot.pause()
             shown = labels(tree.root)
@@ -148,22 +161,24 @@ def test_resources_panel_nests_updates_in_place_and_groups_repeats() -> None:
 
             steps = [rec(i, "step", parent=2) for i in range(3, 53)]
             panel.update_section(
-                {
-                    "records": [
-                        rec(1, "experiment_log(x.log)", outcome="stopped (user)"),
-                        rec(
-                            2,
-                            "sqlite_transaction(m.db)",
-                            parent=1,
-                            outcome="rolled back",
-                            exception="StopRun",
-                        ),
-                        *steps,
-                    ],
-                    "open": 0,
-                    "total": 52,
-                    "now_s": 4.0,
-                }
+                contexts(
+                    {
+                        "records": [
+                            rec(1, "experiment_log(x.log)", outcome="stopped (user)"),
+                            rec(
+                                2,
+                                "sqlite_transaction(m.db)",
+                                parent=1,
+                                outcome="rolled back",
+                                exception="StopRun",
+                            ),
+                            *steps,
+                        ],
+                        "open": 0,
+                        "total": 52,
+                        "now_s": 4.0,
+                    }
+                )
             )
             await pilot.pause()
             assert tree.root.children[0].children[0] is node  # updated in place
@@ -183,7 +198,8 @@ def test_resources_panel_from_a_real_run(tmp_path: Path) -> None:
     params = {"db": str(db), "log": str(tmp_path / "e.log"), "limit": "200"}
     state = follow_run(f"{PIPELINE}:resources", RunOptions(params=params, max_batches=20))
     assert state.snapshot is not None
-    section = state.snapshot.sections["contexts"]
+    section = state.snapshot.sections.contexts
+    assert section is not None
 
     async def scenario() -> None:
         panel = ResourcesPanel()
@@ -197,5 +213,30 @@ def test_resources_panel_from_a_real_run(tmp_path: Path) -> None:
             assert (2, "gpu_memory(cpu)") in names
             assert any("rolled back (closed)" in label for _, label in shown)
             assert any(label.startswith("write ×") for _, label in shown)
+
+    asyncio.run(scenario())
+
+
+def test_a_section_that_could_not_be_read_says_why() -> None:
+    """A sampler that failed in the run: the panels say why, as text (not markup)."""
+
+    async def scenario() -> None:
+        gpu, resources = GpuPanel(), ResourcesPanel()
+
+        class TwoPanels(App[None]):
+            def compose(self) -> ComposeResult:
+                yield gpu
+                yield resources
+
+        async with TwoPanels().run_test(size=(60, 20)) as pilot:
+            gpu.update_section(None, "RuntimeError: NVML went away [/x]")
+            resources.update_section(None, "ValueError: bad record [/x]")
+            await pilot.pause()
+            assert text_of(gpu, "#gpu-figures") == (
+                "GPU figures not shown: RuntimeError: NVML went away [/x]"
+            )
+            assert text_of(resources, "#resources-summary") == (
+                "contexts not shown: ValueError: bad record [/x]"
+            )
 
     asyncio.run(scenario())

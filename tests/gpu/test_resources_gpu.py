@@ -4,6 +4,7 @@ memory per batch size in real runs. Skipped without a CUDA device."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ import pytest
 
 from workbench.engine.follow import follow_run
 from workbench.engine.runner import RunOptions
-from workbench.engine.sections.gpu import NOT_IN_USE, OK, GpuSampler
+from workbench.engine.sections.gpu import NOT_IN_USE, OK, GpuSampler, TorchCudaSampler
 from workbench.engine.session import report
 
 torch = pytest.importorskip("torch")
@@ -79,33 +80,32 @@ def test_nested_blocks_keep_their_own_peaks() -> None:
 def test_the_sampler_agrees_with_torch_and_nvml() -> None:
     x = torch.ones(300 * MiB, dtype=torch.uint8, device="cuda")
     sampler = GpuSampler(interval_s=0.25)
-    data = sampler.read()
-    sampler.close()
-    assert data["state"] is None and data["torch"] == OK and data["nvml"] == OK
-    assert data["allocated_bytes"] == torch.cuda.memory_allocated()
-    assert data["reserved_bytes"] == torch.cuda.memory_reserved()
-    assert data["peak_allocated_bytes"] >= 300 * MiB
+    # This process is both: the runner child (torch.cuda) and the parent (NVML).
+    data = sampler.read({os.getpid()}, TorchCudaSampler().read())
+    sampler.close({os.getpid()}, None)
+    assert data.state is None and data.torch == OK and data.nvml == OK
+    assert data.allocated_bytes == torch.cuda.memory_allocated()
+    assert data.reserved_bytes == torch.cuda.memory_reserved()
+    assert (data.peak_allocated_bytes or 0) >= 300 * MiB
     free, total = torch.cuda.mem_get_info()
-    dev = data["devices"][torch.cuda.current_device()]
+    dev = data.devices[torch.cuda.current_device()]
+    assert dev.total_bytes is not None and dev.used_bytes is not None
     # NVML's total includes what the driver reserves for itself; CUDA's does not
-    assert total <= dev["total_bytes"] <= total + (1 << 30)
-    nvml_free = dev["total_bytes"] - dev["used_bytes"] - (dev["driver_reserved_bytes"] or 0)
+    assert total <= dev.total_bytes <= total + (1 << 30)
+    nvml_free = dev.total_bytes - dev.used_bytes - (dev.driver_reserved_bytes or 0)
     assert abs(nvml_free - free) <= 64 * MiB, (nvml_free, free)
-    if dev["process_bytes"] is not None:  # N/A where NVML cannot see this process
-        assert dev["process_bytes"] >= data["reserved_bytes"]
-    show(
-        "sampler",
-        {k: v for k, v in data.items() if k != "devices"}
-        | {"device": dev, "cuda_mem_get_info": [free, total]},
-    )
+    if dev.process_bytes is not None:  # N/A where NVML cannot see this process
+        assert dev.process_bytes >= (data.reserved_bytes or 0)
+    figures = {k: v for k, v in data.to_json().items() if k != "devices"}
+    show("sampler", figures | {"device": dev.to_json(), "cuda_mem_get_info": [free, total]})
     del x
 
 
 def test_a_process_without_cuda_is_not_in_use() -> None:
     code = textwrap.dedent("""
-        import json
+        import json, os
         from workbench.engine.sections.gpu import GpuSampler
-        print(json.dumps(GpuSampler().read()))
+        print(json.dumps(GpuSampler().read({os.getpid()}, None).to_json()))
     """)
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True

@@ -10,6 +10,7 @@ from tests.integration.helpers import EXAMPLES, pipebench
 from workbench.engine.follow import Follower, RunJob, Update, follow_run
 from workbench.engine.runner import RunOptions
 from workbench.engine.sections import cache_control
+from workbench.engine.sections.caches import CachesSection, ServedClear
 from workbench.engine.session import RunState, report
 
 TIMEOUT_S = 60.0
@@ -20,13 +21,15 @@ def run(target: Path | str, **params: Any) -> RunState:
     return follow_run(str(target), options)
 
 
-def rows(state_or_section: RunState | dict[str, Any]) -> dict[str, dict[str, Any]]:
+def rows(state_or_section: RunState | CachesSection) -> dict[str, dict[str, Any]]:
+    """Each cache's row, in its JSON form (as the report has it), by name."""
     if isinstance(state_or_section, RunState):
         assert state_or_section.snapshot is not None, state_or_section.log_tail
-        section = state_or_section.snapshot.sections["caches"]
+        section = state_or_section.snapshot.sections.caches
     else:
         section = state_or_section
-    return {r["name"]: r for r in section["caches"]}
+    assert section is not None
+    return {r.name: r.to_json() for r in section.caches}
 
 
 def counts(r: dict[str, Any]) -> tuple[int, int]:
@@ -46,7 +49,8 @@ def test_example_counts_and_second_run_hits(tmp_path: Path) -> None:
     assert c["text_features"]["kind"] == "memory" and c["text_features"]["entries"] == 400
     assert c["load_shard"]["seconds_saved"] >= 16 * 0.05  # joblib's record of each shard
     assert c["text_features"]["seconds_saved"] > 0  # misses timed, without a code change
-    assert report(first)["caches"]["caches"] == first.snapshot.sections["caches"]["caches"]
+    assert first.snapshot is not None and first.snapshot.sections.caches is not None
+    assert report(first)["caches"] == first.snapshot.sections.caches.to_json()
 
     second = run(EXAMPLES / "cached_features.py")
     c = rows(second)
@@ -124,13 +128,13 @@ def forever(batch_size: int = 1):
 def test_clear_during_a_run_and_after_it(write_module: Any) -> None:
     path = write_module("forever_mod", FOREVER)
     asked: dict[str, str] = {}
-    answers: dict[str, dict[str, Any]] = {}
+    answers: dict[str, ServedClear] = {}
 
     def watch(update: Update[RunState]) -> None:
         snap = update.state.snapshot
-        if snap is None or "caches" not in snap.sections:
+        if snap is None or snap.sections.caches is None:
             return
-        section = snap.sections["caches"]
+        section = snap.sections.caches
         c = rows(section)
         if not asked and c["load"]["entries"] == 5 and c["feat"]["entries"] == 5:
             for name in ("load", "feat"):
@@ -148,9 +152,11 @@ def test_clear_during_a_run_and_after_it(write_module: Any) -> None:
     follower = Follower(job, on_update=watch, interval=0.05)
     state = follower.run()
     assert state.status == "stopped", state.message
-    assert "5 entries" in answers["load"]["message"] and answers["feat"]["ok"]
+    assert "5 entries" in answers["load"].message and answers["feat"].ok
     assert any("pipebench: cleared load" in line for line in state.log_tail)
-    final = state.snapshot.sections["caches"]
+    assert state.snapshot is not None
+    final = state.snapshot.sections.caches
+    assert final is not None
     c = rows(final)
     assert c["feat"]["misses"] == 10  # 5 before the clear, the same 5 after
     assert c["load"]["misses"] - c["load"]["load_failures"] == 10

@@ -195,3 +195,36 @@ def test_every_help_page_renders():
             [str(PIPEBENCH), name, "--help"], capture_output=True, text=True, timeout=60
         )
         assert out.returncode == 0 and out.stdout.startswith("usage: pipebench"), out.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "table", "history", "sweep", "kernels", "lines"])
+def test_a_json_path_that_cannot_be_written_is_refused_before_anything_runs(tmp_path, command):
+    """A folder, a missing folder, an empty path: one line, exit 2, at once (the report
+    must not be lost to a path found bad after the run)."""
+    (tmp_path / "m.py").write_text(STAGES)
+    target = {"history": [], "table": ["m.py"]}.get(command, ["m.py:counts"])
+    for bad, said in ((str(tmp_path), "is a folder"), (str(tmp_path / "no" / "r.json"),
+                      "no folder"), ("", "an empty path")):  # fmt: skip
+        r = pipebench(command, *target, "--json", bad, cwd=tmp_path,
+                      env={"PIPEBENCH_HOME": str(tmp_path / "home")})  # fmt: skip
+        assert r.returncode == 2 and said in r.stderr, (command, bad, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "no").exists() and not (tmp_path / "home" / "runs").exists()
+
+
+def test_a_json_path_that_is_a_pipe_or_a_link_is_written_through(tmp_path):
+    (tmp_path / "m.py").write_text(STAGES)
+    env = {"PIPEBENCH_HOME": str(tmp_path / "home")}
+    (tmp_path / "target.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to(tmp_path / "target.json")
+    r = pipebench("run", "m.py:counts", "--json", "link.json", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "link.json").is_symlink()  # the link kept, its target written
+    assert json.loads((tmp_path / "target.json").read_text())["pipeline"] == "counts"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+    r = pipebench("run", "m.py:counts", "--json", str(fifo), cwd=tmp_path, env=env)
+    out, _ = reader.communicate(timeout=30)
+    assert r.returncode == 0 and json.loads(out)["pipeline"] == "counts"
+    assert fifo.is_fifo()  # still a pipe, not replaced by a file

@@ -109,6 +109,8 @@ def budgeted_producer(n: int = 10_000):
 """
 
 MEMMAP = """
+import time
+
 import numpy as np
 from workbench import data_file, pipeline
 
@@ -133,6 +135,7 @@ def batches(batch_size):
 
 def means(it):
     for b in it:
+        time.sleep(0.002)  # ~0.8 s in all: the readings see the pages come in
         yield b.mean(axis=1)
 
 
@@ -283,3 +286,44 @@ def test_a_spike_in_a_chain_shorter_than_a_reading_is_in_the_peak(
     assert mem["rss_peak_bytes"] < 320 * MIB  # not the preparation's peak on top
     assert mem["runner_startup_peak_rss_bytes"] >= 120 * MIB
     assert (mem["uss_peak_bytes"] or 0) <= mem["rss_peak_bytes"]
+
+
+SPIKE = """
+import ctypes
+
+from workbench import pipeline
+
+SIZE = 300 * 2**20
+
+
+def once():
+    yield 1
+
+
+def spike(it):
+    for x in it:
+        # 300 MiB touched and freed inside one C call: no reading may fall inside it
+        buf = ctypes.create_string_buffer(SIZE)
+        del buf
+        yield x
+
+
+@pipeline
+def spiked(batch_size: int = 1):
+    return once(), spike
+"""
+
+
+def test_a_spike_between_two_readings_still_fails_the_budget(
+    write_module: Any, tmp_path: Path
+) -> None:
+    """The kernel's high-water mark saw what the readings may have missed: the budget on
+    RSS is a promise about the peak, so the run is budget_exceeded however short the spike."""
+    path = write_module("spike_mod", SPIKE)
+    r = run(path, "spiked", tmp_path, "--memory-budget", "200MiB", "--budget-on", "rss")
+    assert r.code == 1, (r.out, r.err)
+    assert r.report["status"] == "budget_exceeded"  # caught live, or after the fact
+    assert "rss memory" in r.report["message"] and "200 MiB" in r.report["message"]
+    # Without a budget the same run finishes, and its peak is the same spike.
+    r = run(path, "spiked", tmp_path)
+    assert r.code == 0 and r.report["memory"]["rss_peak_bytes"] >= 300 * MIB

@@ -218,3 +218,60 @@ def test_the_time_limit_counts_from_the_chain_not_the_data_preparation(tmp_path,
     assert rep["status"] == "stopped" and rep["stop_reason"] == "max_seconds"
     assert not rep["cancelled"] and rep["batches"] > 20  # about 1 s of the chain ran
     assert 0.9 <= rep["duration_s"] < 2.5
+
+
+def test_listing_isolates_each_module(tmp_path):
+    """One module hangs at import, one exits, one starts a process in its own session: each
+    is listed with its own reason, the good ones are described, nothing is left running."""
+    import psutil
+
+    from workbench.engine.catalog import discover
+
+    (tmp_path / "a_hangs.py").write_text("import time\ntime.sleep(1e6)\n")
+    (tmp_path / "b_exits.py").write_text("import os\nos._exit(0)\n")
+    (tmp_path / "c_spawns.py").write_text(
+        "import subprocess\nsubprocess.Popen(['sleep', '3612'], start_new_session=True)\n"
+    )
+    good = "from workbench import pipeline\n@pipeline\ndef {n}(batch_size: int = 1):\n    return (iter(range(3)),)\n"
+    (tmp_path / "d_good.py").write_text(good.format(n="good"))
+    infos = {m.name: m for m in discover(tmp_path, timeout=5)}
+    assert "did not finish within 5 s" in infos["a_hangs"].error
+    assert "ended its process" in infos["b_exits"].error
+    assert infos["c_spawns"].error is None and infos["d_good"].error is None
+    assert [p.name for p in infos["d_good"].pipelines] == ["good"]
+    assert not [
+        p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "3612"]
+    ]
+
+
+MARKUP_NAMES = """
+from workbench import pipeline, timed
+
+
+def numbers(n):
+    for i in range(n):
+        yield [i]
+
+
+def stage(batches):
+    for b in batches:
+        with timed("split on [/\\\\s]+ \\x1b]0;TITLE\\x07 [link=file:///etc/passwd]L[/link]"):
+            pass
+        yield b
+
+
+@pipeline
+def named(batch_size: int = 1, n: int = 20):
+    return numbers(n), stage
+"""
+
+
+def test_a_context_named_with_markup_and_escapes_is_shown_as_text(tmp_path, write_module):
+    """The contexts table and its caption (repeated names) show the pipeline's names as
+    text: '[/...' crashed the report, an escape reached the terminal."""
+    mod = write_module("markup_names", MARKUP_NAMES)
+    r = pipebench("run", str(mod), cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert "\x1b" not in r.out and "\x07" not in r.out
+    assert "[/\\s]+" in r.out and "Traceback" not in r.out + r.err
+    assert r.report is not None and r.report["status"] == "finished"

@@ -195,3 +195,41 @@ def test_processes_the_pipeline_forks_have_the_default_signal_handlers(tmp_path,
     assert any("DEFAULT HANDLERS True" in line for line in r.report["log_tail"]), r.report[
         "log_tail"
     ]
+
+
+LAST_SPAWN = (
+    HEADER
+    + """
+import subprocess
+
+
+def numbers(n):
+    for i in range(n):
+        yield [i]
+
+
+def spawn_at_the_end(batches):
+    for i, b in enumerate(batches):
+        if i == 9:  # after the last discovery tick the parent may have had
+            subprocess.Popen(["sleep", "3611"], start_new_session=True)
+        yield b
+
+
+@pipeline
+def last_spawn(batch_size: int = 1, n: int = 10):
+    return numbers(n), spawn_at_the_end
+"""
+)
+
+
+def test_a_process_started_as_the_run_ends_is_ended_and_named(tmp_path, write_module):
+    from tests.integration.helpers import pipebench
+
+    path = write_module("last_spawn_mod", LAST_SPAWN)
+    for _ in range(2):
+        r = pipebench("run", str(path), cwd=tmp_path)
+        assert r.code == 0, r.err
+        assert any("sleep" in e for e in r.report["ended_processes"]), r.report["ended_processes"]
+    assert not [
+        p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "3611"]
+    ]

@@ -20,7 +20,7 @@ from workbench.authoring.cachestats import STATS_ATTR, CacheStats, folder_usage,
 from workbench.authoring.joblib_counting import CountedMemorizedFunc, count_calls
 from workbench.engine.loader import Target
 from workbench.engine.sections import cache_control, lru_timing
-from workbench.engine.sections.caches import CachesSampler
+from workbench.engine.sections.caches import CachesSampler, CachesSection
 from workbench.errors import UserError
 from workbench.views.caches import caches_table
 
@@ -35,7 +35,7 @@ def own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def row_of(sampler: CachesSampler, name: str) -> dict:
-    rows = {r["name"]: r for r in sampler.read()["caches"]}
+    rows = {r.name: r for r in sampler.read().caches}
     return rows[name]
 
 
@@ -55,11 +55,11 @@ def test_cached_counts_times_and_sizes() -> None:
     assert stats.mean_result_bytes() >= 8000
     sampler = CachesSampler(None)
     row = row_of(sampler, stats.name)
-    assert row["source"] == "pipebench" and row["kind"] == "memory"
-    assert (row["hits"], row["misses"], row["entries"], row["maxsize"]) == (20, 10, 10, 64)
-    assert row["hit_rate"] == pytest.approx(2 / 3)
-    assert row["seconds_saved"] == pytest.approx(20 * stats.mean_miss_s())
-    assert row["bytes"] >= 10 * 8000 and row["bytes_basis"] == "estimate"
+    assert row.source == "pipebench" and row.kind == "memory"
+    assert (row.hits, row.misses, row.entries, row.maxsize) == (20, 10, 10, 64)
+    assert row.hit_rate == pytest.approx(2 / 3)
+    assert row.seconds_saved == pytest.approx(20 * stats.mean_miss_s())
+    assert row.bytes >= 10 * 8000 and row.bytes_basis == "estimate"
 
 
 def test_miss_timer_counts_recursion_once() -> None:
@@ -219,24 +219,25 @@ def test_sampler_finds_every_kind_and_survives_a_broken_one(tmp_path: Path) -> N
         mod.load(k)
     mod.own.hits, mod.own.misses = 7, 3
     data = sampler.read()
-    rows = {r["name"]: r for r in data["caches"]}
+    rows = {r.name: r for r in data.caches}
     assert {"feats", "load", "broken", "own"} <= set(rows)
-    assert (rows["feats"]["hits"], rows["feats"]["misses"]) == (20, 10)
-    assert rows["feats"]["seconds_saved"] is None  # not timed: made outside a pipeline
-    assert (rows["load"]["hits"], rows["load"]["misses"], rows["load"]["entries"]) == (20, 10, 10)
-    assert rows["load"]["kind"] == "disk" and rows["load"]["bytes"] > 0
-    assert rows["broken"]["available"] is False
-    assert rows["broken"]["reason"] == "cache_info() raised RuntimeError: boom"
+    assert (rows["feats"].hits, rows["feats"].misses) == (20, 10)
+    assert rows["feats"].seconds_saved is None  # not timed: made outside a pipeline
+    assert (rows["load"].hits, rows["load"].misses, rows["load"].entries) == (20, 10, 10)
+    assert rows["load"].kind == "disk" and rows["load"].bytes > 0
+    assert rows["broken"].available is False
+    assert rows["broken"].reason == "cache_info() raised RuntimeError: boom"
     own = rows["own"]
-    assert (own["kind"], own["hits"], own["hit_rate"], own["bytes"]) == ("disk", 7, 0.7, 123)
-    assert own["seconds_saved"] == 1.5
+    assert (own.kind, own.hits, own.hit_rate, own.bytes) == ("disk", 7, 0.7, 123)
+    assert own.seconds_saved == 1.5
     table = caches_table(data)
     console = Console(record=True, width=120)
     console.print(table)
     text = console.export_text()
     assert "broken unavailable: cache_info() raised RuntimeError: boom" in text
     assert "66.7%" in text  # load: 20 of 30
-    assert caches_table({"caches": []}) is None
+    assert caches_table(CachesSection()) is None
+    assert CachesSection.from_json(data.to_json()) == data  # what the parent reads back
 
 
 def test_clear_request_is_served_on_the_next_read(tmp_path: Path) -> None:
@@ -254,15 +255,15 @@ def test_clear_request_is_served_on_the_next_read(tmp_path: Path) -> None:
     out2 = cache_control.clear_cache(section, "feats")
     section = sampler.read()
     answer = cache_control.served(section, out.request_id)
-    assert answer and answer["ok"] and "10 entries" in answer["message"]
-    assert cache_control.served(section, out2.request_id)["ok"]
-    rows = {r["name"]: r for r in section["caches"]}
-    assert rows["load"]["entries"] == 0 and rows["feats"]["entries"] == 0
-    assert rows["feats"]["hits"] == 20  # counters survive the clear
+    assert answer and answer.ok and "10 entries" in answer.message
+    assert cache_control.served(section, out2.request_id).ok  # type: ignore[union-attr]
+    rows = {r.name: r for r in section.caches}
+    assert rows["load"].entries == 0 and rows["feats"].entries == 0
+    assert rows["feats"].hits == 20  # counters survive the clear
     assert not list(control.iterdir())
     sampler.close()
     final = sampler.read()
-    assert final["live"] is False and final["control"] is None
+    assert final.live is False and final.control is None
     assert not control.exists()
 
 

@@ -170,3 +170,41 @@ def test_sys_exit_on_import_is_a_user_error(write_module):
     with pytest.raises(UserError) as exc:
         load_module(Target(str(path)))
     assert "SystemExit" in one_line(exc)
+
+
+def test_values_of_every_type_or_one_line():
+    """Floats must be finite; list, tuple and dict defaults take a Python literal of that type,
+    never code; anything else is one line naming the parameter."""
+
+    @pipeline
+    def shapes(
+        batch_size: int = 8,
+        rate: float = 1.0,
+        dims: tuple = (2, 3),
+        tags: list = [],  # noqa: B006
+        opts: dict = {},  # noqa: B006
+    ):
+        return range(3)
+
+    got = resolve_params(
+        shapes, {"rate": "2.5", "dims": "(4, 5)", "tags": "['a', 'b']", "opts": "{'k': 1}"}
+    )
+    assert (got["rate"], got["dims"], got["tags"], got["opts"]) == (
+        2.5,
+        (4, 5),
+        ["a", "b"],
+        {"k": 1},
+    )
+    for name, text in [
+        ("rate", "1e400"),
+        ("rate", "nan"),
+        ("rate", "-inf"),
+        ("tags", "[1, 2"),
+        ("tags", "(1, 2)"),
+        ("dims", "__import__('os').getcwd()"),
+        ("opts", "[" * 100_000),
+        ("opts", "{'k': }"),
+    ]:
+        with pytest.raises(UserError) as exc:
+            resolve_params(shapes, {name: text})
+        assert f"parameter {name!r}" in one_line(exc)

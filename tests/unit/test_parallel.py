@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from workbench.authoring.parallel_backends import (
     check_scheduler,
     choice_from_env,
 )
+from workbench.authoring.parallel_stats import ParallelStats
+from workbench.engine.sections.parallel import ParallelSection
 from workbench.errors import UserError
 from workbench.views.parallel import parallel_view
 
@@ -198,8 +201,9 @@ def test_verdicts_and_view() -> None:
     assert verdict(base).startswith("compute-bound")
     assert verdict({**base, "utilization": 0.2, "waiting": 0.8}).startswith("overhead-bound")
     assert verdict({**base, "utilization": 0.2, "waiting": 0.1}).startswith("fed too slowly")
-    assert parallel_view({"backend": "loky", "stages": []}) is None
+    assert parallel_view(ParallelSection(backend="loky")) is None
     row = {
+        **stage_figures(),
         **base,
         "stage": "f",
         "backend": "loky",
@@ -213,11 +217,20 @@ def test_verdicts_and_view() -> None:
         "startup_s": 0.5,
         "verdict": "ok",
     }
-    assert parallel_view({"backend": "loky", "scheduler": None, "stages": [row]}) is not None
+    section = ParallelSection.from_json({"backend": "loky", "scheduler": None, "stages": [row]})
+    assert parallel_view(section) is not None
 
 
-def _dask_section(stage: str = "[bold]feat[/]", worker: str = "tls://127.0.0.1:1[/x]") -> dict:
+def stage_figures() -> dict[str, Any]:
+    """Every figure of a parallel stage, as a stage that ran nothing yet has them."""
+    return ParallelStats("f", 1, "loky", None, 2, 2, True, 4).snapshot()
+
+
+def _dask_section(
+    stage: str = "[bold]feat[/]", worker: str = "tls://127.0.0.1:1[/x]"
+) -> ParallelSection:
     row = {
+        **stage_figures(),
         "stage": stage,
         "index": 1,
         "backend": "dask",
@@ -278,19 +291,21 @@ def _dask_section(stage: str = "[bold]feat[/]", worker: str = "tls://127.0.0.1:1
         "dashboard": None,
         "security": "TLS, credentials made for this run",
     }
-    return {
-        "backend": "dask",
-        "scheduler": cluster["scheduler"],
-        "cluster": cluster,
-        "stages": [row],
-    }
+    return ParallelSection.from_json(
+        {
+            "backend": "dask",
+            "scheduler": cluster["scheduler"],
+            "cluster": cluster,
+            "stages": [row],
+        }
+    )
 
 
 def test_scale_out_that_does_not_pay_says_so_with_what_moving_data_costs() -> None:
-    row = _dask_section()["stages"][0]
-    assert row["verdict"].startswith("scale-out does not pay: 0.50x the rate of one worker")
-    assert "each task moves 800 B" in row["verdict"]
-    assert "11.0 ms round trip beyond its compute" in row["verdict"]
+    row = _dask_section().stages[0]
+    assert row.verdict.startswith("scale-out does not pay: 0.50x the rate of one worker")
+    assert "each task moves 800 B" in row.verdict
+    assert "11.0 ms round trip beyond its compute" in row.verdict
 
 
 def test_views_show_workers_and_transfer_and_keep_user_text_as_text() -> None:

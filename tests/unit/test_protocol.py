@@ -16,7 +16,10 @@ from workbench.engine.protocol import (
     decode,
     encode,
 )
+from workbench.engine.sections.cache_entries import make_row
+from workbench.engine.sections.caches import CachesSection
 from workbench.engine.sections.memory import MemorySection, MemoryTotals, ProcessMemory
+from workbench.engine.sections.snapshot import SnapshotSections
 
 MEM = MemorySection(
     now=MemoryTotals(rss=10, anon=6, file=4, uss=8, pss=9),
@@ -36,10 +39,12 @@ EVENTS = [
         0,
         MEM,
         -1,
-        {"caches": [{"name": "f", "hits": 1}]},
+        SnapshotSections(
+            caches=CachesSection((make_row("f", "memory", "lru_cache", hits=1, misses=0),))
+        ),
     ),
-    Snapshot(5, (StageSample(1, 1, 5, True, 2),), 0, None, -1, {}, 1, 7),
-    Sections({"caches": {"caches": []}}),
+    Snapshot(5, (StageSample(1, 1, 5, True, 2),), 0, None, -1, SnapshotSections(), 1, 7),
+    Sections(SnapshotSections(caches=CachesSection(), unavailable={"contexts": "boom"})),
     Log("stdout", "hello"),
     Failure("run", "ValueError", "bad", "Traceback...", "a", False),
     Finished("failed", None, "stage a raised"),

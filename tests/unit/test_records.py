@@ -166,3 +166,13 @@ def test_records_are_private(pipebench_home: Path) -> None:
     for folder in (pipebench_home, path.parent):
         assert folder.stat().st_mode & 0o777 == 0o700
     assert path.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_record_with_a_number_that_is_not_finite_is_skipped_and_said(tmp_path, number):
+    """pipebench never writes NaN or infinities: such a file is damaged or foreign, and
+    skipped with why (compare and the tuning view crashed on it)."""
+    path = tmp_path / "r.json"
+    path.write_text('{"run_id": "x", "items_per_s": ' + number + "}")
+    rec, why = records.read_record(path)
+    assert rec is None and why is not None and "not finite" in why

@@ -17,6 +17,7 @@ from workbench.engine.sections.gpu import (
     OK,
     TORCH_NO_CUDA,
     GpuSampler,
+    GpuSection,
     Nvml,
     headline,
 )
@@ -44,8 +45,8 @@ def test_without_a_driver_the_sampler_says_so_and_gives_na() -> None:
         pytest.skip("this machine has an NVIDIA driver; tests/gpu covers it")
     sampler = GpuSampler(interval_s=60)
     data = sampler.read({1}, None)
-    assert data["state"] == NO_DRIVER and data["nvml"] == NO_DRIVER
-    assert data["devices"] == []
+    assert data.state == NO_DRIVER and data.nvml == NO_DRIVER
+    assert data.devices == ()
     for key in (
         "process_bytes",
         "used_bytes",
@@ -54,10 +55,10 @@ def test_without_a_driver_the_sampler_says_so_and_gives_na() -> None:
         "peak_process_bytes",
         "peak_allocated_bytes",
     ):
-        assert data[key] is None, key  # N/A, not 0
+        assert getattr(data, key) is None, key  # N/A, not 0
     assert sampler.read({1}, None) is data  # cached between samples
     sampler.close({1}, None)
-    json.dumps(data)  # goes into snapshots as is
+    assert GpuSection.from_json(json.loads(json.dumps(data.to_json()))) == data  # the report's
 
 
 def _child(code: str) -> dict[str, object]:
@@ -80,7 +81,7 @@ def test_the_sampler_never_imports_torch_or_textual() -> None:
         data = GpuSampler().read({1}, None)
         ContextsSampler().read()
         print(json.dumps({"torch": "torch" in sys.modules, "textual": "textual" in sys.modules,
-                          "torch_state": data["torch"], "state": data["state"]}))
+                          "torch_state": data.torch, "state": data.state}))
     """)
     assert got["torch"] is False and got["textual"] is False
     assert got["torch_state"] == gpu.TORCH_NOT_IMPORTED
@@ -93,7 +94,7 @@ def test_without_pynvml_the_state_is_nvml_unavailable() -> None:
         sys.modules["pynvml"] = None  # nvidia-ml-py not installed
         from workbench.engine.sections.gpu import GpuSampler
         data = GpuSampler().read({1}, None)
-        print(json.dumps({k: data[k] for k in ("state", "nvml", "nvml_detail", "used_bytes")}))
+        print(json.dumps({k: getattr(data, k) for k in ("state", "nvml", "nvml_detail", "used_bytes")}))
     """)
     assert got["state"] == NVML_UNAVAILABLE and got["nvml"] == NVML_UNAVAILABLE
     assert "pynvml" in str(got["nvml_detail"]) and got["used_bytes"] is None
@@ -110,6 +111,6 @@ def test_torch_without_cuda_is_a_state() -> None:
         from workbench.engine.sections.gpu import GpuSampler, TorchCudaSampler
         torch_side = TorchCudaSampler().read()  # in the runner child
         data = GpuSampler().read({1}, torch_side)  # in the parent
-        print(json.dumps({k: data[k] for k in ("state", "torch")}))
+        print(json.dumps({k: getattr(data, k) for k in ("state", "torch")}))
     """)
     assert got == {"state": TORCH_NO_CUDA, "torch": TORCH_NO_CUDA}

@@ -15,7 +15,10 @@ from workbench.engine.protocol import (
     Snapshot,
     StageSample,
 )
+from workbench.engine.sections.cache_entries import make_row
+from workbench.engine.sections.caches import CachesSection
 from workbench.engine.sections.memory import MemorySection, MemoryTotals
+from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.engine.session import RunState, apply, report, stage_rows, window_of
 
 MEM = MemorySection(
@@ -201,8 +204,14 @@ def test_log_tail_is_bounded():
 
 def test_sections_land_in_the_report():
     s = snap(1.0, 10)
-    s = Snapshot(s.elapsed_ns, s.stages, 0, MEM, -1, {"caches": [{"name": "f"}]})
-    assert report(fold(HELLO, s))["caches"] == [{"name": "f"}]
+    row = make_row("f", "memory", "lru_cache", hits=3, misses=1)
+    sections = SnapshotSections(caches=CachesSection((row,)), unavailable={"gpu": "boom"})
+    s = Snapshot(s.elapsed_ns, s.stages, 0, MEM, -1, sections)
+    rep = report(fold(HELLO, s))
+    assert rep["caches"]["caches"] == [row.to_json()]
+    assert rep["caches"]["caches"][0]["hit_rate"] == 0.75
+    assert rep["gpu"] == {"unavailable": "boom"}
+    assert "contexts" not in rep and "torch_cuda" not in rep
 
 
 def test_memory_never_read_is_not_measured_not_zero() -> None:

@@ -14,6 +14,7 @@ from workbench.cli.sweep import progress_line
 from workbench.engine import records
 from workbench.engine.protocol import Progress
 from workbench.engine.records import is_cancelled
+from workbench.engine.sections.cache_entries import make_row
 from workbench.engine.session import RunState
 from workbench.engine.sweep.run import SweepResult, SweepState
 from workbench.engine.sweep.search import GROW, OK, SweepPoint, SweepSettings
@@ -202,17 +203,17 @@ def test_every_import_error_gets_a_fix(error: str, fix: str) -> None:
 
 
 def test_caches_keep_their_figures_and_drop_columns_when_narrow() -> None:
-    row = {
-        "name": "tokenize_text_with_a_long_name",
-        "kind": "memory",
-        "hits": 12_345,
-        "misses": 400,
-        "hit_rate": 0.968,
-        "entries": 400,
-        "maxsize": 512,
-        "bytes": 454_000,
-        "seconds_saved": 1.5,
-    }
+    row = make_row(
+        "tokenize_text_with_a_long_name",
+        "memory",
+        "lru_cache",
+        hits=12_345,
+        misses=400,
+        entries=400,
+        maxsize=512,
+        bytes=454_000,
+        seconds_saved=1.5,
+    )
     wide, name_w = fit_columns([cells(row)], 100)
     assert wide == ("cache", "hits", "misses", "hit rate", "entries", "bytes", "saved", "kind")
     narrow, name_w = fit_columns([cells(row)], 55)
@@ -263,3 +264,28 @@ def test_a_run_stopped_too_early_to_tell_is_left_out_and_said() -> None:
     t = tuning(runs)
     assert [p.batch_size for p in t.points] == [64] and t.too_short == 1
     assert "1 stopped before 10 batches and 1 s" in tuning_notes(t).plain
+
+
+def test_progress_words_are_text_and_odd_counts_are_said_plainly() -> None:
+    from workbench.views.run import progress_text
+
+    shown = progress_text(Progress("loading", 4, 30, "rows\x1b]0;PWNED\x07\x1b[2J[/x]")).plain
+    assert "\x1b" not in shown and "\x07" not in shown and "[/x]" in shown
+    assert shown.startswith("loading: 4 of 30 rows") and shown.endswith("(13%)")
+    odd = progress_text(Progress("loading", 4, float("nan"), "rows")).plain
+    assert odd == "loading: 4 rows" and "nan" not in odd
+
+
+def test_history_at_80_columns_keeps_numbers_whole_and_wraps_a_long_name() -> None:
+    from workbench.views.history import history_table
+
+    long = "jsonl_tokens_streaming_with_torch_dataloader_and_prefetch"
+    runs = [
+        (1, rec("a", 4, 18_800_000.0, 18 * MiB, pipeline=long)),
+        (2, rec("b", 4, 25_100.0, 17 * MiB, pipeline="short")),
+    ]
+    shown = text(history_table(runs, width=80), width=80)
+    assert "18.8M" in shown and "25.1k" in shown and "MiB" in shown
+    assert shown.splitlines()[0].lstrip().startswith("#")
+    assert "jsonl_tokens_streaming_with_torch_" in shown  # wrapped, not cut
+    assert "dataloader_and_prefetch" in shown

@@ -30,7 +30,7 @@ class Param:
     kind: type  # the type a command-line value is converted to
 
 
-_CONVERTIBLE = (bool, int, float, str)
+_CONVERTIBLE = (bool, int, float, str, list, tuple, dict)
 
 
 def _param_kind(p: inspect.Parameter, hints: dict[str, Any]) -> type:

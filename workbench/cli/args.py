@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -119,12 +121,58 @@ def json_to_stdout(args: argparse.Namespace) -> bool:
     return path is not None and str(path) == STDOUT
 
 
+def json_path(text: str) -> Path:
+    """``--json FILE``, checked before anything runs (a report must not be lost to a path
+    found bad at the end): ``-``, an existing regular file (or a link to one), a device or
+    a pipe (written through, as a shell redirection would), or a new file in an existing
+    folder pipebench can write to.
+
+    Raises:
+        argparse.ArgumentTypeError: one line saying what is wrong with the path.
+    """
+    if text == STDOUT:
+        return Path(text)
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: give a file, or - for stdout")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder: give a file in it")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise argparse.ArgumentTypeError(f"{text} cannot be written (permission denied)")
+        return path
+    folder = path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder {folder} to write {path.name} in")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in {folder} (permission denied)")
+    return path
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically, or to stdout for ``-`` (the same
-    layout: two-space indent, one trailing newline)."""
-    if str(path) != STDOUT:
-        records.write_atomic(path, data)
+    """Write ``data`` as JSON (two-space indent, one trailing newline) to stdout for ``-``,
+    through to ``path`` where it is a device or a pipe, else atomically to the regular file
+    (a link's target, the link kept).
+
+    Raises:
+        UserError: one line naming the path and why it cannot be written.
+    """
+    if str(path) == STDOUT:
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
         return
-    json.dump(data, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        special = target.exists() and not stat.S_ISREG(target.stat().st_mode)
+    except OSError:
+        special = False
+    if not special:
+        records.write_atomic(target, data, make_parents=False)
+        return
+    try:
+        with open(target, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None

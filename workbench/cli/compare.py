@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import textwrap
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -20,6 +19,7 @@ from workbench.cli.args import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     JSON_HELP,
+    json_path,
     number_of_seconds,
     positive_int,
     write_json,
@@ -105,7 +105,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--json",
-        type=Path,
+        type=json_path,
         metavar="FILE",
         help="also write every figure, its ratios, the warnings and the gate to FILE" + JSON_HELP,
     )

@@ -6,7 +6,6 @@ Exit codes: 0, or 2 for bad input (one line on stderr).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -14,6 +13,7 @@ from rich.console import Console
 from workbench.cli.args import (
     EXIT_OK,
     JSON_HELP,
+    json_path,
     positive_int,
     write_json,
 )
@@ -38,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--last", type=positive_int, metavar="N", help="only the last N runs")
     p.add_argument(
-        "--json", type=Path, metavar="FILE", help="also write the list to FILE" + JSON_HELP
+        "--json", type=json_path, metavar="FILE", help="also write the list to FILE" + JSON_HELP
     )
     return p
 

@@ -12,7 +12,6 @@ import argparse
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -23,6 +22,7 @@ from workbench.cli.args import (
     EXIT_RUN_FAILED,
     EXIT_USAGE,
     JSON_HELP,
+    json_path,
     positive_int,
     seconds,
     time_limit,
@@ -170,7 +170,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--json",
-        type=Path,
+        type=json_path,
         metavar="FILE",
         help="also write the report (raw samples, machine) to FILE" + JSON_HELP,
     )

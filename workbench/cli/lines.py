@@ -11,7 +11,6 @@ SIGTERM, 129 with SIGHUP.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
@@ -23,6 +22,7 @@ from workbench.cli.args import (
     EXIT_RUN_FAILED,
     EXIT_USAGE,
     JSON_HELP,
+    json_path,
     param,
     pipeline_params,
     positive_int,
@@ -107,7 +107,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--json",
-        type=Path,
+        type=json_path,
         metavar="FILE",
         help="also write the profile, the cost of looking and both runs to FILE" + JSON_HELP,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.cli import parallel as cli_parallel
@@ -18,6 +17,7 @@ from workbench.cli.args import (
     EXIT_RUN_FAILED,
     EXIT_USAGE,
     JSON_HELP,
+    json_path,
     json_to_stdout,
     param,
     pipeline_params,
@@ -70,7 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         + " (default private)",
     )
     p.add_argument(
-        "--json", type=Path, metavar="FILE", help="also write the report to FILE" + JSON_HELP
+        "--json", type=json_path, metavar="FILE", help="also write the report to FILE" + JSON_HELP
     )
     p.add_argument(
         "--snapshot-interval",
@@ -137,16 +137,21 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if failure is not None and state.bad_input:
         raise UserError(failure.message)
     rep = report(state, finished_at=time.time())
-    if args.json:  # first: what was measured is never lost to a record that fails
-        write_json(args.json, rep)
+    unwritten: list[str] = []  # what could not be written; said last, the rest kept
+    if args.json:
+        try:
+            write_json(args.json, rep)
+        except UserError as exc:
+            unwritten.append(exc.message)
     record: str | None = None
-    why = ""
     try:
         record = str(records.save_run(rep))
     except UserError as exc:  # "the run record was not saved: <why>"
-        why = exc.message
+        unwritten.append(exc.message)
     except OSError as exc:
-        why = f"the run record was not saved: {exc.strerror or exc} ({records.runs_dir()})"
+        unwritten.append(
+            f"the run record was not saved: {exc.strerror or exc} ({records.runs_dir()})"
+        )
     console.print(run_view(state, record, console.width))
     if failure is not None and not failure.user_error:
         where = record if json_to_stdout(args) or not args.json else args.json
@@ -159,14 +164,14 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             highlight=False,
             soft_wrap=True,  # one line, however long (a terminal wraps it)
         )
-    if record is None:  # last, on its own line: what was measured is printed above
+    if unwritten:  # last, one line each: what was measured is printed (and kept) above
         from rich.console import Console
 
-        Console(stderr=True, highlight=False).print(
-            Text.assemble(("error: ", "red"), user_text(why)), soft_wrap=True
-        )
+        err = Console(stderr=True, highlight=False)
+        for why in unwritten:
+            err.print(Text.assemble(("error: ", "red"), user_text(why)), soft_wrap=True)
     if signalled is not None:
         return SIGNAL_EXIT[signalled]
     if state.status not in (FINISHED, STOPPED):
         return EXIT_RUN_FAILED
-    return EXIT_OK if record is not None else EXIT_USAGE
+    return EXIT_USAGE if unwritten else EXIT_OK

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -21,6 +20,7 @@ from workbench.cli.args import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     JSON_HELP,
+    json_path,
     number_of_seconds,
     param,
     size,
@@ -199,7 +199,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--json",
-        type=Path,
+        type=json_path,
         metavar="FILE",
         help="also write the sweep (every run, each size's median, the answer) to FILE" + JSON_HELP,
     )

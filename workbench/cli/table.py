@@ -25,6 +25,7 @@ from workbench.cli.args import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     JSON_HELP,
+    json_path,
     param,
     pipeline_params,
     positive_int,
@@ -67,7 +68,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-batches", type=positive_int, help="stop each run after N batches")
     p.add_argument("--max-seconds", type=time_limit, help="stop each run after S seconds")
     p.add_argument(
-        "--json", type=Path, metavar="FILE", help="also write the rows to FILE" + JSON_HELP
+        "--json", type=json_path, metavar="FILE", help="also write the rows to FILE" + JSON_HELP
     )
     cli_run.add_instrument_argument(p)
     return p

@@ -30,6 +30,8 @@ from workbench.authoring.autorecord import (
 )
 from workbench.engine.asyncstages import AsyncChain
 from workbench.engine.protocol import Log, Sections
+from workbench.engine.sections.autofind import ChainNote, InstrumentedItem, InstrumentedSection
+from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.engine.usercode import is_user_class, is_user_function, user_classes
 
 #: The run option that turns instrumenting off (``RunOptions.mode_options``).
@@ -44,10 +46,6 @@ def _one() -> Iterator[None]:
 _CM_HELPER = contextlib.contextmanager(_one).__code__
 #: The code object of every function a context manager decorates (``ContextDecorator``).
 _CM_DECORATED = contextlib.ContextDecorator()(lambda: None).__code__
-
-
-def _item(kind: str, name: str, detail: str = "") -> dict[str, str]:
-    return {"kind": kind, "name": name, "detail": detail}
 
 
 def _decorating_context(func: Any) -> str | None:
@@ -75,30 +73,32 @@ def _target_of(func: Any) -> str:
     return str(func.__qualname__)
 
 
-def instrument(module: ModuleType | None, options: dict[str, Any]) -> dict[str, Any]:
+def instrument(module: ModuleType | None, options: dict[str, Any]) -> InstrumentedSection:
     """Make ``module``'s own context managers report and its ``cached_property`` values
     count (unless ``options["instrument"]`` is false); returns the ``instrumented`` section:
-    ``enabled`` and ``found[]`` (``kind``, ``name``, ``detail``) in the module's order."""
+    what was changed, in the module's order."""
     if module is None or not options.get(OPTION, True):
-        return {"enabled": False, "found": []}
+        return InstrumentedSection(enabled=False)
     record_contextmanagers(is_user_function)
-    found: list[dict[str, str]] = []
+    found: list[InstrumentedItem] = []
     for value in list(vars(module).values()):
         if getattr(value, "__code__", None) is _CM_HELPER and is_user_function(
             getattr(value, "__wrapped__", None)
         ):
-            found.append(_item("@contextmanager function", value.__qualname__))
+            found.append(InstrumentedItem("@contextmanager function", value.__qualname__))
             continue
         context = _decorating_context(value)
         if context is not None:
-            found.append(_item("decorated with a context manager", _target_of(value), context))
+            found.append(
+                InstrumentedItem("decorated with a context manager", _target_of(value), context)
+            )
     for cls in user_classes(module):
         if record_context_class(cls):
             base = "ContextDecorator" if issubclass(cls, contextlib.ContextDecorator) else ""
-            found.append(_item("context manager class", cls.__qualname__, base))
+            found.append(InstrumentedItem("context manager class", cls.__qualname__, base))
         for prop in count_cached_properties(cls):
-            found.append(_item("cached_property", prop.name, "hits and misses counted"))
-    return {"enabled": True, "found": found}
+            found.append(InstrumentedItem("cached_property", prop.name, "hits and misses counted"))
+    return InstrumentedSection(enabled=True, found=tuple(found))
 
 
 def _tf_dataset(source: Any) -> bool:
@@ -119,30 +119,29 @@ TF_DATA_NOTE = (
 )
 
 
-def chain_notes(source: Any, chain: AsyncChain) -> list[dict[str, Any]]:
-    """Notes on the built chain: ``about`` (``tf.data``, ``async``), ``text``, and
-    ``log`` (whether the note is a caveat worth a line of the run's log)."""
-    notes: list[dict[str, Any]] = []
+def chain_notes(source: Any, chain: AsyncChain) -> list[ChainNote]:
+    """Notes on the built chain: a tf.data source, async parts."""
+    notes: list[ChainNote] = []
     if _tf_dataset(source):
-        notes.append({"about": "tf.data", "text": TF_DATA_NOTE, "log": True})
+        notes.append(ChainNote("tf.data", TF_DATA_NOTE, log=True))
     if chain.async_parts:
         names = ", ".join(chain.async_parts)
         notes.append(
-            {
-                "about": "async",
-                "text": f"async source and stages on one event loop in the runner: {names}; "
+            ChainNote(
+                "async",
+                f"async source and stages on one event loop in the runner: {names}; "
                 "each boundary is timed as a sync one (an await is the stage's own time; "
                 "tasks a stage starts run whenever the loop runs)",
-                "log": False,
-            }
+                log=False,
+            )
         )
     return notes
 
 
-def announce(outbox: Any, instrumented: dict[str, Any], notes: list[dict[str, Any]]) -> None:
+def announce(outbox: Any, instrumented: InstrumentedSection, notes: list[ChainNote]) -> None:
     """Send the ``instrumented`` and ``notes`` sections once (the parent keeps them for
     every snapshot), and each caveat as a line of the run's log."""
-    outbox.post(Sections({"instrumented": instrumented, "notes": notes}))
+    outbox.post(Sections(SnapshotSections(instrumented=instrumented, notes=tuple(notes))))
     for note in notes:
-        if note.get("log"):
-            outbox.post(Log("pipebench", f"note: {note['text']}"))
+        if note.log:
+            outbox.post(Log("pipebench", f"note: {note.text}"))

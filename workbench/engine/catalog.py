@@ -1,15 +1,21 @@
 """What a folder or module offers: its pipelines with their parameters, or why not.
 
-Listing imports user modules, so it happens in a child process too
-(``python -m workbench.engine.catalog PATH...``), one JSON line per module.
+Listing imports user modules, so it happens in child processes, one per module
+(``python -m workbench.engine.catalog --out FILE PATH``): a module that hangs, exits or
+starts processes at import affects its own entry only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,9 @@ from workbench.engine.loader import (
     module_files,
 )
 from workbench.errors import UserError
+
+#: How long one module may take to import before it is listed as not answering.
+IMPORT_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -105,45 +114,123 @@ def _from_json(d: dict[str, Any]) -> ModuleInfo:
     )
 
 
-def discover(root: str | Path, timeout: float = 60.0) -> list[ModuleInfo]:
-    """Describe every module under ``root`` in a child process; a module that does not
-    answer within ``timeout`` is listed with that error."""
+def discover(
+    root: str | Path,
+    timeout: float = IMPORT_TIMEOUT_S,
+    cancelled: Callable[[], bool] | None = None,
+) -> list[ModuleInfo]:
+    """Describe every module under ``root``, each imported in a child process of its own
+    (a few at a time), in the order of ``expand``. A module that does not answer within
+    ``timeout`` seconds, or ends its process, is listed with that error and the others
+    are not held up; what a module starts at import is ended with its child. Stops early,
+    listing the rest as not described, once ``cancelled()`` is true.
+
+    Raises:
+        UserError: ``root`` is no folder or ``.py`` file (see ``expand``).
+    """
     files = expand(root)
-    if not files:
-        return []
+    results: dict[int, ModuleInfo] = {}
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.engine.catalog", *map(str, files)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    found = {}
-    marker = b"\x1epipebench-catalog "
-    for line in out.splitlines():
-        if line.startswith(marker):
-            info = _from_json(json.loads(line[len(marker) :]))
-            found[info.path] = info
+    todo = list(enumerate(files))
+    running: dict[subprocess.Popen[bytes], tuple[int, Path, Path, float]] = {}
+    at_once = max(2, os.cpu_count() or 2)
+    with tempfile.TemporaryDirectory(prefix="pipebench-catalog-") as tmp:
+        try:
+            while todo or running:
+                if cancelled is not None and cancelled():
+                    break
+                while todo and len(running) < at_once:
+                    i, f = todo.pop(0)
+                    out = Path(tmp) / f"{i}.json"
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "workbench.engine.catalog", "--out", str(out),
+                         str(f)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,  # a module's prints, and no pipe that
+                        stderr=subprocess.DEVNULL,  # what it starts could hold open
+                        env=env,
+                        start_new_session=True,
+                    )  # fmt: skip
+                    running[proc] = (i, f, out, time.monotonic() + timeout)
+                for proc, (i, f, out, deadline) in list(running.items()):
+                    code = proc.poll()
+                    if code is None and time.monotonic() < deadline:
+                        continue
+                    del running[proc]
+                    if code is None:
+                        _end(proc)
+                        results[i] = ModuleInfo(
+                            str(f), f.stem, error=f"importing {f} did not finish within "
+                            f"{timeout:g} s"
+                        )  # fmt: skip
+                    else:
+                        results[i] = _answer(f, out, code)
+                time.sleep(0.02)
+        finally:
+            for proc in running:
+                _end(proc)
     return [
-        found.get(str(f))
-        or ModuleInfo(str(f), f.stem, error=f"importing {f} did not finish within {timeout:g} s")
-        for f in files
+        results.get(i) or ModuleInfo(str(f), f.stem, error="not described (stopped)")
+        for i, f in enumerate(files)
     ]
 
 
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _answer(f: Path, out: Path, code: int) -> ModuleInfo:
+    """The module's description from its child's answer file, or why there is none."""
+    try:
+        return _from_json(json.loads(out.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
+        return ModuleInfo(
+            str(f), f.stem, error=f"importing {f} ended its process (it {how}) before it was "
+            "described: does the module call os._exit or sys.exit at import?"
+        )  # fmt: skip
+
+
+def _end_descendants() -> None:
+    """End what the module started at import (a server, a ``setsid`` helper): listing
+    must not leave processes behind. This process is their subreaper, so even a daemon
+    that forked twice is still below it."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
 def main(argv: list[str]) -> int:
-    for arg in argv:
-        info = describe(Path(arg))
+    """``python -m workbench.engine.catalog [--out FILE] PATH...``: describe each module,
+    as one JSON object in FILE (one module), or as marked lines on stdout."""
+    out = None
+    if argv[:1] == ["--out"]:
+        out, argv = Path(argv[1]), argv[2:]
+    if sys.platform.startswith("linux"):
+        _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: what the module starts stays below us
+    infos = [describe(Path(arg)) for arg in argv]
+    _end_descendants()
+    if out is not None:
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(infos[0])), encoding="utf-8")
+        os.replace(tmp, out)
+        return 0
+    for info in infos:
         # A marker keeps our lines apart from whatever the modules print on import.
         sys.stdout.write("\x1epipebench-catalog " + json.dumps(asdict(info)) + "\n")
-        sys.stdout.flush()
+    sys.stdout.flush()
     return 0
+
+
+def _prctl(option: int, value: int) -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value)
 
 
 if __name__ == "__main__":

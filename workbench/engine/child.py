@@ -52,6 +52,7 @@ from workbench.engine.protocol import (
     Failure,
     Finished,
     Hello,
+    LeftRunning,
     Log,
     Progress,
     RunConfig,
@@ -62,6 +63,7 @@ from workbench.engine.protocol import (
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
 from workbench.engine.sections.memory import chain_start_memory, own_peak_rss
+from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.errors import StopRun, UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
@@ -177,7 +179,7 @@ class SectionsThread:
 
     def send(self, *, final: bool) -> None:
         values = self.run.read_sections()
-        if not values:
+        if values.is_empty():
             return
         event = Sections(values)
         text = encode(event)
@@ -235,14 +237,15 @@ class Run:
             raise self.make_stop()
 
     # ---- sections ---------------------------------------------------------------------
-    def read_sections(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def read_sections(self) -> SnapshotSections:
+        values: dict[str, Any] = {}
+        unavailable: dict[str, str] = {}
         for sampler in list(self.sections):
             try:
-                out[sampler.section] = sampler.read()
+                values[sampler.section] = sampler.read()
             except Exception as exc:  # one broken sampler must not end the run
-                out[sampler.section] = {"unavailable": f"{type(exc).__name__}: {exc}"}
-        return out
+                unavailable[sampler.section] = f"{type(exc).__name__}: {exc}"
+        return SnapshotSections(**values, unavailable=unavailable)
 
     def wake_sections(self) -> None:
         """Something only the child can read appeared: start the sections thread."""
@@ -603,7 +606,20 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    left = _left_running()
+    if left:
+        outbox.post(LeftRunning(left))
     return code if outbox.still_ours() else EXIT_EVENTS_CLOSED
+
+
+def _left_running() -> tuple[int, ...]:
+    """The processes below this runner still running (a server the pipeline started, a
+    ``setsid`` helper): as it is their subreaper, none has escaped to init yet."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        return tuple(p.pid for p in psutil.Process().children(recursive=True))
+    return ()
 
 
 def main() -> int:

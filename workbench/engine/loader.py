@@ -6,9 +6,11 @@ Runs in the runner child (user code is never imported into the UI process).
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import inspect
+import math
 import os
 import re
 import sys
@@ -198,7 +200,13 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def convert(param: Param, text: str, pipeline_name: str) -> Any:
-    """A command-line value converted to the parameter's type."""
+    """A command-line value converted to the parameter's type: bool (true/false, yes/no,
+    on/off, 1/0), int (``_`` allowed), a finite float, a list, tuple or dict written as a
+    Python literal; any other type takes the text as it is.
+
+    Raises:
+        UserError: one line naming the parameter, its type and the value it cannot take.
+    """
     kind = param.kind
     try:
         if kind is bool:
@@ -209,9 +217,17 @@ def convert(param: Param, text: str, pipeline_name: str) -> Any:
         if kind is int:
             return int(text.replace("_", ""))
         if kind is float:
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        if kind in (list, tuple, dict):  # a Python literal of that type: [1, 2], (3, 4)
+            value = ast.literal_eval(text)
+            if not isinstance(value, kind):
+                raise ValueError
+            return value
         return text
-    except ValueError:
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise UserError(
             f"parameter {param.name!r} of {pipeline_name} takes {kind.__name__}, "
             f"not {text!r} (default: {param.default!r})"

@@ -11,10 +11,11 @@ Every line carries the protocol version ``v``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Union
 
 from workbench.engine.sections.memory import MemorySection
+from workbench.engine.sections.snapshot import SnapshotSections
 
 VERSION = 2
 
@@ -73,6 +74,15 @@ class Hello:
 
 
 @dataclass(frozen=True)
+class LeftRunning:
+    """The runner's last word before it exits: the processes below it still running (it is
+    their subreaper, so none escaped), which the parent ends and names. Consumed by the
+    runner handle."""
+
+    pids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Started:
     """The chain's first ``next()`` comes now. ``memory``: the runner's own reading of its
     memory just before it (``MemoryTotals`` fields, bytes: rss, anon, file, shmem, uss, pss;
@@ -105,7 +115,7 @@ class Snapshot:
     sink_ns: int
     memory: MemorySection | None
     failed_stage: int = -1
-    sections: dict[str, Any] = field(default_factory=dict)  # "caches", "gpu", "contexts", ...
+    sections: SnapshotSections = field(default_factory=SnapshotSections)  # caches, gpu, ...
     running: int = -1  # the stage running at this moment (len(stages): the sink)
     idle_ns: int = 0  # time since the last stage boundary was crossed
     spawned_ns: int | None = None  # CLOCK_MONOTONIC when the runner process was started
@@ -117,7 +127,7 @@ class Sections:
     """The child's latest values of the sections only it can read (caches, contexts,
     torch.cuda, parallel stages); sent at most once per snapshot interval."""
 
-    values: dict[str, Any]
+    values: SnapshotSections
 
 
 @dataclass(frozen=True)
@@ -328,6 +338,7 @@ Event = Union[  # noqa: UP007 - a runtime alias, kept as typing.Union
     Sections,
     Progress,
     Started,
+    LeftRunning,
     Log,
     Failure,
     Finished,
@@ -346,6 +357,7 @@ _KINDS: dict[str, type] = {
     "sections": Sections,
     "progress": Progress,
     "started": Started,
+    "left_running": LeftRunning,
 }
 _KINDS.update({"kernel_environment": KernelEnvironment, "kernel_result": KernelResult})
 _KINDS["line_profile"] = LineProfile
@@ -354,9 +366,14 @@ _NAMES = {cls: name for name, cls in _KINDS.items()}
 
 def encode(event: Event) -> str:
     """One JSON line (with its newline) for ``event``."""
-    body = asdict(event)
-    if isinstance(event, Snapshot):
+    if isinstance(event, Sections):
+        body: dict[str, Any] = {"values": event.values.to_json()}
+    elif isinstance(event, Snapshot):  # sections and memory have JSON forms of their own
+        body = asdict(replace(event, memory=None, sections=SnapshotSections()))
         body["memory"] = event.memory.to_json() if event.memory is not None else None
+        body["sections"] = event.sections.to_json()
+    else:
+        body = asdict(event)
     body["v"] = VERSION
     body["e"] = _NAMES[type(event)]
     return json.dumps(body, separators=(",", ":")) + "\n"
@@ -377,8 +394,13 @@ def decode(line: str | bytes) -> Event:
             body["stages"] = tuple(StageSample(**s) for s in body["stages"])
             mem = body.get("memory")
             body["memory"] = MemorySection.from_json(mem) if mem is not None else None
+            body["sections"] = SnapshotSections.from_json(body.get("sections") or {})
+        elif cls is Sections:
+            body["values"] = SnapshotSections.from_json(body["values"])
         elif cls is Hello:
             body["stages"] = tuple(body["stages"])
+        elif cls is LeftRunning:
+            body["pids"] = tuple(int(p) for p in body["pids"])
         elif cls is Exited:
             body["stderr_tail"] = tuple(body["stderr_tail"])
             body["ended"] = tuple(body.get("ended", ()))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import stat
@@ -67,17 +68,18 @@ def _why(exc: OSError) -> str:
     return str(exc.strerror or exc)
 
 
-def write_atomic(path: Path, data: Any) -> Path:
+def write_atomic(path: Path, data: Any, *, make_parents: bool = True) -> Path:
     """Write ``data`` as JSON to ``path`` so that it is either all there or not at all.
 
-    Missing parent folders are made. Returns ``path``.
+    Missing parent folders are made (``make_parents``). Returns ``path``.
 
     Raises:
         UserError: one line naming the folder or file that cannot be written and why
             (permission, read-only file system, no space left, a file in the way).
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise UserError(f"cannot write to {path.parent}: {_why(exc)}") from None
@@ -282,6 +284,21 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return (None, problem) if problem else (rec, None)
 
 
+class _NotFinite(ValueError):
+    """A JSON number pipebench never writes: NaN, Infinity, or one too large for a float."""
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text[:40])
+    return value
+
+
 def read_json(path: Path) -> tuple[Any, str | None]:
     """The JSON in ``path`` (a regular UTF-8 file of at most ``MAX_RECORD_BYTES``), or None
     and why it could not be read (a phrase that reads after the file's name and a colon)."""
@@ -299,7 +316,9 @@ def read_json(path: Path) -> tuple[Any, str | None]:
     except UnicodeDecodeError:
         return None, "not UTF-8 text"
     try:
-        rec = json.loads(text)
+        rec = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except _NotFinite as exc:
+        return None, f"holds a number that is not finite ({exc}): not written by pipebench"
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             return None, "ends before its JSON does (a truncated record?)"

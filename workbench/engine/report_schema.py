@@ -1,10 +1,14 @@
 """The run report's shape, as types: the published JSON Schema is generated from them.
 
 ``session.report`` builds the report that ``pipebench run --json`` writes and the run
-records keep; these TypedDicts say what each field is, in which unit. The schema shipped in
-the package (``workbench/engine/report.schema.json``, schema version ``REPORT_SCHEMA``) is
-``schema()`` of ``RunReport``; a test regenerates it and fails if the file drifted, and
-validates real reports of every status against it. ``REPORT_SCHEMA`` is bumped when a field
+records keep; these TypedDicts say what each field is, in which unit, and the sections
+(caches, gpu, contexts, parallel, instrumented, notes) are their own frozen dataclasses
+(``engine/sections``), whose fields are their JSON keys. The schema shipped in the package
+(``workbench/engine/report.schema.json``, schema version ``REPORT_SCHEMA``) is ``schema()``
+of ``RunReport``: every object of a fixed shape takes no other key (a misspelt field fails),
+and every field of a section is required (the report writes them all, null when not
+measured). A test regenerates it and fails if the file drifted, and validates real reports
+of every status and with every section against it. ``REPORT_SCHEMA`` is bumped when a field
 changes meaning.
 
 Regenerate the file after a change here:
@@ -18,6 +22,13 @@ import sys
 from typing import Any, Literal, TypedDict
 
 from typing_extensions import NotRequired
+
+from workbench.engine.sections.autofind import ChainNote, InstrumentedSection
+from workbench.engine.sections.caches import CachesSection
+from workbench.engine.sections.gpu import GpuSection
+from workbench.engine.sections.json_form import JsonForm
+from workbench.engine.sections.parallel import ParallelSection
+from workbench.engine.sections.resources import ContextsSection
 
 Status = Literal[
     "finished", "stopped", "failed", "budget_exceeded", "crashed", "starting", "running"
@@ -81,6 +92,7 @@ class MemoryReport(TypedDict):
     samples: int
     interval_s: float
     runner_hwm_bytes: int | None
+    runner_startup_peak_rss_bytes: int | None  # the runner's RSS peak (VmHWM) before its chain
     budget_bytes: int | None
     budget_on: str  # "private", "rss" or "pss"
     source: str
@@ -169,19 +181,57 @@ class RunReport(TypedDict):
     ended_processes: list[str]  # processes of the run pipebench ended after it
     log_lines: int
     log_tail: list[str]
-    # Sections: the last value of each (see engine/sections).
-    caches: NotRequired[dict[str, Any]]
-    gpu: NotRequired[dict[str, Any]]
-    contexts: NotRequired[dict[str, Any]]
-    parallel: NotRequired[dict[str, Any]]
+    # Sections: the last value of each (see engine/sections); one whose sampler failed is
+    # {"unavailable": "<why>"} instead (``SectionUnavailable``).
+    caches: NotRequired[CachesSection]
+    gpu: NotRequired[GpuSection]
+    contexts: NotRequired[ContextsSection]
+    parallel: NotRequired[ParallelSection]
+    instrumented: NotRequired[InstrumentedSection]
+    notes: NotRequired[list[ChainNote]]
     sweep: NotRequired[SweepTag]
 
 
+#: The report's fields that are sections, each of which may be ``SectionUnavailable``.
+SECTIONS = ("caches", "gpu", "contexts", "parallel", "instrumented", "notes")
+
+
+class SectionUnavailable(TypedDict):
+    """A section whose sampler failed, in place of its figures: why, in one line."""
+
+    unavailable: str
+
+
+def _dataclasses(root: type = JsonForm) -> dict[str, type]:
+    """Every section dataclass (a ``JsonForm``), by the name its schema is defined under."""
+    out: dict[str, type] = {}
+    subclasses: list[type] = root.__subclasses__()
+    for cls in subclasses:
+        out[cls.__name__] = cls
+        out.update(_dataclasses(cls))
+    return out
+
+
 def schema() -> dict[str, Any]:
-    """The JSON Schema of ``RunReport`` (msgspec generates it from the types above)."""
+    """The JSON Schema of ``RunReport``: msgspec generates it from the types above and the
+    sections' dataclasses; then every object of a fixed shape is closed
+    (``additionalProperties: false``), every field of a section dataclass is required, and
+    each section may be ``SectionUnavailable`` instead."""
     import msgspec
 
     out: dict[str, Any] = msgspec.json.schema(RunReport)
+    defs: dict[str, Any] = out["$defs"]
+    (unavailable,), more = msgspec.json.schema_components([SectionUnavailable])
+    defs.update(more)
+    section_types = _dataclasses()
+    for name, d in defs.items():
+        if d.get("type") == "object" and "properties" in d:
+            d["additionalProperties"] = False
+            if name in section_types:  # written in full: null, not absent, when not measured
+                d["required"] = sorted(d["properties"])
+    fields = defs["RunReport"]["properties"]
+    for name in SECTIONS:
+        fields[name] = {"anyOf": [fields[name], unavailable]}
     out["$id"] = "https://pipebench.dev/schemas/run-report.json"
     out["title"] = "pipebench run report"
     out["description"] = (RunReport.__doc__ or "").strip()

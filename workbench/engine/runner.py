@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Any
 
 from workbench.engine import probe
@@ -40,6 +40,7 @@ from workbench.engine.protocol import (
     Event,
     Exited,
     Finished,
+    LeftRunning,
     Log,
     ProtocolError,
     RunConfig,
@@ -51,7 +52,14 @@ from workbench.engine.protocol import (
 )
 from workbench.engine.reaper import REAPER
 from workbench.engine.sections.gpu import GpuSampler
-from workbench.engine.sections.memory import BUDGET_MEASURES, MemoryTotals, TreeSampler
+from workbench.engine.sections.memory import (
+    BUDGET_MEASURES,
+    MemorySection,
+    MemoryTotals,
+    TreeSampler,
+)
+from workbench.engine.sections.parallel import WorkersMemory
+from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.units import format_bytes
 
 #: How long a child gets to end by itself after a stop request before it is killed.
@@ -136,7 +144,7 @@ class RunHandle:
         self.warm = False  # forked from a warm server
         self.tree: TreeSampler | None = None
         self.gpu = GpuSampler()
-        self.sections: dict[str, Any] = {}  # the child's latest Sections values
+        self.sections = SnapshotSections()  # the child's latest Sections values
         self._killed_by: str | None = None
         self._kill_timer: threading.Timer | None = None
         self._exited = threading.Event()
@@ -146,6 +154,7 @@ class RunHandle:
         self._budget: str | None = None
         self._chain_at: float | None = None  # monotonic seconds when the chain started
         self._held: set[int] = set()  # pids the reaper holds for this run
+        self._left_running: tuple[int, ...] = ()  # the runner's last look below itself
         self._interrupted_at: float | None = None  # when the last SIGINT was sent
         self._lock = threading.Lock()
 
@@ -330,15 +339,17 @@ class RunHandle:
             StageSample(r.items[i], r.batches[i], r.self_ns[i], r.done[i], r.compile_ns[i])
             for i in range(len(r.items))
         )
-        sections = dict(self.sections)
-        torch = sections.pop("torch_cuda", None)
-        sections["gpu"] = self.gpu.read(set(self.tree.live_pids()), torch)
+        child = self.sections
         memory = self.tree.section()
-        if sections.get("parallel"):
-            sections["parallel"] = {
-                **sections["parallel"],
-                "workers_memory": workers_memory(memory),
-            }
+        parallel = child.parallel
+        if parallel is not None:
+            parallel = replace(parallel, workers_memory=workers_memory(memory))
+        sections = replace(
+            child,
+            torch_cuda=None,
+            gpu=self.gpu.read(set(self.tree.live_pids()), child.torch_cuda),
+            parallel=parallel,
+        )
         return Snapshot(
             elapsed_ns=r.elapsed_ns,
             stages=stages,
@@ -362,7 +373,10 @@ class RunHandle:
                     self.events.put(Log("pipebench", f"ignored a bad event line: {exc}"))
                     continue
                 if isinstance(ev, Sections):
-                    self.sections.update(ev.values)
+                    self.sections = self.sections.updated(ev.values)
+                    continue
+                if isinstance(ev, LeftRunning):
+                    self._left_running = ev.pids
                     continue
                 if isinstance(ev, Started):
                     if self.tree is not None and ev.memory:
@@ -491,6 +505,21 @@ class RunHandle:
             f"{self.options.budget_on} memory {held} passed the memory budget of {budget}{at}{most}"
         )
 
+    def _budget_passed_between_readings(self) -> None:
+        """A peak past the budget that no reading caught (a run that ended within a tick of
+        its spike; an RSS peak only the kernel's high-water mark saw) still fails the run:
+        a budget is a promise about the peak, not about the readings."""
+        tree, budget = self.tree, self.options.memory_budget
+        if tree is None or not budget or self._budget is not None:
+            return
+        peak = tree.peak.measure(self.options.budget_on)
+        if peak is not None and peak > budget:
+            self._budget = (
+                f"{self.options.budget_on} memory peaked at {format_bytes(peak)}, past the "
+                f"memory budget of {format_bytes(budget)}, between two readings "
+                f"({TICK_S * 1000:.0f} ms apart)"
+            )
+
     def _end_descendants(self) -> list[str]:
         """Kill every process of the run's tree still alive; describe each one ended."""
         tree = self.tree
@@ -498,6 +527,8 @@ class RunHandle:
         if tree is None:
             return ended
         tree.discover()
+        for pid in self._left_running:  # what the runner saw below it as it exited
+            tree.adopt(pid)
         tree.ended()
         for p in tree.procs.values():
             if not p.alive or (self.proc is not None and p.pid == self.proc.pid):
@@ -526,10 +557,10 @@ class RunHandle:
         final = self.snapshot()
         if final is not None:
             if tree.procs:
-                sections = dict(self.sections)
-                torch = sections.pop("torch_cuda", None)
-                final.sections["gpu"] = self.gpu.close(set(), torch)
+                gpu = self.gpu.close(set(), self.sections.torch_cuda)
+                final = replace(final, sections=replace(final.sections, gpu=gpu))
             self.events.put(final)
+        self._budget_passed_between_readings()
         code = proc.returncode
         sig = signal.Signals(-code).name if code < 0 else None
         out = self.output
@@ -556,20 +587,14 @@ class RunHandle:
 WORKER_ROLES = ("loky worker", "Dask worker", "multiprocessing child")
 
 
-def workers_memory(memory: Any) -> list[dict[str, Any]]:
+def workers_memory(memory: MemorySection) -> tuple[WorkersMemory, ...]:
     """The memory of the processes that work for parallel stages, per role, as the parent
     measured it (for the parallel section: its workers' memory, from outside)."""
-    out = []
-    for role, count, now, peak in memory.groups():
-        if role in WORKER_ROLES:
-            out.append({
-                "role": role,
-                "processes": count,
-                "private_bytes": now.private,
-                "peak_private_bytes": peak.private,
-                "peak_rss_bytes": peak.rss,
-            })  # fmt: skip
-    return out
+    return tuple(
+        WorkersMemory(role, count, now.private, peak.private, peak.rss)
+        for role, count, now, peak in memory.groups()
+        if role in WORKER_ROLES
+    )
 
 
 class _ExitWaiter:

@@ -457,5 +457,5 @@ def report(state: RunState, finished_at: float | None = None) -> dict[str, Any]:
         "log_lines": state.log_lines,
         "log_tail": list(state.log_tail[-50:]),
         # Sections (caches, gpu, contexts, parallel, ...): their last value.
-        **(dict(snap.sections) if snap else {}),
+        **(snap.sections.to_json() if snap else {}),
     }

@@ -22,7 +22,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from workbench.engine.catalog import ModuleInfo, discover
 from workbench.engine.follow import INTERVAL_S
@@ -151,8 +151,10 @@ class PipebenchApp(App[int]):
         description="discovering the pipeline modules",
     )
     def discover_catalog(self) -> None:
+        worker = get_current_worker()
         try:
-            modules = discover(self.root)
+            # Quitting while a module takes its time to import ends the discovery at once.
+            modules = discover(self.root, cancelled=lambda: worker.is_cancelled)
         except UserError as exc:
             self.post_message(CatalogLoaded([], exc.message))
             return
@@ -329,6 +331,14 @@ class PipebenchApp(App[int]):
             return
         self.last_update = msg
         self.main.show_update(msg)
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C does not quit (it copies in an input): say which key does, as text (our
+        toasts are never markup, so Textual's own wording would show its tags)."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press {key} to quit", title="Do you want to quit?")
+                return
 
     def notify(
         self,

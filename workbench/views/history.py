@@ -31,8 +31,8 @@ def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -
     """Recorded runs, numbered as ``pipebench compare`` takes them (1 the oldest).
 
     The start time, duration and run id show from 110 columns up, the GPU column when a
-    run has one. Pipeline names are never cut (they are what ``pipebench history NAME``
-    takes); the parameters that differ between the runs listed wrap instead: in a column
+    run has one. Numbers are never cut; pipeline names are never cut either (they are what
+    ``pipebench history NAME`` takes) but wrap where the line is too narrow; the parameters that differ between the runs listed wrap instead: in a column
     that takes what the others leave of ``width``, or, where that is under
     ``PARAMS_MIN_WIDTH`` columns, one wrapped line per run under the table.
     """
@@ -66,8 +66,8 @@ def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -
     notes: list[Text] = []
     if same:
         notes.append(
-            user_text(
-                "the same in every run listed: " + " ".join(f"{k}={v}" for k, v in same.items())
+            Text("the same in every run listed: ").append_text(
+                user_text(" ".join(f"{k}={v}" for k, v in same.items()))
             )
         )
     if varying and not in_column:
@@ -78,10 +78,16 @@ def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -
     if notes:
         table.caption = Text("\n", style="dim").join(notes)
     for name in cols:
+        # Figures and the run number keep their whole width; where the line is too narrow,
+        # a long pipeline name (or the parameters) wraps onto the next lines instead.
+        whole = name not in ("pipeline", "other params")
         table.add_column(
             name,
-            no_wrap=name != "other params",
+            no_wrap=whole,
             overflow="fold",
+            min_width=max([cell_len(name)] + [cell_len(r[name].plain) for r in rows])
+            if whole
+            else None,
             ratio=1 if name == "other params" else None,
             justify="right" if name in _RIGHT else "left",
         )
@@ -103,8 +109,8 @@ def _history_cells(
         "started UTC": user_text(str(rec.get("started_at") or "?")[5:16].replace("T", " ")),
         "pipeline": user_text(rec.get("pipeline") or rec.get("target")),
         "batch": user_text("–" if batch is None else batch),
-        "status": Text(
-            f"{STATUS_MARK.get(status, '✗')} {STATUS_SHORT.get(status, status)}", style=style
+        "status": user_text(
+            f"{STATUS_MARK.get(status, '✗')} {STATUS_SHORT.get(status, status)}", style
         ),
         "items/s": Text(format_rate(rec.get("items_per_s") or 0.0)),
         "peak RSS": Text(format_bytes((rec.get("memory") or {}).get("rss_peak_bytes"))),

@@ -16,6 +16,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from workbench.engine.sections.parallel import ParallelSection, ParallelStage
 from workbench.engine.session import RunState
 from workbench.units import format_bytes, format_count, format_rate, format_seconds
 from workbench.views.text import user_text
@@ -43,60 +44,60 @@ def _bytes(n: float | None) -> str:
     return "–" if n is None else format_bytes(n)
 
 
-def workers_label(s: dict[str, Any]) -> str:
+def workers_label(s: ParallelStage) -> str:
     """A parallel stage's workers: their number, and ``(cluster)`` on Dask."""
-    if s["backend"] == "dask":
-        return f"{s['workers']} (cluster)"
-    return str(s["workers"])
+    if s.backend == "dask":
+        return f"{s.workers} (cluster)"
+    return str(s.workers)
 
 
-def where_text(data: dict[str, Any]) -> Text:
+def where_text(data: ParallelSection) -> Text:
     """Which backend ran the stages: for Dask, which cluster (local or attached), its
     scheduler, how it is secured and its dashboard."""
-    text = Text(str(data.get("backend") or "?"))
-    cluster = data.get("cluster")
-    if cluster:
-        kind = "local cluster" if cluster.get("kind") == "local" else "attached cluster"
+    text = Text(str(data.backend or "?"))
+    cluster = data.cluster
+    if cluster is not None:
+        kind = "local cluster" if cluster.kind == "local" else "attached cluster"
         text.append(f", {kind} at ")
-        text.append_text(user_text(cluster.get("scheduler") or "?"))
-        if cluster.get("kind") == "local":
-            text.append(f"; security: {cluster.get('security') or 'none'}")
+        text.append_text(user_text(cluster.scheduler or "?"))
+        if cluster.kind == "local":
+            text.append(f"; security: {cluster.security or 'none'}")
             text.append("; dashboard: ")
-            text.append_text(user_text(cluster.get("dashboard") or "off"))
-    elif data.get("scheduler"):
+            text.append_text(user_text(cluster.dashboard or "off"))
+    elif data.scheduler:
         text.append(" at ")
-        text.append_text(user_text(data["scheduler"]))
+        text.append_text(user_text(data.scheduler))
     return text
 
 
-def transfer_text(s: dict[str, Any]) -> Text | None:
+def transfer_text(s: ParallelStage) -> Text | None:
     """What moving values and results cost a Dask stage, in one line (None elsewhere)."""
-    t = s.get("transfer")
-    if not t or not t.get("sent_values"):
+    t = s.transfer
+    if t is None or not t.sent_values:
         return None
     text = Text("  moving data: ")
     text.append(
-        f"{t['sent_values']} values, {_bytes(t['sent_bytes'])} (function included), "
-        f"pickled in {format_seconds(t['sent_pickle_s'])} by the main thread; "
-        f"{t['received_results']} results, {_bytes(t['received_bytes'])}, unpickled in "
-        f"{format_seconds(t['received_unpickle_s'])}; handing tasks to Dask "
-        f"{format_seconds(t['submit_s'])}"
+        f"{t.sent_values} values, {_bytes(t.sent_bytes)} (function included), "
+        f"pickled in {format_seconds(t.sent_pickle_s)} by the main thread; "
+        f"{t.received_results} results, {_bytes(t.received_bytes)}, unpickled in "
+        f"{format_seconds(t.received_unpickle_s)}; handing tasks to Dask "
+        f"{format_seconds(t.submit_s)}"
     )
-    if t.get("task_overhead_s") is not None:
+    if t.task_overhead_s is not None:
         text.append(
-            f"; round trip beyond the compute {format_seconds(t['task_overhead_s'])} a task "
+            f"; round trip beyond the compute {format_seconds(t.task_overhead_s)} a task "
             "(measured on the serial values)"
         )
     return text
 
 
-def workers_table(s: dict[str, Any], limit: int | None = WORKERS_SHOWN) -> Table | None:
+def workers_table(s: ParallelStage, limit: int | None = WORKERS_SHOWN) -> Table | None:
     """Per worker of a stage: tasks, busy time (and its share of the stage's parallel
     time), and for Dask the memory the scheduler reports."""
-    rows = s.get("per_worker") or []
+    rows = s.per_worker
     if not rows:
         return None
-    dask = s.get("backend") == "dask"
+    dask = s.backend == "dask"
     table = Table(box=None, pad_edge=False, expand=False, show_header=True, padding=(0, 1))
     table.add_column("  worker", no_wrap=True, overflow="ellipsis", max_width=32)
     table.add_column("tasks", justify="right")
@@ -106,34 +107,34 @@ def workers_table(s: dict[str, Any], limit: int | None = WORKERS_SHOWN) -> Table
         table.add_column("memory", justify="right")
         table.add_column("peak", justify="right")
         table.add_column("limit", justify="right")
-    wall = s.get("stage_s") or 0.0  # since its first value
+    wall = s.stage_s or 0.0  # since its first value
     shown = rows if limit is None else rows[:limit]
     for w in shown:
         cells: list[Any] = [
-            Text("  ") + user_text(w["worker"]),
-            str(w["tasks"]),
-            format_seconds(w["busy_s"]),
-            format_share(min(1.0, w["busy_s"] / wall)) if wall > 0 else "–",
+            Text("  ") + user_text(w.worker),
+            str(w.tasks),
+            format_seconds(w.busy_s),
+            format_share(min(1.0, w.busy_s / wall)) if wall > 0 else "–",
         ]
         if dask:
             cells += [
-                _bytes(w.get("memory_bytes")),
-                _bytes(w.get("memory_peak_bytes")),
-                _bytes(w.get("memory_limit_bytes")),
+                _bytes(w.memory_bytes),
+                _bytes(w.memory_peak_bytes),
+                _bytes(w.memory_limit_bytes),
             ]
         table.add_row(*cells)
-    more = len(rows) - len(shown) + (s.get("workers_not_listed") or 0)
+    more = len(rows) - len(shown) + s.workers_not_listed
     if more:
         table.add_row(Text(f"  … {more} more workers (in the JSON report)", style="dim"))
     return table
 
 
-def parallel_view(data: dict[str, Any]) -> Group | None:
+def parallel_view(data: ParallelSection | None) -> Group | None:
     """One row per parallel stage, then per stage its workers, what moving data costs and
     its verdict; None when the run has no parallel stage."""
-    stages = (data or {}).get("stages") or []
-    if not stages:
+    if data is None or not data.stages:
         return None
+    stages = data.stages
     title = Text("parallel stages (")
     title.append_text(where_text(data))
     title.append(")")
@@ -144,32 +145,32 @@ def parallel_view(data: dict[str, Any]) -> Group | None:
     parts: list[Any] = [title, table]
     for s in stages:
         table.add_row(
-            user_text(s["stage"]),
+            user_text(s.stage),
             workers_label(s),
-            f"{s['in_flight']}/{s['max_in_flight']}",
-            format_rate_or_dash(s["items_per_s"]),
-            format_speedup(s["speedup"]),
-            format_share(s["efficiency"]),
-            format_share(s["utilization"]),
+            f"{s.in_flight}/{s.max_in_flight}",
+            format_rate_or_dash(s.items_per_s),
+            format_speedup(s.speedup),
+            format_share(s.efficiency),
+            format_share(s.utilization),
         )
     for s in stages:
-        note = user_text(s["stage"], "bold")
-        startup = s.get("startup_s")
+        note = user_text(s.stage, "bold")
+        startup = s.startup_s
         serial = (
-            f": serial {format_rate_or_dash(s['serial_items_per_s'])} items/s over its first "
-            f"{s['serial_batches']} batches ({s.get('serial_where') or 'main thread'}); "
-            if s.get("serial_batches")
+            f": serial {format_rate_or_dash(s.serial_items_per_s)} items/s over its first "
+            f"{s.serial_batches} batches ({s.serial_where or 'main thread'}); "
+            if s.serial_batches
             else ": no serial measure (it ended before its first batches); "
         )
         note.append(
-            f"{serial}waited {format_seconds(s['wait_s'])}"
+            f"{serial}waited {format_seconds(s.wait_s)}"
             + (f" ({format_seconds(startup)} for the first result)" if startup is not None else "")
         )
-        if s.get("open_s") and s["open_s"] >= 0.05:
-            note.append(f"; {format_seconds(s['open_s'])} to start or reach its workers")
+        if s.open_s and s.open_s >= 0.05:
+            note.append(f"; {format_seconds(s.open_s)} to start or reach its workers")
         parts.append(note)
         verdict = Text("  → ")
-        verdict.append_text(user_text(s["verdict"]))
+        verdict.append_text(user_text(s.verdict))
         parts.append(verdict)
         moving = transfer_text(s)
         if moving is not None:
@@ -177,15 +178,15 @@ def parallel_view(data: dict[str, Any]) -> Group | None:
         workers = workers_table(s)
         if workers is not None:
             parts.append(workers)
-    for group in data.get("workers_memory") or []:
+    for group in data.workers_memory:
         line = Text("workers' memory: ")
-        line.append_text(user_text(group["role"]))
+        line.append_text(user_text(group.role))
         line.append(
-            f" ×{group['processes']}, peak private {format_bytes(group['peak_private_bytes'])}"
-            f", peak RSS {format_bytes(group['peak_rss_bytes'])} (read from /proc by pipebench)"
+            f" ×{group.processes}, peak private {format_bytes(group.peak_private_bytes)}"
+            f", peak RSS {format_bytes(group.peak_rss_bytes)} (read from /proc by pipebench)"
         )
         parts.append(line)
-    dask = any(s.get("backend") == "dask" for s in data.get("stages") or [])
+    dask = any(s.backend == "dask" for s in data.stages)
     parts.append(
         Text(
             "items/s and busy from the first parallel result on (start-up excluded); "
@@ -195,8 +196,8 @@ def parallel_view(data: dict[str, Any]) -> Group | None:
             style="dim",
         )
     )  # fmt: skip
-    if data.get("problem"):
-        parts.append(user_text(f"! {data['problem']}", "bold"))
+    if data.problem:
+        parts.append(user_text(f"! {data.problem}", "bold"))
     return Group(*parts)
 
 
@@ -204,24 +205,19 @@ def bottleneck_note(state: RunState, index: int) -> str:
     """For the stage table's caption: what the bottleneck's self time means when it is a
     parallel stage, else ""."""
     snap = state.snapshot
-    section = snap.sections.get("parallel") if snap is not None else None
+    section = snap.sections.parallel if snap is not None else None
     names = state.hello.stages if state.hello else ()
-    for s in (section or {}).get("stages") or []:
-        same = (
-            s.get("index") == index
-            if s.get("index") is not None
-            else (index < len(names) and names[index] == s.get("stage"))
+    s = section.stage_at(index, names) if section is not None else None
+    if s is None:
+        return ""
+    startup = s.startup_s
+    return (
+        f"; a parallel stage: its self time is the main thread waiting on "
+        f"{s.workers} {s.backend} worker(s), busy "
+        f"{format_share(s.utilization)}"
+        + (
+            f", {format_seconds(startup)} of it for the first result (worker start-up)"
+            if startup is not None
+            else ""
         )
-        if same:
-            startup = s.get("startup_s")
-            return (
-                f"; a parallel stage: its self time is the main thread waiting on "
-                f"{s['workers']} {s['backend']} worker(s), busy "
-                f"{format_share(s.get('utilization'))}"
-                + (
-                    f", {format_seconds(startup)} of it for the first result (worker start-up)"
-                    if startup is not None
-                    else ""
-                )
-            )
-    return ""
+    )

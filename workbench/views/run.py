@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,18 +113,22 @@ def bottleneck_caption(state: RunState, rows: list[StageRow]) -> Text:
 def progress_text(p: Progress) -> Text:
     """A step the pipeline reported before its batches: "writing the corpus: 45,000 of
     200,000 rows (22%)"."""
-    unit = f" {p.unit}" if p.unit else ""
 
     def count(x: float) -> str:  # whole counts as such (3 of 8 parts), others to 3 digits
+        if not math.isfinite(x):
+            return "?"
         return f"{int(x):,}" if float(x).is_integer() else format_count(x)
 
-    if p.total:
-        share = f" ({100 * p.done / p.total:.0f}%)"
-        amount = f"{count(p.done)} of {count(p.total)}{unit}{share}"
-    else:
-        amount = f"{count(p.done)}{unit}"
     out = user_text(p.what)
-    out.append(f": {amount}")
+    out.append(f": {count(p.done)}")
+    total = p.total if p.total and math.isfinite(p.total) and p.total > 0 else None
+    if total is not None:
+        out.append(f" of {count(total)}")
+    if p.unit:
+        out.append(" ")
+        out.append_text(user_text(p.unit))  # the pipeline's words: text, never control
+    if total is not None and math.isfinite(p.done):
+        out.append(f" ({100 * p.done / total:.0f}%)")
     return out
 
 
@@ -167,29 +172,37 @@ def record_line(record: str) -> Text:
     return t
 
 
-#: Headless views of snapshot sections: section name -> a function taking the section's
-#: data and returning a Rich renderable (or None to show nothing).
-SECTION_VIEWS: dict[str, Callable[[Any], Any]] = {
-    "gpu": gpu_view,
-    "contexts": contexts_view,
-    "caches": caches_table,
-    "parallel": parallel_view,
-    "instrumented": instrumented_view,
-    "notes": notes_view,
-}
+def unavailable_view(unavailable: Mapping[str, str]) -> Text | None:
+    """One line per section whose sampler failed, with why; None when none did."""
+    if not unavailable:
+        return None
+    out = Text()
+    for i, (name, why) in enumerate(sorted(unavailable.items())):
+        if i:
+            out.append("\n")
+        out.append(f"{name}: not shown, its sampler failed: ", style="yellow")
+        out.append_text(user_text(why, "yellow"))
+    return out
 
 
 def section_views(state: RunState) -> list[Any]:
-    """Renderables for the sections of the last snapshot that have a registered view."""
+    """Renderables of the last snapshot's sections that have something to show: GPU,
+    contexts, caches, parallel stages, what was instrumented, notes on the chain, then the
+    sections that could not be read."""
     snap = state.snapshot
-    out: list[Any] = []
-    for name, view in SECTION_VIEWS.items():
-        if snap is None or name not in snap.sections:
-            continue
-        shown = view(snap.sections[name])
-        if shown is not None:
-            out.append(shown)
-    return out
+    if snap is None:
+        return []
+    s = snap.sections
+    shown = [
+        gpu_view(s.gpu),
+        contexts_view(s.contexts),
+        caches_table(s.caches),
+        parallel_view(s.parallel),
+        instrumented_view(s.instrumented),
+        notes_view(s.notes),
+        unavailable_view(s.unavailable),
+    ]
+    return [view for view in shown if view is not None]
 
 
 def run_title(state: RunState) -> Text:

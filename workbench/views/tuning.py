@@ -19,6 +19,7 @@ Per size, items/s is the median over its results, memory the largest peak.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ def _others(params: Mapping[str, Any]) -> dict[str, str]:
 
 def _number(value: Any) -> float | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if ok else None
+    return float(value) if ok and math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,9 @@ def tuning(
             continue
         used = False
         for p in sw.get("points") or []:
-            if not isinstance(p, dict) or _number(p.get("batch_size")) is None:
+            size = _batch_size(p) if isinstance(p, dict) else None
+            if size is None:  # not a batch size (a damaged or foreign sweep file)
                 continue
-            size = int(p["batch_size"])
             run_id = str(p.get("run_id"))
             by_run[run_id] = (p, size)
             used = True

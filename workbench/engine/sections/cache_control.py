@@ -20,9 +20,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.authoring.cachestats import folder_usage
+
+if TYPE_CHECKING:  # caches imports this module
+    from workbench.engine.sections.cache_entries import CacheRow
+    from workbench.engine.sections.caches import CachesSection, ServedClear
 
 
 def make_control_folder() -> Path:
@@ -90,19 +94,17 @@ def pid_alive(pid: Any) -> bool:
     return True
 
 
-def is_live(section: dict[str, Any] | None) -> bool:
+def is_live(section: CachesSection | None) -> bool:
     """Whether the run that sent this section can still take requests."""
-    if not section or not section.get("live"):
+    if section is None or not section.live:
         return False
-    control = section.get("control")
-    return isinstance(control, str) and os.path.isdir(control) and pid_alive(section.get("pid"))
+    control = section.control
+    return control is not None and os.path.isdir(control) and pid_alive(section.pid)
 
 
-def find_row(section: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
-    for row in (section or {}).get("caches", []):
-        if row.get("name") == name:
-            return row  # type: ignore[no-any-return]
-    return None
+def find_row(section: CachesSection | None, name: str) -> CacheRow | None:
+    """The row of the cache ``name`` in ``section``, if there is one."""
+    return section.row(name) if section is not None else None
 
 
 def request_clear(control: str, name: str) -> str:
@@ -115,54 +117,51 @@ def request_clear(control: str, name: str) -> str:
     return req_id
 
 
-def served(section: dict[str, Any] | None, request_id: str) -> dict[str, Any] | None:
+def served(section: CachesSection | None, request_id: str) -> ServedClear | None:
     """The child's answer to a request, once it is in a snapshot."""
-    for s in (section or {}).get("served", []):
-        if s.get("id") == request_id:
-            return s  # type: ignore[no-any-return]
-    return None
+    return section.answer(request_id) if section is not None else None
 
 
-def clear_on_disk(row: dict[str, Any]) -> str:
-    """Remove a joblib-layout disk cache's results (its ``<hash>`` folders); the function's
-    code file stays, as after ``MemorizedFunc.clear()``."""
-    folder = row["path"]
+def clear_on_disk(name: str, folder: str) -> str:
+    """Remove a joblib-layout disk cache's results (its ``<hash>`` folders) from ``folder``;
+    the function's code file stays, as after ``MemorizedFunc.clear()``."""
     entries, nbytes = folder_usage(folder)
     with os.scandir(folder) as it:
         for e in it:
             if e.is_dir() and len(e.name) == 32:
                 shutil.rmtree(e.path, ignore_errors=True)
-    return f"cleared {row['name']}: {entries} entries ({nbytes} bytes) removed from {folder}"
+    return f"cleared {name}: {entries} entries ({nbytes} bytes) removed from {folder}"
 
 
-def clear_cache(section: dict[str, Any] | None, name: str) -> ClearOutcome:
+def clear_cache(section: CachesSection | None, name: str) -> ClearOutcome:
     """Clear cache ``name`` of the run ``section`` comes from: by request while it runs,
     from the disk after it, or say why it cannot be."""
     row = find_row(section, name)
     if row is None:
         return ClearOutcome(name, None, False, False, f"no cache named {name!r} in this run")
-    if is_live(section):
-        if not row.get("clearable"):
+    if section is not None and section.control is not None and is_live(section):
+        if not row.clearable:
             return ClearOutcome(
                 name,
                 None,
                 False,
                 False,
-                f"{name} cannot be cleared: {row.get('reason') or 'no clear method'}",
+                f"{name} cannot be cleared: {row.reason or 'no clear method'}",
             )
-        req = request_clear(str(section["control"]), name)  # type: ignore[index]
+        req = request_clear(section.control, name)
         return ClearOutcome(name, req, True, True, f"asked the run to clear {name}")
+    path = row.path
     if (
-        row.get("kind") == "disk"
-        and row.get("source") in ("joblib", "pipebench")
-        and row.get("path")
-        and os.path.isdir(row["path"])
+        row.kind == "disk"
+        and row.source in ("joblib", "pipebench")
+        and path
+        and os.path.isdir(path)
     ):
         try:
-            return ClearOutcome(name, None, False, True, clear_on_disk(row))
+            return ClearOutcome(name, None, False, True, clear_on_disk(name, path))
         except OSError as exc:
             return ClearOutcome(
-                name, None, False, False, f"cannot clear {row['path']}: {exc.strerror or exc}"
+                name, None, False, False, f"cannot clear {path}: {exc.strerror or exc}"
             )
     return ClearOutcome(
         name,

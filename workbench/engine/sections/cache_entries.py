@@ -1,50 +1,75 @@
-"""One cache as pipebench shows it: an adapter per kind that reads its figures and clears it.
+"""One cache as pipebench shows it: its row (``CacheRow``), and an adapter per kind that
+reads its figures and clears it.
 
-Every adapter turns its cache into the same JSON row (see ``make_row``); a cache that fails
-to say anything becomes an "unavailable" row with the reason, never an exception.
+Every adapter turns its cache into a ``CacheRow`` (see ``make_row``); a cache that fails to
+say anything becomes an "unavailable" row with the reason, never an exception.
 """
 
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
 from workbench.authoring.cachestats import STATS_ATTR, CacheStats, folder_usage
+from workbench.engine.sections.json_form import JsonForm
 
 #: Fields a ``cache_info()`` result may offer besides ``hits`` and ``misses``.
 _ENTRIES = ("currsize", "entries", "size")
 _BYTES = ("bytes", "nbytes", "size_bytes")
 
 
-def make_row(name: str, kind: str, source: str, **fields: Any) -> dict[str, Any]:
-    """The row of one cache, JSON-able; ``hit_rate`` derived from hits and misses."""
+@dataclass(frozen=True)
+class CacheRow(JsonForm):
+    """One cache of the run at one moment (None: not measured, or not for this kind).
+
+    ``kind`` is "memory" or "disk"; ``source`` says how it was found: "lru_cache",
+    "pipebench" (``workbench.cached``/``disk_cached``), "joblib", "cache_info" (any object
+    with ``cache_info()``), "cached_property", or "uncounted" (a decorator that caches
+    without counters: ``available`` false, ``reason`` the change that makes it counted).
+    ``hits``/``misses`` are counts since the run started (an lru_cache's clears included);
+    ``hit_rate`` is hits / (hits + misses), 0 to 1. ``entries`` and ``maxsize`` count
+    results; ``bytes`` is their size, on disk or (``bytes_basis`` "estimate") entries ×
+    the mean measured result size, or as ``cache_info()`` "reported"; ``bytes_limit`` is a
+    ``disk_cached`` size limit. ``seconds_saved`` is the compute time the hits did not
+    spend (``saved_basis`` says how it was found); ``hit_seconds`` what the hits of a disk
+    cache cost to load. ``path`` is a disk cache's folder. ``load_failures`` counts
+    unreadable entries taken as misses, ``invalidations`` results joblib dropped because the
+    function's code changed. ``deletions`` (``cached_property``): values deleted from
+    instances; ``read_only`` (disk): results are served but new ones cannot be stored.
+    """
+
+    name: str
+    kind: str
+    source: str
+    available: bool = True
+    reason: str | None = None
+    hits: int | None = None
+    misses: int | None = None
+    hit_rate: float | None = None
+    entries: int | None = None
+    maxsize: int | None = None
+    bytes: int | None = None
+    bytes_basis: str | None = None
+    bytes_limit: int | None = None
+    seconds_saved: float | None = None
+    saved_basis: str | None = None
+    hit_seconds: float | None = None
+    path: str | None = None
+    clearable: bool = True
+    load_failures: int = 0
+    invalidations: int = 0
+    deletions: int | None = None
+    read_only: bool | None = None
+
+
+def make_row(name: str, kind: str, source: str, **fields: Any) -> CacheRow:
+    """The row of one cache; ``hit_rate`` derived from hits and misses."""
     hits, misses = fields.get("hits"), fields.get("misses")
     total = (hits or 0) + (misses or 0)
-    row: dict[str, Any] = {
-        "name": name,
-        "kind": kind,
-        "source": source,
-        "available": True,
-        "reason": None,
-        "hits": hits,
-        "misses": misses,
-        "hit_rate": hits / total if hits is not None and total else None,
-        "entries": None,
-        "maxsize": None,
-        "bytes": None,
-        "bytes_basis": None,
-        "bytes_limit": None,
-        "seconds_saved": None,
-        "saved_basis": None,
-        "hit_seconds": None,
-        "path": None,
-        "clearable": True,
-        "load_failures": 0,
-        "invalidations": 0,
-    }
-    row.update(fields)
-    return row
+    rate = hits / total if hits is not None and total else None
+    return CacheRow(name, kind, source, hit_rate=rate, **fields)
 
 
 class Entry:
@@ -57,7 +82,7 @@ class Entry:
     def __init__(self, name: str, obj: Any):
         self.name = name
         self.obj = obj
-        self._row: dict[str, Any] | None = None
+        self._row: CacheRow | None = None
         self._next = 0.0
 
     def figures(self, now: float) -> dict[str, Any]:
@@ -74,7 +99,7 @@ class Entry:
     def refresh(self) -> None:
         self._next = 0.0
 
-    def row(self, now: float) -> dict[str, Any]:
+    def row(self, now: float) -> CacheRow:
         if self._row is not None and now < self._next:
             return self._row
         start = perf_counter()
@@ -94,10 +119,8 @@ def describe_error(exc: BaseException, entry: Entry) -> str:
     return f"{what} raised {type(exc).__name__}" + (f": {text}" if text else "")
 
 
-def unavailable(name: str, kind: str, source: str, reason: str) -> dict[str, Any]:
-    row = make_row(name, kind, source, clearable=False)
-    row.update(available=False, reason=reason)
-    return row
+def unavailable(name: str, kind: str, source: str, reason: str) -> CacheRow:
+    return CacheRow(name, kind, source, available=False, reason=reason, clearable=False)
 
 
 class LruEntry(Entry):
@@ -316,7 +339,7 @@ class UnavailableEntry(Entry):
         super().__init__(name, obj)
         self.kind, self.source, self.reason = kind, source, reason
 
-    def row(self, now: float) -> dict[str, Any]:
+    def row(self, now: float) -> CacheRow:
         return unavailable(self.name, self.kind, self.source, self.reason)
 
     def clear(self) -> str:

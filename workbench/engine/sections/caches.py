@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic
 from types import ModuleType
@@ -26,6 +27,7 @@ from workbench.authoring.home import unsafe_fix, unsafe_reason
 from workbench.authoring.pipeline import Pipeline
 from workbench.engine.sections import SamplerContext, SectionSampler, cache_control
 from workbench.engine.sections.cache_entries import (
+    CacheRow,
     DiskEntry,
     Entry,
     InfoEntry,
@@ -34,10 +36,48 @@ from workbench.engine.sections.cache_entries import (
     UnavailableEntry,
 )
 from workbench.engine.sections.cache_scan import class_caches, counting_hint, uncounted_cache
+from workbench.engine.sections.json_form import JsonForm
 from workbench.engine.usercode import user_classes
 
 SECTION = "caches"
 _SERVED_KEPT = 20
+
+
+@dataclass(frozen=True)
+class ServedClear(JsonForm):
+    """The runner's answer to a request to clear a cache (see ``cache_control``):
+    ``id`` is the request's, ``ok`` whether the cache was cleared, ``message`` what was
+    done or why not, in a few words."""
+
+    id: str | None
+    name: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class CachesSection(JsonForm):
+    """Section "caches" (runner child): one row per cache the run touches, and how to ask
+    the run to clear one.
+
+    ``live``: the run can still take clear requests, written into the folder ``control``
+    (None once the run is over, or where the folder could not be made) of the runner
+    ``pid``; ``served``: the answers to the latest requests (at most 20), oldest first.
+    """
+
+    caches: tuple[CacheRow, ...] = ()
+    live: bool = False
+    pid: int | None = None
+    control: str | None = None
+    served: tuple[ServedClear, ...] = ()
+
+    def row(self, name: str) -> CacheRow | None:
+        """The row of the cache called ``name``, if the run has one."""
+        return next((r for r in self.caches if r.name == name), None)
+
+    def answer(self, request_id: str) -> ServedClear | None:
+        """The run's answer to the clear request ``request_id``, once it is in."""
+        return next((s for s in self.served if s.id == request_id), None)
 
 
 def _unsafe(folder: Path) -> str | None:
@@ -120,7 +160,7 @@ class CachesSampler(SectionSampler):
         self._registry_seen = 0
         self._rescanned = False
         self.live = True
-        self.served: list[dict[str, Any]] = []
+        self.served: list[ServedClear] = []
         self.adopt_registry()  # first: pipebench's own caches go under their own names
         self.scan_module()
 
@@ -208,7 +248,10 @@ class CachesSampler(SectionSampler):
             except Exception as exc:
                 ok, message = False, f"could not clear {name}: {type(exc).__name__}: {exc}"
             print(f"pipebench: {message}", file=sys.stderr, flush=True)
-            self.served.append({"id": req.get("id"), "name": name, "ok": ok, "message": message})
+            req_id = req.get("id")
+            self.served.append(
+                ServedClear(req_id if isinstance(req_id, str) else None, name, ok, message)
+            )
             del self.served[:-_SERVED_KEPT]
 
     # ---- SectionSampler ---------------------------------------------------------------
@@ -219,7 +262,7 @@ class CachesSampler(SectionSampler):
             self.scan_module()
         return bool(self.entries)
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> CachesSection:
         self.adopt_registry()
         if not self._rescanned:  # once more after the factory ran: caches it bound
             self._rescanned = True
@@ -227,13 +270,13 @@ class CachesSampler(SectionSampler):
         if self.live:
             self.serve()
         now = monotonic()
-        return {
-            "caches": [e.row(now) for e in self.entries.values()],
-            "live": self.live,
-            "pid": os.getpid(),
-            "control": str(self.control) if self.live and self.control else None,
-            "served": list(self.served),
-        }
+        return CachesSection(
+            caches=tuple(e.row(now) for e in self.entries.values()),
+            live=self.live,
+            pid=os.getpid(),
+            control=str(self.control) if self.live and self.control else None,
+            served=tuple(self.served),
+        )
 
     def close(self) -> None:
         self.adopt_registry()

@@ -10,12 +10,15 @@ never creates a CUDA context, just to sample. The parent merges both into sectio
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.authoring.recording import REGISTRY
 from workbench.engine.sections import SamplerContext, SectionSampler
+from workbench.engine.sections.json_form import JsonForm
 
 NO_DRIVER = "no NVIDIA driver"
 NVML_UNAVAILABLE = "NVML unavailable"
@@ -28,6 +31,99 @@ OK = "ok"
 #: Seconds between two GPU samples (the section is read every snapshot; between samples
 #: it repeats the last one).
 INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class TorchCudaDevice(JsonForm):
+    """torch's figures for one CUDA device of the runner, in bytes (``torch.cuda``):
+    allocated (tensors) and reserved (its caching allocator) now, and their peaks (the
+    allocated peak includes those a ``gpu_memory`` block folded in before resetting it)."""
+
+    index: int
+    allocated_bytes: int
+    reserved_bytes: int
+    peak_allocated_bytes: int
+    peak_reserved_bytes: int
+
+
+@dataclass(frozen=True)
+class TorchCudaSection(JsonForm):
+    """Section "torch_cuda" (runner child; the parent folds it into "gpu"): how far the
+    pipeline went with torch's CUDA (``state``: one of this module's states) and the figures
+    of each device torch has touched."""
+
+    state: str = "torch not imported by the pipeline"
+    devices: tuple[TorchCudaDevice, ...] = ()
+
+
+@dataclass(frozen=True)
+class GpuDevice(JsonForm):
+    """One CUDA device, in bytes (None: not measured, N/A).
+
+    From NVML (the parent): ``name``, ``used_bytes`` and ``total_bytes`` of the device
+    (``used`` leaves out what the driver reserves for itself, ``driver_reserved_bytes``, where
+    the driver has memory info v2), ``process_bytes``: the memory of the run's processes on
+    it (0: no CUDA context there), ``util_pct``: its utilisation, 0 to 100. From torch.cuda
+    in the runner, once the pipeline used the device: ``allocated_bytes``,
+    ``reserved_bytes`` and their peaks (see ``TorchCudaDevice``).
+    """
+
+    index: int
+    name: str | None = None
+    used_bytes: int | None = None
+    total_bytes: int | None = None
+    driver_reserved_bytes: int | None = None
+    process_bytes: int | None = None
+    util_pct: int | None = None
+    allocated_bytes: int | None = None
+    reserved_bytes: int | None = None
+    peak_allocated_bytes: int | None = None
+    peak_reserved_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class GpuSection(JsonForm):
+    """Section "gpu" (parent): the run's GPU memory, in bytes, or why there is none.
+
+    ``state`` is the one state shown instead of figures ("no NVIDIA driver", "NVML
+    unavailable", "torch has no CUDA", "no GPU in use by this run"), None when the run uses
+    a GPU. ``nvml`` and ``torch`` are NVML's and torch's own states ("ok" or why not;
+    ``nvml_detail``: NVML's error), ``driver`` the driver's version. ``devices``: every
+    device NVML sees (or torch's alone without NVML). The totals are summed over the devices
+    this run has used: ``allocated_bytes``/``reserved_bytes`` (torch.cuda),
+    ``process_bytes`` (NVML: the run's ``processes``), ``used_bytes``/``total_bytes`` (the
+    devices, everyone's use); each with its peak over the samples (``peak_*``; torch's own
+    high-water marks included). ``peak_bytes`` is the run's GPU peak: torch's allocated
+    peak, else NVML's process peak, as ``peak_source`` says. NVML is read every
+    ``interval_s`` (``samples`` so far); ``error`` is the sampler's last failure, the
+    figures before it kept.
+    """
+
+    state: str | None = None
+    nvml: str | None = None
+    nvml_detail: str | None = None
+    torch: str | None = None
+    driver: str | None = None
+    devices: tuple[GpuDevice, ...] = ()
+    processes: int = 0
+    allocated_bytes: int | None = None
+    reserved_bytes: int | None = None
+    process_bytes: int | None = None
+    used_bytes: int | None = None
+    total_bytes: int | None = None
+    peak_allocated_bytes: int | None = None
+    peak_reserved_bytes: int | None = None
+    peak_process_bytes: int | None = None
+    peak_used_bytes: int | None = None
+    peak_bytes: int | None = None
+    peak_source: str | None = None
+    samples: int = 0
+    interval_s: float = 0.5
+    error: str | None = None
+
+    def used_devices(self) -> list[GpuDevice]:
+        """The devices this run uses: with torch's figures or memory of its processes."""
+        return [d for d in self.devices if d.allocated_bytes is not None or d.process_bytes]
 
 
 def headline(nvml_state: str, torch_state: str, in_use: bool) -> str | None:
@@ -92,7 +188,7 @@ class Nvml:
         except Exception:
             return None
 
-    def devices(self, pids: set[int], torch_active: bool) -> list[dict[str, Any]]:
+    def devices(self, pids: set[int], torch_active: bool) -> list[GpuDevice]:
         """Every device NVML sees: used/total memory, the run's processes' memory (summed
         over ``pids``), utilisation."""
         out = []
@@ -112,15 +208,15 @@ class Nvml:
                 # else: CUDA in use but NVML does not list us (a PID namespace?): N/A
             name = self._call(lib.nvmlDeviceGetName, h)
             out.append(
-                {
-                    "index": i,
-                    "name": name.decode() if isinstance(name, bytes) else name,
-                    "used_bytes": int(mem.used) if mem is not None else None,
-                    "total_bytes": int(mem.total) if mem is not None else None,
-                    "driver_reserved_bytes": _int(getattr(mem, "reserved", None)),
-                    "process_bytes": mine,
-                    "util_pct": int(util.gpu) if util is not None else None,
-                }
+                GpuDevice(
+                    index=i,
+                    name=name.decode() if isinstance(name, bytes) else name,
+                    used_bytes=int(mem.used) if mem is not None else None,
+                    total_bytes=int(mem.total) if mem is not None else None,
+                    driver_reserved_bytes=_int(getattr(mem, "reserved", None)),
+                    process_bytes=mine,
+                    util_pct=int(util.gpu) if util is not None else None,
+                )
             )
         return out
 
@@ -141,24 +237,27 @@ class Nvml:
             self.lib = None
 
 
-def _torch_figures() -> dict[int, dict[str, int]]:
+def _torch_figures() -> list[TorchCudaDevice]:
     """Per CUDA device torch has touched in this process: allocated, reserved and peak bytes
     (peaks include those folded in before a ``gpu_memory`` block reset them)."""
     cuda = sys.modules["torch"].cuda
-    out = {}
+    out = []
     for i in range(cuda.device_count()):
         reserved = int(cuda.memory_reserved(i))
         peak_reserved = int(cuda.max_memory_reserved(i))
         if reserved == 0 and peak_reserved == 0 and i not in REGISTRY.torch_peaks:
             continue
-        out[i] = {
-            "allocated_bytes": int(cuda.memory_allocated(i)),
-            "reserved_bytes": reserved,
-            "peak_allocated_bytes": max(
-                int(cuda.max_memory_allocated(i)), REGISTRY.torch_peaks.get(i, 0)
-            ),
-            "peak_reserved_bytes": int(cuda.max_memory_reserved(i)),
-        }
+        out.append(
+            TorchCudaDevice(
+                index=i,
+                allocated_bytes=int(cuda.memory_allocated(i)),
+                reserved_bytes=reserved,
+                peak_allocated_bytes=max(
+                    int(cuda.max_memory_allocated(i)), REGISTRY.torch_peaks.get(i, 0)
+                ),
+                peak_reserved_bytes=peak_reserved,
+            )
+        )
     return out
 
 
@@ -187,10 +286,9 @@ class TorchCudaSampler(SectionSampler):
         (CUDA is often initialised only by the first batch, after the chain started)."""
         return torch_state() in (OK, CUDA_NOT_INITIALISED)
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> TorchCudaSection:
         state = torch_state()
-        figures = _torch_figures() if state == OK else {}
-        return {"state": state, "devices": {str(i): f for i, f in figures.items()}}
+        return TorchCudaSection(state, tuple(_torch_figures()) if state == OK else ())
 
 
 def make_torch_sampler(ctx: SamplerContext) -> TorchCudaSampler | None:
@@ -213,9 +311,9 @@ class GpuSampler:
         self._samples = 0
         self._seen: set[int] = set()  # devices this run has used, kept once seen
         self._peaks: dict[str, int | None] = {}
-        self._data: dict[str, Any] = {}
+        self._data = GpuSection(interval_s=interval_s)
 
-    def read(self, pids: set[int], torch: dict[str, Any] | None) -> dict[str, Any]:
+    def read(self, pids: set[int], torch: TorchCudaSection | None) -> GpuSection:
         """The section now, for the processes ``pids`` and the child's "torch_cuda"."""
         now = time.monotonic()
         if now >= self._next and not self._closed:
@@ -223,49 +321,36 @@ class GpuSampler:
             try:
                 self._data = self.sample(pids, torch)
             except Exception as exc:  # keep the last figures and say what went wrong
-                self._data = {**self._data, "error": f"{type(exc).__name__}: {exc}"}
+                self._data = dataclasses.replace(self._data, error=f"{type(exc).__name__}: {exc}")
         return self._data
 
-    def sample(self, pids: set[int], torch: dict[str, Any] | None) -> dict[str, Any]:
+    def sample(self, pids: set[int], torch: TorchCudaSection | None) -> GpuSection:
         if self.nvml is None:
             self.nvml = Nvml()
         nvml = self.nvml
-        tstate = (torch or {}).get("state") or TORCH_NOT_IMPORTED
-        per_torch = {int(i): f for i, f in ((torch or {}).get("devices") or {}).items()}
+        tstate = torch.state if torch is not None else TORCH_NOT_IMPORTED
+        per_torch = {d.index: d for d in torch.devices} if torch is not None else {}
         if nvml.state == OK:
-            devices = nvml.devices(pids, torch_active=tstate == OK)
-            for d in devices:
-                d.update(per_torch.get(d["index"], {}))
-        else:  # no NVML: torch's devices alone, NVML's figures N/A
             devices = [
-                {
-                    "index": i,
-                    "name": None,
-                    "used_bytes": None,
-                    "total_bytes": None,
-                    "process_bytes": None,
-                    "util_pct": None,
-                    **f,
-                }
-                for i, f in per_torch.items()
+                _with_torch(d, per_torch.get(d.index))
+                for d in nvml.devices(pids, torch_active=tstate == OK)
             ]
+        else:  # no NVML: torch's devices alone, NVML's figures N/A
+            devices = [_with_torch(GpuDevice(i), f) for i, f in per_torch.items()]
         self._seen.update(per_torch)
-        self._seen.update(d["index"] for d in devices if (d["process_bytes"] or 0) > 0)
-        used = [d for d in devices if d["index"] in self._seen]
+        self._seen.update(d.index for d in devices if (d.process_bytes or 0) > 0)
+        used = [d for d in devices if d.index in self._seen]
         self._samples += 1
 
         def total(key: str) -> int | None:
-            return _sum([d.get(key) for d in used]) if used else None
+            return _sum([getattr(d, key) for d in used]) if used else None
 
-        now = {
-            key: total(key)
-            for key in ("allocated_bytes", "reserved_bytes", "process_bytes", "used_bytes")
-        }
-        now["total_bytes"] = total("total_bytes")
+        keys = ("allocated_bytes", "reserved_bytes", "process_bytes", "used_bytes")
+        now = {key: total(key) for key in keys}
         if not used and nvml.state == OK:
             now["process_bytes"] = 0
         peaks = self._peaks
-        for key in ("allocated_bytes", "reserved_bytes", "process_bytes", "used_bytes"):
+        for key in keys:
             peaks[key] = _max(peaks.get(key), now[key])
         # torch's own high-water marks catch what fell between two samples
         peaks["allocated_bytes"] = _max(peaks["allocated_bytes"], total("peak_allocated_bytes"))
@@ -273,23 +358,30 @@ class GpuSampler:
         peak_bytes, source = peaks["allocated_bytes"], "torch.cuda max_memory_allocated"
         if peak_bytes is None and peaks["process_bytes"]:
             peak_bytes, source = peaks["process_bytes"], "NVML memory of the run's processes"
-        return {
-            "state": headline(nvml.state, tstate, tstate == OK or bool(used)),
-            "nvml": nvml.state,
-            "nvml_detail": nvml.detail,
-            "torch": tstate,
-            "driver": nvml.driver,
-            "devices": devices,
-            "processes": len(pids),
-            **now,
-            **{f"peak_{k}": v for k, v in peaks.items()},
-            "peak_bytes": peak_bytes,
-            "peak_source": source if peak_bytes is not None else None,
-            "samples": self._samples,
-            "interval_s": self.interval_s,
-        }
+        return GpuSection(
+            state=headline(nvml.state, tstate, tstate == OK or bool(used)),
+            nvml=nvml.state,
+            nvml_detail=nvml.detail,
+            torch=tstate,
+            driver=nvml.driver,
+            devices=tuple(devices),
+            processes=len(pids),
+            allocated_bytes=now["allocated_bytes"],
+            reserved_bytes=now["reserved_bytes"],
+            process_bytes=now["process_bytes"],
+            used_bytes=now["used_bytes"],
+            total_bytes=total("total_bytes"),
+            peak_allocated_bytes=peaks["allocated_bytes"],
+            peak_reserved_bytes=peaks["reserved_bytes"],
+            peak_process_bytes=peaks["process_bytes"],
+            peak_used_bytes=peaks["used_bytes"],
+            peak_bytes=peak_bytes,
+            peak_source=source if peak_bytes is not None else None,
+            samples=self._samples,
+            interval_s=self.interval_s,
+        )
 
-    def close(self, pids: set[int], torch: dict[str, Any] | None) -> dict[str, Any]:
+    def close(self, pids: set[int], torch: TorchCudaSection | None) -> GpuSection:
         """The run is over: one last sample, then NVML is let go."""
         self._next = 0.0
         data = self.read(pids, torch)
@@ -298,3 +390,16 @@ class GpuSampler:
             self.nvml.shutdown()
             self.nvml = None
         return data
+
+
+def _with_torch(device: GpuDevice, figures: TorchCudaDevice | None) -> GpuDevice:
+    """``device`` with torch's figures for it, where torch has touched it."""
+    if figures is None:
+        return device
+    return dataclasses.replace(
+        device,
+        allocated_bytes=figures.allocated_bytes,
+        reserved_bytes=figures.reserved_bytes,
+        peak_allocated_bytes=figures.peak_allocated_bytes,
+        peak_reserved_bytes=figures.peak_reserved_bytes,
+    )

@@ -443,6 +443,12 @@ class TreeSampler:
                     self._add(child)
                 todo.append(child)
 
+    def adopt(self, pid: int) -> None:
+        """Count ``pid`` as a process of the tree (one the runner said was below it as it
+        exited, since reparented), unless it is known already or gone."""
+        if pid not in self.procs:
+            self._add(pid)
+
     def live_pids(self) -> list[int]:
         return [p.pid for p in self.procs.values() if p.alive]
 

@@ -178,9 +178,8 @@ def run_options(size: int, settings: SweepSettings) -> RunOptions:
 
 
 def _gpu_peak(snapshot: Snapshot) -> int | None:
-    gpu = snapshot.sections.get("gpu")
-    peak = gpu.get("peak_bytes") if isinstance(gpu, dict) else None
-    return int(peak) if isinstance(peak, int | float) else None
+    gpu = snapshot.sections.gpu
+    return gpu.peak_bytes if gpu is not None else None
 
 
 @dataclass(frozen=True)

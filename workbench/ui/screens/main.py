@@ -22,6 +22,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
 from workbench.engine.catalog import ModuleInfo
+from workbench.engine.sections.parallel import ParallelSection
+from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.ui.messages import RunUpdated
 from workbench.ui.settings import PipelineSettings
 from workbench.ui.widgets.caches_panel import CachesPanel
@@ -182,17 +184,19 @@ class MainScreen(Screen[None]):
             self.query_one(ThroughputPanel).show(msg.state, msg.rates)
             self.query_one(MemoryPanel).show(msg.state, msg.memory)
             self.query_one(RunLog).show(msg.run_id, msg.log_total, msg.log_recent)
-            sections = msg.state.snapshot.sections if msg.state.snapshot else {}
+            snap = msg.state.snapshot
+            sections = snap.sections if snap is not None else SnapshotSections()
             caches = self.query_one(CachesPanel)
             had_caches = caches.selected_name() is not None
-            caches.update_section(sections.get("caches"))
-            self.query_one(GpuPanel).update_section(sections.get("gpu"))
-            self.query_one(ResourcesPanel).update_section(sections.get("contexts"))
-            self._show_parallel(sections.get("parallel"))
+            why = sections.why_unavailable
+            caches.update_section(sections.caches, why("caches"))
+            self.query_one(GpuPanel).update_section(sections.gpu, why("gpu"))
+            self.query_one(ResourcesPanel).update_section(sections.contexts, why("contexts"))
+            self._show_parallel(sections.parallel)
         if had_caches != (caches.selected_name() is not None):
             self.refresh_bindings()  # "c Clear cache" comes and goes with the caches
 
-    def _show_parallel(self, data: dict[str, Any] | None) -> None:
+    def _show_parallel(self, data: ParallelSection | None) -> None:
         """The parallel tab is there only while the run has parallel stages."""
         self.query_one(ParallelPanel).update_section(data)
         tabs = self.query_one("#side-tabs", TabbedContent)

@@ -7,8 +7,9 @@ while the run is live (answered in a later snapshot), the disk straight from her
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from time import monotonic
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
@@ -20,6 +21,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from workbench.engine.sections import cache_control
+from workbench.engine.sections.cache_entries import CacheRow
+from workbench.engine.sections.caches import CachesSection
 from workbench.units import format_bytes, format_seconds
 from workbench.views.caches import COLUMNS, cells, notes
 from workbench.views.text import user_text
@@ -143,7 +146,7 @@ class CachesPanel(Vertical):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.section: dict[str, Any] | None = None
+        self.section: CachesSection | None = None
         self._keys: tuple[str, ...] = ()
         self._pending: dict[str, str] = {}  # request id -> cache name
         self._note_until = 0.0  # a clear's message stays up until then
@@ -158,10 +161,9 @@ class CachesPanel(Vertical):
         self._relayout([])
 
     def on_resize(self) -> None:
-        rows = (self.section or {}).get("caches") or []
-        self._relayout(rows)
+        self._relayout(self.section.caches if self.section is not None else ())
 
-    def _relayout(self, rows: list[dict[str, Any]]) -> bool:
+    def _relayout(self, rows: Sequence[CacheRow]) -> bool:
         """Choose the columns for the panel's width; rebuild the table if they changed.
         True when it was rebuilt (its rows are to be added again)."""
         width = (self.content_region.width or 56) - 1  # a column for the scrollbar
@@ -177,44 +179,47 @@ class CachesPanel(Vertical):
         for col in columns:
             table.add_column(labels[col], key=col, width=name_width if col == "cache" else None)
         for r in rows:
-            table.add_row(*self._cells(r), key=r["name"])
-        self._keys = tuple(r["name"] for r in rows)
+            table.add_row(*self._cells(r), key=r.name)
+        self._keys = tuple(r.name for r in rows)
         if selected in self._keys:
             table.move_cursor(row=self._keys.index(selected))
         return True
 
     # ---- feeding ------------------------------------------------------------------------
-    def update_section(self, data: dict[str, Any] | None) -> None:
-        """Show the ``caches`` section of the latest snapshot (None: nothing yet)."""
+    def update_section(self, data: CachesSection | None, why: str | None = None) -> None:
+        """Show the ``caches`` section of the latest snapshot (None: nothing yet; ``why``:
+        the reason it could not be read, when it could not)."""
         self.section = data
-        rows = (data or {}).get("caches") or []
+        rows = data.caches if data is not None else ()
         table = self.query_one(DataTable)
-        keys = tuple(r["name"] for r in rows)
+        keys = tuple(r.name for r in rows)
         if self._relayout(rows):
             pass  # rebuilt with every row
         elif keys != self._keys:
             selected = self.selected_name()
             table.clear()
             for r in rows:
-                table.add_row(*self._cells(r), key=r["name"])
+                table.add_row(*self._cells(r), key=r.name)
             self._keys = keys
             if selected in keys:
                 table.move_cursor(row=keys.index(selected))
         else:
             for r in rows:
                 for col, value in zip(self._layout[0], self._cells(r), strict=True):
-                    table.update_cell(r["name"], col, value)
+                    table.update_cell(r.name, col, value)
         self._check_served()
         if self._pending or monotonic() < self._note_until:
             return
-        if not rows:
-            self._status("no caches seen in this run" if data else "no caches seen yet")
+        if data is None and why:
+            self._status(f"caches not shown: {why}")
+        elif not rows:
+            self._status("no caches seen in this run" if data is not None else "no caches seen yet")
         else:
             self._status(self._summary(rows))
 
-    def _cells(self, row: dict[str, Any]) -> list[Text]:
+    def _cells(self, row: CacheRow) -> list[Text]:
         texts = cells(row)
-        style = "" if row.get("available", True) else "dim"
+        style = "" if row.available else "dim"
         out = []
         for col in self._layout[0]:
             text = user_text(texts[_INDEX[col]], style)
@@ -225,8 +230,8 @@ class CachesPanel(Vertical):
         return out
 
     @staticmethod
-    def _summary(rows: list[dict[str, Any]]) -> str:
-        saved = sum(r.get("seconds_saved") or 0.0 for r in rows)
+    def _summary(rows: Sequence[CacheRow]) -> str:
+        saved = sum(r.seconds_saved or 0.0 for r in rows)
         text = (
             f"{len(rows)} cache(s), {format_seconds(saved)} saved in all · "
             "c clears the selected one"
@@ -248,7 +253,7 @@ class CachesPanel(Vertical):
             if answer is None:
                 ok, message = False, f"the run ended before clearing {name}"
             else:
-                ok, message = bool(answer.get("ok")), str(answer.get("message"))
+                ok, message = answer.ok, answer.message
             self._status(message, NOTE_S)
             self.post_message(self.ClearFinished(name, ok, message))
 
@@ -264,11 +269,13 @@ class CachesPanel(Vertical):
         if name is None:
             self.notify("no cache to clear", severity="warning")
             return
-        row = cache_control.find_row(self.section, name) or {}
-        detail = f"({row.get('entries') or 0} entries"
-        if row.get("bytes") is not None:
-            detail += f", {format_bytes(row['bytes'])}"
-        detail += ", on disk)" if row.get("kind") == "disk" else ", in memory)"
+        row = cache_control.find_row(self.section, name)
+        entries = row.entries if row is not None else None
+        nbytes = row.bytes if row is not None else None
+        detail = f"({entries or 0} entries"
+        if nbytes is not None:
+            detail += f", {format_bytes(nbytes)}"
+        detail += ", on disk)" if row is not None and row.kind == "disk" else ", in memory)"
 
         def confirmed(clear: bool | None) -> None:
             if clear:

@@ -7,55 +7,43 @@ point per GPU sample, so the sparkline shows the run's GPU memory over time.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from workbench.engine.sections.gpu import GpuSection
 from workbench.units import format_bytes
+from workbench.views.text import user_text
 
 #: GPU samples kept for the sparkline (at one sample every 0.5 s: two minutes).
 HISTORY = 240
 
 
-def figures_text(data: dict[str, Any] | None) -> str:
+def figures_text(data: GpuSection | None) -> str:
     """The panel's figures: the state when no GPU is in use, else now and peak."""
-    if not data:
+    if data is None:
         return "no run yet"
-    if data.get("state"):
-        return f"{data['state']}\nNVML: {data.get('nvml')} · torch: {data.get('torch')}"
+    if data.state:
+        return f"{data.state}\nNVML: {data.nvml} · torch: {data.torch}"
     b = format_bytes
     lines = []
-    if data.get("allocated_bytes") is not None:
-        lines.append(
-            f"torch alloc {b(data['allocated_bytes'])} peak {b(data.get('peak_allocated_bytes'))}"
-        )
-        lines.append(
-            f"reserved {b(data.get('reserved_bytes'))} peak {b(data.get('peak_reserved_bytes'))}"
-        )
-    lines.append(
-        f"process {b(data.get('process_bytes'))} peak {b(data.get('peak_process_bytes'))} (NVML)"
-    )
-    used = [
-        d
-        for d in data.get("devices", [])
-        if d.get("total_bytes") is not None
-        and (d.get("allocated_bytes") is not None or d.get("process_bytes"))
-    ]
+    if data.allocated_bytes is not None:
+        lines.append(f"torch alloc {b(data.allocated_bytes)} peak {b(data.peak_allocated_bytes)}")
+        lines.append(f"reserved {b(data.reserved_bytes)} peak {b(data.peak_reserved_bytes)}")
+    lines.append(f"process {b(data.process_bytes)} peak {b(data.peak_process_bytes)} (NVML)")
+    used = [d for d in data.used_devices() if d.total_bytes is not None]
     for d in used[:2]:
-        util = f" · {d['util_pct']}%" if d.get("util_pct") is not None else ""
-        lines.append(
-            f"cuda:{d['index']} {b(d.get('used_bytes'))} of {b(d.get('total_bytes'))}{util}"
-        )
+        util = f" · {d.util_pct}%" if d.util_pct is not None else ""
+        lines.append(f"cuda:{d.index} {b(d.used_bytes)} of {b(d.total_bytes)}{util}")
     return "\n".join(lines)
 
 
-def series_value(data: dict[str, Any]) -> float | None:
+def series_value(data: GpuSection) -> float | None:
     """The point plotted for one sample: torch's allocated bytes, else NVML's process bytes."""
-    value = data.get("allocated_bytes")
+    value = data.allocated_bytes
     if value is None:
-        value = data.get("process_bytes")
+        value = data.process_bytes
     return None if value is None else float(value)
 
 
@@ -74,7 +62,7 @@ class GpuPanel(Vertical):
         super().__init__(id=id, classes=classes)
         self.history: deque[float] = deque(maxlen=HISTORY)
         self._last_sample: int | None = None
-        self.data: dict[str, Any] | None = None
+        self.data: GpuSection | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("no run yet", id="gpu-figures")
@@ -90,26 +78,31 @@ class GpuPanel(Vertical):
         self._last_sample = None
         self.update_section(None)
 
-    def update_section(self, data: dict[str, Any] | None) -> None:
-        """Show the latest "gpu" section (None: no run, or a run that sent none)."""
+    def update_section(self, data: GpuSection | None, why: str | None = None) -> None:
+        """Show the latest "gpu" section (None: no run, or a run that sent none; ``why``:
+        the reason it could not be read)."""
         self.data = data
-        self.query_one("#gpu-figures", Static).update(figures_text(data))
-        if data and data.get("samples") != self._last_sample:
-            self._last_sample = data.get("samples")
+        figures = self.query_one("#gpu-figures", Static)
+        if data is None and why:
+            figures.update(user_text(f"GPU figures not shown: {why}", "yellow"))
+        else:
+            figures.update(figures_text(data))
+        if data is not None and data.samples != self._last_sample:
+            self._last_sample = data.samples
             value = series_value(data)
-            if value is not None and not data.get("state"):
+            if value is not None and not data.state:
                 self.history.append(value)
         spark = self.query_one(Sparkline)
         spark.data = list(self.history)
         spark.set_class(len(self.history) < 2, "-empty")
         note = ""
-        if data and not data.get("state"):
+        if data is not None and not data.state:
             what = (
                 "torch.cuda allocated"
-                if data.get("allocated_bytes") is not None
+                if data.allocated_bytes is not None
                 else "NVML process memory"
             )
             note = f"over time: {what}"
-            if data.get("peak_bytes") is not None:
-                note += f" · peak {format_bytes(data['peak_bytes'])}"
+            if data.peak_bytes is not None:
+                note += f" · peak {format_bytes(data.peak_bytes)}"
         self.query_one("#gpu-note", Static).update(note)

@@ -9,11 +9,10 @@ columns wide (80x24); the figures are formatted by the same helpers, and every u
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.widgets import Static
 
+from workbench.engine.sections.parallel import ParallelSection, ParallelStage
 from workbench.units import format_bytes, format_seconds
 from workbench.views.parallel import (
     format_rate_or_dash,
@@ -28,63 +27,60 @@ from workbench.views.text import user_text
 WORKERS_SHOWN = 6
 
 
-def _worker_lines(text: Text, s: dict[str, Any]) -> None:
-    rows = s.get("per_worker") or []
-    wall = s.get("stage_s") or 0.0  # since its first value
+def _worker_lines(text: Text, s: ParallelStage) -> None:
+    rows = s.per_worker
+    wall = s.stage_s or 0.0  # since its first value
     for w in rows[:WORKERS_SHOWN]:
         text.append("\n  ")
-        text.append_text(user_text(w["worker"], "dim"))
-        text.append(f" {w['tasks']} tasks")
+        text.append_text(user_text(w.worker, "dim"))
+        text.append(f" {w.tasks} tasks")
         if wall > 0:
-            text.append(f" · busy {format_share(min(1.0, w['busy_s'] / wall))}")
-        if w.get("memory_bytes") is not None:
-            text.append(f" · {format_bytes(w['memory_bytes'])}")
-    more = len(rows) - min(len(rows), WORKERS_SHOWN) + (s.get("workers_not_listed") or 0)
+            text.append(f" · busy {format_share(min(1.0, w.busy_s / wall))}")
+        if w.memory_bytes is not None:
+            text.append(f" · {format_bytes(w.memory_bytes)}")
+    more = len(rows) - min(len(rows), WORKERS_SHOWN) + s.workers_not_listed
     if more:
         text.append(f"\n  … {more} more workers", style="dim")
 
 
-def parallel_text(data: dict[str, Any] | None) -> Text:
+def parallel_text(data: ParallelSection | None) -> Text:
     """Each parallel stage in a few short lines; a one-line note when there is none."""
-    stages = (data or {}).get("stages") or []
-    if not data or not stages:
+    if data is None or not data.stages:
         return Text("no parallel stage in this run", style="dim")
     text = Text("backend ", style="dim")
     text.append_text(where_text(data))
-    for s in stages:
+    for s in data.stages:
         text.append("\n")
-        text.append_text(user_text(s["stage"], "bold"))
-        text.append(
-            f" · {workers_label(s)} workers · {s['in_flight']}/{s['max_in_flight']} in flight"
-        )
+        text.append_text(user_text(s.stage, "bold"))
+        text.append(f" · {workers_label(s)} workers · {s.in_flight}/{s.max_in_flight} in flight")
         # Two figures a line: each keeps its unit on its line at 80 columns.
         text.append(
-            f"\n  {format_rate_or_dash(s.get('items_per_s'))} items/s"
-            f" · speedup {format_speedup(s.get('speedup'))}"
-            f"\n  efficiency {format_share(s.get('efficiency'))}"
-            f" · busy {format_share(s.get('utilization'))}"
+            f"\n  {format_rate_or_dash(s.items_per_s)} items/s"
+            f" · speedup {format_speedup(s.speedup)}"
+            f"\n  efficiency {format_share(s.efficiency)}"
+            f" · busy {format_share(s.utilization)}"
         )
-        t = s.get("transfer")
-        if t and t.get("received_results"):
+        t = s.transfer
+        if t is not None and t.received_results:
             text.append(
-                f"\n  moving data: {format_bytes(t['bytes_per_task'])} and "
-                f"{format_seconds(t['main_thread_s_per_task'])} of main thread a task"
+                f"\n  moving data: {format_bytes(t.bytes_per_task)} and "
+                f"{format_seconds(t.main_thread_s_per_task)} of main thread a task"
             )
-            if t.get("task_overhead_s") is not None:
-                text.append(f", round trip +{format_seconds(t['task_overhead_s'])}")
-        if s.get("verdict"):
+            if t.task_overhead_s is not None:
+                text.append(f", round trip +{format_seconds(t.task_overhead_s)}")
+        if s.verdict:
             text.append("\n  → ", style="italic")
-            text.append_text(user_text(s["verdict"], "italic"))
+            text.append_text(user_text(s.verdict, "italic"))
         _worker_lines(text, s)
-    if data.get("problem"):
+    if data.problem:
         text.append("\n! ", style="bold")
-        text.append_text(user_text(data["problem"], "bold"))
+        text.append_text(user_text(data.problem, "bold"))
     return text
 
 
-def has_stages(data: dict[str, Any] | None) -> bool:
+def has_stages(data: ParallelSection | None) -> bool:
     """Whether the section lists any parallel stage (the panel is shown only then)."""
-    return bool((data or {}).get("stages"))
+    return data is not None and bool(data.stages)
 
 
 class ParallelPanel(Static):
@@ -94,9 +90,9 @@ class ParallelPanel(Static):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(parallel_text(None), id=id, classes=classes)
-        self.data: dict[str, Any] | None = None
+        self.data: ParallelSection | None = None
 
-    def update_section(self, data: dict[str, Any] | None) -> None:
+    def update_section(self, data: ParallelSection | None) -> None:
         """Show the latest "parallel" section (None: no run yet)."""
         if data == self.data:
             return

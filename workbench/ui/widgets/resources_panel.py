@@ -7,8 +7,6 @@ leaves of one name under one parent (a ``@timed`` function called per batch) sha
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -16,6 +14,7 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from workbench.authoring.recording import failed_outcome
+from workbench.engine.sections.resources import ContextRow, ContextsSection
 from workbench.units import format_bytes, format_seconds
 from workbench.views.text import user_text
 
@@ -23,6 +22,8 @@ from workbench.views.text import user_text
 MAX_NODES = 400
 
 GOOD = {"ok", "committed"}
+#: Closed leaves that share one node: (parent id, kind, name).
+GroupKey = tuple[int | None, str, str]
 
 
 def outcome_style(outcome: str) -> str:
@@ -34,33 +35,31 @@ def outcome_style(outcome: str) -> str:
 
 
 def label_for(
-    r: dict[str, Any], now_s: float | None, count: int = 1, total_s: float | None = None
+    r: ContextRow, now_s: float | None, count: int = 1, total_s: float | None = None
 ) -> Text:
     """One node's label: name, duration (running time while open), outcome, RSS change."""
-    name = r["name"] if count == 1 else f"{r['name']} ×{count}"
+    name = r.name if count == 1 else f"{r.name} ×{count}"
     text = user_text(name)
     if total_s is not None:
         duration = format_seconds(total_s)
-    elif r.get("duration_s") is not None:
-        duration = format_seconds(r["duration_s"])
+    elif r.duration_s is not None:
+        duration = format_seconds(r.duration_s)
     elif now_s is not None:
-        duration = format_seconds(max(0.0, now_s - r["start_s"])) + "…"
+        duration = format_seconds(max(0.0, now_s - r.start_s)) + "…"
     else:
         duration = "…"
     text.append(f" {duration} ", style="dim")
-    outcome = r.get("outcome") or "?"
-    if outcome == "rolled back" and r.get("exception"):
-        cause = {"GeneratorExit": "closed", "StopRun": "stopped"}.get(
-            r["exception"], r["exception"]
-        )
+    outcome = r.outcome or "?"
+    if outcome == "rolled back" and r.exception:
+        cause = {"GeneratorExit": "closed", "StopRun": "stopped"}.get(r.exception, r.exception)
         outcome = f"rolled back ({cause})"
-    text.append_text(user_text(outcome, outcome_style(r.get("outcome") or "?")))
-    if r.get("exits", 1) > 1:
-        text.append(f" ×{r['exits']} exits", style="bold red")
-    rss = r.get("rss_delta_bytes")
+    text.append_text(user_text(outcome, outcome_style(r.outcome or "?")))
+    if r.exits > 1:
+        text.append(f" ×{r.exits} exits", style="bold red")
+    rss = r.rss_delta_bytes
     if rss:
         text.append(f" RSS {'+' if rss > 0 else ''}{format_bytes(rss)}", style="dim")
-    gpu = r.get("gpu_delta_bytes")
+    gpu = r.gpu_delta_bytes
     if gpu:
         text.append(f" GPU {'+' if gpu > 0 else ''}{format_bytes(gpu)}", style="dim")
     return text
@@ -78,8 +77,8 @@ class ResourcesPanel(Vertical):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._node_of: dict[int, TreeNode[int]] = {}  # record id -> its node
-        self._record_of: dict[int, dict[str, Any]] = {}
-        self._group_of: dict[tuple[Any, ...], tuple[TreeNode[int], list[dict[str, Any]]]] = {}
+        self._record_of: dict[int, ContextRow] = {}
+        self._group_of: dict[GroupKey, tuple[TreeNode[int], list[ContextRow]]] = {}
         self._not_shown = 0
 
     def compose(self) -> ComposeResult:
@@ -101,35 +100,36 @@ class ResourcesPanel(Vertical):
         self._not_shown = 0
         self.query_one("#resources-summary", Static).update("no run yet")
 
-    def update_section(self, data: dict[str, Any] | None) -> None:
-        """Add the new records of a "contexts" section and relabel the changed ones."""
+    def update_section(self, data: ContextsSection | None, why: str | None = None) -> None:
+        """Add the new records of a "contexts" section and relabel the changed ones
+        (``why``: the reason the section could not be read, when it could not)."""
         summary = self.query_one("#resources-summary", Static)
-        if not data:
-            if not self._node_of:
+        if data is None:
+            if why:
+                summary.update(user_text(f"contexts not shown: {why}", "yellow"))
+            elif not self._node_of:
                 summary.update("no run yet")
             return
         tree: Tree[int] = self.query_one(Tree)
-        now_s = data.get("now_s")
-        records = sorted(data.get("records", []), key=lambda r: r["id"])
-        parents = {r.get("parent") for r in records}
+        now_s = data.now_s
+        records = sorted(data.records, key=lambda r: r.id)
+        parents = {r.parent for r in records}
         for r in records:
-            rid = r["id"]
+            rid = r.id
             if rid in self._node_of:
-                if r != self._record_of.get(rid) or r.get("outcome") == "open":
+                if r != self._record_of.get(rid) or r.outcome == "open":
                     self._node_of[rid].set_label(label_for(r, now_s))
                     self._record_of[rid] = r
                 continue
-            parent = self._node_of.get(r["parent"]) if r.get("parent") is not None else None
+            parent = self._node_of.get(r.parent) if r.parent is not None else None
             under = parent if parent is not None else tree.root
-            key = (r.get("parent"), r["kind"], r["name"])
-            leaf = r.get("outcome") != "open" and rid not in parents
+            key = (r.parent, r.kind, r.name)
+            leaf = r.outcome != "open" and rid not in parents
             if leaf and key in self._group_of:
                 node, members = self._group_of[key]
                 members.append(r)
                 node.set_label(
-                    label_for(
-                        r, now_s, len(members), sum(m.get("duration_s") or 0.0 for m in members)
-                    )
+                    label_for(r, now_s, len(members), sum(m.duration_s or 0.0 for m in members))
                 )
                 self._node_of[rid] = node
                 continue
@@ -141,12 +141,10 @@ class ResourcesPanel(Vertical):
             self._record_of[rid] = r
             if leaf:
                 self._group_of[key] = (node, [r])
-        not_ok = sum(
-            1 for r in records if failed_outcome(str(r.get("outcome")), r.get("exception"))
-        )
-        text = f"{data.get('total', len(records))} contexts · {data.get('open', 0)} open"
+        not_ok = sum(1 for r in records if failed_outcome(r.outcome, r.exception))
+        text = f"{data.total} contexts · {data.open} open"
         if not_ok:
             text += f" · {not_ok} not ok"
-        if self._not_shown or data.get("dropped"):
+        if self._not_shown or data.dropped:
             text += " · more in the report"
         summary.update(text)

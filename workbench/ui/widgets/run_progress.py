@@ -7,6 +7,8 @@ otherwise, so a run that starts at once never sees it.
 
 from __future__ import annotations
 
+import math
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
@@ -45,7 +47,7 @@ class RunProgress(Vertical):
         p = state.progress
         self.query_one("#run-progress-what", Static).update(progress_text(p))
         bar = self.query_one(ProgressBar)
-        if p.total:
-            bar.update(total=p.total, progress=min(p.done, p.total))
+        if p.total and math.isfinite(p.total) and p.total > 0 and math.isfinite(p.done):
+            bar.update(total=p.total, progress=max(0.0, min(p.done, p.total)))
         else:
             bar.update(total=None)
