@@ -62,11 +62,23 @@ def _valid(text: object) -> str:
     return s
 
 
+#: The marker ``cap`` ends a cut text with.
+_CUT = re.compile(r"… \[([\d,]+) more characters\]\Z")
+
+
 def cap(text: str, limit: int | None) -> str:
-    """``text`` cut to ``limit`` characters with a marker saying how many were left out."""
+    """``text`` cut to ``limit`` characters with a marker saying how many were left out; a
+    text cut before (a long output line, cut as it was read) keeps one marker with the
+    whole count."""
     if limit is None or len(text) <= limit:
         return text
-    return f"{text[:limit]}… [{len(text) - limit:,} more characters]"
+    more = 0
+    m = _CUT.search(text)
+    if m is not None:
+        text, more = text[: m.start()], int(m.group(1).replace(",", ""))
+        if len(text) <= limit:
+            return f"{text}… [{more:,} more characters]"
+    return f"{text[:limit]}… [{len(text) - limit + more:,} more characters]"
 
 
 def printable(text: object, *, newlines: bool = False, limit: int | None = MAX_TEXT) -> str:

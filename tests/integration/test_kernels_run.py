@@ -558,3 +558,53 @@ def test_parallel_implementations_run_at_every_thread_and_each_row_says(
     assert " thr " in res.out
     if every > 1:
         assert f"run at {every} thread(s), the others at 1" in res.out
+
+
+DIES = """
+import ctypes
+import os
+
+import numpy as np
+from workbench import kernels
+
+@kernels(sizes=(10, 20), reference="numpy")
+def total(n):
+    return np.arange(n, dtype=np.float64)
+
+@total.impl("numpy")
+def total_numpy(a):
+    return float(np.sum(a))
+
+@total.impl("exits")
+def total_exits(a):
+    os._exit(3)
+
+@total.impl("segfault")
+def total_segfault(a):
+    if len(a) > 10:
+        ctypes.string_at(0)  # a crash in native code
+    return float(np.sum(a))
+
+@total.impl("after")
+def total_after(a):
+    return float(np.sum(a))
+"""
+
+
+def test_an_implementation_that_kills_the_runner_is_named_and_the_rest_measured(
+    write_module, tmp_path
+):
+    """os._exit or a segfault in one implementation: its row is an error that names how the
+    runner died; a fresh runner measures the rest, and the run fails (exit 1) as for a wrong
+    implementation, never 'the runner exited with 3' with the rest lost."""
+    path = write_module("dies", DIES)
+    out = tmp_path / "d.json"
+    res = pipebench("kernels", str(path), *QUICK, "--json", str(out), cwd=tmp_path, json_name=None)
+    assert res.code == 1, res.err + res.out
+    rows = rows_by(json.loads(out.read_text()))
+    for size in (10, 20):
+        assert "exit code 3" in rows[("exits", size)]["error"]
+        assert rows[("after", size)]["status"] == "ok" and rows[("after", size)]["correct"]
+    assert rows[("segfault", 10)]["correct"] is True
+    assert "signal SIGSEGV" in rows[("segfault", 20)]["error"]
+    assert "exits at size 10" in res.err and "died in it" in res.err

@@ -78,9 +78,9 @@ def tiny(batch_size: int = 1, n: int = 50):
 
 
 @pytest.mark.skipif(not mounts.supported(), reason="no read-only bind mounts here")
-def test_a_read_only_home_says_in_one_line_that_the_record_was_not_saved(
-    tmp_path: Path, pipebench_home: Path
-) -> None:
+def test_a_read_only_home_is_refused_before_the_run(tmp_path: Path, pipebench_home: Path) -> None:
+    """A home whose record would be lost is said in one line before anything runs (a run
+    of ten minutes whose record could not be kept is a run lost)."""
     module = tmp_path / "tiny.py"
     module.write_text(textwrap.dedent(MODULE))
     pipebench_home.mkdir(mode=0o700)
@@ -92,9 +92,30 @@ def test_a_read_only_home_says_in_one_line_that_the_record_was_not_saved(
         text=True,
         timeout=120,
     )
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: the run record was not saved: "), done.stderr
-    assert "Read-only file system" in last and str(pipebench_home / "runs") in last
-    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot write to the pipebench home {pipebench_home}: the run's record would "
+        "be lost; set PIPEBENCH_HOME to a folder of your own"
+    ], done.stderr
+    assert done.stdout == ""  # nothing ran
     assert done.returncode == 2
     assert list(pipebench_home.iterdir()) == []
+
+
+def test_a_home_that_is_a_file_is_refused_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "tiny.py"
+    module.write_text(textwrap.dedent(MODULE))
+    a_file = tmp_path / "home"
+    a_file.write_text("mine")
+    monkeypatch.setenv("PIPEBENCH_HOME", str(a_file))
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.cli.main", "run", str(module)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == "", done
+    assert done.stderr.count("\n") == 1 and "it is not a folder" in done.stderr
+    assert a_file.read_text() == "mine"

@@ -65,6 +65,12 @@ def test_select_stages():
         "its stages: read (source), tokenize, features"
     )
 
+    # A name with control characters is picked by the name as the screen shows it.
+    odd = ("read", "dou\x1b[31mble\tx")
+    assert select_stages(odd, ("double    x",), False, "p") == ([1], [])
+    _, (line,) = select_stages(odd, ("nope",), False, "p")
+    assert "\x1b" not in line and "double    x" in line
+
 
 def test_python_stages_resolve_to_their_functions():
     assert resolve_stage("s", gen_stage).functions == [gen_stage]

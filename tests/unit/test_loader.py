@@ -77,6 +77,11 @@ def test_missing_file(tmp_path):
     with pytest.raises(UserError) as exc:
         load_module(Target(str(tmp_path / "nope.py")))
     assert "no such file" in one_line(exc)
+    other = tmp_path / "passwd"  # a file that is not a module: said so, never imported
+    other.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(UserError) as exc:
+        load_module(Target(str(other)))
+    assert "is not a Python module" in one_line(exc) and ".py" in one_line(exc)
 
 
 def test_syntax_error_names_file_and_line(write_module):

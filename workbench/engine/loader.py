@@ -82,6 +82,8 @@ def _import_path(path: Path) -> ModuleType:
         raise UserError(f"no such file: {path} (give a path to a .py file or a module name)")
     if path.is_dir():
         raise UserError(f"{path} is a folder: name one module in it, e.g. {path}/NAME.py")
+    if path.suffix != ".py":
+        raise UserError(f"{path} is not a Python module: give a path to a .py file")
     path = path.resolve()
     folder, stem = str(path.parent), path.stem
     if folder not in sys.path:

@@ -49,9 +49,9 @@ _OWN = "set PIPEBENCH_HOME to a folder of your own"
 
 
 def check_home() -> None:
-    """Refuse, before a run starts, a home (or records folder) that others could write to;
-    one that is missing or cannot be written is no reason to refuse a run (``save_run``
-    says so after it).
+    """Refuse, before a run starts, a home (or records folder) whose record would be lost or
+    unsafe: a file where the folder should be, a folder that cannot be written, one that
+    others could write to. A missing one is made when the record is saved.
 
     Raises:
         UserError: one line naming the folder, why, and the fix (``home.check_private``).
@@ -60,6 +60,12 @@ def check_home() -> None:
     for folder, what in ((home, "the pipebench home"), (home / "runs", "the pipebench folder")):
         if folder.is_dir():
             check_private(folder, what, _OWN)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise UserError(
+                    f"cannot write to {what} {folder}: the run's record would be lost; {_OWN}"
+                )
+        elif os.path.lexists(folder):
+            raise UserError(f"cannot use {what} {folder}: it is not a folder; {_OWN}")
 
 
 def _why(exc: OSError) -> str:

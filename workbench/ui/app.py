@@ -651,9 +651,10 @@ def run_app(root: Path) -> int:
     """Open the workbench on a folder or module; returns the exit code."""
     app = PipebenchApp(root, handle_signals=True)
     try:
-        code = app.run()
+        app.run()
     finally:
         app.shutdown_runs()
         with contextlib.suppress(ValueError):
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    return int(code or 0)
+    # Textual's own exit code: 1 after an error it printed (never 0 after a traceback)
+    return int(app.return_code or 0)

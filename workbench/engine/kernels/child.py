@@ -47,7 +47,7 @@ from workbench.engine.kernels.inputs import (
     make_inputs,
     timed,
 )
-from workbench.engine.kernels.limit import FirstCallTimeout, first_call_limit
+from workbench.engine.kernels.limit import FirstCallTimeout, current_row, first_call_limit
 from workbench.engine.kernels.load import select_kernel_sets
 from workbench.engine.kernels.rowinfo import ONCE, PER_CALL, PER_SAMPLE, RowInfo, pack
 from workbench.engine.kernels.timing import TimingSettings, first_call, measure
@@ -315,9 +315,11 @@ class KernelRunner:
             if impl.label not in left and not (is_ref and left):
                 continue  # a previous runner sent this row (the reference runs for its value)
             value_only = impl.label not in left  # the reference, for the rows left
-            row, value = self.run_impl(
-                plan, impl, size, inputs, ref_value, ref_problem, value_only=value_only
-            )
+            here = {"kernel": kset.name, "size": size, "impl": impl.label, "reference": is_ref}
+            with current_row(self.opts.watchdog, here):
+                row, value = self.run_impl(
+                    plan, impl, size, inputs, ref_value, ref_problem, value_only=value_only
+                )
             if is_ref:
                 if row.status == "error":
                     ref_problem = f"the reference {impl.label} failed"

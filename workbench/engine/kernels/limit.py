@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import json
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -96,3 +97,36 @@ def read_watchdog(path: str) -> tuple[dict[str, Any], str] | None:
     except ValueError:
         return None
     return (row, rest) if isinstance(row, dict) else None
+
+
+def current_path(watchdog: str) -> str:
+    """The file that names the row being run, next to the watchdog file."""
+    return os.path.join(os.path.dirname(watchdog), "current-row")
+
+
+@contextlib.contextmanager
+def current_row(watchdog: str | None, row: dict[str, Any]) -> Iterator[None]:
+    """Name ``row`` in ``current_path(watchdog)`` while the block runs: if the runner dies in
+    it (``os._exit``, a segfault in native code, the OOM killer), the parent knows which
+    implementation it was running and can go on with a fresh runner for the rest."""
+    if not watchdog:
+        yield
+        return
+    path = current_path(watchdog)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(row))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def read_current(watchdog: str) -> dict[str, Any] | None:
+    """The row the runner was running when it died, or None (it died between rows)."""
+    try:
+        with open(current_path(watchdog), encoding="utf-8") as f:
+            row = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return row if isinstance(row, dict) else None

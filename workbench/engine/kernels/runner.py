@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.engine.follow import Step
-from workbench.engine.kernels.limit import read_watchdog
+from workbench.engine.kernels.limit import current_path, read_current, read_watchdog
 from workbench.engine.kernels.rowinfo import RowInfo, pack, unpack
 from workbench.engine.kernels.session import KernelState, apply_kernel_event, with_output
 from workbench.engine.kernels.timing import TimingSettings
@@ -155,6 +155,18 @@ class KernelsJob:
             hit = read_watchdog(self._watchdog) if event.returncode != 0 else None
             if hit is not None and not self._failed and not self.cancelled:
                 return self._restart(state, hit[0])
+            died_in = read_current(self._watchdog) if event.returncode != 0 else None
+            with contextlib.suppress(OSError):
+                os.remove(current_path(self._watchdog))
+            if (
+                died_in is not None
+                and not self._failed
+                and not self.cancelled
+                and event.killed_by is None
+                and (died_in.get("kernel"), died_in.get("size"), died_in.get("impl"))
+                not in {(k, s, i) for k, s, i in self._sent}
+            ):
+                return self._restart(state, died_in, died=event)
             self._resume = None
             self._round += 1
             if (
@@ -185,38 +197,65 @@ class KernelsJob:
             self._dir = None
 
     # ---- a restart ----------------------------------------------------------------------
-    def _restart(self, state: KernelState, row: dict[str, Any]) -> KernelState:
-        """Report the row whose first call was ended as skipped; the next step is a fresh
-        runner for the rest of the round."""
+    def _restart(
+        self, state: KernelState, row: dict[str, Any], died: Exited | None = None
+    ) -> KernelState:
+        """Report the row whose first call was ended as skipped (or, ``died``: the row the
+        runner died in as an error); the next step is a fresh runner for the rest of the
+        round."""
         kernel, size, impl = str(row["kernel"]), int(row["size"]), str(row["impl"])
-        limit = float(row.get("limit_s") or self.options.timing.first_call_limit_s)
         plan = self._plans.get(kernel) or {}
         threads = plan.get("threads", {}).get(impl)
         parallel = impl in plan.get("parallel", ())
-        why = (
-            f"skipped: its first call ran past the {format_seconds(limit)} limit "
-            "(compile time included; --first-call-limit) in code that held the GIL, so the "
-            "runner was ended and a fresh one measured the rest"
-        )
-        skipped = KernelResult(
-            kernel=kernel,
-            size=size,
-            impl=impl,
-            round=self._round,
-            status="skipped",
-            check=pack(None, RowInfo(threads=threads, parallel=parallel, ended_after_s=limit)),
-            skipped=why,
-            reference=bool(row.get("reference")),
-        )
-        note = Log(
-            "pipebench",
-            f"{kernel}: {impl} at size {size:,} held the GIL past the first-call limit; "
-            "started a fresh runner for the rest",
-        )
+        if died is not None:
+            how = f"signal {died.signal}" if died.signal else f"exit code {died.returncode}"
+            tail = "; ".join(died.stderr_tail[-2:])
+            row_result = KernelResult(
+                kernel=kernel,
+                size=size,
+                impl=impl,
+                round=self._round,
+                status="error",
+                correct=False,
+                error=(
+                    f"the runner process died in it ({how}: os._exit, a crash in native "
+                    f"code or the OOM killer){': ' + tail if tail else ''}; a fresh runner "
+                    "measured the rest"
+                ),
+                check=pack(None, RowInfo(threads=threads, parallel=parallel)),
+                reference=bool(row.get("reference")),
+            )
+            note = Log(
+                "pipebench",
+                f"{kernel}: the runner died ({how}) in {impl} at size {size:,}; "
+                "started a fresh runner for the rest",
+            )
+        else:
+            limit = float(row.get("limit_s") or self.options.timing.first_call_limit_s)
+            why = (
+                f"skipped: its first call ran past the {format_seconds(limit)} limit "
+                "(compile time included; --first-call-limit) in code that held the GIL, so "
+                "the runner was ended and a fresh one measured the rest"
+            )
+            row_result = KernelResult(
+                kernel=kernel,
+                size=size,
+                impl=impl,
+                round=self._round,
+                status="skipped",
+                check=pack(None, RowInfo(threads=threads, parallel=parallel, ended_after_s=limit)),
+                skipped=why,
+                reference=bool(row.get("reference")),
+            )
+            note = Log(
+                "pipebench",
+                f"{kernel}: {impl} at size {size:,} held the GIL past the first-call limit; "
+                "started a fresh runner for the rest",
+            )
+            self._timed_out.append((kernel, size, impl, limit))
         self._sent.add((kernel, size, impl))
-        self._timed_out.append((kernel, size, impl, limit))
         self._resume = {"done": sorted(self._sent), "timed_out": list(self._timed_out)}
         self.restarts += 1
         with contextlib.suppress(OSError):
             os.remove(self._watchdog)
-        return apply_kernel_event(apply_kernel_event(state, skipped), note)
+        return apply_kernel_event(apply_kernel_event(state, row_result), note)

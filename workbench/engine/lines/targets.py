@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.authoring.pipeline import Stage
+from workbench.text import printable
 
 _CALLABLE_METHODS = ("__init__", "__iter__", "__next__", "__call__")
 
@@ -64,14 +65,15 @@ def select_stages(
         return list(range(len(names))), []
     picked: list[int] = []
     problems = []
+    shown = [printable(n) for n in names]  # a name as the screen shows it selects it too
     for name in wanted:
-        if name in names:
-            i = names.index(name)
+        if name in names or name in shown:
+            i = names.index(name) if name in names else shown.index(name)
             if i not in picked:
                 picked.append(i)
         else:
-            listed = ", ".join(f"{n} (source)" if i == 0 else n for i, n in enumerate(names))
-            close = difflib.get_close_matches(name, names, n=1)
+            listed = ", ".join(f"{n} (source)" if i == 0 else n for i, n in enumerate(shown))
+            close = difflib.get_close_matches(name, shown, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(f"no stage {name!r} in {pipeline}{hint}; its stages: {listed}")
     return picked, problems
