@@ -92,6 +92,13 @@ def test_speedups_gflops_and_gemm_fraction():
     assert rows["numba"].gemm_fraction == 0.4
     assert rows["numba"].compile_s == 0.3
     assert rows["python"].mark == "✓"
+    assert not any("GEMM" in n for n in rows["numba"].notes)
+
+
+def test_a_rate_above_the_gemm_probe_says_the_probe_is_no_ceiling():
+    state = fold([env(), result("python", (1.0,) * 3, reference=True), result("fast", (0.01,) * 3)])
+    (note,) = [n for n in {r.impl: r for r in kernel_rows(state)}["fast"].notes if "GEMM" in n]
+    assert note.startswith("200% of the GEMM probe's rate: the probe is no ceiling")
 
 
 def test_a_wrong_implementation_is_marked_and_gets_no_speedup():

@@ -270,6 +270,7 @@ class KernelRunner:
                     gemm["cuda"] = gemm_probe_cuda(probe)
                 except Exception as exc:
                     gemm["cuda"] = {"error": f"{type(exc).__name__}: {exc}"}
+        apply_threads(self.threads)  # the pools loaded since (Numba's): as each row runs
         return KernelEnvironment(
             pid=os.getpid(),
             module=module.__name__,

@@ -243,6 +243,11 @@ class KernelRow:
             out.append(f"recompiled {self.recompiles}x during timing")
         if self.unstable:
             out.append(self.unstable)
+        if self.gemm_fraction is not None and self.gemm_fraction > 1.0:
+            out.append(
+                f"{self.gemm_fraction:.0%} of the GEMM probe's rate: the probe is no ceiling "
+                "here; the declared flops may count more operations than the kernel does"
+            )
         return out
 
 
