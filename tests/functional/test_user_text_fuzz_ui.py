@@ -11,7 +11,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from textual.widgets._toast import Toast
 
 from tests.functional.conftest import make_app, notifications, run_to_end, select, wait_until
@@ -22,6 +22,9 @@ from workbench.text import printable
 FEW = settings(
     max_examples=int(os.environ.get("PIPEBENCH_FUZZ_EXAMPLES", "3")),
     deadline=None,
+    # each example is a real run: no shrinking (hundreds more runs); the failing example
+    # is printed as it was generated
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

@@ -18,7 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz_text import hostile_bytes, hostile_text, raw_controls
@@ -29,6 +29,9 @@ from workbench.text import cap, printable, split_lines
 FEW = settings(
     max_examples=int(os.environ.get("PIPEBENCH_FUZZ_EXAMPLES", "4")),
     deadline=None,
+    # each example is a real run: no shrinking (hundreds more runs); the failing example
+    # is printed as it was generated
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

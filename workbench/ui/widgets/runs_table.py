@@ -159,7 +159,7 @@ class RunsTable(DataTable[Text]):
         order = " · fastest first (o)" if self.by_rate else ""
         shared = self._shared_params()
         params = f" · {shared}" if shared else ""
-        self.border_title = user_text(f"{self._title}{params}{order}{extra}").plain
+        self.border_title = user_text(f"{self._title}{params}{order}{extra}")  # never markup
 
     def show_reading(self, done: int, total: int) -> None:
         """Say how far the records are read (a long history takes a while)."""
