@@ -111,7 +111,17 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     check_target(args.target)
-    records.check_home()  # an unsafe home is refused before anything runs
+    # An unsafe home is refused before anything runs; one that cannot keep the record is
+    # said now (and again at the end), and the run, its report and --json go ahead.
+    home_problem = records.check_home()
+    if home_problem:
+        from rich.console import Console
+
+        from workbench.views.text import user_text
+
+        Console(stderr=True, highlight=False).print(
+            user_text(f"warning: {home_problem}", "yellow"), soft_wrap=True
+        )
     cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
     options = run_options(args)
     # The runner starts first: it boots (and imports the pipeline) while the rest of

@@ -48,10 +48,12 @@ def runs_dir() -> Path:
 _OWN = "set PIPEBENCH_HOME to a folder of your own"
 
 
-def check_home() -> None:
-    """Refuse, before a run starts, a home (or records folder) whose record would be lost or
-    unsafe: a file where the folder should be, a folder that cannot be written, one that
-    others could write to. A missing one is made when the record is saved.
+def check_home() -> str | None:
+    """Refuse, before a run starts, a home (or records folder) that others could write to.
+    One whose record cannot be written (a file where the folder should be, a folder that
+    cannot be written) is no reason to refuse a run: its report and ``--json`` are still
+    given; the reason is returned, to be said before the run (``save_run`` says it again
+    after it).
 
     Raises:
         UserError: one line naming the folder, why, and the fix (``home.check_private``).
@@ -61,11 +63,10 @@ def check_home() -> None:
         if folder.is_dir():
             check_private(folder, what, _OWN)
             if not os.access(folder, os.W_OK | os.X_OK):
-                raise UserError(
-                    f"cannot write to {what} {folder}: the run's record would be lost; {_OWN}"
-                )
+                return f"the run's record will not be saved: {what} {folder} cannot be written"
         elif os.path.lexists(folder):
-            raise UserError(f"cannot use {what} {folder}: it is not a folder; {_OWN}")
+            return f"the run's record will not be saved: {what} {folder} is not a folder"
+    return None
 
 
 def _why(exc: OSError) -> str:

@@ -297,7 +297,11 @@ class PipebenchApp(App[int]):
             params=dict(settings.params), memory_budget=settings.memory_budget, warm=True
         )
         try:
-            check_home()  # a home that others can write to is refused before a run
+            # A home that others can write to is refused before a run; one that cannot keep
+            # the record is said (the run goes ahead: its figures are still shown).
+            home_problem = check_home()
+            if home_problem:
+                self.notify(home_problem, severity="warning")
             self.active = launch(
                 self._starter,
                 info.target,
