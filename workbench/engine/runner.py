@@ -40,6 +40,7 @@ from workbench.engine.protocol import (
     Event,
     Exited,
     Finished,
+    Hello,
     LeftRunning,
     Log,
     ProtocolError,
@@ -66,6 +67,9 @@ from workbench.units import format_bytes
 GRACE_S = 3.0
 #: The watcher's tick: memory of the tree and the limits, checked this often.
 TICK_S = 0.05
+#: How long snapshots wait for the child's Hello after its chain started (a pipeline that
+#: closed the events pipe never sends one: it is then measured from outside all the same).
+HELLO_WAIT_S = 2.0
 #: The tick near or past the memory budget, so that growth inside one C call is caught.
 FAST_TICK_S = 0.002
 #: Ticks between looks for new processes (and ``smaps_rollup`` reads for USS/PSS).
@@ -151,6 +155,9 @@ class RunHandle:
         self._events_done = threading.Event()
         self._events_closed = False  # EOF on the events pipe while the child lived on
         self._finished = False  # the child said Finished
+        # The child's Hello passed (or will never come): snapshots go out after it, so a
+        # follower never sees figures of stages it has not been told of.
+        self._hello = threading.Event()
         self._budget: str | None = None
         self._chain_at: float | None = None  # monotonic seconds when the chain started
         self._held: set[int] = set()  # pids the reaper holds for this run
@@ -378,6 +385,10 @@ class RunHandle:
                 if isinstance(ev, LeftRunning):
                     self._left_running = ev.pids
                     continue
+                if isinstance(ev, Hello):
+                    self.events.put(ev)
+                    self._hello.set()
+                    continue
                 if isinstance(ev, Started):
                     if self.tree is not None and ev.memory:
                         self.tree.runner_start(
@@ -469,7 +480,10 @@ class RunHandle:
                     self.stop("max_seconds")
             self._interrupt_again(now)
             # ---- snapshots
-            if marked and now >= next_snapshot:
+            hello = self._hello.is_set() or (
+                self._chain_at is not None and now - self._chain_at > HELLO_WAIT_S
+            )
+            if marked and hello and now >= next_snapshot:
                 snap = self.snapshot()
                 if snap is not None:
                     self.events.put(snap)

@@ -3,12 +3,15 @@ item selected in the tree has no run to show, what it is and what can be done wi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from workbench.engine.loader import parse_target
 from workbench.engine.session import RunState, throughput, window_of
 from workbench.units import format_bytes, format_rate, format_seconds
 from workbench.views.run import progress_text
@@ -48,6 +51,14 @@ def cancel_phase(state: RunState) -> str:
     if "factory ran" in message:
         return "while the pipeline's factory ran"
     return "before its first batch"
+
+
+def module_label(target: str) -> str:
+    """The module a target names, as the tree shows it: a file's name, or a dotted name."""
+    at = target.find(".py:")
+    if at >= 0:  # a path: the name after it may hold anything, a ':' included
+        return Path(target[: at + 3]).name
+    return parse_target(target).module
 
 
 def params_text(params: dict[str, object] | None) -> str:
@@ -127,6 +138,9 @@ class RunHeader(Widget):
         text = Text(no_wrap=False)
         name = hello.pipeline if hello else state.target.rpartition(":")[2]
         text.append_text(user_text(name, self._style("title")))
+        module = module_label(state.target)
+        if module and module.removesuffix(".py") != name:  # which of the modules' "p"
+            text.append_text(user_text(f"  {module}", self._style("dim")))
         params = hello.params if hello else state.options.get("params")
         if params:
             text.append_text(user_text(f"  {params_text(params)}"))
