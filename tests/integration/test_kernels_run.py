@@ -603,8 +603,48 @@ def test_an_implementation_that_kills_the_runner_is_named_and_the_rest_measured(
     assert res.code == 1, res.err + res.out
     rows = rows_by(json.loads(out.read_text()))
     for size in (10, 20):
-        assert "exit code 3" in rows[("exits", size)]["error"]
+        assert "exited with code 3" in rows[("exits", size)]["error"]
         assert rows[("after", size)]["status"] == "ok" and rows[("after", size)]["correct"]
     assert rows[("segfault", 10)]["correct"] is True
-    assert "signal SIGSEGV" in rows[("segfault", 20)]["error"]
-    assert "exits at size 10" in res.err and "died in it" in res.err
+    assert "segmentation fault" in rows[("segfault", 20)]["error"]
+    assert 'dies.py", line 23 in total_segfault' in rows[("segfault", 20)]["error"]
+    assert "exits at size 10 (the runner exited with code 3" in res.err
+
+
+REFERENCE_DIES = """
+import ctypes
+
+import numpy as np
+from workbench import kernels
+
+@kernels(sizes=(10, 20), reference="python")
+def total(n):
+    return np.arange(n, dtype=np.float64)
+
+@total.impl("python")
+def total_python(a):
+    if len(a) > 10:
+        ctypes.string_at(0)
+    return float(sum(a))
+
+@total.impl("numpy")
+def total_numpy(a):
+    return float(np.sum(a))
+"""
+
+
+def test_a_reference_that_kills_the_runner_leaves_the_others_measured_unchecked(
+    write_module, tmp_path
+):
+    path = write_module("refdies", REFERENCE_DIES)
+    out = tmp_path / "r.json"
+    res = pipebench("kernels", str(path), *QUICK, "--json", str(out), cwd=tmp_path, json_name=None)
+    assert res.code == 1, res.err + res.out
+    rep = json.loads(out.read_text())
+    rows = rows_by(rep)
+    assert rep["status"] == "finished"  # not 'crashed': the rest was measured
+    assert "segmentation fault" in rows[("python", 20)]["error"]
+    numpy_20 = rows[("numpy", 20)]
+    assert numpy_20["status"] == "ok" and numpy_20["correct"] is None  # timed, not checked
+    assert "the reference python killed the runner" in numpy_20["check"]
+    assert rows[("numpy", 10)]["correct"] is True

@@ -84,6 +84,7 @@ class KernelChildOptions:
     watchdog: str | None = None  # file for the hard first-call limit (see limit.py)
     done: frozenset[tuple[str, int, str]] = frozenset()  # rows a previous runner sent
     timed_out: tuple[tuple[str, int, str, float], ...] = ()  # (kernel, size, impl, limit)
+    died: frozenset[tuple[str, int, str]] = frozenset()  # rows a previous runner died in
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> KernelChildOptions:
@@ -103,6 +104,7 @@ class KernelChildOptions:
             timed_out=tuple(
                 (str(k), int(n), str(i), float(t)) for k, n, i, t in d.get("timed_out") or ()
             ),
+            died=frozenset((str(k), int(n), str(i)) for k, n, i in d.get("died") or ()),
         )
 
 
@@ -315,6 +317,10 @@ class KernelRunner:
             is_ref = impl.label == kset.reference
             if impl.label not in left and not (is_ref and left):
                 continue  # a previous runner sent this row (the reference runs for its value)
+            if is_ref and (kset.name, size, impl.label) in self.opts.died:
+                # run again for its value, it would end this runner too: the rest unchecked
+                ref_problem = f"the reference {impl.label} killed the runner at this size"
+                continue
             value_only = impl.label not in left  # the reference, for the rows left
             here = {"kernel": kset.name, "size": size, "impl": impl.label, "reference": is_ref}
             with current_row(self.opts.watchdog, here):

@@ -78,6 +78,39 @@ class KernelOptions:
         return d
 
 
+#: What each way of dying usually means, for the row of the implementation it died in.
+_DEATHS = {
+    "SIGSEGV": "a segmentation fault (native code read or wrote memory it does not own)",
+    "SIGBUS": "a bus error (native code, or a memory-mapped file that shrank)",
+    "SIGABRT": "an abort (a failed assertion or check in native code)",
+    "SIGFPE": "a floating-point exception in native code",
+    "SIGILL": "an illegal instruction (code built for another CPU)",
+    "SIGKILL": "SIGKILL (the kernel's OOM killer, or kill -9)",
+}
+
+
+def death_text(ex: Exited) -> str:
+    """How the runner died in an implementation, in one line: the signal and what it
+    usually means, or the exit code, and where in the user's code when Python's crash
+    report says (faulthandler's innermost frame)."""
+    if ex.signal:
+        how = f"the runner died of {_DEATHS.get(ex.signal, ex.signal)}"
+    else:
+        how = f"the runner exited with code {ex.returncode} in it (os._exit, or sys.exit in C)"
+    lines = list(ex.stderr_tail)
+    current = [i for i, line in enumerate(lines) if "Current thread" in line]
+    # faulthandler prints the innermost frame first: File "path", line N in name; the
+    # user's own frame (not the standard library's or a package's) says most
+    frames = [
+        text.removeprefix("File ")
+        for text in (line.strip() for line in (lines[current[-1] + 1 :] if current else lines))
+        if text.startswith('File "') and "<frozen" not in text and "/workbench/" not in text
+    ]
+    own = [f for f in frames if "/lib/python" not in f]
+    where = (own or frames)[:1]
+    return f"{how}, at {where[0]}" if where else how
+
+
 class KernelsJob:
     """A kernels run of ``options.processes`` runner children, one after the other, as a
     follower job whose state is a ``KernelState``.
@@ -100,6 +133,7 @@ class KernelsJob:
         # runner after a restart must be told; whether the round has failed.
         self._sent: set[tuple[str, int, str]] = set()
         self._timed_out: list[tuple[str, int, str, float]] = []
+        self._died: list[tuple[str, int, str]] = []
         self._plans: dict[str, dict[str, Any]] = {}
         self._resume: dict[str, Any] | None = None
         self._failed = False
@@ -133,6 +167,7 @@ class KernelsJob:
             label += f" (fresh runner {self.restarts})"
         else:
             self._sent, self._timed_out, self._plans, self._failed = set(), [], {}, False
+            self._died = []
         run_options = RunOptions(
             mode="kernels", mode_options=mode_options, max_seconds=opts.max_seconds, cwd=opts.cwd
         )
@@ -208,8 +243,7 @@ class KernelsJob:
         threads = plan.get("threads", {}).get(impl)
         parallel = impl in plan.get("parallel", ())
         if died is not None:
-            how = f"signal {died.signal}" if died.signal else f"exit code {died.returncode}"
-            tail = "; ".join(died.stderr_tail[-2:])
+            self._died.append((kernel, size, impl))
             row_result = KernelResult(
                 kernel=kernel,
                 size=size,
@@ -217,18 +251,14 @@ class KernelsJob:
                 round=self._round,
                 status="error",
                 correct=False,
-                error=(
-                    f"the runner process died in it ({how}: os._exit, a crash in native "
-                    f"code or the OOM killer){': ' + tail if tail else ''}; a fresh runner "
-                    "measured the rest"
-                ),
+                error=f"{death_text(died)}; a fresh runner measured the rest",
                 check=pack(None, RowInfo(threads=threads, parallel=parallel)),
                 reference=bool(row.get("reference")),
             )
             note = Log(
                 "pipebench",
-                f"{kernel}: the runner died ({how}) in {impl} at size {size:,}; "
-                "started a fresh runner for the rest",
+                f"{kernel}: {impl} at size {size:,}: {death_text(died)}; started a fresh "
+                "runner for the rest",
             )
         else:
             limit = float(row.get("limit_s") or self.options.timing.first_call_limit_s)
@@ -254,7 +284,11 @@ class KernelsJob:
             )
             self._timed_out.append((kernel, size, impl, limit))
         self._sent.add((kernel, size, impl))
-        self._resume = {"done": sorted(self._sent), "timed_out": list(self._timed_out)}
+        self._resume = {
+            "done": sorted(self._sent),
+            "timed_out": list(self._timed_out),
+            "died": list(self._died),
+        }
         self.restarts += 1
         with contextlib.suppress(OSError):
             os.remove(self._watchdog)
