@@ -92,8 +92,7 @@ def printable(text: object, *, newlines: bool = False, limit: int | None = MAX_T
     """
     s = _SEQUENCE.sub("", _valid(text))
     s = _NEWLINES.sub("\n" if newlines else "↵", s)
-    if not newlines:
-        s = s.replace("\t", "    ")
+    s = s.replace("\t", "    ")  # a tab's width is the terminal's to decide: spaces
     s = _CONTROL.sub(_picture, s)
     return cap(s, limit)
 

@@ -286,6 +286,10 @@ def test_matches_a_target():
     assert select_runs(runs, "demo") == [(1, A)]  # the pipeline, not its module
     assert select_runs(runs, "/m/demo.py") == runs
     assert select_runs([(2, other)], "demo") == [(2, other)]  # no such pipeline: the module
+    # A pipeline called anything is found by its name, as recorded or as shown
+    odd = [(3, dict(A, pipeline="[/x]")), (4, dict(A, pipeline="a/b\tc"))]
+    assert select_runs(odd, "[/x]") == odd[:1]
+    assert select_runs(odd, "a/b    c") == odd[1:]
 
 
 def test_history_table_numbers_and_columns():

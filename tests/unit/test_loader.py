@@ -213,3 +213,25 @@ def test_values_of_every_type_or_one_line():
         with pytest.raises(UserError) as exc:
             resolve_params(shapes, {name: text})
         assert f"parameter {name!r}" in one_line(exc)
+
+
+def test_a_file_name_with_dots_loads(tmp_path):
+    """my.pipe.py: no import statement can name it, pipebench loads it all the same."""
+    path = tmp_path / "my.pipe.py"
+    path.write_text(GOOD)
+    p = select_pipeline(load_module(Target(str(path))), Target(str(path), "cubes"))
+    assert p.name == "cubes"
+
+
+def test_a_pipeline_is_selected_by_its_name_as_shown(write_module):
+    path = write_module(
+        "odd_names",
+        GOOD.replace("def cubes(", "def cubes_(").replace(
+            "@pipeline\ndef cubes_(", '@pipeline(name="cu\\x1b]0;T\\x07bes\\tx")\ndef cubes_('
+        ),
+    )
+    module = load_module(Target(str(path)))
+    assert select_pipeline(module, Target(str(path), "cubes    x")).name == "cu\x1b]0;T\x07bes\tx"
+    with pytest.raises(UserError) as exc:
+        select_pipeline(module, Target(str(path), "nope"))
+    assert "\x1b" not in one_line(exc) and "cubes    x" in one_line(exc)

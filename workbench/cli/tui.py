@@ -12,16 +12,14 @@ from pathlib import Path
 from rich.console import Console
 
 from workbench.cli.args import EXIT_OK
-from workbench.engine.catalog import discover
+from workbench.engine.catalog import discover, expand
 from workbench.engine.loader import default_root
-from workbench.errors import UserError
 from workbench.views.run import catalog_table
 
 
 def cmd_workbench(path: str | None, console: Console) -> int:
     root = Path(path) if path else default_root()
-    if not root.exists():
-        raise UserError(f"no such file or folder: {root}")
+    expand(root)  # no such file, or not a module: one line before anything opens
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         console.print(
             "pipebench: the workbench needs a terminal; headless: `pipebench run TARGET`. "

@@ -97,6 +97,8 @@ def expand(root: str | Path) -> list[Path]:
         return module_files(root)
     if root.suffix == ".py" and root.exists():
         return [root]
+    if root.exists():
+        raise UserError(f"{root} is not a Python module: give a folder or a .py file")
     if root.suffix == ".py" or os.sep in str(root):
         raise UserError(f"no such file or folder: {root}")
     raise UserError(f"{root} is not a folder or a .py file")

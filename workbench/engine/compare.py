@@ -370,4 +370,10 @@ def select_runs(runs: Sequence[tuple[int, Report]], target: str) -> list[tuple[i
     found = [(n, r) for n, r in runs if matches(r, target)]
     if not found and ":" not in target and not parse_target(target).is_path:
         found = [(n, r) for n, r in runs if r.get("module") == target]
+    if not found:  # a pipeline called anything ('[/x]', 'a/b'), as recorded or as shown
+        found = [
+            (n, r)
+            for n, r in runs
+            if target in (r.get("pipeline"), printable(str(r.get("pipeline") or "")))
+        ]
     return found

@@ -22,6 +22,7 @@ from typing import Any
 
 from workbench.authoring.pipeline import Param, Pipeline, PipelineDefinitionError
 from workbench.errors import StopRun, UserError
+from workbench.text import printable
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -91,8 +92,14 @@ def _import_path(path: Path) -> ModuleType:
         # real name so that process pools and DataLoader workers can pickle what it defines.
         sys.path.insert(0, folder)
     existing = sys.modules.get(stem)
-    if existing is not None and getattr(existing, "__file__", None) != str(path):
-        spec = importlib.util.spec_from_file_location(f"_pipebench_{abs(hash(path))}", path)
+    if "." in stem or (existing is not None and getattr(existing, "__file__", None) != str(path)):
+        # my.pipe.py: no import can name it (the dot means a package), so it is loaded
+        # from its file; so is a file whose name another module already has
+        name = stem.replace(".", "_")
+        taken = sys.modules.get(name)
+        if name == stem or (taken is not None and getattr(taken, "__file__", None) != str(path)):
+            name = f"_pipebench_{abs(hash(path))}"
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
@@ -179,11 +186,16 @@ def select_pipeline(module: ModuleType, target: Target) -> Pipeline:
             f"{target.module} has {len(found)} pipelines ({names}): "
             f"name one, e.g. {target.module}:{first}"
         )
-    if target.name not in found:
-        raise UserError(
-            f"no pipeline {target.name!r} in {target.module}; available: {', '.join(found)}"
-        )
-    return found[target.name]
+    if target.name in found:
+        return found[target.name]
+    # A name as the screen shows it (``pipebench list``: control characters made visible,
+    # escape sequences left out) selects its pipeline too.
+    shown = {printable(name): p for name, p in found.items()}
+    if target.name in shown:
+        return shown[target.name]
+    raise UserError(
+        f"no pipeline {target.name!r} in {target.module}; available: {', '.join(shown)}"
+    )
 
 
 def missing_requirement(p: Pipeline) -> str | None:

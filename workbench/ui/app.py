@@ -379,7 +379,10 @@ class PipebenchApp(App[int]):
         try:
             save_run(rep)
         except (OSError, UserError) as exc:
-            self.notify(f"run record not saved: {exc}", severity="error")
+            why = exc.message if isinstance(exc, UserError) else f"{exc.strerror or exc}"
+            if not why.startswith("the run record was not saved"):
+                why = f"the run record was not saved: {why}"
+            self.notify(why, severity="error")
             return False
         return True
 

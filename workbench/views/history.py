@@ -27,6 +27,10 @@ _RIGHT = frozenset({"#", "batch", "items/s", "peak RSS", "peak GPU", "time"})
 PARAMS_MIN_WIDTH = 20
 
 
+#: The most characters of a pipeline name a history row shows.
+NAME_LIMIT = 160
+
+
 def history_table(runs: Sequence[tuple[int, dict[str, Any]]], width: int = 80) -> Table:
     """Recorded runs, numbered as ``pipebench compare`` takes them (1 the oldest).
 
@@ -107,7 +111,8 @@ def _history_cells(
     cells = {
         "#": Text(str(number)),
         "started UTC": user_text(str(rec.get("started_at") or "?")[5:16].replace("T", " ")),
-        "pipeline": user_text(rec.get("pipeline") or rec.get("target")),
+        # a name of thousands of characters wraps onto a few lines, then is cut
+        "pipeline": user_text(rec.get("pipeline") or rec.get("target"), limit=NAME_LIMIT),
         "batch": user_text("–" if batch is None else batch),
         "status": user_text(
             f"{STATUS_MARK.get(status, '✗')} {STATUS_SHORT.get(status, status)}", style

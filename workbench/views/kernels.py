@@ -17,6 +17,9 @@ from workbench.views.run import STATUS_STYLE
 from workbench.views.text import user_text
 
 MARK_STYLE = {"✓": "green", "✗": "red", "?": "yellow"}
+#: The most columns of an implementation's label, narrow and wide (cut with …: the figures
+#: keep theirs).
+IMPL_WIDTH = (16, 40)
 
 
 def _threads_text(threads: dict[str, Any]) -> str:
@@ -153,6 +156,7 @@ def kernel_table(
     columns: list[str],
     notes: dict[tuple[int, str], int],
     title: bool = True,
+    impl_width: int = IMPL_WIDTH[0],
 ) -> Table:
     """One kernel: a row per implementation and size (sizes separated), with the given
     measurement columns; ``notes`` numbers the rows' footnotes. The second table of a
@@ -167,7 +171,7 @@ def kernel_table(
             user_text(f"reference: {plan.get('reference')}", "dim"),
         )
     table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("impl", no_wrap=True)
+    table.add_column("impl", no_wrap=True, overflow="ellipsis", max_width=impl_width)
     if title:
         table.add_column("ok", justify="center", no_wrap=True)
     for col in columns:
@@ -206,7 +210,9 @@ def kernel_section(plan: dict[str, Any], rows: list[KernelRow], width: int) -> l
             lines.append("\n")
     speed = speed_columns(plan)
     if width >= WIDE:
-        parts: list[Any] = [kernel_table(plan, rows, list(_TIMING) + speed, notes)]
+        parts: list[Any] = [
+            kernel_table(plan, rows, list(_TIMING) + speed, notes, impl_width=IMPL_WIDTH[1])
+        ]
     else:
         parts = [
             kernel_table(plan, rows, list(_TIMING), notes),

@@ -35,6 +35,10 @@ STATUS_STYLE = {
 }
 
 
+#: The most columns a name (stage, implementation) takes in a table; the rest is cut (…).
+NAME_WIDTH = 40
+
+
 def params_text(params: dict[str, Any] | None) -> str:
     return " ".join(f"{k}={v}" for k, v in (params or {}).items())
 
@@ -57,6 +61,7 @@ def stage_table(state: RunState) -> Group:
         no_wrap=True,
         overflow="ellipsis",
         min_width=min(26, max((len(r.name) + 2 for r in rows), default=5)),
+        max_width=NAME_WIDTH,  # a long name is cut, never the figures
     )
     columns = ["items", "batches", "items/s", "batch/s", "self", "self%", "/batch"]
     if compiled:

@@ -525,6 +525,7 @@ class TreeSampler:
         root = self.procs.get(self.root)
         if root is not None and self._runner_start is not None:
             root.start = self._runner_start
+            root.peak = root.peak.peaks(root.start)  # a peak is never below the start
         self._restart()
 
     def runner_start(self, totals: MemoryTotals, startup_peak_rss: int | None) -> None:
@@ -541,6 +542,7 @@ class TreeSampler:
             root.hwm_in_run = True  # the runner reset it itself, at the chain's start
         if self.started and root is not None:
             root.start = totals
+            root.peak = root.peak.peaks(totals)  # a peak is never below the start
             self._restart()
 
     def _restart(self) -> None:

@@ -53,6 +53,10 @@ def cancel_phase(state: RunState) -> str:
     return "before its first batch"
 
 
+#: The most characters of a name the header shows (a name of thousands took the screen).
+HEADER_LIMIT = 120
+
+
 def module_label(target: str) -> str:
     """The module a target names, as the tree shows it: a file's name, or a dotted name."""
     at = target.find(".py:")
@@ -137,10 +141,10 @@ class RunHeader(Widget):
         hello = state.hello
         text = Text(no_wrap=False)
         name = hello.pipeline if hello else state.target.rpartition(":")[2]
-        text.append_text(user_text(name, self._style("title")))
+        text.append_text(user_text(name, self._style("title"), limit=HEADER_LIMIT))
         module = module_label(state.target)
         if module and module.removesuffix(".py") != name:  # which of the modules' "p"
-            text.append_text(user_text(f"  {module}", self._style("dim")))
+            text.append_text(user_text(f"  {module}", self._style("dim"), limit=HEADER_LIMIT))
         params = hello.params if hello else state.options.get("params")
         if params:
             text.append_text(user_text(f"  {params_text(params)}"))

@@ -27,6 +27,14 @@ from workbench.views.text import user_text
 WIDE = 70
 
 
+#: The most columns of a stage name in the table (cut with …: the figures keep their line).
+NAME_COLS = 28
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
     """The header and one line per stage, columns aligned (names left, numbers right)."""
     header = [
@@ -42,7 +50,7 @@ def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
     for r in rows:
         mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
         cells = [
-            user_text(r.name, limit=80).plain + mark,
+            _cut(user_text(r.name, limit=None).plain, NAME_COLS) + mark,
             f"{r.items:,}",
             f"{r.batches:,}",
             format_rate(r.items_per_s),
