@@ -96,7 +96,8 @@ def death_text(ex: Exited) -> str:
     if ex.signal:
         how = f"the runner died of {_DEATHS.get(ex.signal, ex.signal)}"
     else:
-        how = f"the runner exited with code {ex.returncode} in it (os._exit, or sys.exit in C)"
+        code = ex.returncode
+        how = f"the runner exited with code {code} in it (os._exit, or an exit in native code)"
     lines = list(ex.stderr_tail)
     current = [i for i, line in enumerate(lines) if "Current thread" in line]
     # faulthandler prints the innermost frame first: File "path", line N in name; the
