@@ -113,6 +113,19 @@ def _grown(by: dict[int, SizeResult], settings: SweepSettings) -> list[SizeResul
     return chain
 
 
+def _cliff(s: SizeResult, by: dict[int, SizeResult], settings: SweepSettings) -> bool:
+    """Whether ``s`` has one sample only, under ``out_below`` of the size measured before it:
+    a cliff a throughput curve rarely has, more often one stalled run (a BLAS stall made a
+    1 s run ten times slower). Such a size gets a second sample before it is judged."""
+    if s.n != 1 or not s.items_per_s:
+        return False
+    smaller = [z for z in by.values() if z.batch_size < s.batch_size and z.ok and z.items_per_s]
+    if not smaller:
+        return False
+    before = max(smaller, key=lambda z: z.batch_size)
+    return s.items_per_s < settings.out_below * (before.items_per_s or 0.0)
+
+
 def _growth_stop(by: dict[int, SizeResult], settings: SweepSettings) -> str | None:
     grown = _grown(by, settings)
     if not grown:
@@ -120,6 +133,8 @@ def _growth_stop(by: dict[int, SizeResult], settings: SweepSettings) -> str | No
     last = grown[-1]
     if not last.ok:
         return f"{last.batch_size} {OUTCOME_WORDS[last.outcome]}"
+    if _cliff(last, by, settings):
+        return None  # its second sample first (``_proposals``)
     best = best_of(eligible(list(by.values()), settings.margin)[0])
     drop = None
     if best is not None and last is not best and last.items_per_s and best.items_per_s:
@@ -145,14 +160,16 @@ def growth_stop(points: Sequence[SweepPoint], settings: SweepSettings) -> str | 
     return _growth_stop({s.batch_size: s for s in sizes_of(points, settings)}, settings)
 
 
-def _pending(s: SizeResult, settings: SweepSettings, best: SizeResult | None) -> bool:
+def _pending(
+    s: SizeResult, settings: SweepSettings, best: SizeResult | None, by: dict[int, SizeResult]
+) -> bool:
     """Whether a size started is short of its samples (a size that failed, gave no
-    figure, or is out of the race gets no more)."""
+    figure, or is out of the race gets no more; a cliff on one sample is not out yet)."""
     return (
         s.ok
         and s.n < settings.samples
         and len(s.samples) < settings.max_samples
-        and not ruled_out(s, best, settings.out_below)
+        and (_cliff(s, by, settings) or not ruled_out(s, best, settings.out_below))
     )
 
 
@@ -163,11 +180,14 @@ def _best(sizes: Sequence[SizeResult], settings: SweepSettings) -> SizeResult | 
 def _proposals(by: dict[int, SizeResult], settings: SweepSettings) -> list[tuple[int, str]]:
     """New sizes the auto search wants now (module docstring, steps 1-3)."""
     if _growth_stop(by, settings) is None:
+        grown = _grown(by, settings)
+        if grown and _cliff(grown[-1], by, settings):
+            return []  # the cliff's second sample goes first (a pending size)
         size = next(s for s in grown_sizes(settings) if s not in by)
         return [(size, GROW)]
     sizes = list(by.values())
     best = _best(sizes, settings)
-    pending = {s.batch_size for s in sizes if _pending(s, settings, best)}
+    pending = {s.batch_size for s in sizes if _pending(s, settings, best, by)}
     if best is None or best.batch_size in pending:
         return []  # fill and refine around a best with complete figures only
     grid = set(powers_of_two(settings.min_size, settings.max_size))
@@ -269,7 +289,7 @@ def next_size(points: Sequence[SweepPoint], settings: SweepSettings) -> tuple[in
     choices += [
         (len(s.samples), last_run[s.batch_size], 0, s.batch_size, s.phase)
         for s in sizes
-        if _pending(s, settings, best)
+        if _pending(s, settings, best, by)
     ]
     if not choices or (len(choices) == 1 and choices[0][4] == REFINE):
         # The midpoint takes turns with the best (and with the precision samples of its
