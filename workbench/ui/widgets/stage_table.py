@@ -35,17 +35,21 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
-    """The header and one line per stage, columns aligned (names left, numbers right)."""
-    header = [
-        "stage",
-        "items",
-        "batches",
-        "items/s",
-        *(["self"] if wide else []),
-        "self %" if wide else "self%",
-        "per batch",
-    ]
+def table_lines(rows: list[StageRow], wide: bool, width: int | None = None) -> list[str]:
+    """The header and one line per stage, columns aligned (names left, numbers right);
+    within ``width`` characters, the batches column, then the items column, are left out
+    (the rates, self time and time per batch stay whole: a wrapped figure is misread)."""
+    lines: list[str] = []
+    for drop in ((), ("batches",), ("batches", "items")):
+        lines = _lines(rows, wide, drop)
+        if width is None or max(len(line) for line in lines) <= width:
+            break
+    return lines
+
+
+def _lines(rows: list[StageRow], wide: bool, drop: tuple[str, ...]) -> list[str]:
+    names = ["stage", "items", "batches", "items/s", *(["self"] if wide else [])]
+    names += ["self %" if wide else "self%", "per batch"]
     body = []
     for r in rows:
         mark = " ◀" if r.bottleneck else (" ✗" if r.failed else "")
@@ -59,14 +63,16 @@ def table_lines(rows: list[StageRow], wide: bool) -> list[str]:
             cells.append(format_seconds(r.self_s))
         cells += [f"{r.self_pct:.1f}", format_seconds(r.mean_batch_s)]
         body.append(cells)
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    keep = [i for i, name in enumerate(names) if name not in drop]
+    table = [[line[i] for i in keep] for line in [names, *body]]
+    widths = [max(len(line[i]) for line in table) for i in range(len(keep))]
     gap = "  " if wide else " "
 
     def fmt(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
         return gap.join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
 
-    return [fmt(header), *(fmt(c) for c in body)]
+    return [fmt(line) for line in table]
 
 
 class StageTable(Widget, can_focus=True):
@@ -168,7 +174,7 @@ class StageTable(Widget, can_focus=True):
                 note = "the pipeline never started: see the log below"
             return Text(f" {note}", style=caption_style)
         wide = self.size.width >= WIDE
-        lines = table_lines(rows, wide)
+        lines = table_lines(rows, wide, self.content_size.width - 1)  # 1: the cursor mark
         cursor = min(self.cursor, len(rows) - 1) if self.has_focus else -1
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f" {lines[0]}", self._style("header"))
