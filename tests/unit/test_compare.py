@@ -129,7 +129,7 @@ B = make_report(
     hit_rate=0.8,
     batch=256,
     items=25600,
-    private_growth=256 * 1024,
+    private_growth=2 * MIB,
 )
 
 
@@ -166,9 +166,23 @@ def test_self_per_item_leaves_compilation_out():
     assert fig(compare_reports([A, jit]), "stage read", "compile").values == (0.0, 1.5)
 
 
+def test_growth_under_a_mib_reads_as_none():
+    """A few pages that come and go in any run (16 KiB above the start) are not the
+    pipeline's memory: 0 per item, so a gate against such a base says it cannot tell."""
+    from workbench.engine.compare import memory_per_item
+
+    churn = dict(
+        A,
+        memory=dict(
+            A["memory"], private_start_bytes=MIB * 12, private_peak_bytes=MIB * 12 + 16 * 1024
+        ),
+    )
+    assert memory_per_item(churn) == 0.0
+
+
 def test_memory_per_item_is_the_growth_at_peak_per_item_of_a_batch():
     f = fig(compare_reports([A, B]), "memory", "private per item")
-    assert f.values == (0.0, 1024.0)  # 256 KiB above the start, 256 items a batch
+    assert f.values == (0.0, 8192.0)  # 2 MiB above the start, 256 items a batch
     assert f.key == "memory_per_item"
 
 

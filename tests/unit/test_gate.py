@@ -19,7 +19,7 @@ from workbench.engine.gate import (
 )
 from workbench.errors import UserError
 
-BASE = make_report("base", 1000.0, 2.0, 100 * MIB, private_growth=64 * 1024)
+BASE = make_report("base", 1000.0, 2.0, 100 * MIB, private_growth=2 * MIB)
 
 
 def gate(new: dict, *specs: str, base: dict = BASE) -> tuple[str, list, list[str]]:
@@ -69,7 +69,7 @@ def test_a_fall_past_the_limit_fails_and_one_within_passes():
 
 
 def test_memory_and_per_stage_thresholds():
-    fatter = make_report("new", 1000.0, 2.0, 120 * MIB, private_growth=64 * 1024 * 2)
+    fatter = make_report("new", 1000.0, 2.0, 120 * MIB, private_growth=4 * MIB)
     result, checks, _ = gate(fatter, "peak_rss:+10%", "memory_per_item:+50%")
     assert result == "failed" and [c.outcome for c in checks] == [FAILED, FAILED]
     slow_read = make_report("new", 1000.0, 2.5, 100 * MIB)

@@ -179,13 +179,20 @@ def memory(rep: Report, field: str) -> float | None:
     return get(rep, "memory", field) or None
 
 
+#: Growth of private memory under this is the interpreter's and the allocator's own churn
+#: (a few pages come and go in any run), not the pipeline's: it reads as none.
+GROWTH_FLOOR = 2**20
+
+
 def memory_per_item(rep: Report) -> float | None:
-    """Peak private memory above the chain's start, per item of a batch (module doc)."""
+    """Peak private memory above the chain's start, per item of a batch (module doc), in
+    bytes; growth under ``GROWTH_FLOOR`` reads 0. None where a reading is missing."""
     peak, start = memory(rep, "private_peak_bytes"), memory(rep, "private_start_bytes")
     per_batch = items_per_batch(rep)
     if peak is None or start is None or not per_batch:
         return None
-    return max(0.0, peak - start) / per_batch
+    grown = peak - start
+    return (grown if grown >= GROWTH_FLOOR else 0.0) / per_batch
 
 
 def _pct(rate: Any) -> float | None:
