@@ -139,3 +139,9 @@ def split_lines(buffer: str) -> tuple[list[str], str]:
             lines.append(line)
         start = m.end()
     return lines, buffer[start:]
+
+
+def names_match(given: str, name: object) -> bool:
+    """Whether ``given`` (typed by a user) names ``name``: as it is, or as the screen shows
+    it (``printable``: control characters made visible, escape sequences left out)."""
+    return given == name or given == printable(name)

@@ -34,7 +34,7 @@ from typing import Any
 from workbench.engine.loader import parse_target
 from workbench.engine.records import RunHistory, read_record
 from workbench.errors import UserError
-from workbench.text import printable
+from workbench.text import names_match, printable
 
 HIGHER, LOWER, NEUTRAL = "higher", "lower", ""
 #: |ratio - 1| below this reads as "same".
@@ -378,9 +378,5 @@ def select_runs(runs: Sequence[tuple[int, Report]], target: str) -> list[tuple[i
     if not found and ":" not in target and not parse_target(target).is_path:
         found = [(n, r) for n, r in runs if r.get("module") == target]
     if not found:  # a pipeline called anything ('[/x]', 'a/b'), as recorded or as shown
-        found = [
-            (n, r)
-            for n, r in runs
-            if target in (r.get("pipeline"), printable(str(r.get("pipeline") or "")))
-        ]
+        found = [(n, r) for n, r in runs if names_match(target, str(r.get("pipeline") or ""))]
     return found

@@ -22,7 +22,7 @@ from typing import Any
 
 from workbench.authoring.pipeline import Param, Pipeline, PipelineDefinitionError
 from workbench.errors import StopRun, UserError
-from workbench.text import printable
+from workbench.text import names_match, printable
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -190,12 +190,11 @@ def select_pipeline(module: ModuleType, target: Target) -> Pipeline:
         return found[target.name]
     # A name as the screen shows it (``pipebench list``: control characters made visible,
     # escape sequences left out) selects its pipeline too.
-    shown = {printable(name): p for name, p in found.items()}
-    if target.name in shown:
-        return shown[target.name]
-    raise UserError(
-        f"no pipeline {target.name!r} in {target.module}; available: {', '.join(shown)}"
-    )
+    for name, p in found.items():
+        if names_match(target.name, name):
+            return p
+    shown = ", ".join(printable(name) for name in found)
+    raise UserError(f"no pipeline {target.name!r} in {target.module}; available: {shown}")
 
 
 def missing_requirement(p: Pipeline) -> str | None:
