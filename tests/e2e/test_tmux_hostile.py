@@ -106,9 +106,11 @@ def folder(tmp_path: Path) -> Path:
     return mods
 
 
-def command(tmp_path: Path, home: Path, *args: str) -> str:
+def command(tmp_path: Path, home: Path, *args: str, exec_: bool = True) -> str:
+    """The shell line that starts pipebench in the pane; with ``exec_`` the pane ends with
+    it, without, the shell goes on to what the caller appends."""
     return (
-        f"cd {shlex.quote(str(tmp_path))} && exec env -u COLUMNS -u LINES "
+        f"cd {shlex.quote(str(tmp_path))} && {'exec ' if exec_ else ''}env -u COLUMNS -u LINES "
         f"PIPEBENCH_HOME={shlex.quote(str(home))} TERM=xterm-256color "
         f"{shlex.quote(sys.executable)} -m workbench.cli.main "
         + " ".join(shlex.quote(a) for a in args)
@@ -146,7 +148,8 @@ def test_headless_run_says_live_that_a_stage_is_stuck_in_c(
 ) -> None:
     home = tmp_path / "home"
     args = ("run", f"{folder}/hostile.py:in_c", "--max-seconds", "8", "--json", "run.json")
-    term.start(command(tmp_path, home, *args) + "; sleep 30", 80, 24)
+    # Not exec'd: the pane outlives the run, so its last screen can still be read.
+    term.start(command(tmp_path, home, *args, exec_=False) + "; sleep 60", 80, 24)
     screen = term.wait_for(
         lambda s: "inside one long call" in s, "the stall to be said", timeout=60
     )
