@@ -24,6 +24,7 @@ def stop(*_):  # SIGTERM ends it as Ctrl-C does, as in a runner child
     raise KeyboardInterrupt
 
 signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
 
 go, log = Path(sys.argv[1]), Path(sys.argv[2])
 while not go.exists():

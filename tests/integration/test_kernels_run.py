@@ -235,7 +235,11 @@ def test_list_shows_kernel_sets(kernel_module, tmp_path):
     assert "kmod.py:scale" in res.out and "numpy*" in res.out
 
 
-def test_stopping_keeps_the_rows_so_far(write_module):
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_stopping_keeps_the_rows_so_far(write_module, sigint):
+    """A stop after the first row ends the run with the rows so far, also where this
+    process has SIGINT ignored (started by `nohup … &` from a shell without job control),
+    which the runner child would inherit."""
     path = write_module(
         "slow",
         """
@@ -266,7 +270,13 @@ def test_stopping_keeps_the_rows_so_far(write_module):
     )
     follower = Follower(KernelsJob(str(path), options), on_update=updated, interval=0.05)
     deadline = time.monotonic() + 60
-    state = follower.run()
+    previous = signal.signal(
+        signal.SIGINT, signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler
+    )
+    try:
+        state = follower.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert follower.stop_reason == "user" and not follower.killed
     assert state.status == "stopped"
     assert 1 <= len(kernel_rows(state)) < 39

@@ -594,6 +594,9 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
     try:
         if cfg.mode != "pipeline":
             if cfg.mode == "kernels":  # it takes SIGINT as KeyboardInterrupt, from now on
+                # Set here, not inherited: started from `nohup … &` (a shell without job
+                # control), SIGINT arrives ignored, and a stop would never be taken.
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 block.phase = probe.LOADING
             code = _mode_main(cfg.mode, cfg, outbox, block)
         else:
