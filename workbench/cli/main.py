@@ -9,28 +9,32 @@ memory budget, 2 bad input (one line on stderr), 130 stopped with Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import difflib
+import contextlib
 import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from rich.console import Console
-from rich.text import Text
-
-from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, json_to_stdout
-from workbench.cli.version import version_line
 from workbench.errors import UserError
-from workbench.views.text import user_text
+
+if TYPE_CHECKING:  # Rich is imported after a command's `begin` (see `main`)
+    from rich.console import Console
 
 
 class Command(NamedTuple):
-    """One subcommand: how it adds its parser, and the function that carries it out."""
+    """One subcommand: how it adds its parser, and the function that carries it out.
+
+    ``begin``, where a command has one, is called with the parsed arguments before Rich and
+    the views are imported, and what it returns is passed to ``run`` as a third argument:
+    ``run`` starts its run there (the runner ``PRESTART`` spawned gets it), so that the run
+    goes on while the rest of pipebench is imported.
+    """
 
     add_parser: Callable[[Any], argparse.ArgumentParser]
-    run: Callable[[argparse.Namespace, Console], int]
+    run: Callable[..., int]  # (args, console[, what begin returned]) -> exit code
+    begin: Callable[[argparse.Namespace], Any] | None = None
 
 
 # Each subcommand's module is imported when it is used (a real import, in a function): a
@@ -44,7 +48,7 @@ def _list() -> Command:
 def _run() -> Command:
     from workbench.cli import run as m
 
-    return Command(m.add_parser, m.cmd_run)
+    return Command(m.add_parser, m.cmd_run, m.begin_run)
 
 
 def _kernels() -> Command:
@@ -116,6 +120,8 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from workbench.cli.version import version_line
+
         print(version_line())
         parser.exit()
 
@@ -144,6 +150,8 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 def unknown_command(word: str) -> str:
     """The one line for a first argument that is neither a command nor an existing path."""
+    import difflib
+
     near = difflib.get_close_matches(word, COMMANDS, n=1)
     hint = f"did you mean {near[0]!r}?" if near else f"commands: {', '.join(COMMANDS)}"
     return f"pipebench: unknown command or path {word!r}; {hint}"
@@ -178,10 +186,27 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+#: Commands whose runner child is spawned first thing (``engine.spawn.prestart``): it boots
+#: while the command line is parsed and checked and the rest of pipebench is imported.
+PRESTART = ("run",)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    console = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    if only in PRESTART:
+        from workbench.engine.spawn import prestart
+
+        with contextlib.suppress(OSError):  # then the run spawns its own, and says why not
+            prestart()
+    from workbench.cli.args import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, json_to_stdout
+
     try:
         if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
             if _WORD.fullmatch(argv[0]) and not Path(argv[0]).exists():
@@ -193,23 +218,34 @@ def main(argv: list[str] | None = None) -> int:
                 )
             from workbench.cli.tui import cmd_workbench
 
-            return cmd_workbench(argv[0], console)
-        only = argv[0] if argv and argv[0] in COMMANDS else None
+            return cmd_workbench(argv[0], _console())
         args = build_parser(only).parse_args(argv)
         if args.command is None:
             from workbench.cli.tui import cmd_workbench
 
-            return cmd_workbench(None, console)
-        if json_to_stdout(args):  # `--json -`: stdout is the report's alone
-            console = err
-        return COMMANDS[args.command]().run(args, console)
+            return cmd_workbench(None, _console())
+        command = COMMANDS[args.command]()
+        begun = () if command.begin is None else (command.begin(args),)
+        # `--json -`: stdout is the report's alone
+        return command.run(args, _console(stderr=json_to_stdout(args)), *begun)
     except UserError as exc:
-        err.print(Text.assemble(("error:", "red"), " ", user_text(exc.message)), soft_wrap=True)
+        from rich.text import Text
+
+        from workbench.views.text import user_text
+
+        _console(stderr=True).print(
+            Text.assemble(("error:", "red"), " ", user_text(exc.message)), soft_wrap=True
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         os._exit(EXIT_OK)  # `pipebench list | head`
+    finally:
+        if only in PRESTART:  # the command failed before its run took the runner
+            from workbench.engine.spawn import discard_prestarted
+
+            discard_prestarted()
 
 
 def entry() -> None:

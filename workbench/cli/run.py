@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from workbench.cli import parallel as cli_parallel
 from workbench.cli.args import (
@@ -29,7 +29,7 @@ from workbench.cli.args import (
 )
 from workbench.cli.targets import check_target
 from workbench.engine import records
-from workbench.engine.runner import RunOptions, start_run
+from workbench.engine.runner import RunHandle, RunOptions, start_run
 from workbench.engine.sections.memory import BUDGET_HELP, BUDGET_MEASURES
 from workbench.errors import UserError
 
@@ -109,24 +109,43 @@ def run_options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
+class Begun(NamedTuple):
+    """A run started by ``begin_run``: its runner and what is to be said about the home."""
+
+    handle: RunHandle
+    home_problem: str | None
+
+
+def begin_run(args: argparse.Namespace) -> Begun:
+    """Check the target and the home, and spawn the runner child: called by ``pipebench``'s
+    dispatch before Rich and the views are imported (``main.Command``).
+
+    Raises:
+        UserError: a target that names nothing (``check_target``), an unsafe home
+            (``records.check_home``): nothing is started then.
+    """
     check_target(args.target)
     # An unsafe home is refused before anything runs; one that cannot keep the record is
-    # said now (and again at the end), and the run, its report and --json go ahead.
+    # said (before the run's output, and again at the end), and the run goes ahead.
     home_problem = records.check_home()
-    if home_problem:
+    cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
+    return Begun(start_run(args.target, run_options(args)), home_problem)
+
+
+def cmd_run(args: argparse.Namespace, console: Console, begun: Begun | None = None) -> int:
+    """``pipebench run``: follow the run ``begin_run`` started (started here without one)
+    to its end, print its report and keep its record; returns the exit code."""
+    if begun is None:
+        begun = begin_run(args)
+    handle, options = begun.handle, begun.handle.options
+    if begun.home_problem:
         from rich.console import Console
 
         from workbench.views.text import user_text
 
         Console(stderr=True, highlight=False).print(
-            user_text(f"warning: {home_problem}", "yellow"), soft_wrap=True
+            user_text(f"warning: {begun.home_problem}", "yellow"), soft_wrap=True
         )
-    cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
-    options = run_options(args)
-    # The runner starts first: it boots (and imports the pipeline) while the rest of
-    # pipebench is imported here, which takes that long off the time to the first batch.
-    handle = start_run(args.target, options)
     from rich.text import Text
 
     from workbench.cli.follow import SIGNAL_EXIT, follow

@@ -1,7 +1,8 @@
 """The runner child: loads one pipeline, runs its probed chain, reports on its own pipe.
 
-Started by ``runner.py`` as ``python -m workbench.engine.child`` with its configuration in
-the environment. The main thread runs the pipeline and, in the common case, nothing else:
+Started as ``python -m workbench.engine.child`` (``engine.spawn``): it imports the engine,
+then reads its configuration from stdin, which may come later (a runner spawned before its
+run was known). The main thread runs the pipeline and, in the common case, nothing else:
 the probes count into a shared counter block the parent reads, and the parent reads memory
 from ``/proc``. Only what the child alone can see (cache counters, resource contexts,
 ``torch.cuda``, parallel stages) is read here, by one thread that wakes at the snapshot rate
@@ -43,7 +44,6 @@ from workbench.engine.loader import (
 from workbench.engine.output import install_streams
 from workbench.engine.protocol import (
     BUDGET_EXCEEDED,
-    CONFIG_ENV,
     EXIT_EVENTS_CLOSED,
     FAILED,
     FINISHED,
@@ -625,8 +625,30 @@ def _left_running() -> tuple[int, ...]:
     return ()
 
 
+def read_request(fd: int = 0) -> dict[str, Any] | None:
+    """The request ``engine.spawn`` sends on ``fd`` (stdin), read to end-of-file, then
+    ``/dev/null`` in its place, as the pipeline's stdin; None when none came (the runner
+    was not needed). Applies the request's changes to the environment."""
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, fd)
+    os.close(null)
+    if not chunks:
+        return None
+    request: dict[str, Any] = json.loads(b"".join(chunks))
+    os.environ.update(request.get("env_set") or {})
+    for key in request.get("env_unset") or ():
+        os.environ.pop(key, None)
+    return request
+
+
 def main() -> int:
-    return run_config(RunConfig(**json.loads(os.environ.pop(CONFIG_ENV))))
+    request = read_request()  # waits here, the engine imported, for the run to be known
+    if request is None:
+        return EXIT_OK  # spawned ahead of a run that was not asked for
+    return run_config(RunConfig(**request["config"]))
 
 
 if __name__ == "__main__":

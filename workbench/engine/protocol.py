@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from workbench.engine.sections.memory import MemorySection
-from workbench.engine.sections.snapshot import SnapshotSections
+if TYPE_CHECKING:  # imported where an event needs them: a runner starts without them
+    from workbench.engine.sections.memory import MemorySection
+    from workbench.engine.sections.snapshot import SnapshotSections
 
 VERSION = 2
 
@@ -34,8 +35,6 @@ class ProtocolError(ValueError):
     """A line from the child that is not a valid event of this protocol version."""
 
 
-#: The environment variable that carries a cold runner's ``RunConfig`` (JSON).
-CONFIG_ENV = "PIPEBENCH_RUN_CONFIG"
 #: The runner's exit code when the pipeline closed (or reused) the events pipe's descriptor:
 #: whatever the run did, its own report was lost, and the parent says so (a pipe closed
 #: just before an exit looks like the exit itself there).
@@ -115,7 +114,7 @@ class Snapshot:
     sink_ns: int
     memory: MemorySection | None
     failed_stage: int = -1
-    sections: SnapshotSections = field(default_factory=SnapshotSections)  # caches, gpu, ...
+    sections: SnapshotSections = field(default_factory=lambda: _sections().SnapshotSections())
     running: int = -1  # the stage running at this moment (len(stages): the sink)
     idle_ns: int = 0  # time since the last stage boundary was crossed
     spawned_ns: int | None = None  # CLOCK_MONOTONIC when the runner process was started
@@ -364,12 +363,20 @@ _KINDS["line_profile"] = LineProfile
 _NAMES = {cls: name for name, cls in _KINDS.items()}
 
 
+def _sections() -> Any:
+    """``sections.snapshot``, imported on first use: the runner child sends its first events
+    (and runs the pipeline's first batch) without the sections' modules."""
+    from workbench.engine.sections import snapshot
+
+    return snapshot
+
+
 def encode(event: Event) -> str:
     """One JSON line (with its newline) for ``event``."""
     if isinstance(event, Sections):
         body: dict[str, Any] = {"values": event.values.to_json()}
     elif isinstance(event, Snapshot):  # sections and memory have JSON forms of their own
-        body = asdict(replace(event, memory=None, sections=SnapshotSections()))
+        body = asdict(replace(event, memory=None, sections=_sections().SnapshotSections()))
         body["memory"] = event.memory.to_json() if event.memory is not None else None
         body["sections"] = event.sections.to_json()
     else:
@@ -393,10 +400,13 @@ def decode(line: str | bytes) -> Event:
         if cls is Snapshot:
             body["stages"] = tuple(StageSample(**s) for s in body["stages"])
             mem = body.get("memory")
-            body["memory"] = MemorySection.from_json(mem) if mem is not None else None
-            body["sections"] = SnapshotSections.from_json(body.get("sections") or {})
+            if mem is not None:
+                from workbench.engine.sections.memory import MemorySection
+
+                body["memory"] = MemorySection.from_json(mem)
+            body["sections"] = _sections().SnapshotSections.from_json(body.get("sections") or {})
         elif cls is Sections:
-            body["values"] = SnapshotSections.from_json(body["values"])
+            body["values"] = _sections().SnapshotSections.from_json(body["values"])
         elif cls is Hello:
             body["stages"] = tuple(body["stages"])
         elif cls is LeftRunning:

@@ -19,23 +19,19 @@ killed, with every process of its tree, if it has not ended within the grace per
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from workbench.engine import probe
 from workbench.engine.output import Output
 from workbench.engine.protocol import (
-    CONFIG_ENV,
     EXIT_EVENTS_CLOSED,
     Event,
     Exited,
@@ -52,16 +48,19 @@ from workbench.engine.protocol import (
     decode,
 )
 from workbench.engine.reaper import REAPER
-from workbench.engine.sections.gpu import GpuSampler
 from workbench.engine.sections.memory import (
     BUDGET_MEASURES,
     MemorySection,
     MemoryTotals,
     TreeSampler,
 )
-from workbench.engine.sections.parallel import WorkersMemory
-from workbench.engine.sections.snapshot import SnapshotSections
+from workbench.engine.spawn import spawn_runner, take_prestarted
 from workbench.units import format_bytes
+
+if TYPE_CHECKING:  # imported once the runner is spawned (see RunHandle.start)
+    from workbench.engine.sections.gpu import GpuSampler
+    from workbench.engine.sections.parallel import WorkersMemory
+    from workbench.engine.sections.snapshot import SnapshotSections
 
 #: How long a child gets to end by itself after a stop request before it is killed.
 GRACE_S = 3.0
@@ -85,20 +84,6 @@ BUDGET_SETTLE_S = 0.5
 LOAD_ALLOWANCE_S = 120.0
 #: A stop not taken yet is signalled again this often until the grace period ends.
 REINTERRUPT_S = 0.25
-
-_SPAWNER: ThreadPoolExecutor | None = None
-_SPAWNER_LOCK = threading.Lock()
-
-
-def spawn(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn`` on pipebench's one spawner thread, which lives as long as the process:
-    the runner child's parent-death signal fires when the thread that forked it ends, so
-    every child is forked from a thread that never ends before pipebench does."""
-    global _SPAWNER
-    with _SPAWNER_LOCK:
-        if _SPAWNER is None:
-            _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="pipebench-spawner")
-    return _SPAWNER.submit(fn, *args, **kwargs).result()
 
 
 @dataclass(frozen=True)
@@ -142,13 +127,13 @@ class RunHandle:
         self.events: queue.Queue[Event] = queue.Queue()
         self.output: Output | None = None
         self.proc: Any = None  # a subprocess.Popen, or a warm server's ForkedProcess
-        self.block = probe.Block.create()
+        self.block: probe.Block  # the runner's counter block, set by start()
         self.started_at = 0.0  # monotonic seconds at spawn
         self.spawned_ns = 0  # CLOCK_MONOTONIC just before the runner was forked
         self.warm = False  # forked from a warm server
         self.tree: TreeSampler | None = None
-        self.gpu = GpuSampler()
-        self.sections = SnapshotSections()  # the child's latest Sections values
+        self.gpu: GpuSampler | None = None  # set by start(), as the two below
+        self.sections: SnapshotSections | None = None  # the child's latest Sections values
         self._killed_by: str | None = None
         self._kill_timer: threading.Timer | None = None
         self._exited = threading.Event()
@@ -167,13 +152,16 @@ class RunHandle:
 
     # ---- lifecycle ------------------------------------------------------------------
     def start(self) -> RunHandle:
+        """Start the runner child (a runner ``spawn.prestart`` spawned ahead, else a new one)
+        and send it the run, then build what measures it: the runner boots (and imports the
+        pipeline) while the parent imports the samplers' modules, which takes that long off
+        the time to the first batch."""
         opts = self.options
-        read_fd, write_fd = os.pipe()
         config = RunConfig(
             target=self.target,
             params=dict(opts.params),
-            events_fd=write_fd,
-            block_fd=self.block.fd or -1,
+            events_fd=-1,  # the descriptors are the runner's: filled in where it is started
+            block_fd=-1,
             snapshot_s=opts.snapshot_s,
             max_batches=opts.max_batches,
             max_seconds=opts.max_seconds,
@@ -181,16 +169,16 @@ class RunHandle:
             mode=opts.mode,
             options=dict(opts.mode_options),
         )
-        self.spawned_ns = time.monotonic_ns()
-        try:
-            streams = self._start_warm(config) if opts.warm else None
-            if streams is None:
-                streams = self._start_cold(config)
-        finally:
-            os.close(write_fd)
+        started = self._start_warm(config) if opts.warm else None
+        events, streams = started if started is not None else self._start_cold(config)
         assert self.proc is not None
         self.started_at = time.monotonic()
         REAPER.hold(self.proc.pid)
+        from workbench.engine.sections.gpu import GpuSampler
+        from workbench.engine.sections.snapshot import SnapshotSections
+
+        self.gpu = GpuSampler()
+        self.sections = SnapshotSections()
         self.tree = TreeSampler(
             self.proc.pid,
             budget=opts.memory_budget,
@@ -199,35 +187,27 @@ class RunHandle:
             roles=self.block.roles,
         )
         self.output = Output(*streams)
-        self._thread(self._read_events, os.fdopen(read_fd, "rb"))
+        self._thread(self._read_events, events)
         self._thread(self._watch)
         return self
 
-    def _start_cold(self, config: RunConfig) -> tuple[IO[bytes], IO[bytes]]:
-        """A fresh interpreter for the run: ``python -m workbench.engine.child``."""
-        env = dict(os.environ)
-        env[CONFIG_ENV] = json.dumps(asdict(config))
-        env["PYTHONUNBUFFERED"] = "1"  # Python subprocesses of the pipeline print promptly
-        proc = spawn(
-            subprocess.Popen,
-            [sys.executable, "-m", "workbench.engine.child"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(config.events_fd, config.block_fd),
-            env=env,
-            cwd=self.options.cwd,
-            # Its own session: a Ctrl-C in the terminal reaches pipebench, which stops
-            # the run properly, and the whole group (DataLoader workers) can be killed.
-            start_new_session=True,
-        )
-        self.proc = proc
+    def _start_cold(self, config: RunConfig) -> tuple[IO[bytes], tuple[IO[bytes], IO[bytes]]]:
+        """A fresh interpreter for the run (``engine.spawn``): the one spawned ahead of it
+        where there is one, else a new one. Returns its events pipe and output streams."""
+        runner = take_prestarted(self.options.cwd) or spawn_runner(self.options.cwd)
+        self.block = runner.block
+        self.spawned_ns = runner.spawned_ns
+        self.proc = proc = runner.proc
+        runner.send(asdict(config))
         assert proc.stdout is not None and proc.stderr is not None
-        return proc.stdout, proc.stderr
+        return os.fdopen(runner.events_fd, "rb"), (proc.stdout, proc.stderr)
 
-    def _start_warm(self, config: RunConfig) -> tuple[IO[bytes], IO[bytes]] | None:
-        """A runner forked from the module's warm server (``engine.warm``); None, with a
-        note in the log, where one cannot be had and the run must start cold."""
+    def _start_warm(
+        self, config: RunConfig
+    ) -> tuple[IO[bytes], tuple[IO[bytes], IO[bytes]]] | None:
+        """A runner forked from the module's warm server (``engine.warm``): its events pipe
+        and output streams; None, with a note in the log, where one cannot be had and the
+        run must start cold."""
         from workbench.engine.warm import POOL
 
         if self.options.mode != "pipeline":
@@ -244,21 +224,26 @@ class RunHandle:
             return None
         if not server.usable:
             return None  # the module failed to import there: the cold runner says why
+        block = probe.Block.create()
+        events_r, events_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        self.spawned_ns = time.monotonic_ns()
         try:
-            fds = [out_w, err_w, config.events_fd, config.block_fd]
+            fds = [out_w, err_w, events_w, -1 if block.fd is None else block.fd]
             self.proc = server.fork(config, fds, self.options.cwd)
         except OSError as exc:
-            for fd in (out_r, err_r):
+            for fd in (out_r, err_r, events_r):
                 os.close(fd)
+            block.close()
             self._note(f"started cold: the warm server failed ({exc})")
             return None
         finally:
-            os.close(out_w)
-            os.close(err_w)
+            for fd in (out_w, err_w, events_w):
+                os.close(fd)
+        self.block = block
         self.warm = True
-        return os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb")
+        return os.fdopen(events_r, "rb"), (os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb"))
 
     def _note(self, text: str) -> None:
         self.events.put(Log("pipebench", text))
@@ -340,7 +325,7 @@ class RunHandle:
     def snapshot(self, now_ns: int | None = None) -> Snapshot | None:
         """The run's counters and measures now; None before the chain is built."""
         r = self.block.read(now_ns)
-        if r is None or self.tree is None:
+        if r is None or self.tree is None or self.sections is None or self.gpu is None:
             return None
         stages = tuple(
             StageSample(r.items[i], r.batches[i], r.self_ns[i], r.done[i], r.compile_ns[i])
@@ -380,7 +365,8 @@ class RunHandle:
                     self.events.put(Log("pipebench", f"ignored a bad event line: {exc}"))
                     continue
                 if isinstance(ev, Sections):
-                    self.sections = self.sections.updated(ev.values)
+                    if self.sections is not None:  # set before this thread started
+                        self.sections = self.sections.updated(ev.values)
                     continue
                 if isinstance(ev, LeftRunning):
                     self._left_running = ev.pids
@@ -571,6 +557,7 @@ class RunHandle:
         final = self.snapshot()
         if final is not None:
             if tree.procs:
+                assert self.gpu is not None and self.sections is not None  # as final is
                 gpu = self.gpu.close(set(), self.sections.torch_cuda)
                 final = replace(final, sections=replace(final.sections, gpu=gpu))
             self.events.put(final)
@@ -604,6 +591,8 @@ WORKER_ROLES = ("loky worker", "Dask worker", "multiprocessing child")
 def workers_memory(memory: MemorySection) -> tuple[WorkersMemory, ...]:
     """The memory of the processes that work for parallel stages, per role, as the parent
     measured it (for the parallel section: its workers' memory, from outside)."""
+    from workbench.engine.sections.parallel import WorkersMemory
+
     return tuple(
         WorkersMemory(role, count, now.private, peak.private, peak.rss)
         for role, count, now, peak in memory.groups()

@@ -33,7 +33,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from workbench.engine.protocol import CONFIG_ENV, RunConfig
+from workbench.engine.protocol import RunConfig
 
 #: Bytes of one request or reply line at most (a configuration with its environment).
 MAX_MESSAGE = 1 << 20
@@ -204,7 +204,7 @@ class WarmServer:
         env = dict(os.environ)
         env["PIPEBENCH_WARM_FD"] = str(theirs.fileno())
         env["PIPEBENCH_WARM_TARGET"] = target
-        from workbench.engine.runner import spawn
+        from workbench.engine.spawn import spawn
 
         self.proc: subprocess.Popen[bytes] = spawn(
             subprocess.Popen,
@@ -261,10 +261,7 @@ class WarmServer:
         its descriptors; returns it once the server has told its pid."""
         request = {
             "config": {k: v for k, v in asdict(config).items() if not k.endswith("_fd")},
-            "env": {
-                **{k: v for k, v in os.environ.items() if k != CONFIG_ENV},
-                "PYTHONUNBUFFERED": "1",
-            },  # fmt: skip
+            "env": {**os.environ, "PYTHONUNBUFFERED": "1"},
             "cwd": cwd,
         }
         data = json.dumps(request).encode()

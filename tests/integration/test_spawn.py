@@ -1,0 +1,152 @@
+"""A runner spawned before its run is known (``engine.spawn``), with real children: the run it
+is given sees the environment as it is when the run starts and a stdin of its own (never
+the request), a runner no run takes is ended, one whose pipebench dies ends by itself, and
+``pipebench run`` with bad input leaves no runner behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.integration.helpers import pipebench
+from workbench.engine import spawn
+from workbench.engine.follow import Follower, RunJob
+from workbench.engine.runner import RunOptions, start_run
+from workbench.engine.session import report
+
+ENV_MODULE = """
+import os
+import sys
+
+from workbench import pipeline
+
+
+def look(it):
+    print("seen:", os.environ.get("PB_TEST_SET"), os.environ.get("PB_TEST_UNSET"))
+    print("stdin:", repr(sys.stdin.read()))
+    yield from it
+
+
+@pipeline
+def env(batch_size: int = 1):
+    return range(3), look
+"""
+
+
+def runners_below_us() -> list[psutil.Process]:
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "workbench.engine.child" in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+def follow(handle: object, target: str) -> dict:  # type: ignore[type-arg]
+    follower = Follower(RunJob(target, RunOptions()), starter=lambda t, o: handle)
+    return report(follower.run())
+
+
+def test_a_prestarted_runner_runs_with_the_environment_of_the_run_start(
+    write_module, monkeypatch
+) -> None:
+    path = write_module("envmod", ENV_MODULE)
+    monkeypatch.setenv("PB_TEST_UNSET", "was set at the spawn")
+    monkeypatch.delenv("PB_TEST_SET", raising=False)
+    spawn.prestart()
+    # What pipebench sets after the spawn (--backend, --workers) reaches the run.
+    monkeypatch.setenv("PB_TEST_SET", "set after")
+    monkeypatch.delenv("PB_TEST_UNSET")
+    spare = spawn._PRESTARTED
+    assert spare is not None
+    handle = start_run(f"{path}:env", RunOptions())
+    assert handle.proc is spare.proc  # the prestarted runner ran it
+    rep = follow(handle, f"{path}:env")
+    assert rep["status"] == "finished", rep["message"]
+    out = "\n".join(rep["log_tail"])
+    assert "seen: set after None" in out, out
+    assert "stdin: ''" in out, out  # /dev/null, as without a prestart: not the request
+
+
+def test_a_runner_from_another_folder_is_not_taken(write_module, tmp_path) -> None:
+    path = write_module("envmod", ENV_MODULE)
+    spawn.prestart(cwd=str(tmp_path))
+    spare = spawn._PRESTARTED
+    assert spare is not None
+    handle = start_run(f"{path}:env", RunOptions())  # asks for this process's folder
+    assert handle.proc is not spare.proc
+    assert spare.proc.poll() is not None  # ended and reaped
+    assert follow(handle, f"{path}:env")["status"] == "finished"
+
+
+def test_a_runner_no_run_took_is_ended() -> None:
+    spawn.prestart()
+    spare = spawn._PRESTARTED
+    assert spare is not None
+    spawn.discard_prestarted()
+    assert spare.proc.returncode is not None and spawn._PRESTARTED is None
+    assert not runners_below_us()
+
+
+def test_a_runner_whose_pipebench_died_ends_by_itself(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import os
+        from workbench.engine import spawn
+        spawn.prestart()
+        print(spawn._PRESTARTED.proc.pid, flush=True)
+        os._exit(0)  # gone without a word to its runner
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"runner {pid} still running 30 s after its pipebench died")
+
+
+def test_bad_input_to_run_leaves_no_runner(tmp_path: Path) -> None:
+    before = {p.pid for p in psutil.process_iter()}
+    for args in (("run", "no_such_module"), ("run", "x.py", "--max-batches", "-1")):
+        res = pipebench(*args, cwd=tmp_path, json_name=None)
+        assert res.code == 2 and res.err.startswith("error:"), res.err
+    time.sleep(0.2)
+    left = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        if p.info["pid"] not in before and "workbench.engine.child" in " ".join(
+            p.info["cmdline"] or ()
+        ):
+            left.append(p.info)
+    assert not left, left
+
+
+def test_the_command_line_is_checked_while_the_runner_boots(write_module, tmp_path) -> None:
+    """``pipebench run`` spawns its runner before it has parsed its command line: the run
+    started that way reports the runner's spawn before the command's work (sanity of the
+    order the start-up figure relies on)."""
+    path = write_module("envmod", ENV_MODULE)
+    t0 = time.monotonic_ns()
+    res = pipebench("run", f"{path}:env", cwd=tmp_path)
+    assert res.code == 0, res.err
+    assert res.report is not None
+    spawned = res.report["timing"]["runner_spawned_ns"]
+    first = res.report["timing"]["first_batch_ns"]
+    assert t0 < spawned < first
+    assert os.path.exists(tmp_path / "run.json")
