@@ -150,3 +150,49 @@ def test_the_command_line_is_checked_while_the_runner_boots(write_module, tmp_pa
     first = res.report["timing"]["first_batch_ns"]
     assert t0 < spawned < first
     assert os.path.exists(tmp_path / "run.json")
+
+
+SLOW_IMPORT = """
+import time
+
+open({marker!r}, "w").write("importing")  # the runner has its run: pipebench started it
+time.sleep(1.5)
+
+from workbench import pipeline
+
+
+@pipeline
+def slow(batch_size: int = 1):
+    return range(10)
+"""
+
+
+def test_a_ctrl_c_as_the_run_starts_stops_it_with_its_report(write_module, tmp_path) -> None:
+    """The run starts before pipebench has imported what follows it: a Ctrl-C that comes
+    then is held and acted on once the run is followed (stopped, reported, exit 130),
+    never lost with the run."""
+    import signal
+
+    marker = tmp_path / "importing"
+    path = write_module("slowimport", SLOW_IMPORT.format(marker=str(marker)))
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli.main", "run", f"{path}:slow", "--json", str(out)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    rep = json_load(out)
+    assert rep["status"] == "stopped" and rep["cancelled"], rep["message"]
+    assert "Traceback" not in err
+
+
+def json_load(path: Path) -> dict:  # type: ignore[type-arg]
+    import json
+
+    return json.loads(path.read_text())  # type: ignore[no-any-return]

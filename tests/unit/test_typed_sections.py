@@ -223,3 +223,56 @@ def test_newer_sections_replace_older_ones_and_unavailable_ones_lose_their_value
     healed = broken.updated(SnapshotSections(caches=CachesSection()))
     assert healed.caches == CachesSection() and not healed.unavailable
     assert SnapshotSections().is_empty() and not broken.is_empty()
+
+
+def test_the_json_form_is_msgspecs_without_importing_msgspec() -> None:
+    """``to_json`` walks the dataclass itself (the runner child never imports msgspec): for
+    every kind of section, nested rows, tuples, dicts and non-finite floats, it gives what
+    msgspec's encoder gives, and what is read back is the value."""
+    import msgspec
+
+    from workbench.engine.sections.gpu import TorchCudaSection
+    from workbench.engine.sections.resources import ContextsSection
+
+    stage = ParallelStats("f", 1, "loky", None, 2, 2, True, 4).snapshot()
+    values = [
+        ParallelSection.from_json({"backend": "loky", "stages": [stage]}),
+        CachesSection.from_json(
+            {"caches": [make_row("f", "memory", "lru_cache", hits=3, misses=1).to_json()]}
+        ),
+        GpuSection.from_json({"state": "no NVIDIA driver", "nvml": "no NVIDIA driver"}),
+        TorchCudaSection.from_json({}),
+        ContextsSection.from_json(
+            {
+                "records": [
+                    {
+                        "id": 1,
+                        "kind": "timed",
+                        "name": "load",
+                        "parent": None,
+                        "depth": 0,
+                        "thread": "MainThread",
+                        "start_s": 0.5,
+                        "end_s": None,
+                        "duration_s": None,
+                        "rss_delta_bytes": None,
+                        "gpu_delta_bytes": None,
+                        "outcome": "open",
+                        "exception": None,
+                        "note": None,
+                        "exits": 0,
+                    }
+                ]
+            }  # fmt: skip
+        ),
+    ]
+    for value in values:
+        data = value.to_json()
+        assert data == msgspec.json.decode(msgspec.json.encode(value)), type(value)
+        assert type(value).from_json(data) == value
+    odd = dataclasses.replace(values[0].stages[0], items_per_s=float("nan"), speedup=float("inf"))
+    data = odd.to_json()
+    assert data["items_per_s"] is None and data["speedup"] is None
+    assert data == msgspec.json.decode(msgspec.json.encode(odd))
+    sections = SnapshotSections(parallel=values[0], caches=values[1])
+    assert sections.to_json() == SnapshotSections.from_json(sections.to_json()).to_json()

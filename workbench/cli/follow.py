@@ -19,6 +19,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from workbench.cli.signals import SIGNAL_EXIT, SIGNALS, HeldSignals
 from workbench.engine.follow import INTERVAL_S, Follower, Job, Starter, Update
 from workbench.engine.protocol import Log
 from workbench.engine.runner import start_run
@@ -26,10 +27,6 @@ from workbench.text import log_line
 from workbench.views.text import log_text
 
 S = TypeVar("S")
-
-#: Exit codes of a command ended by a signal (128 + the signal's number).
-SIGNAL_EXIT = {"user": 130, "sigint": 130, "sigterm": 143, "sighup": 129}
-_SIGNALS = {signal.SIGINT: "user", signal.SIGTERM: "sigterm", signal.SIGHUP: "sighup"}
 
 
 def echo(console: Console, update: Update[Any]) -> None:
@@ -53,11 +50,21 @@ def echo(console: Console, update: Update[Any]) -> None:
 
 
 @contextlib.contextmanager
-def _signals(follower: Follower[Any], console: Console, what: str) -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP stop the job (a second Ctrl-C kills it)."""
+def _signals(
+    follower: Follower[Any],
+    console: Console,
+    what: str,
+    held: HeldSignals | None,
+    replay: list[Callable[[], None]],
+) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP stop the job (a second Ctrl-C kills it). With ``held``
+    (a run started before the follower), the signals stay held until the starter hands the
+    follower that run: it then runs what ``replay`` holds, which takes the signals over and
+    acts on the held ones, in order (a stop asked of a follower that has not started its
+    first run would start none, and leave that run unfollowed)."""
 
     def handler(signum: int, frame: Any) -> None:
-        reason = _SIGNALS.get(signal.Signals(signum), "user")
+        reason = SIGNALS.get(signal.Signals(signum), "user")
         if reason != "user" and follower.stopping:
             # Only a second Ctrl-C means "kill it now": SIGTERM and SIGHUP often come twice
             # (coreutils `timeout` signals pipebench, then its whole process group).
@@ -71,14 +78,25 @@ def _signals(follower: Follower[Any], console: Console, what: str) -> Iterator[N
         elif done == "stop":
             console.print(Text(f"{reason.upper()}: stopping {what}…", style="yellow"))
 
-    previous = {}
-    for sig in _SIGNALS:
-        with contextlib.suppress(ValueError, OSError):  # not the main thread: no handlers
-            previous[sig] = signal.signal(sig, handler)
+    previous: dict[signal.Signals, Any] = {}
+
+    def take_over() -> None:
+        for sig in SIGNALS:
+            with contextlib.suppress(ValueError, OSError):  # not the main thread: no handlers
+                previous[sig] = signal.signal(sig, handler)
+        if held is not None:
+            previous.update(held.previous)
+            for signum in held.pending:
+                handler(signum, None)
+
+    if held is None:
+        take_over()
+    else:
+        replay.append(take_over)
     try:
         yield
     finally:
-        for sig, old in previous.items():
+        for sig, old in (previous or (held.previous if held else {})).items():
             signal.signal(sig, old)
 
 
@@ -92,6 +110,7 @@ def follow(
     on_update: Callable[[Update[S]], object] | None = None,
     interval: float = INTERVAL_S,
     starter: Starter | None = None,
+    held: HeldSignals | None = None,
 ) -> tuple[S, str | None]:
     """Follow ``job`` to its end in the foreground.
 
@@ -104,6 +123,7 @@ def follow(
         on_update: also called with every update (after the view and the echo).
         starter: starts each run (default ``engine.runner.start_run``); ``pipebench run``
             passes the runner it started before importing the rest of pipebench.
+        held: the stop signals held since that runner started (``cli.signals``).
 
     Returns:
         The final state, and the stop reason when a signal or the user stopped the job
@@ -121,10 +141,17 @@ def follow(
         if on_update is not None:
             on_update(update)
 
-    follower: Follower[S] = Follower(
-        job, on_update=updated, interval=interval, starter=starter or start_run
-    )
-    with _signals(follower, console, what):
+    replay: list[Callable[[], None]] = []
+    first = starter or start_run
+
+    def start(target: str, options: Any) -> Any:
+        source = first(target, options)
+        while replay:  # signals held since the run started: taken over, and acted on
+            replay.pop(0)()
+        return source
+
+    follower: Follower[S] = Follower(job, on_update=updated, interval=interval, starter=start)
+    with _signals(follower, console, what, held, replay):
         if live is not None:
             live.start()
         try:

@@ -28,7 +28,8 @@ from workbench.cli.args import (
     time_limit,
     write_json,
 )
-from workbench.cli.follow import SIGNAL_EXIT, follow
+from workbench.cli.follow import follow
+from workbench.cli.signals import SIGNAL_EXIT
 from workbench.cli.targets import check_target
 from workbench.engine.kernels.env import parse_threads
 from workbench.engine.kernels.runner import RIGOROUS_PROCESSES, KernelOptions, KernelsJob

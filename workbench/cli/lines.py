@@ -29,7 +29,8 @@ from workbench.cli.args import (
     time_limit,
     write_json,
 )
-from workbench.cli.follow import SIGNAL_EXIT, echo, follow
+from workbench.cli.follow import echo, follow
+from workbench.cli.signals import SIGNAL_EXIT
 from workbench.cli.targets import check_target
 from workbench.engine.follow import Update
 from workbench.engine.lines.runner import LinesJob, LinesRequest

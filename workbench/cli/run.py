@@ -27,6 +27,7 @@ from workbench.cli.args import (
     time_limit,
     write_json,
 )
+from workbench.cli.signals import SIGNAL_EXIT, HeldSignals
 from workbench.cli.targets import check_target
 from workbench.engine import records
 from workbench.engine.runner import RunHandle, RunOptions, start_run
@@ -110,10 +111,12 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 
 class Begun(NamedTuple):
-    """A run started by ``begin_run``: its runner and what is to be said about the home."""
+    """A run started by ``begin_run``: its runner, what is to be said about the home, and
+    the stop signals held since it started (acted on once it is followed)."""
 
     handle: RunHandle
     home_problem: str | None
+    held: HeldSignals
 
 
 def begin_run(args: argparse.Namespace) -> Begun:
@@ -129,7 +132,9 @@ def begin_run(args: argparse.Namespace) -> Begun:
     # said (before the run's output, and again at the end), and the run goes ahead.
     home_problem = records.check_home()
     cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
-    return Begun(start_run(args.target, run_options(args)), home_problem)
+    options = run_options(args)
+    held = HeldSignals()  # a Ctrl-C from now on stops the run, once it is followed
+    return Begun(start_run(args.target, options), home_problem, held)
 
 
 def cmd_run(args: argparse.Namespace, console: Console, begun: Begun | None = None) -> int:
@@ -148,7 +153,7 @@ def cmd_run(args: argparse.Namespace, console: Console, begun: Begun | None = No
         )
     from rich.text import Text
 
-    from workbench.cli.follow import SIGNAL_EXIT, follow
+    from workbench.cli.follow import follow
     from workbench.engine.follow import RunJob
     from workbench.engine.protocol import FINISHED, STOPPED
     from workbench.engine.session import report
@@ -161,6 +166,7 @@ def cmd_run(args: argparse.Namespace, console: Console, begun: Begun | None = No
         view=(lambda s: live_view(s, width=console.width)) if console.is_terminal else None,
         what="the run",
         starter=lambda target, opts: handle,
+        held=begun.held,
     )
     failure = state.failure
     if failure is not None and state.bad_input:

@@ -26,7 +26,8 @@ from workbench.cli.args import (
     size,
     write_json,
 )
-from workbench.cli.follow import SIGNAL_EXIT, follow
+from workbench.cli.follow import follow
+from workbench.cli.signals import SIGNAL_EXIT
 from workbench.cli.targets import check_target
 from workbench.engine.records import check_home
 from workbench.engine.session import throughput

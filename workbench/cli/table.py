@@ -32,7 +32,8 @@ from workbench.cli.args import (
     time_limit,
     write_json,
 )
-from workbench.cli.follow import SIGNAL_EXIT, follow
+from workbench.cli.follow import follow
+from workbench.cli.signals import SIGNAL_EXIT
 from workbench.cli.targets import check_target
 from workbench.engine import records
 from workbench.engine.catalog import ModuleInfo, PipelineInfo, discover

@@ -16,17 +16,18 @@ pipebench is imported.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.engine import probe
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 _SPAWNER: ThreadPoolExecutor | None = None
 _SPAWNER_LOCK = threading.Lock()
@@ -35,10 +36,15 @@ _SPAWNER_LOCK = threading.Lock()
 def spawn(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run ``fn`` on pipebench's one spawner thread, which lives as long as the process:
     the runner child's parent-death signal fires when the thread that forked it ends, so
-    every child is forked from a thread that never ends before pipebench does."""
+    every child is forked from a thread that never ends before pipebench does. From the
+    main thread, which ends only with the process, ``fn`` runs there."""
+    if threading.current_thread() is threading.main_thread():
+        return fn(*args, **kwargs)
     global _SPAWNER
     with _SPAWNER_LOCK:
         if _SPAWNER is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             _SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="pipebench-spawner")
     return _SPAWNER.submit(fn, *args, **kwargs).result()
 
@@ -64,6 +70,8 @@ class SpawnedRunner:
         """Send the run's request: ``config`` (a ``RunConfig`` as a dict, its descriptors
         filled in here) and what changed in ``os.environ`` since the spawn. A runner that
         has already died is left to its handle, which sees it exit."""
+        import json
+
         now = dict(os.environ)
         request = {
             "config": {

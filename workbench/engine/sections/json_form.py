@@ -1,20 +1,20 @@
-"""The JSON form of a section's frozen dataclasses, both ways, done by msgspec.
+"""The JSON form of a section's frozen dataclasses, both ways.
 
 A section's JSON keys are its dataclass's field names, so the wire (``protocol``), the run
 report and the published schema (``report_schema``) all say what the types say. ``to_json``
-gives plain JSON data (dicts, lists, str, numbers, None); ``from_json`` builds the dataclass
-back, nested rows included, checks each field's type on the way in, fills fields that are
-missing with their defaults, ignores keys it does not know, and raises ``SectionDataError``
-naming the field that is wrong.
+gives plain JSON data (dicts, lists, str, numbers, None), by a walk of the dataclass (the
+runner child, which only writes sections, never imports msgspec: a run starts that much
+sooner); ``from_json`` builds the dataclass back with msgspec, nested rows included, checks
+each field's type on the way in, fills fields that are missing with their defaults, ignores
+keys it does not know, and raises ``SectionDataError`` naming the field that is wrong.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, TypeVar
-
-import msgspec
 
 T = TypeVar("T", bound="JsonForm")
 
@@ -35,18 +35,34 @@ class JsonForm:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON data of this value (lists for tuples; NaN and infinities become null)."""
-        out: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(self))
+        out: dict[str, Any] = _plain(self)
         return out
 
     @classmethod
     def from_json(cls: type[T], data: Any) -> T:
         """The value whose JSON data is ``data``; raises ``SectionDataError``."""
+        import msgspec
+
         try:
             out = msgspec.convert(data, cls)
         except msgspec.ValidationError as exc:
             raise SectionDataError(f"{cls.__name__}: {exc}") from None
         _complete(out)
         return out
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON data: dataclasses as dicts of their fields (in field order), tuples
+    and lists as lists, non-finite floats as None; str, int, bool and None as they are."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _holds_dataclass(tp: Any) -> bool:

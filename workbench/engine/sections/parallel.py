@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
-from workbench.authoring import parallel
 from workbench.authoring.parallel_backends import BACKEND_ENV, choice_from_env
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.json_form import JsonForm
@@ -198,6 +198,14 @@ class ParallelSection(JsonForm):
         return None
 
 
+def _registry() -> Any:
+    """The parallel stages made so far (``authoring.parallel.REGISTRY``); none where nothing
+    imported that module (a pipeline without parallel stages: the runner does not import
+    it either)."""
+    module = sys.modules.get("workbench.authoring.parallel")
+    return module.REGISTRY if module is not None else []
+
+
 class ParallelSampler(SectionSampler):
     """Section "parallel" (``ParallelSection``): the backend, and each parallel stage's
     figures, read from the stages' own counters."""
@@ -206,7 +214,7 @@ class ParallelSampler(SectionSampler):
 
     def __init__(self) -> None:
         super().__init__()
-        parallel.REGISTRY.clear()
+        _registry().clear()  # stages a warm server's import made are not this run's
         self.backend: str | None = None
         self.scheduler: str | None = None
         self.problem: str | None = None
@@ -219,7 +227,7 @@ class ParallelSampler(SectionSampler):
             self.backend, self.problem = os.environ.get(BACKEND_ENV), exc.message
 
     def active(self) -> bool:
-        return bool(parallel.REGISTRY)
+        return bool(_registry())
 
     def read(self) -> ParallelSection:
         dask = sys.modules.get("workbench.authoring.parallel_dask")  # imported by a Dask stage
@@ -228,7 +236,7 @@ class ParallelSampler(SectionSampler):
             backend=self.backend,
             scheduler=cluster["scheduler"] if cluster else self.scheduler,
             cluster=ClusterInfo.from_json(cluster) if cluster else None,
-            stages=tuple(ParallelStage.from_json(s.snapshot()) for s in list(parallel.REGISTRY)),
+            stages=tuple(ParallelStage.from_json(s.snapshot()) for s in list(_registry())),
             problem=self.problem or None,
         )
 
