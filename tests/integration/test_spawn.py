@@ -29,6 +29,7 @@ from workbench import pipeline
 
 def look(it):
     print("seen:", os.environ.get("PB_TEST_SET"), os.environ.get("PB_TEST_UNSET"))
+    print("unbuffered:", os.environ.get("PYTHONUNBUFFERED"))
     print("stdin:", repr(sys.stdin.read()))
     yield from it
 
@@ -61,6 +62,7 @@ def test_a_prestarted_runner_runs_with_the_environment_of_the_run_start(
     path = write_module("envmod", ENV_MODULE)
     monkeypatch.setenv("PB_TEST_UNSET", "was set at the spawn")
     monkeypatch.delenv("PB_TEST_SET", raising=False)
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     spawn.prestart()
     # What pipebench sets after the spawn (--backend, --workers) reaches the run.
     monkeypatch.setenv("PB_TEST_SET", "set after")
@@ -73,6 +75,7 @@ def test_a_prestarted_runner_runs_with_the_environment_of_the_run_start(
     assert rep["status"] == "finished", rep["message"]
     out = "\n".join(rep["log_tail"])
     assert "seen: set after None" in out, out
+    assert "unbuffered: 1" in out, out  # pipebench's own setting, whatever this process has
     assert "stdin: ''" in out, out  # /dev/null, as without a prestart: not the request
 
 
@@ -196,3 +199,28 @@ def json_load(path: Path) -> dict:  # type: ignore[type-arg]
     import json
 
     return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def test_closed_standard_descriptors_and_no_descriptors_left(write_module, tmp_path) -> None:
+    """Started with stdin, stdout or stderr closed, pipebench runs as ever (the runner's
+    descriptors must not take their numbers); where no runner can be spawned (no
+    descriptors left), one line says so, exit 2."""
+    import json
+    import shlex
+
+    path = write_module("envmod", ENV_MODULE)
+    python = shlex.quote(sys.executable)
+    for closed in ("<&-", ">&-", "2>&-"):
+        out = tmp_path / "r.json"
+        shell = f"exec {python} -m workbench.cli.main run {path}:env --json {out} {closed}"
+        res = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+        assert res.returncode == 0, (closed, res.stderr)
+        assert json.loads(out.read_text())["status"] == "finished", closed
+        out.unlink()
+    shell = f"ulimit -n 12; exec {python} -m workbench.cli.main run {path}:env"
+    res = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("error: the runner could not be started:"), res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr

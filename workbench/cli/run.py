@@ -125,7 +125,8 @@ def begin_run(args: argparse.Namespace) -> Begun:
 
     Raises:
         UserError: a target that names nothing (``check_target``), an unsafe home
-            (``records.check_home``): nothing is started then.
+            (``records.check_home``), a runner that cannot be spawned (no descriptors or
+            processes left): nothing is started then.
     """
     check_target(args.target)
     # An unsafe home is refused before anything runs; one that cannot keep the record is
@@ -134,7 +135,12 @@ def begin_run(args: argparse.Namespace) -> Begun:
     cli_parallel.apply(args)  # --backend/--scheduler reach the runner child in its environment
     options = run_options(args)
     held = HeldSignals()  # a Ctrl-C from now on stops the run, once it is followed
-    return Begun(start_run(args.target, options), home_problem, held)
+    try:
+        handle = start_run(args.target, options)
+    except OSError as exc:
+        held.release()
+        raise UserError(f"the runner could not be started: {exc.strerror or exc}") from None
+    return Begun(handle, home_problem, held)
 
 
 def cmd_run(args: argparse.Namespace, console: Console, begun: Begun | None = None) -> int:

@@ -31,3 +31,8 @@ class HeldSignals:
 
     def _hold(self, signum: int, frame: Any) -> None:
         self.pending.append(signum)
+
+    def release(self) -> None:
+        """Give the signals back their handlers (the run did not start: nothing to stop)."""
+        for sig, old in self.previous.items():
+            signal.signal(sig, old)

@@ -54,8 +54,9 @@ class SpawnedRunner:
     """A cold runner child waiting for its request on stdin.
 
     ``events_fd`` is the read end of its events pipe (the write end is ``child_events_fd`` in
-    the child, and closed here); ``block`` the counter block it maps; ``env`` the
-    environment it was spawned with; ``spawned_ns`` CLOCK_MONOTONIC just before the fork.
+    the child, and closed here); ``block`` the counter block it maps; ``env`` this process's
+    environment when it was spawned (the runner's, with ``PYTHONUNBUFFERED=1``), so that
+    ``send`` passes what changed since; ``spawned_ns`` CLOCK_MONOTONIC just before the fork.
     """
 
     proc: subprocess.Popen[bytes]
@@ -104,11 +105,19 @@ class SpawnedRunner:
 def spawn_runner(cwd: str | None = None) -> SpawnedRunner:
     """Spawn a cold runner child (in its own session, so that a Ctrl-C in the terminal
     reaches pipebench, which stops the run properly, and the whole group, DataLoader
-    workers included, can be killed); it waits for ``SpawnedRunner.send``."""
-    block = probe.Block.create()
-    read_fd, write_fd = os.pipe()
+    workers included, can be killed); it waits for ``SpawnedRunner.send``.
+
+    Raises:
+        OSError: the runner could not be spawned (no descriptors or processes left).
+    """
+    _standard_fds_open()
     env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"  # Python subprocesses of the pipeline print promptly
+    block = probe.Block.create()
+    try:
+        read_fd, write_fd = os.pipe()
+    except BaseException:
+        block.close()
+        raise
     pass_fds = (write_fd,) if block.fd is None else (write_fd, block.fd)
     spawned_ns = time.monotonic_ns()
     try:
@@ -119,7 +128,8 @@ def spawn_runner(cwd: str | None = None) -> SpawnedRunner:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             pass_fds=pass_fds,
-            env=env,
+            # Python subprocesses of the pipeline print promptly
+            env={**env, "PYTHONUNBUFFERED": "1"},
             cwd=cwd,
             start_new_session=True,
         )
@@ -130,6 +140,20 @@ def spawn_runner(cwd: str | None = None) -> SpawnedRunner:
     finally:
         os.close(write_fd)
     return SpawnedRunner(proc, block, read_fd, write_fd, env, cwd, spawned_ns)
+
+
+def _standard_fds_open() -> None:
+    """Open ``/dev/null`` on each of descriptors 0, 1 and 2 that is closed (pipebench
+    started with ``<&-`` or ``>&-``): the counter block and the pipes made next would take
+    their numbers, and the runner's stdin, stdout and stderr would land on those."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
 
 
 _PRESTARTED: SpawnedRunner | None = None
