@@ -193,7 +193,9 @@ def cmd_run(args: argparse.Namespace, console: Console, begun: Begun | None = No
         unwritten.append(
             f"the run record was not saved: {exc.strerror or exc} ({records.runs_dir()})"
         )
-    console.print(run_view(state, record, console.width))
+    # Not cropped: the record line is never folded or cut (a terminal wraps a long path;
+    # copied, it is whole); the rest is laid out within the width.
+    console.print(run_view(state, record, console.width), crop=False)
     if failure is not None and not failure.user_error:
         where = record if json_to_stdout(args) or not args.json else args.json
         console.print(
