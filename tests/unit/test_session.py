@@ -229,3 +229,23 @@ def test_a_chain_that_finished_before_the_stop_reached_it_was_not_stopped() -> N
     state = fold(HELLO, snap(1.0, 1000), Finished("finished"), Exited(0, stop_reason="max_seconds"))
     rep = report(state)
     assert rep["status"] == "finished" and rep["stop_reason"] is None
+
+
+def test_a_starting_run_shows_no_made_up_time_or_end() -> None:
+    """Live, before its chain starts (a factory preparing data), a run says it is starting,
+    with no "after 0 s", and that no memory reading came yet, not that it ended; the
+    report of a run that ended there says it ended before its chain started."""
+    from rich.console import Console
+
+    from workbench.views.run import live_view, run_view
+
+    def text(renderable: object) -> str:
+        console = Console(width=100, record=True, color_system=None)
+        console.print(renderable)
+        return console.export_text()
+
+    live = text(live_view(fold(HELLO), 100))
+    assert "starting" in live and "after" not in live, live
+    assert "no reading yet" in live and "ended" not in live, live
+    done = fold(HELLO, Finished("stopped", "user", "stopped by the user"), Exited(0, None))
+    assert "the run ended before its chain started" in text(run_view(done))

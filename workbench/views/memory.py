@@ -104,9 +104,12 @@ def legend() -> Text:
     )
 
 
-def memory_view(mem: MemorySection | None, width: int = 120) -> RenderableType:
-    """The headless memory block of ``pipebench run`` for a console ``width`` wide."""
+def memory_view(mem: MemorySection | None, width: int = 120, ended: bool = True) -> RenderableType:
+    """The headless memory block of ``pipebench run`` for a console ``width`` wide; without
+    a reading, why (the run ended before its chain started, or, live, none came yet)."""
     if mem is None:
+        if not ended:
+            return Text("memory: no reading yet (they start with the chain)", style="dim")
         return Text("memory: no sample (the run ended before its chain started)")
     wide = width >= 110
     parts: list[RenderableType] = [totals_table(mem, explain=wide)]

@@ -144,6 +144,8 @@ def status_line(state: RunState) -> Text:
         t.append(" · ")
         t.append_text(progress_text(state.progress))
         return t
+    if state.snapshot is None and not state.ended:
+        return t  # starting: no chain, no time of its own yet (not "after 0 s")
     t.append(f" after {format_seconds(state.elapsed_s)}")
     if state.stop_reason and state.status != "finished":
         t.append(f" ({state.stop_reason})", style="dim")
@@ -245,7 +247,7 @@ def live_view(state: RunState, width: int = 120) -> Group:
         status_line(state),
         stage_table(state),
         *section_views(state),
-        memory_view(state.snapshot.memory if state.snapshot else None, width),
+        memory_view(state.snapshot.memory if state.snapshot else None, width, state.ended),
     ]
     return Group(*parts)
 
