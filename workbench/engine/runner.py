@@ -547,10 +547,14 @@ class RunHandle:
         tree.ended()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # what is left of its process group
+        # The runner's last word (``LeftRunning``: the processes it left below itself, which
+        # only it could see) is read before they are ended: the events thread may not have
+        # had it yet. A grandchild that inherited the pipe could hold it open: never wait
+        # long, and again once it is ended.
+        self._events_done.wait(2.0)
         ended = self._end_descendants()
         for pid in [proc.pid, *self._held]:
             REAPER.release(pid)
-        # A grandchild that inherited a pipe could hold it open: never wait forever.
         self._events_done.wait(2.0)
         if self.output is not None:
             self.output.done.wait(2.0)
