@@ -143,11 +143,9 @@ def begin_run(args: argparse.Namespace) -> Begun:
     return Begun(handle, home_problem, held)
 
 
-def cmd_run(args: argparse.Namespace, console: Console, begun: Begun | None = None) -> int:
-    """``pipebench run``: follow the run ``begin_run`` started (started here without one)
-    to its end, print its report and keep its record; returns the exit code."""
-    if begun is None:
-        begun = begin_run(args)
+def cmd_run(args: argparse.Namespace, console: Console, begun: Begun) -> int:
+    """``pipebench run``: follow the run ``begin_run`` started to its end, print its report
+    and keep its record; returns the exit code."""
     handle, options = begun.handle, begun.handle.options
     if begun.home_problem:
         from rich.console import Console

@@ -591,12 +591,12 @@ def run_config(cfg: RunConfig, *, warm: bool = False) -> int:
         Progress(what, done, total, unit)))  # fmt: skip
     _record_roles(block)
     os.register_at_fork(after_in_child=_default_signals)
+    # Whatever was inherited (`nohup … &` leaves SIGINT ignored, and a stop would never be
+    # taken), SIGINT raises KeyboardInterrupt until a mode sets its own handler.
+    _default_signals()
     try:
         if cfg.mode != "pipeline":
             if cfg.mode == "kernels":  # it takes SIGINT as KeyboardInterrupt, from now on
-                # Set here, not inherited: started from `nohup … &` (a shell without job
-                # control), SIGINT arrives ignored, and a stop would never be taken.
-                signal.signal(signal.SIGINT, signal.default_int_handler)
                 block.phase = probe.LOADING
             code = _mode_main(cfg.mode, cfg, outbox, block)
         else:
