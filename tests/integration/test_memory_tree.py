@@ -327,3 +327,49 @@ def test_a_spike_between_two_readings_still_fails_the_budget(
     # Without a budget the same run finishes, and its peak is the same spike.
     r = run(path, "spiked", tmp_path)
     assert r.code == 0 and r.report["memory"]["rss_peak_bytes"] >= 300 * MIB
+
+
+STILL = """
+import time
+
+from workbench import pipeline, timed
+
+
+def numbers(n, batch_size):
+    for i in range(n):
+        yield [i] * batch_size
+
+
+def pause(batches):
+    for b in batches:
+        with timed("pause"):  # a context: the runner reads and sends its section
+            time.sleep(0.03)
+        yield b
+
+
+@pipeline
+def still(batch_size: int = 8, n: int = 15):
+    return numbers(n, batch_size), pause
+"""
+
+
+def test_pipebench_s_own_work_in_the_runner_is_not_the_run_s_memory(
+    write_module: Any, tmp_path: Path
+) -> None:
+    """A chain that holds nothing more after its start grows by nothing: what pipebench
+    does in the runner (reading and sending its sections, its last report after the chain
+    closed) is not counted as the run's memory. Each run is one chance for a reading to
+    fall on that work, so several are made."""
+    path = write_module("still_mod", STILL)
+    for _ in range(4):
+        r = run(path, "still", tmp_path)
+        assert r.code == 0, r.err
+        m = r.report["memory"]
+        grown = {
+            what: m[f"{what}_peak_bytes"] - m[f"{what}_start_bytes"] for what in ("private", "rss")
+        }
+        # The kernel's counters move in pages and per-CPU batches: a few hundred KiB is noise,
+        # the msgspec import (~0.6 MiB private, 1.2 MiB RSS) is not.
+        assert grown["private"] < 384 * 2**10, grown
+        assert grown["rss"] < 768 * 2**10, grown
+        assert m["runner_hwm_bytes"] - m["rss_start_bytes"] < 768 * 2**10, m

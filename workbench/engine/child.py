@@ -324,6 +324,9 @@ class Run:
             self.probes.append(probe.make_probe(self.clock, i, out, items[i]))
         autofind.announce(self.outbox, found, autofind.chain_notes(source, chain))
         if any(s.active() for s in self.sections):
+            # Read once now, before the chain's start reading of memory, so that a first
+            # reading's imports and caches are not counted as the run's.
+            self.read_sections()
             self.sections_thread.start()
         return self.probes[-1]  # type: ignore[no-any-return]
 
@@ -411,6 +414,8 @@ class Run:
         if self.clock is not None:
             self.clock.finish()
         self.close_chain()
+        peak_rss = own_peak_rss()  # the chain's, not pipebench's work below
+        self.block.phase = probe.CLOSED
         self.sections_thread.stop()
         for section in self.sections:
             try:
@@ -429,7 +434,7 @@ class Run:
                     message += ", which the limit gives 120 s more"
                 message += ")"
         self.block.phase = probe.DONE_PHASE
-        self.outbox.post(Finished(status, stopped_by, message, own_peak_rss()))
+        self.outbox.post(Finished(status, stopped_by, message, peak_rss))
         return code
 
     def stop_message(self, reason: str) -> str:

@@ -68,8 +68,10 @@ STOP_REASONS = {
 }  # fmt: skip
 STOP_CODES = {reason: code for code, reason in STOP_REASONS.items()}
 #: Phases of the child (the PHASE word). STARTING: its stop handler is not set yet, so the
-#: parent leaves a stop in the block and signals it only from LOADING on.
-STARTING, LOADING, RUNNING_PHASE, CLOSING, DONE_PHASE = 0, 1, 2, 3, 4
+#: parent leaves a stop in the block and signals it only from LOADING on. CLOSED: the chain
+#: and its finally blocks are done; what the runner does after it (its last sections, its
+#: report) is pipebench's own, and the parent's memory readings stop counting there.
+STARTING, LOADING, RUNNING_PHASE, CLOSING, CLOSED, DONE_PHASE = 0, 1, 2, 3, 4, 5
 #: Roles a child records for the processes it starts (see ``Block.set_role``).
 ROLE_NAMES = {
     1: "DataLoader worker",

@@ -414,7 +414,11 @@ class RunHandle:
         while proc.poll() is None:
             now = time.monotonic()
             discover = tick % DISCOVER_EVERY == 0 or (budget and opts.budget_on == "pss")
-            tree.sample(discover=bool(discover))
+            # Read before the sample: a reading taken once the chain has closed would hold
+            # pipebench's own last work in the runner, not the run's.
+            closed = self.block.phase >= probe.CLOSED
+            if not closed:
+                tree.sample(discover=bool(discover))
             if discover:
                 self._hold_new()
             tick += 1

@@ -138,9 +138,17 @@ class ContextsSampler(SectionSampler):
     def read(self) -> ContextsSection:
         data = self.registry.section()
         # The registry hands the same records list back until a context changes: type it
-        # once per change, not once per snapshot.
+        # once per change, not once per snapshot. Its dicts have the rows' fields exactly:
+        # no msgspec in the runner, whose imports would count in the run's memory.
         if self._last is None or self._last[0] is not data["records"]:
-            self._last = (data["records"], ContextsSection.from_json(data))
+            typed = ContextsSection(
+                records=tuple(ContextRow(**r) for r in data["records"]),
+                open=data["open"],
+                total=data["total"],
+                dropped=data["dropped"],
+                totals=tuple(ContextTotal(**t) for t in data["totals"]),
+            )
+            self._last = (data["records"], typed)
         return ContextsSection(
             records=self._last[1].records,
             open=self._last[1].open,
