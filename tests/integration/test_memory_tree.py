@@ -4,6 +4,9 @@ file-backed, not private; a budget on private memory holds and kills the whole t
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -373,3 +376,37 @@ def test_pipebench_s_own_work_in_the_runner_is_not_the_run_s_memory(
         assert grown["private"] < 384 * 2**10, grown
         assert grown["rss"] < 768 * 2**10, grown
         assert m["runner_hwm_bytes"] - m["rss_start_bytes"] < 768 * 2**10, m
+
+
+def test_a_process_seen_before_its_exec_is_named_after_it() -> None:
+    """``subprocess.Popen`` forks, then runs the program: a descendant found in between
+    has the runner's name and command line, and is named again once it has exec'd."""
+    import subprocess
+    import sys
+    import time
+
+    from workbench.engine.sections.memory import TreeSampler
+
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    time.sleep(0.4)\n"
+        "    os.execvp('sleep', ['sleep', '5'])\n"
+        "time.sleep(5)\n"
+    )
+    root = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        tree = TreeSampler(root.pid)
+        deadline = time.monotonic() + 5
+        while len(tree.procs) < 2 and time.monotonic() < deadline:
+            tree.sample(discover=True)
+        (child,) = (p for p in tree.procs.values() if p.pid != root.pid)
+        assert child.role == "child process" and child.name.startswith("python"), child
+        time.sleep(0.8)
+        tree.sample(discover=True)
+        assert (child.role, child.name) == ("subprocess (sleep)", "sleep"), child
+    finally:
+        for p in list(tree.procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        root.wait()

@@ -429,8 +429,11 @@ class TreeSampler:
         the child recorded for processes first seen before it recorded them."""
         recorded = self.roles() if self.roles is not None else {}
         for p in self.procs.values():
-            if p.pid in recorded and p.role != recorded[p.pid]:
-                p.role = recorded[p.pid]
+            if p.pid in recorded:
+                if p.role != recorded[p.pid]:
+                    p.role = recorded[p.pid]
+            elif p.alive and p.pid != self.root:
+                self._rename(p)
         seen = set()
         todo = [self.root]
         while todo:
@@ -442,6 +445,15 @@ class TreeSampler:
                 if child not in self.procs:
                     self._add(child)
                 todo.append(child)
+
+    def _rename(self, p: _Proc) -> None:
+        """A process first seen between its fork and its exec has its parent's name and
+        command line: name it again once it has exec'd (``subprocess.Popen`` forks, then
+        runs the program)."""
+        name = _comm(p.pid)
+        if name not in (p.name, "?") and start_time(p.pid) == p.started:
+            p.name = name
+            p.role = role_of(p.pid, self._root_cmd)
 
     def adopt(self, pid: int) -> None:
         """Count ``pid`` as a process of the tree (one the runner said was below it as it
