@@ -215,7 +215,7 @@ def test_a_worker_that_dies_fails_the_run_naming_the_stage(
     )
     assert r.code == 1, (r.out, r.err)
     rep = r.report
-    assert rep["status"] == "failed" and rep["error"]["type"] == "KilledWorker"
+    assert rep["status"] == "failed" and rep["error"]["type"] == "KilledWorker", rep["error"]
     assert rep["error"]["stage"] == "dies_in_a_worker"
     assert 0 < rep["stages"][1]["items"] < 300
     assert rep["parallel"]["stages"][0]["state"] == "failed"

@@ -421,8 +421,12 @@ class DaskStage:
         except DaskClusterLost:
             raise
         except Exception as exc:
-            if fut.status == "error":
-                raise  # it failed after all (its worker died while holding the result)
+            from distributed import KilledWorker
+
+            if fut.status == "error" or isinstance(exc, KilledWorker):
+                # It failed after all: its worker died while running it or holding its
+                # result (the future's status may not say so yet when the error is raised).
+                raise
             raise self._lost(fut, exc) from None
         blob, busy, cpu, unpickle_s, pickle_s, worker = packed
         t0 = time.perf_counter()
