@@ -93,6 +93,21 @@ def endless(progress_file: str = "progress.txt"):
     return numbers(10**9), stage(transform, workers=2), progress(progress_file)
 
 
+def hangs_at_30(x):
+    if x == 30 and os.environ.get("PARMOD_MAIN") != str(os.getpid()):
+        with open(os.environ["PARMOD_HANGING"], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(10**6)  # a call that never returns, in a worker
+    return transform(x)
+
+
+@pipeline
+def hanging(n: int = 200, hanging_file: str = "hanging.txt"):
+    os.environ["PARMOD_MAIN"] = str(os.getpid())
+    os.environ["PARMOD_HANGING"] = hanging_file  # the workers start after this
+    return numbers(n), stage(hangs_at_30, workers=2)
+
+
 @pipeline
 def unpicklable(n: int = 20):
     import threading

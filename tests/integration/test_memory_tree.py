@@ -410,3 +410,40 @@ def test_a_process_seen_before_its_exec_is_named_after_it() -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
         root.wait()
+
+
+FREED = """
+from workbench import pipeline
+
+
+def items():
+    yield from range(3)
+
+
+def spike(it):
+    for x in it:
+        held = b"\\x01" * (120 << 20)  # touched, then freed within the item
+        del held
+        yield x
+
+
+@pipeline
+def freed(batch_size: int = 1):
+    return items(), spike
+"""
+
+
+def test_the_end_figures_are_after_the_chain_not_a_reading_inside_its_last_spike(
+    write_module: Any, tmp_path: Path
+) -> None:
+    """The runner reads its own memory as its chain has closed: a parent's reading a tick
+    before may have fallen inside a spike the chain then freed. The peak still has it."""
+    path = write_module("freed_mod", FREED)
+    for _ in range(2):
+        r = run(path, "freed", tmp_path)
+        assert r.code == 0, r.err
+        m = r.report["memory"]
+        assert m["rss_peak_bytes"] >= 120 * MIB  # the kernel's high-water mark saw it
+        assert m["private_end_bytes"] - m["private_start_bytes"] < 16 * MIB, m
+        assert m["rss_end_bytes"] - m["rss_start_bytes"] < 16 * MIB, m
+        assert "a spike shorter than a reading shows in RSS only" in " ".join(r.out.split())

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import EXAMPLES, pipebench
+from tests.integration.hostile import start, wait_for
 from tests.integration.parallel_module import BYVALUE, BYVALUE_HELPER, SOURCE, outputs
 
 pytest.importorskip("distributed")
@@ -343,4 +344,40 @@ def test_stopping_a_run_on_a_local_cluster_leaves_nothing(tmp_path, write_module
     assert r.report["status"] == "stopped" and r.report["stop_reason"] == "max_batches"
     (st,) = r.report["parallel"]["stages"]
     assert st["state"] == "closed" and st["completed"] > 0
+    assert_nothing_left(mark)
+
+
+def test_ctrl_c_while_a_worker_hangs_stops_within_the_grace_period(tmp_path, write_module, mark):
+    """A stop taken while a local worker runs a call that never returns: the cluster is
+    closed within pipebench's grace period (its hung worker killed), so the run ends as
+    stopped, not killed, and leaves nothing."""
+    mod = write_module("parmod", SOURCE)
+    hanging = tmp_path / "hanging.txt"
+    proc = start(
+        "run",
+        f"{mod}:hanging",
+        "--param",
+        f"hanging_file={hanging}",
+        "--backend",
+        "dask",
+        "--json",
+        "run.json",
+        cwd=tmp_path,
+    )
+    try:
+        wait_for(hanging.exists, "a worker to hang", timeout=90)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    rep = json.loads((tmp_path / "run.json").read_text())
+    assert rep["status"] == "stopped" and rep["stop_reason"] == "user", rep["message"]
+    assert "killed" not in rep["message"] and rep["environment"]["exit_code"] == 0
+    assert took < 3.0, took  # the grace period: a run that needs it all is killed
     assert_nothing_left(mark)

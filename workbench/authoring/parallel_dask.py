@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import pickle
 import queue
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -48,6 +50,9 @@ NO_WORKERS_S = WORKERS_TIMEOUT_S
 FETCH_POLL_S = 1.0
 #: How often the scheduler is asked for its workers' memory (from a thread of its own).
 INFO_EVERY_S = 1.0
+#: How long a local cluster is given to close, before and after its workers are killed
+#: (twice this is within the runner's grace period after a stop).
+LOCAL_CLOSE_S = 1.0
 
 
 class DaskClusterLost(RuntimeError):
@@ -179,13 +184,30 @@ class Cluster:
 
     def close(self) -> None:
         """Close the client and, for a local cluster, stop its workers and remove its
-        folder."""
+        folder. A local worker still running a task (a stage stopped while a call hangs)
+        is killed after ``LOCAL_CLOSE_S``: a stop must end within pipebench's grace period,
+        and Dask would wait for that task for seconds more."""
         self._stop.set()
+        local = self.local
+        pids = [getattr(n, "pid", None) for n in local.workers.values()] if local else []
         with contextlib.suppress(Exception):
-            self.client.close(timeout=2)
-        if self.local is not None:
-            with contextlib.suppress(Exception):
-                self.local.close(timeout=5)
+            self.client.close(timeout=1)
+        if local is not None:
+
+            def close_local() -> None:
+                with contextlib.suppress(Exception):
+                    local.close(timeout=5)
+
+            closing = threading.Thread(target=close_local, name="pipebench-dask-close")
+            closing.daemon = True
+            closing.start()
+            closing.join(LOCAL_CLOSE_S)
+            if closing.is_alive():
+                for pid in pids:
+                    if isinstance(pid, int):
+                        with contextlib.suppress(OSError):
+                            os.kill(pid, signal.SIGKILL)
+                closing.join(LOCAL_CLOSE_S)
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
 

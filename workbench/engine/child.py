@@ -62,7 +62,7 @@ from workbench.engine.protocol import (
 )
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
-from workbench.engine.sections.memory import chain_start_memory, own_peak_rss
+from workbench.engine.sections.memory import own_memory
 from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.errors import StopRun, UserError
 
@@ -389,7 +389,7 @@ class Run:
             try:
                 chain = self.build(pipe, params)
                 self.block.phase = probe.RUNNING_PHASE
-                self.outbox.post(Started(*chain_start_memory()))
+                self.outbox.post(Started(*own_memory(reset_hwm=True)))
                 self.drive(chain)
             finally:
                 self.running = False
@@ -414,7 +414,7 @@ class Run:
         if self.clock is not None:
             self.clock.finish()
         self.close_chain()
-        peak_rss = own_peak_rss()  # the chain's, not pipebench's work below
+        end_memory, peak_rss = own_memory()  # the chain's, not pipebench's work below
         self.block.phase = probe.CLOSED
         self.sections_thread.stop()
         for section in self.sections:
@@ -434,7 +434,7 @@ class Run:
                     message += ", which the limit gives 120 s more"
                 message += ")"
         self.block.phase = probe.DONE_PHASE
-        self.outbox.post(Finished(status, stopped_by, message, peak_rss))
+        self.outbox.post(Finished(status, stopped_by, message, peak_rss, end_memory))
         return code
 
     def stop_message(self, reason: str) -> str:

@@ -169,6 +169,10 @@ class Finished:
     #: The runner's own RSS high-water mark at its end (VmHWM, reset at the chain's start):
     #: its peak over the chain even where the run was too short for the parent's readings.
     peak_rss_bytes: int | None = None
+    #: The runner's own reading of its memory as its chain had closed (``MemoryTotals``
+    #: fields, bytes; empty if unreadable): its end figures, which a parent's reading taken
+    #: a tick before could show in the middle of a spike.
+    memory: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -386,6 +386,8 @@ class RunHandle:
                     self._finished = True
                     if self.tree is not None:
                         self.tree.runner_peak_rss = ev.peak_rss_bytes
+                        if ev.memory:
+                            self.tree.runner_end(MemoryTotals(**ev.memory))  # type: ignore[arg-type]
                 self.events.put(ev)
         proc = self.proc
         if proc is not None and not self._finished and _still_running(proc, 0.5):

@@ -90,8 +90,9 @@ def source_line(mem: MemorySection) -> Text:
     return Text(
         f"memory of the run's {len(mem.processes)} process"
         f"{'' if len(mem.processes) == 1 else 'es'}, read by pipebench from /proc "
-        f"{rate:.0f} times a second{faster} ({mem.samples} readings since the runner started)"
-        f"{hwm}{startup}{budget}",
+        f"{rate:.0f} times a second{faster} ({mem.samples} readings since the runner started;"
+        f" a peak is the highest reading, and RSS's also the kernel's: a spike shorter than"
+        f" a reading shows in RSS only){hwm}{startup}{budget}",
         style="dim",
     )
 

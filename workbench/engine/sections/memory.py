@@ -282,28 +282,24 @@ def read_rollup(pid: int) -> tuple[int, int] | None:
     return f.get("pc", 0) + f.get("pd", 0) + f.get("ph", 0), f["pss"]
 
 
-def chain_start_memory() -> tuple[dict[str, int | None], int | None]:
+def own_memory(*, reset_hwm: bool = False) -> tuple[dict[str, int | None], int | None]:
     """This process's memory now (``MemoryTotals`` fields, bytes; ``{}`` if unreadable) and
-    its RSS high-water mark so far, which is then reset so that it covers what follows
-    only: what the runner sends as ``protocol.Started`` before its chain's first
-    ``next()``."""
+    its RSS high-water mark (VmHWM) so far, which ``reset_hwm`` then resets so that it
+    covers what follows only. The runner sends one as its chain starts
+    (``protocol.Started``) and one as its chain has closed (``protocol.Finished``): its
+    start and end figures, taken where the parent's readings cannot fall."""
     pid = os.getpid()
     st = read_status(pid)
     if not st or "rss" not in st:
         return {}, None
-    startup_peak = st.get("hwm")
-    clear_hwm(pid)
+    hwm = st.get("hwm")
+    if reset_hwm:
+        clear_hwm(pid)
     uss, pss = read_rollup(pid) or (None, None)
     return {
         "rss": st["rss"], "anon": st.get("anon", 0), "file": st.get("file", 0),
         "shmem": st.get("shmem", 0), "uss": uss, "pss": pss,
-    }, startup_peak  # fmt: skip
-
-
-def own_peak_rss() -> int | None:
-    """This process's RSS high-water mark (VmHWM), bytes; None if unreadable."""
-    st = read_status(os.getpid())
-    return st.get("hwm") if st else None
+    }, hwm  # fmt: skip
 
 
 def children(pid: int) -> list[int]:
@@ -412,6 +408,7 @@ class TreeSampler:
         self.startup_peak_rss: int | None = None
         self.runner_peak_rss: int | None = None
         self._runner_start: MemoryTotals | None = None  # the runner's own reading
+        self._runner_end: MemoryTotals | None = None  # its own, as its chain had closed
         self._add(root, "runner")
 
     def _add(self, pid: int, role: str | None = None) -> None:
@@ -557,6 +554,29 @@ class TreeSampler:
             root.peak = root.peak.peaks(totals)  # a peak is never below the start
             self._restart()
 
+    def runner_end(self, totals: MemoryTotals) -> None:
+        """The runner's own reading of its memory as its chain had closed
+        (``protocol.Finished``): its end figures. The parent's last reading before that
+        may have fallen in the middle of a spike the chain then freed."""
+        self._runner_end = totals
+        self._apply_runner_end()
+
+    def _apply_runner_end(self) -> None:
+        root = self.procs.get(self.root)
+        end = self._runner_end
+        if root is None or end is None or root.now == end:
+            return
+        # The tree's total with the runner's part swapped (the others' last readings stay).
+        swapped: dict[str, Any] = {}
+        for f in dataclasses.fields(MemoryTotals):
+            tree_now, was, new = (getattr(t, f.name) for t in (self.now, root.now, end))
+            ok = None not in (tree_now, was, new)
+            swapped[f.name] = tree_now - was + new if ok else None
+        root.now = end
+        root.peak = root.peak.peaks(end)
+        self.now = MemoryTotals(**swapped)
+        self.peak = self.peak.peaks(self.now)
+
     def _restart(self) -> None:
         self.start = total(p.start for p in self.procs.values() if p.start is not None)
         self.peak = self.peak.peaks(self.start)
@@ -580,6 +600,7 @@ class TreeSampler:
         return best
 
     def section(self) -> MemorySection:
+        self._apply_runner_end()  # again: a reading in flight as it came may have undone it
         self._kernel_peaks()
         procs = tuple(
             ProcessMemory(p.pid, p.role, p.name, p.alive, p.now, p.peak, p.hwm)
