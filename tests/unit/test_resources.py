@@ -311,6 +311,17 @@ def test_records_are_bounded_and_totals_count_everything() -> None:
     assert section["dropped"] == 300 and section["total"] == MAX_CLOSED + 300
     total = next(t for t in section["totals"] if t["name"] == "tick")
     assert total["count"] == MAX_CLOSED + 300 and total["failed"] == 0
+    # A live reading holds the last few closed ones; the final one all that are kept.
+    from workbench.engine.sections.resources import LIVE_CLOSED, ContextsSampler
+
+    live = REGISTRY.section(LIVE_CLOSED)
+    assert [r["id"] for r in live["records"]] == [r["id"] for r in section["records"]][-50:]
+    assert live["dropped"] == MAX_CLOSED + 300 - LIVE_CLOSED and live["total"] == section["total"]
+    assert REGISTRY.section(0)["records"] == [] and REGISTRY.section(0)["dropped"] == 500
+    sampler = ContextsSampler.__new__(ContextsSampler)  # reads this registry as it is
+    sampler.registry, sampler._last = REGISTRY, None
+    assert len(sampler.read().records) == LIVE_CLOSED
+    assert len(sampler.read_final().records) == MAX_CLOSED
 
 
 class Interrupted(BaseException):

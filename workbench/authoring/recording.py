@@ -188,7 +188,7 @@ class Registry:
         self._totals: dict[tuple[str, str], list[float]] = {}  # count, seconds, failed
         self._n_closed = 0
         self._version = 0
-        self._cache: tuple[int, dict[str, Any]] | None = None
+        self._cache: tuple[tuple[int, int | None], dict[str, Any]] | None = None
         self.torch_peaks: dict[int, int] = {}  # device -> peak allocated seen before resets
         #: Called after a context is entered (the runner child starts its sections thread).
         self.listener: Callable[[], object] | None = None
@@ -295,20 +295,25 @@ class Registry:
         with self._lock:
             return sorted(self._open.values(), key=lambda r: r.id)
 
-    def section(self) -> dict[str, Any]:
-        """The "contexts" section: records as dicts, counts and per-name totals."""
+    def section(self, closed: int | None = None) -> dict[str, Any]:
+        """The "contexts" section: records as dicts, counts and per-name totals. Every open
+        record, and the last ``closed`` closed ones (all that are kept: None); ``dropped``
+        counts the closed ones left out."""
         with self._lock:
-            version = self._version
-            if self._cache is not None and self._cache[0] == version:
+            key = (self._version, closed)
+            if self._cache is not None and self._cache[0] == key:
                 data = self._cache[1]
             else:
-                recs = sorted([*self._open.values(), *self._closed], key=lambda r: r.id)
+                kept = list(self._closed)
+                if closed is not None:
+                    kept = kept[max(0, len(kept) - closed) :]
+                recs = sorted([*self._open.values(), *kept], key=lambda r: r.id)
                 totals = sorted(self._totals.items(), key=lambda kv: -kv[1][1])[:MAX_TOTALS]
                 data = {
                     "records": [r.as_dict() for r in recs],
                     "open": len(self._open),
                     "total": len(self._open) + self._n_closed,
-                    "dropped": self._n_closed - len(self._closed),
+                    "dropped": self._n_closed - len(kept),
                     "totals": [
                         {
                             "kind": k,
@@ -320,7 +325,7 @@ class Registry:
                         for (k, n), t in totals
                     ],
                 }
-                self._cache = (version, data)
+                self._cache = (key, data)
         return {**data, "now_s": self.now_s()}
 
     def fold_torch_peak(self, device: int, peak: int) -> None:

@@ -178,7 +178,7 @@ class SectionsThread:
                 clock.beat()
 
     def send(self, *, final: bool) -> None:
-        values = self.run.read_sections()
+        values = self.run.read_sections(final=final)
         if values.is_empty():
             return
         event = Sections(values)
@@ -237,12 +237,12 @@ class Run:
             raise self.make_stop()
 
     # ---- sections ---------------------------------------------------------------------
-    def read_sections(self) -> SnapshotSections:
+    def read_sections(self, *, final: bool = False) -> SnapshotSections:
         values: dict[str, Any] = {}
         unavailable: dict[str, str] = {}
         for sampler in list(self.sections):
             try:
-                values[sampler.section] = sampler.read()
+                values[sampler.section] = sampler.read_final() if final else sampler.read()
             except Exception as exc:  # one broken sampler must not end the run
                 unavailable[sampler.section] = f"{type(exc).__name__}: {exc}"
         return SnapshotSections(**values, unavailable=unavailable)

@@ -59,5 +59,11 @@ class SectionSampler(Sampler):
     def read(self) -> Any:
         raise NotImplementedError
 
+    def read_final(self) -> Any:
+        """The reading sent as the run ends, after its chain has closed (where the work
+        no longer counts in the run's figures): ``read()`` unless the live readings leave
+        something out."""
+        return self.read()
+
     def close(self) -> None:
         """The run is over (called on the main thread after the chain is closed)."""

@@ -544,6 +544,7 @@ class TreeSampler:
         (import and data preparation), after which it reset its high-water mark."""
         self._runner_start = totals
         self.startup_peak_rss = startup_peak_rss
+        self.samples += 1  # a reading too, by the runner itself
         if not self.started:
             self.start = totals  # kept if the chain ends before the parent marks its start
         root = self.procs.get(self.root)
@@ -559,6 +560,7 @@ class TreeSampler:
         (``protocol.Finished``): its end figures. The parent's last reading before that
         may have fallen in the middle of a spike the chain then freed."""
         self._runner_end = totals
+        self.samples += 1  # a reading too: a chain over before the parent's first has these
         self._apply_runner_end()
 
     def _apply_runner_end(self) -> None:
@@ -576,6 +578,9 @@ class TreeSampler:
         root.peak = root.peak.peaks(end)
         self.now = MemoryTotals(**swapped)
         self.peak = self.peak.peaks(self.now)
+        if self.start is not None:  # a peak is never below the start
+            root.peak = root.peak.peaks(root.start or self.start)
+            self.peak = self.peak.peaks(self.start)
 
     def _restart(self) -> None:
         self.start = total(p.start for p in self.procs.values() if p.start is not None)

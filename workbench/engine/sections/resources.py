@@ -116,8 +116,16 @@ class ContextsSection(JsonForm):
     now_s: float | None = None
 
 
+#: Closed records in each live reading (all that are kept go in the final one): the live
+#: readings are made and sent by the runner while its chain runs, up to 10 times a second,
+#: and what they cost (memory the allocator keeps, GIL time) counts in the run's figures.
+LIVE_CLOSED = 50
+
+
 class ContextsSampler(SectionSampler):
-    """Section "contexts": records of entered and exited contexts with their nesting."""
+    """Section "contexts": records of entered and exited contexts with their nesting.
+    Live readings hold every open context and the last ``LIVE_CLOSED`` closed ones; the
+    final reading holds every record kept (``authoring.recording.MAX_CLOSED``)."""
 
     name = section = "contexts"
 
@@ -136,7 +144,13 @@ class ContextsSampler(SectionSampler):
         return bool(self.registry.records())
 
     def read(self) -> ContextsSection:
-        data = self.registry.section()
+        return self._read(LIVE_CLOSED)
+
+    def read_final(self) -> ContextsSection:
+        return self._read(None)
+
+    def _read(self, closed: int | None) -> ContextsSection:
+        data = self.registry.section(closed)
         # The registry hands the same records list back until a context changes: type it
         # once per change, not once per snapshot. Its dicts have the rows' fields exactly:
         # no msgspec in the runner, whose imports would count in the run's memory.
