@@ -119,7 +119,7 @@ class ContextsSection(JsonForm):
 #: Closed records in each live reading (all that are kept go in the final one): the live
 #: readings are made and sent by the runner while its chain runs, up to 10 times a second,
 #: and what they cost (memory the allocator keeps, GIL time) counts in the run's figures.
-LIVE_CLOSED = 50
+LIVE_CLOSED = 20
 
 
 class ContextsSampler(SectionSampler):
