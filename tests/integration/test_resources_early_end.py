@@ -101,9 +101,11 @@ def test_stop_rolls_back_and_removes_the_handler(files: dict[str, str]) -> None:
     rep = run(files, stop_after=5)
     assert rep["status"] == "stopped" and rep["stop_reason"] == "user"
     by_kind = check_every_context_exited_once(rep, files, committed=False)
-    outcomes = {r["outcome"] for r in rep["contexts"]["records"]}
-    assert outcomes & {"stopped (user)", "closed"}
-    assert by_kind["experiment_log"]["outcome"] in ("closed", "stopped (user)")
+    # Ended by the stop, whether it landed in the stage's own code or at a boundary (the
+    # chain then closed for it): said so, never a bare "closed".
+    assert by_kind["experiment_log"]["outcome"] == "stopped (user)"
+    work = next(r for r in rep["contexts"]["records"] if r["name"] == "work")
+    assert work["outcome"] == "stopped (user)"
 
 
 @pytest.mark.parametrize("where", ["source", "stage"])
@@ -124,7 +126,8 @@ def test_the_memory_budget_rolls_back(files: dict[str, str]) -> None:
     rep = run(files, memory_budget=160 << 20, params={"grow_mb": 4, "sleep_ms": 5})
     assert rep["status"] == "budget_exceeded", rep["message"]
     check_every_context_exited_once(rep, files, committed=False)
-    assert any(r["outcome"] == "stopped (memory_budget)" for r in rep["contexts"]["records"])
+    work = next(r for r in rep["contexts"]["records"] if r["name"] == "work")
+    assert work["outcome"] == "stopped (memory_budget)", work  # wherever the stop landed
 
 
 def test_the_time_limit_rolls_back(files: dict[str, str]) -> None:

@@ -382,3 +382,26 @@ def test_only_a_block_that_failed_by_itself_is_a_failure() -> None:
     assert not failed_outcome("rolled back", "StopRun")  # rolled back because the run ended
     assert failed_outcome("rolled back", "ValueError")
     assert failed_outcome("ValueError", "ValueError")
+
+
+def test_a_context_the_chain_closes_for_a_stop_says_the_stop() -> None:
+    """A stop lands in a stage's own code (StopRun there) or at a boundary, and then the
+    runner closes the chain for it (GeneratorExit): either way the context says the stop."""
+
+    def stage():
+        with timed("held"):
+            yield 1
+            yield 2
+
+    REGISTRY.begin_run(in_run=False)
+    g = stage()
+    next(g)
+    REGISTRY.stopped_by = "max_seconds"
+    g.close()
+    (rec,) = REGISTRY.records()
+    assert (rec.outcome, rec.exception) == ("stopped (max_seconds)", "GeneratorExit")
+    REGISTRY.begin_run(in_run=False)  # a new run: closing is "closed" again
+    g = stage()
+    next(g)
+    g.close()
+    assert REGISTRY.records()[0].outcome == "closed"

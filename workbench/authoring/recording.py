@@ -192,6 +192,9 @@ class Registry:
         self.torch_peaks: dict[int, int] = {}  # device -> peak allocated seen before resets
         #: Called after a context is entered (the runner child starts its sections thread).
         self.listener: Callable[[], object] | None = None
+        #: The run's stop reason while the runner closes its chain because of that stop: a
+        #: context the close ends was ended by the stop ("stopped (reason)", not "closed").
+        self.stopped_by: str | None = None
 
     # ---- the run ----------------------------------------------------------------------
     def begin_run(self, in_run: bool = True) -> None:
@@ -203,6 +206,7 @@ class Registry:
             self._closed.clear()
             self._totals.clear()
             self._n_closed = 0
+            self.stopped_by = None
             self._version += 1
 
     def now_s(self) -> float:
@@ -245,6 +249,8 @@ class Registry:
                 return
             rec.end_s = self.now_s()
             rec.rss_after_bytes, rec.gpu_after_bytes = rss, gpu
+            if outcome == "closed" and self.stopped_by:
+                outcome = f"stopped ({self.stopped_by})"
             rec.outcome, rec.exception = outcome, exception
             self._open.pop(rec.id, None)
             if rec.owner is not None:

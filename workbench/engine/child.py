@@ -350,6 +350,9 @@ class Run:
 
     def close_chain(self) -> None:
         """Close every stage, last first, so that their finally blocks and with-blocks run."""
+        from workbench.authoring.recording import REGISTRY
+
+        REGISTRY.stopped_by = self.stop_reason  # what a context the close ends was ended by
         if self.clock is not None:
             self.clock.set_closing(True)
         for p in reversed(self.probes):

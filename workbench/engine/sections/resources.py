@@ -57,10 +57,11 @@ class ContextRow(JsonForm):
     ``duration_s`` None while open). ``rss_*_bytes``: the runner's RSS before and after the
     block and the change; ``gpu_*_bytes``: torch.cuda's allocated bytes, when CUDA is in
     use (None: not measured). ``outcome``: "open", "ok", "committed", "rolled back",
-    "closed" (the chain closed it), "stopped (reason)", "interrupted" or the type of the
-    exception it ended with (``exception``: that type's name). ``exits``: how many times it
-    was exited (1 once closed; more is a bug worth seeing). ``note``: what pipebench has
-    to say about it.
+    "closed" (the chain closed it), "stopped (reason)" (a stop, budget or time limit ended
+    it, where the stop landed or as the chain was closed for it), "interrupted" or the type
+    of the exception it ended with (``exception``: that type's name). ``exits``: how many
+    times it was exited (1 once closed; more is a bug worth seeing). ``note``: what
+    pipebench has to say about it.
     """
 
     id: int
