@@ -8,7 +8,7 @@ the run, sends its records with each snapshot, and checks at the end that none i
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from typing_extensions import TypedDict
@@ -164,14 +164,7 @@ class ContextsSampler(SectionSampler):
                 totals=tuple(ContextTotal(**t) for t in data["totals"]),
             )
             self._last = (data["records"], typed)
-        return ContextsSection(
-            records=self._last[1].records,
-            open=self._last[1].open,
-            total=self._last[1].total,
-            dropped=self._last[1].dropped,
-            totals=self._last[1].totals,
-            now_s=data["now_s"],
-        )
+        return replace(self._last[1], now_s=data["now_s"])
 
     def close(self) -> None:
         """After the chain is closed. A context still open then belongs to a generator that
