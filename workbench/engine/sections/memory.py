@@ -4,9 +4,10 @@ runner child, which may be holding the GIL in one long C call.
 Per process (the runner and every live descendant: DataLoader workers, loky and Dask
 workers, multiprocessing children, subprocesses): RSS split into anonymous, file-backed and
 shared memory (``RssAnon``, ``RssFile``, ``RssShmem`` from ``/proc/PID/status``, read every
-tick), USS and PSS (``/proc/PID/smaps_rollup``, read every few ticks: the kernel walks the
-page tables for it), and the kernel's own RSS high-water mark (``VmHWM``). Totals are sums
-over the live processes; each total keeps its peak.
+tick), USS and PSS (``/proc/PID/smaps_rollup``, read every few ticks where they can have
+changed: the kernel walks the page tables for it, 0.3-1.5 ms for a process of 150 MiB), and
+the kernel's own RSS high-water mark (``VmHWM``). Totals are sums over the live processes;
+each total keeps its peak.
 
 What the names mean (the views say it too):
 
@@ -24,12 +25,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 #: What ``--memory-budget`` can apply to.
 BUDGET_MEASURES = ("private", "rss", "pss")
+#: A process's USS and PSS are read again (at a discovery tick) once its ``status`` figures
+#: moved by this much since they were read, a process of the tree came or went, or this
+#: long has passed: pages that stop being shared (a process outside the tree ends) move
+#: them with nothing in ``status`` moving. A PSS budget reads them every tick.
+ROLLUP_MOVED_BYTES = 256 * 1024
+ROLLUP_MAX_AGE_S = 1.0
 BUDGET_HELP = {
     "private": "anonymous + shared memory of every process (what cannot be reclaimed)",
     "rss": "resident memory of every process, file-backed pages included",
@@ -373,7 +381,22 @@ class _Proc:
     hwm_in_run: bool = False  # VmHWM covers the run only (reset at its start, or born later)
     start: MemoryTotals | None = None  # at the chain's start (None: born later)
     rollup: tuple[int, int] | None = None
+    rollup_at: tuple[float, MemoryTotals] | None = None  # (monotonic s, figures) when read
     cpu_s: float = 0.0
+
+    def rollup_due(self, now_s: float, figures: MemoryTotals) -> bool:
+        """Whether USS and PSS can have changed since they were read (see
+        ``ROLLUP_MOVED_BYTES``; the tree's own comings and goings are the caller's)."""
+        if self.rollup is None or self.rollup_at is None:
+            return True
+        at, then = self.rollup_at
+        if now_s - at >= ROLLUP_MAX_AGE_S:
+            return True
+        return any(
+            abs(a - b) >= ROLLUP_MOVED_BYTES
+            for a, b in ((figures.rss, then.rss), (figures.anon, then.anon),
+                         (figures.file, then.file), (figures.shmem, then.shmem))
+        )  # fmt: skip
 
 
 class TreeSampler:
@@ -381,7 +404,8 @@ class TreeSampler:
 
     ``sample()`` reads every known process's ``status`` (cheap: call it at 20 Hz or more);
     with ``discover=True`` it also looks for new descendants and reads ``smaps_rollup``
-    (call that every few ticks). Processes that end keep their last figures and peaks.
+    where USS and PSS can have changed (``ROLLUP_MOVED_BYTES``; call that every few ticks).
+    Processes that end keep their last figures and peaks.
     """
 
     def __init__(self, root: int, *, budget: int | None = None, budget_on: str = "private",
@@ -409,6 +433,7 @@ class TreeSampler:
         self.runner_peak_rss: int | None = None
         self._runner_start: MemoryTotals | None = None  # the runner's own reading
         self._runner_end: MemoryTotals | None = None  # its own, as its chain had closed
+        self._tree_moved = True  # a process came or went since USS and PSS were read
         self._add(root, "runner")
 
     def _add(self, pid: int, role: str | None = None) -> None:
@@ -420,6 +445,7 @@ class TreeSampler:
             role = recorded.get(pid) or role_of(pid, self._root_cmd)
         # A process born after the chain started has a high-water mark of the run only.
         self.procs[pid] = _Proc(pid, started, role, _comm(pid), hwm_in_run=self.started)
+        self._tree_moved = True
 
     def discover(self) -> None:
         """Add descendants not seen yet (breadth first from the root), and take the roles
@@ -465,6 +491,10 @@ class TreeSampler:
         """Read every live process; returns the tree's totals now."""
         if discover:
             self.discover()
+        now_s = time.monotonic()
+        # USS and PSS of every process are read again where the tree changed (a process
+        # that ends leaves pages of the others unshared), else where they can have moved.
+        every = discover and (self._tree_moved or bool(self.budget and self.budget_on == "pss"))
         for p in self.procs.values():
             if not p.alive:
                 continue
@@ -472,15 +502,19 @@ class TreeSampler:
             stat = read_stat(p.pid)
             if st is None or stat is None or stat[0] != p.started or "rss" not in st:
                 p.alive = False  # gone, reused, or a zombie (no memory left to read)
+                self._tree_moved = True
                 continue
             p.cpu_s = stat[1]
-            if discover:
+            figures = MemoryTotals(st.get("rss", 0), st.get("anon", 0), st.get("file", 0),
+                                   st.get("shmem", 0))  # fmt: skip
+            if discover and (every or p.rollup_due(now_s, figures)):
                 p.rollup = read_rollup(p.pid)
+                p.rollup_at = (now_s, figures)
             uss, pss = p.rollup if p.rollup else (None, None)
-            if uss is not None and uss > st.get("rss", 0):
+            if uss is not None and uss > figures.rss:
                 uss = pss = None  # read a while ago, before the RSS fell: not of this moment
-            p.now = MemoryTotals(st.get("rss", 0), st.get("anon", 0), st.get("file", 0),
-                                 st.get("shmem", 0), uss, pss)  # fmt: skip
+            p.now = MemoryTotals(figures.rss, figures.anon, figures.file, figures.shmem,
+                                 uss, pss)  # fmt: skip
             p.hwm = st.get("hwm")
             p.peak = p.peak.peaks(p.now)
             if p.hwm_in_run and p.hwm is not None and p.hwm > p.peak.rss:
@@ -488,6 +522,8 @@ class TreeSampler:
                 p.peak = dataclasses.replace(p.peak, rss=p.hwm)
             if p.pid == self.root:
                 self.runner_hwm = p.hwm
+        if every:
+            self._tree_moved = False
         alive = [p.now for p in self.procs.values() if p.alive]
         if alive or not self.samples:
             self.now = total(alive)
