@@ -19,18 +19,19 @@ Printed, per case:
   start-up, imports, data preparation and the report left out.
 - **per run**: the runner's main thread (everything: Python's start, the engine's and the
   module's imports, the chain) and its other threads, at 2N. Those (sections, output
-  flusher) wake on the clock, not per item: under callgrind the run is 50-120× longer, so
-  they wake that much more often per item than in a real run. Their real share is scaled
-  by that factor (the chain's duration under callgrind over a real run's).
+  flusher) wake on the clock, not per item, and under callgrind a run takes 50-250× longer:
+  so that they wake about as often per item as in a real run (and hand the chain's thread
+  the GIL as often), pipebench runs here with its snapshot interval ``SLOWDOWN`` times the
+  default. The factor callgrind really slowed the chain by is printed beside it.
 - **start-up**: the main thread's instructions before the chain (the count at N less N
   items' worth), pipebench's runner over the bare twin.
 
 The parent process is not under callgrind: its work is clock-driven (the ``/proc``
-readings, 20 a second), so it is taken from real runs instead (``--real`` of each size,
-interleaved): the whole command's CPU time (every process it started) less the run's tree's
-(the report's ``cpu_s``), at N and 2N items, over the tree's own extra CPU time. The
-runner's clock-driven threads are scaled the same way, by how much longer the run took under
-callgrind. With these, the whole command's CPU per item against the bare twin's is
+readings, 20 a second), so it is taken from real runs instead (``--real`` pairs, at twice
+and four times ``overhead.py``'s base size, interleaved): pipebench's own CPU time (its
+process, every thread) and its runner's, both read from pipebench's ``/proc/PID/stat`` as it
+has exited (utime + stime, cutime + cstime), the extra of one over the extra of the other.
+With it, the whole command's CPU per item against the bare twin's is
 estimated as: the chain thread's ratio × (1 + the clock-driven threads' share) + the
 parent's share. BLAS and OpenMP run one thread in every run here, so that their work is on
 the chain's thread (valgrind runs one thread at a time, and an idle BLAS thread spins).
@@ -57,11 +58,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from overhead import BASE, CASES, ROOT, become_subreaper, run, summary  # noqa: E402
+from overhead import BASE, CASES, ROOT, become_subreaper, summary  # noqa: E402
 
 #: Case -> N: items enough that the chain's instructions dwarf the runs' differences in
 #: start-up, few enough that a run under callgrind (~50× slower) takes a minute or less.
 SIZES = {"jsonl_tokens@64": 10_000, "numpy_batches@256": 40_000, "five_trivial_stages": 200_000}
+
+#: The snapshot interval under callgrind, in multiples of the default (0.1 s): about how
+#: much slower a run is there.
+SLOWDOWN = 100
+DEFAULT_SNAPSHOT_S = 0.1
 
 GOALS = {"jsonl_tokens@64": " (goal ≤ 1.02)", "five_trivial_stages": " (goal ≤ 2.0)"}
 
@@ -135,6 +141,7 @@ def run_pipebench(
     wrapper.chmod(0o755)
     report = out / f"{prefix}.json"
     argv = ["run", target, "--json", str(report)]
+    argv += ["--snapshot-interval", str(SLOWDOWN * DEFAULT_SNAPSHOT_S)]
     for k, v in params.items():
         argv += ["--param", f"{k}={v}"]
     code = (
@@ -165,13 +172,34 @@ def fmt(n: float) -> str:
     return f"{n:,.0f}"
 
 
+def parent_and_children_cpu(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run ``argv`` to its end: (its own CPU seconds, all threads; the CPU seconds of the
+    children it waited for), read from its ``/proc/PID/stat`` while it is a zombie, before
+    it is reaped (clock ticks: 10 ms)."""
+    proc = subprocess.Popen(
+        argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    fields = Path(f"/proc/{proc.pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    proc.wait()
+    reap()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:4])} exited with {proc.returncode}")
+    tick = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(x) / tick for x in fields[11:15])
+    return utime + stime, cutime + cstime
+
+
 def real_shares(
     target: str, params: dict[str, str], scale: str, runs: int, env: dict[str, str]
 ) -> tuple[list[float], float]:
-    """Real runs (not under callgrind) at the base size and twice it, interleaved: per pair,
-    the parent's extra CPU time over the run's tree's extra CPU time; and the median
-    duration of the chain at the base size (s), to scale the callgrind run's clock."""
+    """Real runs (not under callgrind) at twice and four times the base size, interleaved:
+    per pair, pipebench's own extra CPU time (its process, every thread) over its runner's
+    extra CPU time; and the median duration of the chain at the smaller size (s), to tell
+    how much slower callgrind ran it."""
     shares, durations = [], []
+    sizes = (2 * BASE[scale], 4 * BASE[scale])
     with tempfile.TemporaryDirectory() as tmp:
 
         def one(size: int) -> tuple[float, float, float]:
@@ -180,19 +208,17 @@ def real_shares(
             argv += ["--json", str(report)]
             for k, v in {**params, scale: str(size)}.items():
                 argv += ["--param", f"{k}={v}"]
-            _, cpu, _, _ = run(argv, env)
-            rep = json.loads(report.read_text())
-            return cpu, float(rep["cpu_s"]), float(rep["sink_s"])
+            own, runner = parent_and_children_cpu(argv, env)
+            return own, runner, float(json.loads(report.read_text())["sink_s"])
 
+        one(sizes[0])  # data made, caches warm
         for i in range(runs):
-            sizes = (BASE[scale], 2 * BASE[scale])
-            a, b = (one(x) for x in (sizes if i % 2 == 0 else sizes[::-1]))
-            small, large = (a, b) if i % 2 == 0 else (b, a)
-            tree = large[1] - small[1]
-            parent = (large[0] - large[1]) - (small[0] - small[1])
-            shares.append(parent / tree)
+            order = sizes if i % 2 == 0 else sizes[::-1]
+            got = {size: one(size) for size in order}
+            small, large = got[sizes[0]], got[sizes[1]]
+            shares.append((large[0] - small[0]) / (large[1] - small[1]))
             durations.append(small[2])
-    return shares, statistics.median(durations)
+    return shares, statistics.median(durations) / 2
 
 
 def run_case(name: str, out: Path, env: dict[str, str], real: int) -> None:
@@ -248,16 +274,16 @@ def run_case(name: str, out: Path, env: dict[str, str], real: int) -> None:
     slow = float(json.loads((out / f"{name}-pb-2n.json").read_text())["sink_s"])
     # The real chain at the base size took real_s; under callgrind, 2n items took `slow`.
     dilation = slow / (real_s * items["2n"] / BASE[scale])
-    clocked_share = clocked / dilation / pb["2n"].main(runner)
+    clocked_share = clocked / pb["2n"].main(runner)
     parent = statistics.median(shares)
     estimate = chain * (1 + clocked_share) + parent
     print(
-        f"  real runs at {BASE[scale]:,} and {2 * BASE[scale]:,} {scale} ({real} pairs): "
-        f"the parent's extra CPU over the run's tree's: {summary(shares, 4)}"
+        f"  real runs at {2 * BASE[scale]:,} and {4 * BASE[scale]:,} {scale} ({real} pairs): "
+        f"pipebench's own extra CPU over its runner's: {summary(shares, 4)}"
     )
     print(
-        f"  clock-driven threads of the runner, scaled to real time (callgrind ran "
-        f"{dilation:.0f}× slower): {clocked_share:.4f} of its chain thread"
+        f"  clock-driven threads of the runner (snapshot interval {SLOWDOWN}× the default; "
+        f"callgrind ran {dilation:.0f}× slower): {clocked_share:.4f} of its chain thread"
     )
     print(
         f"  CPU per item, whole command / bare, estimated: {chain:.4f} × "

@@ -1,7 +1,7 @@
 """What watching a run in the TUI costs: throughput against the same run headless, the UI
 process's CPU during the run, and how often the screen is redrawn.
 
-Goals: TUI throughput within 3% of headless; UI CPU under 15% of one core; the screen
+Goals: TUI throughput at least 0.98 of headless (issue 16); UI CPU under 15% of one core; the screen
 redrawn at least 4 times a second during a run.
 
 Method: ``jsonl_tokens`` (default parameters: 200,000 rows, batch 64) is run alternately
@@ -108,7 +108,7 @@ def main() -> int:
     print(f"  headless median {h_med:,.0f} items/s; TUI median {t_med:,.0f} items/s")
     print(
         f"  TUI/headless: median of pair ratios {statistics.median(ratios):.3f} "
-        f"(ratio of medians {t_med / h_med:.3f}); goal >= 0.97"
+        f"(ratio of medians {t_med / h_med:.3f}); goal >= 0.98 (issue 16)"
     )
     print(f"  UI process CPU during the run: median {cpu:.1f}% of one core; goal < 15%")
     print(f"  screen redraws during the run: median {fps:.1f} frames/s; goal >= 4")
