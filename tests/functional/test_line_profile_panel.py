@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 
 from tests.functional.conftest import async_test
 from workbench.engine.lines.session import Cost, StageCost
-from workbench.engine.protocol import CallStat, LineProfile, LineStat, ProfiledFunction
+from workbench.engine.protocol_tools import CallStat, LineProfile, LineStat, ProfiledFunction
 
 SOURCE = (
     "def hot(items):",

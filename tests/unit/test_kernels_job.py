@@ -10,7 +10,8 @@ import os
 from workbench.engine.follow import Step
 from workbench.engine.kernels.runner import KernelOptions, KernelsJob
 from workbench.engine.kernels.session import KernelState
-from workbench.engine.protocol import Event, Exited, Failure, Finished, KernelEnvironment
+from workbench.engine.protocol import Event, Exited, Failure, Finished
+from workbench.engine.protocol_tools import KernelEnvironment
 
 
 def env(round_: int) -> KernelEnvironment:

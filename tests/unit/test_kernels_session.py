@@ -13,14 +13,8 @@ from workbench.engine.kernels.session import (
     kernel_rows,
     kernel_series,
 )
-from workbench.engine.protocol import (
-    Exited,
-    Finished,
-    KernelEnvironment,
-    KernelResult,
-    decode,
-    encode,
-)
+from workbench.engine.protocol import Exited, Finished, decode, encode
+from workbench.engine.protocol_tools import KernelEnvironment, KernelResult
 
 PLAN = {
     "name": "k",

@@ -13,16 +13,8 @@ from workbench.engine.lines.session import (
     most_self_time,
     running_phase,
 )
-from workbench.engine.protocol import (
-    Event,
-    Exited,
-    Failure,
-    Finished,
-    Hello,
-    LineProfile,
-    Snapshot,
-    StageSample,
-)
+from workbench.engine.protocol import Event, Exited, Failure, Finished, Hello, Snapshot, StageSample
+from workbench.engine.protocol_tools import LineProfile
 from workbench.engine.session import RunState, apply, bottleneck
 
 STAGES = ("src", "cool", "hot")

@@ -14,17 +14,8 @@ from workbench.engine.lines.session import (
     lines_report,
     top_calls,
 )
-from workbench.engine.protocol import (
-    CallStat,
-    Exited,
-    Finished,
-    Hello,
-    LineProfile,
-    LineStat,
-    ProfiledFunction,
-    Snapshot,
-    StageSample,
-)
+from workbench.engine.protocol import Exited, Finished, Hello, Snapshot, StageSample
+from workbench.engine.protocol_tools import CallStat, LineProfile, LineStat, ProfiledFunction
 
 FN = ProfiledFunction(
     name="hot",

@@ -14,7 +14,8 @@ from workbench.engine.lines.tracers import (
     call_watched,
     code_key,
 )
-from workbench.engine.protocol import LineProfile, LineStat, ProfiledFunction, decode, encode
+from workbench.engine.protocol import decode, encode
+from workbench.engine.protocol_tools import LineProfile, LineStat, ProfiledFunction
 
 
 def slow_source(n):

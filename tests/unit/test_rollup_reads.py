@@ -101,4 +101,4 @@ def test_a_pss_budget_reads_pss_at_every_discovery_tick(reads: list[int]) -> Non
     tree = TreeSampler(os.getpid(), budget=1 << 40, budget_on="pss")
     for _ in range(3):
         tree.sample(discover=True)
-    assert reads == [os.getpid()] * 3
+    assert reads.count(os.getpid()) == 3  # (and this process's children, if any)

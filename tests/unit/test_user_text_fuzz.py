@@ -27,13 +27,12 @@ from workbench.engine.protocol import (
     Failure,
     Finished,
     Hello,
-    KernelEnvironment,
-    KernelResult,
     Log,
     Progress,
     Snapshot,
     StageSample,
 )
+from workbench.engine.protocol_tools import KernelEnvironment, KernelResult
 from workbench.engine.sections.memory import MemorySection, MemoryTotals
 from workbench.engine.session import RunState, apply, report, with_lines
 from workbench.text import MAX_TEXT, log_line, printable, split_lines

@@ -62,7 +62,7 @@ from workbench.engine.protocol import (
 )
 from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.lru_timing import install as time_lru_cache_misses
-from workbench.engine.sections.memory import own_memory
+from workbench.engine.sections.procfs import own_memory
 from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.errors import StopRun, UserError
 
@@ -471,14 +471,14 @@ def _unwinding() -> bool:
 
 def section_samplers(ctx: SamplerContext, run: Run) -> list[SectionSampler]:
     """The child-only section samplers of this run (each factory may return None)."""
-    from workbench.engine.sections import caches, parallel, resources
-    from workbench.engine.sections.gpu import make_torch_sampler
+    from workbench.engine.sections import caches, parallel_sampler, resources
+    from workbench.engine.sections.torch_cuda import make_torch_sampler
 
     factories: list[Callable[[SamplerContext], SectionSampler | None]] = [
         resources.make_sampler,
         make_torch_sampler,
         caches.make_sampler,
-        parallel.make_sampler,
+        parallel_sampler.make_sampler,
     ]
     out = []
     for make in factories:

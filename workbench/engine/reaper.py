@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import IO
 
-from workbench.engine.sections.memory import start_time
+from workbench.engine.sections.procfs import start_time
 
 
 def main() -> int:

@@ -20,7 +20,7 @@ from workbench.engine.lines.session import (
     line_rows,
     top_calls,
 )
-from workbench.engine.protocol import CallStat, ProfiledFunction
+from workbench.engine.protocol_tools import CallStat, ProfiledFunction
 from workbench.engine.session import bottleneck, stage_rows
 from workbench.units import format_count, format_rate, format_seconds
 from workbench.views.run import params_text

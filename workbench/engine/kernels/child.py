@@ -52,16 +52,8 @@ from workbench.engine.kernels.load import select_kernel_sets
 from workbench.engine.kernels.rowinfo import ONCE, PER_CALL, PER_SAMPLE, RowInfo, pack
 from workbench.engine.kernels.timing import TimingSettings, first_call, measure
 from workbench.engine.loader import load_module, parse_target
-from workbench.engine.protocol import (
-    FAILED,
-    FINISHED,
-    STOPPED,
-    Failure,
-    Finished,
-    KernelEnvironment,
-    KernelResult,
-    Log,
-)
+from workbench.engine.protocol import FAILED, FINISHED, STOPPED, Failure, Finished, Log
+from workbench.engine.protocol_tools import KernelEnvironment, KernelResult
 from workbench.errors import UserError
 from workbench.units import format_seconds
 

@@ -29,14 +29,8 @@ from workbench.engine.kernels.rowinfo import RowInfo, pack, unpack
 from workbench.engine.kernels.session import KernelState, apply_kernel_event, with_output
 from workbench.engine.kernels.timing import TimingSettings
 from workbench.engine.output import LogLine
-from workbench.engine.protocol import (
-    Event,
-    Exited,
-    Failure,
-    KernelEnvironment,
-    KernelResult,
-    Log,
-)
+from workbench.engine.protocol import Event, Exited, Failure, Log
+from workbench.engine.protocol_tools import KernelEnvironment, KernelResult
 from workbench.engine.runner import RunOptions
 from workbench.units import format_seconds
 

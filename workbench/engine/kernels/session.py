@@ -15,17 +15,8 @@ from typing import Any
 
 from workbench.engine.kernels.rowinfo import ONCE, PER_CALL, RowInfo, unpack
 from workbench.engine.kernels.stats import Summary, summarize
-from workbench.engine.protocol import (
-    FAILED,
-    FINISHED,
-    Event,
-    Exited,
-    Failure,
-    Finished,
-    KernelEnvironment,
-    KernelResult,
-    Log,
-)
+from workbench.engine.protocol import FAILED, FINISHED, Event, Exited, Failure, Finished, Log
+from workbench.engine.protocol_tools import KernelEnvironment, KernelResult
 from workbench.text import printable
 from workbench.units import format_seconds
 

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from workbench.engine.protocol import CallStat
+from workbench.engine.protocol_tools import CallStat
 
 #: pstats' key of a function: (file, first line, name); builtins have file "~".
 Key = tuple[str, int, str]

@@ -40,7 +40,7 @@ from workbench.engine.lines.tracers import (
     call_watched,
     code_key,
 )
-from workbench.engine.protocol import CallStat, LineProfile, ProfiledFunction
+from workbench.engine.protocol_tools import CallStat, LineProfile, ProfiledFunction
 from workbench.errors import UserError
 
 VIEWS = ("lines", "functions")

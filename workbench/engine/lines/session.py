@@ -12,12 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.engine.protocol import (
-    CallStat,
-    Event,
-    LineProfile,
-    ProfiledFunction,
-)
+from workbench.engine.protocol import Event
+from workbench.engine.protocol_tools import CallStat, LineProfile, ProfiledFunction
 from workbench.engine.session import (
     RunState,
     apply,

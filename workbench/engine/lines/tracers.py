@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from workbench.engine.protocol import LineStat
+from workbench.engine.protocol_tools import LineStat
 
 CodeKey = tuple[str, int, str]  # (filename, first line, name), as line_profiler keys them
 #: Instructions that pull the next item and leave nothing of the line to run after it.

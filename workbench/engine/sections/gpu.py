@@ -17,16 +17,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.authoring.recording import REGISTRY
-from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.json_form import JsonForm
+from workbench.engine.sections.torch_cuda import (
+    CUDA_NOT_INITIALISED,
+    OK,
+    TORCH_NO_CUDA,
+    TORCH_NOT_IMPORTED,
+    TorchCudaSampler,
+    make_torch_sampler,
+    torch_state,
+)
 
 NO_DRIVER = "no NVIDIA driver"
 NVML_UNAVAILABLE = "NVML unavailable"
-TORCH_NO_CUDA = "torch has no CUDA"
 NOT_IN_USE = "no GPU in use by this run"
-TORCH_NOT_IMPORTED = "torch not imported by the pipeline"
-CUDA_NOT_INITIALISED = "CUDA not initialised by the pipeline"
-OK = "ok"
 
 #: Seconds between two GPU samples (the section is read every snapshot; between samples
 #: it repeats the last one).
@@ -139,19 +143,6 @@ def headline(nvml_state: str, torch_state: str, in_use: bool) -> str | None:
     return NOT_IN_USE
 
 
-def torch_state() -> str:
-    """How far the pipeline went with torch's CUDA (never imports torch)."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return TORCH_NOT_IMPORTED
-    if getattr(getattr(torch, "version", None), "cuda", None) is None:
-        return TORCH_NO_CUDA
-    try:
-        return OK if torch.cuda.is_initialized() else CUDA_NOT_INITIALISED
-    except Exception:
-        return CUDA_NOT_INITIALISED
-
-
 class Nvml:
     """NVML, initialised once; ``state`` says why not where it cannot be."""
 
@@ -237,7 +228,7 @@ class Nvml:
             self.lib = None
 
 
-def _torch_figures() -> list[TorchCudaDevice]:
+def torch_figures() -> list[TorchCudaDevice]:
     """Per CUDA device torch has touched in this process: allocated, reserved and peak bytes
     (peaks include those folded in before a ``gpu_memory`` block reset them)."""
     cuda = sys.modules["torch"].cuda
@@ -274,27 +265,6 @@ def _sum(values: list[int | None]) -> int | None:
 
 def _max(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
-
-
-class TorchCudaSampler(SectionSampler):
-    """Section "torch_cuda" (runner child): torch's state and its figures per device."""
-
-    name = section = "torch_cuda"
-
-    def active(self) -> bool:
-        """A torch built with CUDA is imported: its figures are read at the snapshot rate
-        (CUDA is often initialised only by the first batch, after the chain started)."""
-        return torch_state() in (OK, CUDA_NOT_INITIALISED)
-
-    def read(self) -> TorchCudaSection:
-        state = torch_state()
-        return TorchCudaSection(state, tuple(_torch_figures()) if state == OK else ())
-
-
-def make_torch_sampler(ctx: SamplerContext) -> TorchCudaSampler | None:
-    """Section factory (see ``engine.child.section_samplers``): always, so that a stage that
-    imports torch itself is seen (at the latest by the final read)."""
-    return TorchCudaSampler()
 
 
 class GpuSampler:
@@ -403,3 +373,11 @@ def _with_torch(device: GpuDevice, figures: TorchCudaDevice | None) -> GpuDevice
         peak_allocated_bytes=figures.peak_allocated_bytes,
         peak_reserved_bytes=figures.peak_reserved_bytes,
     )
+
+
+__all__ = [
+    "CUDA_NOT_INITIALISED", "INTERVAL_S", "NO_DRIVER", "NOT_IN_USE", "NVML_UNAVAILABLE", "OK",
+    "TORCH_NOT_IMPORTED", "TORCH_NO_CUDA", "GpuDevice", "GpuSampler", "GpuSection", "Nvml",
+    "TorchCudaDevice", "TorchCudaSampler", "TorchCudaSection", "headline", "make_torch_sampler",
+    "torch_figures", "torch_state",
+]  # fmt: skip

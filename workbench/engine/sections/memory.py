@@ -24,11 +24,21 @@ What the names mean (the views say it too):
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from workbench.engine.sections.procfs import (
+    children,
+    clear_hwm,
+    comm,
+    read_proc,
+    read_rollup,
+    read_stat,
+    read_status,
+    start_time,
+)
 
 #: What ``--memory-budget`` can apply to.
 BUDGET_MEASURES = ("private", "rss", "pss")
@@ -242,119 +252,10 @@ def total(parts: Iterable[MemoryTotals]) -> MemoryTotals:
     return out if seen else MemoryTotals()
 
 
-# ---- reading /proc -----------------------------------------------------------------------
-_STATUS_KEYS = {b"VmRSS:": "rss", b"RssAnon:": "anon", b"RssFile:": "file",
-                b"RssShmem:": "shmem", b"VmHWM:": "hwm"}  # fmt: skip
-_ROLLUP_KEYS = {b"Pss:": "pss", b"Private_Clean:": "pc", b"Private_Dirty:": "pd",
-                b"Private_Hugetlb:": "ph"}  # fmt: skip
-
-
-def _read(path: str, size: int = 8192) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def _kib_fields(text: bytes, keys: Mapping[bytes, str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in text.split(b"\n"):
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] in keys and parts[1].isdigit():
-            out[keys[parts[0]]] = int(parts[1]) * 1024
-    return out
-
-
-def read_status(pid: int) -> dict[str, int] | None:
-    """RSS, its anonymous/file/shmem split and VmHWM of ``pid`` in bytes; None if gone."""
-    text = _read(f"/proc/{pid}/status")
-    if not text:
-        return None
-    return _kib_fields(text, _STATUS_KEYS)
-
-
-def read_rollup(pid: int) -> tuple[int, int] | None:
-    """(USS, PSS) of ``pid`` in bytes from ``smaps_rollup``; None where unreadable."""
-    text = _read(f"/proc/{pid}/smaps_rollup")
-    if not text:
-        return None
-    f = _kib_fields(text, _ROLLUP_KEYS)
-    if "pss" not in f:
-        return None
-    return f.get("pc", 0) + f.get("pd", 0) + f.get("ph", 0), f["pss"]
-
-
-def own_memory(*, reset_hwm: bool = False) -> tuple[dict[str, int | None], int | None]:
-    """This process's memory now (``MemoryTotals`` fields, bytes; ``{}`` if unreadable) and
-    its RSS high-water mark (VmHWM) so far, which ``reset_hwm`` then resets so that it
-    covers what follows only. The runner sends one as its chain starts
-    (``protocol.Started``) and one as its chain has closed (``protocol.Finished``): its
-    start and end figures, taken where the parent's readings cannot fall."""
-    pid = os.getpid()
-    st = read_status(pid)
-    if not st or "rss" not in st:
-        return {}, None
-    hwm = st.get("hwm")
-    if reset_hwm:
-        clear_hwm(pid)
-    uss, pss = read_rollup(pid) or (None, None)
-    return {
-        "rss": st["rss"], "anon": st.get("anon", 0), "file": st.get("file", 0),
-        "shmem": st.get("shmem", 0), "uss": uss, "pss": pss,
-    }, hwm  # fmt: skip
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid``, from every thread's ``children`` list."""
-    out: list[int] = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        text = _read(f"/proc/{pid}/task/{tid}/children", 65536)
-        if text:
-            out.extend(int(x) for x in text.split())
-    return out
-
-
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def read_stat(pid: int) -> tuple[int, float] | None:
-    """(start time in clock ticks since boot, CPU seconds used: user + system) of ``pid``
-    from ``/proc/PID/stat``; None if it is gone. The start time tells a pid's reuse apart."""
-    text = _read(f"/proc/{pid}/stat", 4096)
-    if not text:
-        return None
-    try:
-        fields = text[text.rindex(b")") + 2 :].split()
-        return int(fields[19]), (int(fields[11]) + int(fields[12])) / _CLK_TCK
-    except (ValueError, IndexError):
-        return None
-
-
-def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (tells a pid's reuse apart)."""
-    stat = read_stat(pid)
-    return stat[0] if stat else None
-
-
-def _comm(pid: int) -> str:
-    text = _read(f"/proc/{pid}/comm", 256)
-    return text.decode("utf-8", "replace").strip() if text else "?"
-
-
 def role_of(pid: int, runner_cmdline: bytes | None) -> str:
     """What a descendant is, from its command line (the child's own records win: see
     ``probe.Block.roles``)."""
-    cmd = _read(f"/proc/{pid}/cmdline", 4096) or b""
+    cmd = read_proc(f"/proc/{pid}/cmdline", 4096) or b""
     if b"resource_tracker" in cmd:
         return "resource tracker"  # loky's or multiprocessing's: it cleans up after them
     if b"loky" in cmd:
@@ -365,7 +266,7 @@ def role_of(pid: int, runner_cmdline: bytes | None) -> str:
         return "multiprocessing child"
     if runner_cmdline is not None and cmd == runner_cmdline:
         return "child process"  # forked from the runner
-    return f"subprocess ({_comm(pid)})"
+    return f"subprocess ({comm(pid)})"
 
 
 @dataclass
@@ -416,7 +317,7 @@ class TreeSampler:
         self.interval_s = interval_s
         self.roles = roles  # callable() -> {pid: role} recorded by the child
         self.procs: dict[int, _Proc] = {}
-        self._root_cmd = _read(f"/proc/{root}/cmdline", 4096)
+        self._root_cmd = read_proc(f"/proc/{root}/cmdline", 4096)
         self.samples = 0
         self.now = MemoryTotals()
         self.start: MemoryTotals | None = None
@@ -444,7 +345,7 @@ class TreeSampler:
             recorded = self.roles() if self.roles is not None else {}
             role = recorded.get(pid) or role_of(pid, self._root_cmd)
         # A process born after the chain started has a high-water mark of the run only.
-        self.procs[pid] = _Proc(pid, started, role, _comm(pid), hwm_in_run=self.started)
+        self.procs[pid] = _Proc(pid, started, role, comm(pid), hwm_in_run=self.started)
         self._tree_moved = True
 
     def discover(self) -> None:
@@ -473,7 +374,7 @@ class TreeSampler:
         """A process first seen between its fork and its exec has its parent's name and
         command line: name it again once it has exec'd (``subprocess.Popen`` forks, then
         runs the program)."""
-        name = _comm(p.pid)
+        name = comm(p.pid)
         if name not in (p.name, "?") and start_time(p.pid) == p.started:
             p.name = name
             p.role = role_of(p.pid, self._root_cmd)
@@ -669,14 +570,3 @@ class TreeSampler:
         for p in self.procs.values():
             if p.alive and (read_status(p.pid) is None or start_time(p.pid) != p.started):
                 p.alive = False
-
-
-def clear_hwm(pid: int) -> bool:
-    """Reset ``pid``'s RSS high-water mark (``clear_refs`` 5), so VmHWM covers the run only
-    and not a spike while the module was imported."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False

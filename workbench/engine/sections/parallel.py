@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
 
-from workbench.authoring.parallel_backends import BACKEND_ENV, choice_from_env
-from workbench.engine.sections import SamplerContext, SectionSampler
 from workbench.engine.sections.json_form import JsonForm
-from workbench.errors import UserError
+from workbench.engine.sections.parallel_sampler import ParallelSampler, make_sampler, stage_registry
 
 
 @dataclass(frozen=True)
@@ -198,49 +195,22 @@ class ParallelSection(JsonForm):
         return None
 
 
-def _registry() -> Any:
-    """The parallel stages made so far (``authoring.parallel.REGISTRY``); none where nothing
-    imported that module (a pipeline without parallel stages: the runner does not import
-    it either)."""
-    module = sys.modules.get("workbench.authoring.parallel")
-    return module.REGISTRY if module is not None else []
+def section_now(backend: str | None, scheduler: str | None, problem: str | None) -> ParallelSection:
+    """The section now: ``backend`` and ``scheduler`` as the run chose them, the Dask
+    cluster's figures (where a Dask stage ran) and each parallel stage's, read from its own
+    counters."""
+    dask = sys.modules.get("workbench.authoring.parallel_dask")  # imported by a Dask stage
+    cluster = dask.cluster_info() if dask is not None else None
+    return ParallelSection(
+        backend=backend,
+        scheduler=cluster["scheduler"] if cluster else scheduler,
+        cluster=ClusterInfo.from_json(cluster) if cluster else None,
+        stages=tuple(ParallelStage.from_json(s.snapshot()) for s in list(stage_registry())),
+        problem=problem or None,
+    )
 
 
-class ParallelSampler(SectionSampler):
-    """Section "parallel" (``ParallelSection``): the backend, and each parallel stage's
-    figures, read from the stages' own counters."""
-
-    name = section = "parallel"
-
-    def __init__(self) -> None:
-        super().__init__()
-        _registry().clear()  # stages a warm server's import made are not this run's
-        self.backend: str | None = None
-        self.scheduler: str | None = None
-        self.problem: str | None = None
-        try:
-            choice = choice_from_env()
-            self.backend, self.scheduler = choice.name, choice.scheduler
-        except UserError as exc:  # raised again, and fatal, only if a stage is parallel
-            import os
-
-            self.backend, self.problem = os.environ.get(BACKEND_ENV), exc.message
-
-    def active(self) -> bool:
-        return bool(_registry())
-
-    def read(self) -> ParallelSection:
-        dask = sys.modules.get("workbench.authoring.parallel_dask")  # imported by a Dask stage
-        cluster = dask.cluster_info() if dask is not None else None
-        return ParallelSection(
-            backend=self.backend,
-            scheduler=cluster["scheduler"] if cluster else self.scheduler,
-            cluster=ClusterInfo.from_json(cluster) if cluster else None,
-            stages=tuple(ParallelStage.from_json(s.snapshot()) for s in list(_registry())),
-            problem=self.problem or None,
-        )
-
-
-def make_sampler(ctx: SamplerContext) -> ParallelSampler:
-    """Section factory (see ``engine.child.section_samplers``)."""
-    return ParallelSampler()
+__all__ = [
+    "ClusterInfo", "ParallelSampler", "ParallelSection", "ParallelStage", "TransferFigures",
+    "WorkerRow", "WorkersMemory", "make_sampler", "section_now",
+]  # fmt: skip

@@ -11,19 +11,37 @@ shown as the current one.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.engine.sections.autofind import ChainNote, InstrumentedSection
-from workbench.engine.sections.caches import CachesSection
-from workbench.engine.sections.gpu import GpuSection, TorchCudaSection
 from workbench.engine.sections.json_form import SectionDataError
-from workbench.engine.sections.parallel import ParallelSection
-from workbench.engine.sections.resources import ContextsSection
+
+if TYPE_CHECKING:  # a section's module is imported where it is read or written
+    from workbench.engine.sections.autofind import ChainNote, InstrumentedSection
+    from workbench.engine.sections.caches import CachesSection
+    from workbench.engine.sections.gpu import GpuSection, TorchCudaSection
+    from workbench.engine.sections.parallel import ParallelSection
+    from workbench.engine.sections.resources import ContextsSection
+
+
+def _section(module: str, cls: str) -> Callable[[Any], Any]:
+    """What reads a section's JSON form back: ``cls.from_json`` of
+    ``workbench.engine.sections.<module>``, imported on the first read (a runner child only
+    writes sections, and imports only those of its own samplers)."""
+
+    def decode(data: Any) -> Any:
+        return getattr(
+            importlib.import_module(f"workbench.engine.sections.{module}"), cls
+        ).from_json(data)
+
+    return decode
 
 
 def _notes(data: Any) -> tuple[ChainNote, ...]:
+    from workbench.engine.sections.autofind import ChainNote
+
     if not isinstance(data, list):
         raise SectionDataError(f"notes: expected a list, got {type(data).__name__}")
     return tuple(ChainNote.from_json(n) for n in data)
@@ -31,13 +49,13 @@ def _notes(data: Any) -> tuple[ChainNote, ...]:
 
 #: Section name -> what reads its JSON form back; the names are the fields below.
 DECODERS: dict[str, Callable[[Any], Any]] = {
-    "gpu": GpuSection.from_json,
-    "caches": CachesSection.from_json,
-    "contexts": ContextsSection.from_json,
-    "parallel": ParallelSection.from_json,
-    "instrumented": InstrumentedSection.from_json,
+    "gpu": _section("gpu", "GpuSection"),
+    "caches": _section("caches", "CachesSection"),
+    "contexts": _section("resources", "ContextsSection"),
+    "parallel": _section("parallel", "ParallelSection"),
+    "instrumented": _section("autofind", "InstrumentedSection"),
     "notes": _notes,
-    "torch_cuda": TorchCudaSection.from_json,
+    "torch_cuda": _section("gpu", "TorchCudaSection"),
 }
 
 

@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from workbench.engine.lines.session import Cost, hottest, line_rows, top_calls
-from workbench.engine.protocol import CallStat, LineProfile, ProfiledFunction
+from workbench.engine.protocol_tools import CallStat, LineProfile, ProfiledFunction
 from workbench.units import format_count, format_rate, format_seconds
 from workbench.views.text import user_text
 
