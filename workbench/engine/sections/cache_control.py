@@ -17,7 +17,6 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,7 +108,7 @@ def find_row(section: CachesSection | None, name: str) -> CacheRow | None:
 
 def request_clear(control: str, name: str) -> str:
     """Write a request to clear ``name`` into a run's control folder; returns its id."""
-    req_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:6]}"
+    req_id = f"{time.time_ns():020d}-{os.urandom(3).hex()}"
     fd, tmp = tempfile.mkstemp(prefix=".req-", dir=control)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump({"id": req_id, "clear": name}, f)

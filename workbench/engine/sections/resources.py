@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-from typing_extensions import TypedDict
+from typing import Any, TypedDict
 
 from workbench.authoring.recording import REGISTRY, Registry
 from workbench.engine.sections import SamplerContext, SectionSampler
