@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workbench.engine import probe
@@ -49,7 +48,6 @@ def spawn(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return _SPAWNER.submit(fn, *args, **kwargs).result()
 
 
-@dataclass
 class SpawnedRunner:
     """A cold runner child waiting for its request on stdin.
 
@@ -57,15 +55,27 @@ class SpawnedRunner:
     the child, and closed here); ``block`` the counter block it maps; ``env`` this process's
     environment when it was spawned (the runner's, with ``PYTHONUNBUFFERED=1``), so that
     ``send`` passes what changed since; ``spawned_ns`` CLOCK_MONOTONIC just before the fork.
+    (A plain class: this module runs before the spawn, and ``dataclasses`` costs ~10 ms to
+    import.)
     """
 
-    proc: subprocess.Popen[bytes]
-    block: probe.Block
-    events_fd: int
-    child_events_fd: int
-    env: dict[str, str]
-    cwd: str | None
-    spawned_ns: int
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        block: probe.Block,
+        events_fd: int,
+        child_events_fd: int,
+        env: dict[str, str],
+        cwd: str | None,
+        spawned_ns: int,
+    ) -> None:
+        self.proc = proc
+        self.block = block
+        self.events_fd = events_fd
+        self.child_events_fd = child_events_fd
+        self.env = env
+        self.cwd = cwd
+        self.spawned_ns = spawned_ns
 
     def send(self, config: dict[str, Any]) -> None:
         """Send the run's request: ``config`` (a ``RunConfig`` as a dict, its descriptors
