@@ -23,6 +23,7 @@ from textual.widgets import Button, DataTable, Label, Static
 from workbench.engine.sections import cache_control
 from workbench.engine.sections.cache_entries import CacheRow
 from workbench.engine.sections.caches import CachesSection
+from workbench.ui.widgets.shown import show
 from workbench.units import format_bytes, format_seconds
 from workbench.views.caches import COLUMNS, cells, notes
 from workbench.views.text import user_text
@@ -240,7 +241,7 @@ class CachesPanel(Vertical):
 
     def _status(self, text: str, hold_s: float = 0.0) -> None:
         # Cache names and a clear's message are user text: shown as written, never markup.
-        self.query_one(".caches-status", Static).update(user_text(text, newlines=True))
+        show(self.query_one(".caches-status", Static), user_text(text, newlines=True))
         if hold_s:
             self._note_until = monotonic() + hold_s
 

@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from workbench.engine.sections.gpu import GpuSection
+from workbench.ui.widgets.shown import show
 from workbench.units import format_bytes
 from workbench.views.text import user_text
 
@@ -84,9 +85,9 @@ class GpuPanel(Vertical):
         self.data = data
         figures = self.query_one("#gpu-figures", Static)
         if data is None and why:
-            figures.update(user_text(f"GPU figures not shown: {why}", "yellow"))
+            show(figures, user_text(f"GPU figures not shown: {why}", "yellow"))
         else:
-            figures.update(figures_text(data))
+            show(figures, figures_text(data))
         if data is not None and data.samples != self._last_sample:
             self._last_sample = data.samples
             value = series_value(data)
@@ -105,4 +106,4 @@ class GpuPanel(Vertical):
             note = f"over time: {what}"
             if data.peak_bytes is not None:
                 note += f" · peak {format_bytes(data.peak_bytes)}"
-        self.query_one("#gpu-note", Static).update(note)
+        show(self.query_one("#gpu-note", Static), note)

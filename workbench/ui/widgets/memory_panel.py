@@ -13,6 +13,7 @@ from textual.widgets import Static
 from workbench.engine.sections.memory import MemorySection
 from workbench.engine.session import RunState
 from workbench.ui.widgets.chart import BarChart
+from workbench.ui.widgets.shown import show
 from workbench.units import format_bytes
 
 #: Width of the label column of the figures.
@@ -77,8 +78,10 @@ class MemoryPanel(Vertical):
                 else len(mem.processes)
             )
         # Its height is fixed in CSS: a repaint, not a new layout of the screen.
-        self.query_one("#memory-figures", Static).update(
-            figures_text(mem, budget_text, procs), layout=False
+        show(
+            self.query_one("#memory-figures", Static),
+            figures_text(mem, budget_text, procs),
+            layout=False,
         )
         chart = self.query_one("#memory-chart", BarChart)
         chart.limit = float(budget) if budget and on == "private" else None
@@ -86,7 +89,7 @@ class MemoryPanel(Vertical):
 
     def clear(self) -> None:
         """No run shown."""
-        self.query_one("#memory-figures", Static).update("no run shown", layout=False)
+        show(self.query_one("#memory-figures", Static), "no run shown", layout=False)
         chart = self.query_one("#memory-chart", BarChart)
         chart.limit = None
         chart.data = ()

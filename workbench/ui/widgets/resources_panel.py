@@ -15,6 +15,7 @@ from textual.widgets.tree import TreeNode
 
 from workbench.authoring.recording import failed_outcome
 from workbench.engine.sections.resources import ContextRow, ContextsSection
+from workbench.ui.widgets.shown import show
 from workbench.units import format_bytes, format_seconds
 from workbench.views.text import user_text
 
@@ -98,7 +99,7 @@ class ResourcesPanel(Vertical):
         self._record_of.clear()
         self._group_of.clear()
         self._not_shown = 0
-        self.query_one("#resources-summary", Static).update("no run yet")
+        show(self.query_one("#resources-summary", Static), "no run yet")
 
     def update_section(self, data: ContextsSection | None, why: str | None = None) -> None:
         """Add the new records of a "contexts" section and relabel the changed ones
@@ -106,9 +107,9 @@ class ResourcesPanel(Vertical):
         summary = self.query_one("#resources-summary", Static)
         if data is None:
             if why:
-                summary.update(user_text(f"contexts not shown: {why}", "yellow"))
+                show(summary, user_text(f"contexts not shown: {why}", "yellow"))
             elif not self._node_of:
-                summary.update("no run yet")
+                show(summary, "no run yet")
             return
         tree: Tree[int] = self.query_one(Tree)
         now_s = data.now_s
@@ -147,4 +148,4 @@ class ResourcesPanel(Vertical):
             text += f" · {not_ok} not ok"
         if self._not_shown or data.dropped:
             text += " · more in the report"
-        summary.update(text)
+        show(summary, text)

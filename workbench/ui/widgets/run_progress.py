@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from workbench.engine.session import RunState
+from workbench.ui.widgets.shown import show
 from workbench.views.run import progress_text
 
 
@@ -45,7 +46,7 @@ class RunProgress(Vertical):
         if not shown or state is None or state.progress is None:
             return
         p = state.progress
-        self.query_one("#run-progress-what", Static).update(progress_text(p))
+        show(self.query_one("#run-progress-what", Static), progress_text(p))
         bar = self.query_one(ProgressBar)
         if p.total and math.isfinite(p.total) and p.total > 0 and math.isfinite(p.done):
             bar.update(total=p.total, progress=max(0.0, min(p.done, p.total)))

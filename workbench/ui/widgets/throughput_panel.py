@@ -8,6 +8,7 @@ from textual.widgets import Static
 
 from workbench.engine.session import RunState, throughput, window_of
 from workbench.ui.widgets.chart import BarChart
+from workbench.ui.widgets.shown import show
 from workbench.units import format_rate, format_seconds
 
 
@@ -44,10 +45,10 @@ class ThroughputPanel(Vertical):
         """Show the figures of ``state`` and the series of windowed items/s, oldest first."""
         label = self.query_one("#throughput-figures", Static)
         # The figures' height is fixed in CSS (three lines): a repaint, not a new layout.
-        label.update("\n".join(rate_lines(state)), layout=False)
+        show(label, "\n".join(rate_lines(state)), layout=False)
         self.query_one("#throughput-chart", BarChart).data = rates
 
     def clear(self) -> None:
         """No run shown."""
-        self.query_one("#throughput-figures", Static).update("no run shown", layout=False)
+        show(self.query_one("#throughput-figures", Static), "no run shown", layout=False)
         self.query_one("#throughput-chart", BarChart).data = ()
