@@ -2,7 +2,7 @@
 
 The child writes its events on a pipe of its own (never stdout, which belongs to user code):
 ``Hello``, ``Sections``, ``Log`` (pipebench's own lines), ``Failure``, ``Finished`` and the
-kernels and line-profile results. The parent adds the rest: ``Snapshot`` (built from the
+kernels and line-profile results (those classes are in ``protocol_tools``). The parent adds the rest: ``Snapshot`` (built from the
 counter block, its own memory readings and the child's latest sections) and one ``Exited``
 when the process is gone. The pipeline's own output travels apart (``engine.output``).
 Every line carries the protocol version ``v``.

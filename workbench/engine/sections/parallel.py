@@ -4,9 +4,10 @@ what moving values and results costs; live and in the report.
 
 The stages keep their own counters (``workbench.authoring.parallel_stats.ParallelStats``);
 this sampler only reads them, and the Dask cluster's figures the stage's own thread polls
-from the scheduler. The section is there in every run, with the backend the run's parallel
-stages would use and an empty ``stages`` list when there are none; ``cluster`` says which
-Dask cluster ran them (``kind`` "local": started by pipebench for the run; "attached").
+from the scheduler (``parallel_sampler``). The section is in every run's report, with the
+backend the run's parallel stages would use and an empty ``stages`` list when there are none
+(such a run sends it once, as its chain has closed); ``cluster`` says which Dask cluster ran
+them (``kind`` "local": started by pipebench for the run; "attached").
 """
 
 from __future__ import annotations
