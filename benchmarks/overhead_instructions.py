@@ -278,13 +278,19 @@ def run_case(name: str, out: Path, env: dict[str, str], real: int) -> None:
     parent = statistics.median(shares)
     estimate = chain * (1 + clocked_share) + parent
     print(
-        f"  real runs at {2 * BASE[scale]:,} and {4 * BASE[scale]:,} {scale} ({real} pairs): "
+        f"  real runs with {scale}={2 * BASE[scale]:,} and {scale}={4 * BASE[scale]:,} ({real} pairs): "
         f"pipebench's own extra CPU over its runner's: {summary(shares, 4)}"
     )
-    print(
-        f"  clock-driven threads of the runner (snapshot interval {SLOWDOWN}× the default; "
-        f"callgrind ran {dilation:.0f}× slower): {clocked_share:.4f} of its chain thread"
-    )
+    if clocked:
+        print(
+            f"  clock-driven threads of the runner (snapshot interval {SLOWDOWN}× the default; "
+            f"callgrind ran {dilation:.0f}× slower): {clocked_share:.4f} of its chain thread"
+        )
+    else:
+        print(
+            "  clock-driven threads of the runner: none ran (nothing in this chain is read "
+            "by the runner alone: no cache, resource context, torch or parallel stage)"
+        )
     print(
         f"  CPU per item, whole command / bare, estimated: {chain:.4f} × "
         f"(1 + {clocked_share:.4f}) + {parent:.4f} = {estimate:.3f}{GOALS.get(name, '')}"
