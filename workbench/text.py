@@ -145,3 +145,18 @@ def names_match(given: str, name: object) -> bool:
     """Whether ``given`` (typed by a user) names ``name``: as it is, or as the screen shows
     it (``printable``: control characters made visible, escape sequences left out)."""
     return given == name or given == printable(name)
+
+
+def exception_message(exc: BaseException) -> str:
+    """``str(exc)``, or what stands for it where the exception's own ``__str__`` raises: a
+    pipeline's exceptions are its code too, and formatting one must not end the run's
+    report (``traceback`` does the same for the traceback's last line)."""
+    try:
+        return str(exc)
+    except Exception as inner:
+        return f"<str() of this {type(exc).__name__} raised {type(inner).__name__}>"
+
+
+def exception_text(exc: BaseException) -> str:
+    """``"Type: message"`` for ``exc`` (``exception_message``)."""
+    return f"{type(exc).__name__}: {exception_message(exc)}"

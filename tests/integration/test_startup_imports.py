@@ -82,3 +82,40 @@ def test_pipebench_spawns_its_runner_before_it_imports_dataclasses() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+CHANGES_ITS_ENV = """
+import os
+
+from workbench import pipeline
+
+
+def numbers(n):
+    yield from range(n)
+
+
+def meddle(items):
+    for i, x in enumerate(items):
+        if i == 2:
+            os.environ["PIPEBENCH_BACKEND"] = "dask"
+        yield x
+
+
+@pipeline
+def changes_env(n: int = 20):
+    return numbers(n), meddle
+"""
+
+
+def test_the_report_s_backend_is_the_run_s_choice_not_what_the_pipeline_set_later(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # The section of a run without parallel stages is read as the chain closes: the choice
+    # in it is the environment's as the run started.
+    monkeypatch.setenv("PIPEBENCH_HOME", str(tmp_path / "home"))
+    (tmp_path / "changes_env.py").write_text(CHANGES_ITS_ENV)
+    r = pipebench("run", "changes_env.py", "--backend", "threading", cwd=tmp_path)
+    assert r.code == 0, r.err
+    assert r.report is not None
+    assert r.report["parallel"]["backend"] == "threading"
+    assert r.report["parallel"].get("problem") is None

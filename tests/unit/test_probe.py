@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import time
 from collections import namedtuple
 
@@ -255,7 +256,8 @@ def test_a_stop_is_re_asserted_at_every_boundary(impl):
 def test_the_block_is_shared_memory_the_parent_reads(impl):
     """The parent maps the same memfd and sees the counters as the child writes them."""
     child_side = Block.create()
-    parent_side = Block.attach(child_side.fd)
+    assert child_side.fd is not None
+    parent_side = Block.attach(os.dup(child_side.fd))  # the child gets a descriptor of its own
     clock, probes, _ = make_chain(impl, range(30), block=child_side)
     assert parent_side.read().items == (0,)
     next(probes[-1])

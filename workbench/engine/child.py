@@ -65,6 +65,7 @@ from workbench.engine.sections.lru_timing import install as time_lru_cache_misse
 from workbench.engine.sections.procfs import own_memory
 from workbench.engine.sections.snapshot import SnapshotSections
 from workbench.errors import StopRun, UserError
+from workbench.text import exception_message, exception_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
 #: Messages of a stop, by reason (the parent adds figures where it has them).
@@ -274,7 +275,7 @@ class Run:
             raise
         except BaseException as exc:
             raise UserError(
-                f"pipeline {pipe.name}: its factory raised {type(exc).__name__}: {exc}",
+                f"pipeline {pipe.name}: its factory raised {exception_text(exc)}",
                 traceback=traceback.format_exc(),
             ) from None
         if not isinstance(parts, tuple | list) or not parts:
@@ -360,7 +361,7 @@ class Run:
                 p.close()
             except BaseException as exc:  # a finally block that raises
                 self.outbox.post(
-                    Log("pipebench", f"closing stage {p.index} raised {type(exc).__name__}: {exc}")
+                    Log("pipebench", f"closing stage {p.index} raised {exception_text(exc)}")
                 )
         # An iterator without close() (a DataLoader's, map, zip) still holds the generator it
         # wraps: let go of the chain so that such generators are finalized, and their
@@ -407,11 +408,18 @@ class Run:
             status, code = FAILED, EXIT_FAILED
             failed = self.block.words[probe.FAILED] if self.clock is not None else -1
             where = self.stage_names[failed] if 0 <= failed < len(self.stage_names) else None
-            message = f"{type(exc).__name__}: {exc}"
+            message = exception_text(exc)
             if where:
                 message = f"stage {where} raised {message}"
             self.outbox.post(
-                Failure("run", type(exc).__name__, str(exc), traceback.format_exc(), where, False)
+                Failure(
+                    "run",
+                    type(exc).__name__,
+                    exception_message(exc),
+                    traceback.format_exc(),
+                    where,
+                    False,
+                )
             )
         self.block.phase = probe.CLOSING
         if self.clock is not None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from workbench.authoring.pipeline import Param, Pipeline, PipelineDefinitionError
 from workbench.errors import StopRun, UserError
-from workbench.text import names_match, printable
+from workbench.text import exception_text, names_match, printable
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -140,7 +140,7 @@ def load_module(target: Target) -> ModuleType:
         raise
     except BaseException as exc:  # SystemExit included: an import must not end the run
         raise UserError(
-            f"importing {where} raised {type(exc).__name__}: {exc}",
+            f"importing {where} raised {exception_text(exc)}",
             traceback=traceback.format_exc(),
         ) from None
 

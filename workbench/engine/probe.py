@@ -140,21 +140,37 @@ class Block:
 
     @classmethod
     def create(cls) -> Block:
-        """A new zeroed block in a memfd (a file in /dev/shm where memfd is missing)."""
+        """A new zeroed block in a memfd (a file in /dev/shm where memfd is missing).
+
+        The memfd's size is sealed: the pipeline runs in the process that maps it too, and a
+        pipeline that truncated the descriptor (one it took for its own) would end every
+        process mapping the block with SIGBUS, pipebench included."""
         if hasattr(os, "memfd_create"):
-            fd = os.memfd_create("pipebench-counters", 0)
+            fd = os.memfd_create("pipebench-counters", getattr(os, "MFD_ALLOW_SEALING", 0))
         else:  # pragma: no cover - non-Linux
             import tempfile
 
             fd, path = tempfile.mkstemp(prefix="pipebench-counters-")
             os.unlink(path)
         os.ftruncate(fd, BLOCK_BYTES)
+        with contextlib.suppress(OSError, AttributeError, ImportError):  # no seals here
+            import fcntl
+
+            fcntl.fcntl(
+                fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+            )
         return cls(mmap.mmap(fd, BLOCK_BYTES), fd)
 
     @classmethod
     def attach(cls, fd: int) -> Block:
-        """Map the block the parent made (in the child); the fd can be closed after."""
-        return cls(mmap.mmap(fd, BLOCK_BYTES), fd)
+        """Map the block the parent made (in the child) and close ``fd``: the mapping holds
+        its own descriptor, and a pipeline that writes to descriptor 3 (its own habit,
+        which the runner does not inherit) gets EBADF rather than pipebench's counters."""
+        try:
+            return cls(mmap.mmap(fd, BLOCK_BYTES))
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     @classmethod
     def private(cls) -> Block:

@@ -55,6 +55,7 @@ from workbench.engine.loader import load_module, parse_target
 from workbench.engine.protocol import FAILED, FINISHED, STOPPED, Failure, Finished, Log
 from workbench.engine.protocol_tools import KernelEnvironment, KernelResult
 from workbench.errors import UserError
+from workbench.text import exception_message, exception_text
 from workbench.units import format_seconds
 
 EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
@@ -176,7 +177,7 @@ def make_plans(sets: list[KernelSet], opts: KernelChildOptions) -> list[Plan]:
                     try:
                         importlib.import_module(module)
                     except Exception as exc:
-                        why = f"importing {module} raised {type(exc).__name__}: {exc}"
+                        why = f"importing {module} raised {exception_text(exc)}"
                         break
             why = why or _device_problem(impl)
             if why:
@@ -193,7 +194,7 @@ def make_plans(sets: list[KernelSet], opts: KernelChildOptions) -> list[Plan]:
 
 
 def _one_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in _ANSI.sub("", exception_message(exc)).splitlines() if ln.strip()]
     text = ": ".join(lines[:2]) if lines else ""
     return text if len(text) <= 300 else text[:297] + "..."
 
@@ -561,8 +562,17 @@ def child_main(cfg: Any, outbox: Any) -> int:
         post(Finished(STOPPED, "user", "stopped by the user"))
         return EXIT_OK
     except Exception as exc:
-        post(Failure("run", type(exc).__name__, str(exc), traceback.format_exc(), None, False))
-        post(Finished(FAILED, None, f"{type(exc).__name__}: {exc}"))
+        post(
+            Failure(
+                "run",
+                type(exc).__name__,
+                exception_message(exc),
+                traceback.format_exc(),
+                None,
+                False,
+            )
+        )
+        post(Finished(FAILED, None, exception_text(exc)))
         return EXIT_FAILED
     post(Finished(FINISHED))
     return EXIT_OK

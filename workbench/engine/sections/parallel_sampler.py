@@ -35,6 +35,9 @@ class ParallelSampler(SectionSampler):
     def __init__(self) -> None:
         super().__init__()
         stage_registry().clear()  # stages a warm server's import made are not this run's
+        # The run's choice is read where it is first needed, from the environment as the
+        # run started: a pipeline that changes it later does not change what ran.
+        self._env = {k: v for k, v in os.environ.items() if k.startswith("PIPEBENCH_")}
         self._choice: tuple[str | None, str | None, str | None] | None = None
 
     def active(self) -> bool:
@@ -50,17 +53,17 @@ class ParallelSampler(SectionSampler):
         return section_now(*self.choice())
 
     def choice(self) -> tuple[str | None, str | None, str | None]:
-        """(backend, scheduler, problem): what ``--backend``/``--scheduler`` chose, or the
-        backend asked for and why it cannot be used (raised again, and fatal, only where a
-        stage is parallel)."""
+        """(backend, scheduler, problem): what ``--backend``/``--scheduler`` chose (the
+        ``PIPEBENCH_*`` variables as the run started), or the backend asked for and why it
+        cannot be used (raised again, and fatal, only where a stage is parallel)."""
         if self._choice is None:
             from workbench.authoring.parallel_backends import BACKEND_ENV, choice_from_env
 
             try:
-                choice = choice_from_env()
+                choice = choice_from_env(self._env)
                 self._choice = (choice.name, choice.scheduler, None)
             except UserError as exc:
-                self._choice = (os.environ.get(BACKEND_ENV), None, exc.message)
+                self._choice = (self._env.get(BACKEND_ENV), None, exc.message)
         return self._choice
 
 
