@@ -239,8 +239,7 @@ import numpy as np
 from workbench import pipeline
 
 
-def arrays(n):
-    rng = np.random.default_rng(0)
+def arrays(n, rng):
     for _ in range(n):
         yield rng.random(100_000)
 
@@ -258,7 +257,10 @@ def stage_work(batches):
 
 @pipeline
 def sorts(n: int = 30):
-    return arrays(n), upstream_work, stage_work
+    # Made before the chain: numpy imports numpy.random on first use, and making a
+    # generator calls Python code (list appends, a lock): neither is the stages' work.
+    rng = np.random.default_rng(0)
+    return arrays(n, rng), upstream_work, stage_work
 """
 
 #: How far a stage's cumulative time in the function view, and its line total in the line

@@ -76,10 +76,12 @@ class Watch:
     def push(self, working: bool, tracing: bool = False) -> None:
         stack = self.stack
         before = stack[-1] if stack else _IDLE
-        if not stack:
-            self.tracer.start()
         entry = (working, working or tracing)
         stack.append(entry)
+        if len(stack) == 1:
+            # Started after the append: a profiler started in this frame would see the
+            # append as a call with no caller, which no row of pipebench's could claim.
+            self.tracer.start()
         if entry != before:
             self.tracer.switch(*entry)
 
