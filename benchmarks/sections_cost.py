@@ -25,7 +25,7 @@ from workbench.authoring.recording import REGISTRY
 from workbench.authoring.resources import timed
 from workbench.engine.protocol import Sections, decode, encode
 from workbench.engine.sections.caches import CachesSampler
-from workbench.engine.sections.parallel import ParallelSampler
+from workbench.engine.sections.parallel_sampler import ParallelSampler
 from workbench.engine.sections.resources import ContextsSampler
 from workbench.engine.sections.snapshot import SnapshotSections
 

@@ -15,7 +15,8 @@ import pytest
 
 from workbench.engine.follow import follow_run
 from workbench.engine.runner import RunOptions
-from workbench.engine.sections.gpu import NOT_IN_USE, OK, GpuSampler, TorchCudaSampler
+from workbench.engine.sections.gpu import NOT_IN_USE, OK, GpuSampler
+from workbench.engine.sections.torch_cuda import TorchCudaSampler
 from workbench.engine.session import report
 
 torch = pytest.importorskip("torch")

@@ -21,6 +21,7 @@ from workbench.engine.sections.gpu import (
     Nvml,
     headline,
 )
+from workbench.engine.sections.torch_cuda import CUDA_NOT_INITIALISED
 
 
 def nvml_works() -> bool:
@@ -36,7 +37,7 @@ def test_headline_states() -> None:
     assert headline(NO_DRIVER, TORCH_NO_CUDA, in_use=False) == NO_DRIVER
     assert headline(OK, TORCH_NO_CUDA, in_use=False) == TORCH_NO_CUDA
     assert headline(NVML_UNAVAILABLE, gpu.TORCH_NOT_IMPORTED, in_use=False) == NVML_UNAVAILABLE
-    assert headline(OK, gpu.CUDA_NOT_INITIALISED, in_use=False) == NOT_IN_USE
+    assert headline(OK, CUDA_NOT_INITIALISED, in_use=False) == NOT_IN_USE
     assert headline(OK, gpu.TORCH_NOT_IMPORTED, in_use=False) == NOT_IN_USE
 
 
@@ -108,7 +109,8 @@ def test_torch_without_cuda_is_a_state() -> None:
         import json, sys
         sys.modules["pynvml"] = None
         import torch
-        from workbench.engine.sections.gpu import GpuSampler, TorchCudaSampler
+        from workbench.engine.sections.gpu import GpuSampler
+        from workbench.engine.sections.torch_cuda import TorchCudaSampler
         torch_side = TorchCudaSampler().read()  # in the runner child
         data = GpuSampler().read({1}, torch_side)  # in the parent
         print(json.dumps({k: getattr(data, k) for k in ("state", "torch")}))

@@ -27,11 +27,13 @@ from workbench.authoring.parallel_stats import ParallelStats
 from workbench.engine.report_schema import SECTIONS
 from workbench.engine.sections.cache_entries import CacheRow, make_row
 from workbench.engine.sections.caches import CachesSampler, CachesSection
-from workbench.engine.sections.gpu import GpuSection, TorchCudaSampler
+from workbench.engine.sections.gpu import GpuSection
 from workbench.engine.sections.json_form import JsonForm, SectionDataError
-from workbench.engine.sections.parallel import ParallelSampler, ParallelSection, ParallelStage
+from workbench.engine.sections.parallel import ParallelSection, ParallelStage
+from workbench.engine.sections.parallel_sampler import ParallelSampler
 from workbench.engine.sections.resources import ContextsSampler
 from workbench.engine.sections.snapshot import DECODERS, SnapshotSections
+from workbench.engine.sections.torch_cuda import TorchCudaSampler
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("workbench", "benchmarks")

@@ -19,13 +19,9 @@ from typing import Any
 from workbench.authoring.recording import REGISTRY
 from workbench.engine.sections.json_form import JsonForm
 from workbench.engine.sections.torch_cuda import (
-    CUDA_NOT_INITIALISED,
     OK,
     TORCH_NO_CUDA,
     TORCH_NOT_IMPORTED,
-    TorchCudaSampler,
-    make_torch_sampler,
-    torch_state,
 )
 
 NO_DRIVER = "no NVIDIA driver"
@@ -373,11 +369,3 @@ def _with_torch(device: GpuDevice, figures: TorchCudaDevice | None) -> GpuDevice
         peak_allocated_bytes=figures.peak_allocated_bytes,
         peak_reserved_bytes=figures.peak_reserved_bytes,
     )
-
-
-__all__ = [
-    "CUDA_NOT_INITIALISED", "INTERVAL_S", "NO_DRIVER", "NOT_IN_USE", "NVML_UNAVAILABLE", "OK",
-    "TORCH_NOT_IMPORTED", "TORCH_NO_CUDA", "GpuDevice", "GpuSampler", "GpuSection", "Nvml",
-    "TorchCudaDevice", "TorchCudaSampler", "TorchCudaSection", "headline", "make_torch_sampler",
-    "torch_figures", "torch_state",
-]  # fmt: skip

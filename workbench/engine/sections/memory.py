@@ -282,10 +282,12 @@ class _Proc:
     hwm_in_run: bool = False  # VmHWM covers the run only (reset at its start, or born later)
     start: MemoryTotals | None = None  # at the chain's start (None: born later)
     rollup: tuple[int, int] | None = None
-    rollup_at: tuple[float, MemoryTotals] | None = None  # (monotonic s, figures) when read
+    #: When USS and PSS were read (monotonic s) and the status figures then (rss, anon,
+    #: file, shmem in bytes).
+    rollup_at: tuple[float, tuple[int, int, int, int]] | None = None
     cpu_s: float = 0.0
 
-    def rollup_due(self, now_s: float, figures: MemoryTotals) -> bool:
+    def rollup_due(self, now_s: float, figures: tuple[int, int, int, int]) -> bool:
         """Whether USS and PSS can have changed since they were read (see
         ``ROLLUP_MOVED_BYTES``; the tree's own comings and goings are the caller's)."""
         if self.rollup is None or self.rollup_at is None:
@@ -293,11 +295,7 @@ class _Proc:
         at, then = self.rollup_at
         if now_s - at >= ROLLUP_MAX_AGE_S:
             return True
-        return any(
-            abs(a - b) >= ROLLUP_MOVED_BYTES
-            for a, b in ((figures.rss, then.rss), (figures.anon, then.anon),
-                         (figures.file, then.file), (figures.shmem, then.shmem))
-        )  # fmt: skip
+        return any(abs(a - b) >= ROLLUP_MOVED_BYTES for a, b in zip(figures, then, strict=True))
 
 
 class TreeSampler:
@@ -406,16 +404,15 @@ class TreeSampler:
                 self._tree_moved = True
                 continue
             p.cpu_s = stat[1]
-            figures = MemoryTotals(st.get("rss", 0), st.get("anon", 0), st.get("file", 0),
-                                   st.get("shmem", 0))  # fmt: skip
+            figures = (st.get("rss", 0), st.get("anon", 0), st.get("file", 0),
+                       st.get("shmem", 0))  # fmt: skip
             if discover and (every or p.rollup_due(now_s, figures)):
                 p.rollup = read_rollup(p.pid)
                 p.rollup_at = (now_s, figures)
             uss, pss = p.rollup if p.rollup else (None, None)
-            if uss is not None and uss > figures.rss:
+            if uss is not None and uss > figures[0]:
                 uss = pss = None  # read a while ago, before the RSS fell: not of this moment
-            p.now = MemoryTotals(figures.rss, figures.anon, figures.file, figures.shmem,
-                                 uss, pss)  # fmt: skip
+            p.now = MemoryTotals(*figures, uss, pss)
             p.hwm = st.get("hwm")
             p.peak = p.peak.peaks(p.now)
             if p.hwm_in_run and p.hwm is not None and p.hwm > p.peak.rss:

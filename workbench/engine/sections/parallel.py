@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from workbench.engine.sections.json_form import JsonForm
-from workbench.engine.sections.parallel_sampler import ParallelSampler, make_sampler, stage_registry
+from workbench.engine.sections.parallel_sampler import stage_registry
 
 
 @dataclass(frozen=True)
@@ -209,9 +209,3 @@ def section_now(backend: str | None, scheduler: str | None, problem: str | None)
         stages=tuple(ParallelStage.from_json(s.snapshot()) for s in list(stage_registry())),
         problem=problem or None,
     )
-
-
-__all__ = [
-    "ClusterInfo", "ParallelSampler", "ParallelSection", "ParallelStage", "TransferFigures",
-    "WorkerRow", "WorkersMemory", "make_sampler", "section_now",
-]  # fmt: skip
