@@ -194,7 +194,7 @@ def run_case(name: str, pairs: int, env: dict[str, str]) -> None:
         print(
             f"  extra wall per item per boundary: {summary(extra_ns, 1)} ns "
             f"(goal ≤ 30 ns: {'met' if statistics.median(extra_ns) <= 30 else 'NOT met'}); "
-            f"whole command {goal(name, walls)}"
+            f"whole command{goal(name, walls)}"
         )
     if firsts:
         met = "met" if statistics.median(firsts) <= 0.15 else "NOT met"
