@@ -151,7 +151,11 @@ def pair(
 def run_case(name: str, pairs: int, env: dict[str, str]) -> None:
     path, pipe, params, scale = CASES[name]
     target = f"{path}:{pipe}"
-    measure_pipebench(target, params, env)  # warm-up: data files made, page cache filled
+    # Warm-up at each size: data files made (the first run of a size makes its own, which
+    # no pair must time), page cache filled.
+    measure_pipebench(target, params, env)
+    if scale is not None:
+        measure_pipebench(target, {**params, scale: str(2 * BASE[scale])}, env)
     walls, cpus, extra_ns, firsts = [], [], [], []
     m_walls: list[float] = []
     m_cpus: list[float] = []

@@ -86,9 +86,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e-home")
 
 
-#: A run long enough to be seen going and stopped (tens of seconds). numpy_batches keeps the
-#: runner's snapshots regular; a per-item Python loop (batch_size=1 of jsonl_tokens) can
-#: starve the runner's sampler thread for a second or more (see the engine notes).
+#: A run long enough to be seen going and stopped (tens of seconds), with snapshots at a
+#: regular pace (numpy_batches).
 LONG = ("numpy_batches", [("batch_size", "4"), ("size", "8000000"), ("dim", "4")])
 
 

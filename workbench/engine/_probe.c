@@ -12,12 +12,23 @@
  * the LAYOUT tuple below; workbench/engine/probe.py holds the pure-Python twin with the same
  * semantics and the reader.
  *
+ * What only the pipeline's process can read (cache counters, contexts, torch.cuda) is
+ * published from the chain's own thread: at a crossing, once `publish_every` ticks have
+ * passed since the last publication, the clock calls `on_publish` there.  A thread of
+ * pipebench's that had to win the GIL from the chain at the snapshot rate cost more than
+ * the reading itself: a chain iterating a text file releases and retakes the GIL at every
+ * read, and each release woke the waiting thread only for it to lose again (thousands of
+ * context switches a second).  pipebench's thread waits in wait_stalled(), without the GIL,
+ * and reads only while the chain is inside one long stage and crosses no boundary.
+ *
  * The clock is the TSC where the kernel itself keeps time with it (an invariant TSC: about
  * 10 ns a read here), else CLOCK_MONOTONIC through the vDSO (about 25 ns).  Ticks are turned
  * into nanoseconds by the reader, from pairs of (ticks, ns) read back to back.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,8 +82,10 @@ typedef struct {
     int64_t *compile_ns; /* n + 1 slots: JIT compilation inside each position (ns) */
     Py_ssize_t n;
     int closing;         /* the chain is being closed: stops are no longer re-asserted */
-    int64_t last_beat;   /* when pipebench's own thread last got the GIL (beat()) */
-    int64_t starve;      /* yield the GIL when it has not for this many ticks; 0: never */
+    int64_t publish_every;   /* ticks between publications at crossings; 0: none */
+    int64_t last_publish;    /* ticks, the last publication (at a crossing or published()) */
+    int64_t last_publish_ns; /* the same, monotonic ns, for wait_stalled() without the GIL */
+    PyObject *on_publish;    /* callable() run at a crossing when a publication is due */
     PyObject *counter;   /* callable(value) -> int, for values that are not plainly one item */
     PyObject *kind_of;   /* callable(type) -> 0 (always one item) or 1 (ask counter) */
     PyObject *make_stop; /* callable() -> the exception instance a stop raises */
@@ -94,6 +107,7 @@ static void Clock_dealloc(Clock *self) {
     Py_XDECREF(self->counter);
     Py_XDECREF(self->kind_of);
     Py_XDECREF(self->make_stop);
+    Py_XDECREF(self->on_publish);
     for (int i = 0; i < self->n_one; i++) Py_DECREF(self->one_types[i]);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -148,7 +162,8 @@ static int Clock_init(Clock *self, PyObject *args, PyObject *kwds) {
     int64_t t = tick();
     w[W_START_NS] = mono_ns();
     w[W_START_TICK] = w[W_LAST_TICK] = t;
-    self->last_beat = t;
+    self->last_publish = t;
+    __atomic_store_n(&self->last_publish_ns, w[W_START_NS], __ATOMIC_RELAXED);
     w[W_N] = n;
     w[W_MAGIC] = MAGIC;
     return 0;
@@ -166,18 +181,65 @@ static PyObject *Clock_finish(Clock *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-/* pipebench's thread in the child calls beat() whenever it got to run. */
-static PyObject *Clock_beat(Clock *self, PyObject *unused) {
-    self->last_beat = tick();
+static void mark_published(Clock *self, int64_t t) {
+    self->last_publish = t;
+    __atomic_store_n(&self->last_publish_ns, mono_ns(), __ATOMIC_RELAXED);
+}
+
+/* set_publish(every_ticks, fn): call fn() at a crossing once every_ticks have passed since
+ * the last publication; set_publish(0, None) stops it (and lets go of fn). */
+static PyObject *Clock_set_publish(Clock *self, PyObject *args) {
+    long long every;
+    PyObject *fn;
+    if (!PyArg_ParseTuple(args, "LO", &every, &fn)) return NULL;
+    if (every < 0 || (every > 0 && !PyCallable_Check(fn))) {
+        PyErr_SetString(PyExc_ValueError, "set_publish(ticks > 0, callable) or (0, None)");
+        return NULL;
+    }
+    self->publish_every = 0; /* no crossing calls the old one while it is replaced */
+    if (every > 0) {
+        Py_INCREF(fn);
+        Py_XSETREF(self->on_publish, fn);
+    } else {
+        Py_CLEAR(self->on_publish);
+    }
+    mark_published(self, tick());
+    self->publish_every = every;
     Py_RETURN_NONE;
 }
 
-static PyObject *Clock_set_starve(Clock *self, PyObject *arg) {
-    int64_t v = PyLong_AsLongLong(arg);
-    if (v == -1 && PyErr_Occurred()) return NULL;
-    self->starve = v;
-    self->last_beat = tick();
+/* pipebench's thread published: the chain's next publication is due a period from now. */
+static PyObject *Clock_published(Clock *self, PyObject *unused) {
+    mark_published(self, tick());
     Py_RETURN_NONE;
+}
+
+/* wait_stalled(stall_ns, fd) -> bool, without the GIL: True once no publication was made
+ * for stall_ns (the chain is inside one long stage), False when fd becomes readable or
+ * fails (pipebench's thread is asked to end). */
+static PyObject *Clock_wait_stalled(Clock *self, PyObject *args) {
+    long long stall;
+    int fd;
+    int stalled = 0;
+    if (!PyArg_ParseTuple(args, "Li", &stall, &fd)) return NULL;
+    if (stall <= 0) {
+        PyErr_SetString(PyExc_ValueError, "stall_ns must be > 0");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (;;) {
+        int64_t now = mono_ns();
+        int64_t due = __atomic_load_n(&self->last_publish_ns, __ATOMIC_RELAXED) + stall;
+        if (now >= due) {
+            stalled = 1;
+            break;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = poll(&p, 1, (int)((due - now + 999999) / 1000000));
+        if (r > 0 || (r < 0 && errno != EINTR)) break;
+    }
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(stalled);
 }
 
 static PyObject *Clock_set_closing(Clock *self, PyObject *arg) {
@@ -212,9 +274,14 @@ static PyObject *Clock_add_compile(Clock *self, PyObject *arg) {
 
 static PyMethodDef Clock_methods[] = {
     {"finish", (PyCFunction)Clock_finish, METH_NOARGS, "Charge the tail to the sink; stop."},
-    {"beat", (PyCFunction)Clock_beat, METH_NOARGS, "pipebench's thread got to run."},
-    {"set_starve", (PyCFunction)Clock_set_starve, METH_O,
-     "Yield the GIL at a boundary when no beat() came for this many ticks (0: never)."},
+    {"set_publish", (PyCFunction)Clock_set_publish, METH_VARARGS,
+     "set_publish(ticks, fn): call fn() at a crossing when ticks passed since the last "
+     "publication; (0, None): never."},
+    {"published", (PyCFunction)Clock_published, METH_NOARGS,
+     "A publication was made off the chain: the next is due a period from now."},
+    {"wait_stalled", (PyCFunction)Clock_wait_stalled, METH_VARARGS,
+     "wait_stalled(stall_ns, fd) -> bool, GIL released: True when no publication for "
+     "stall_ns, False when fd is readable."},
     {"set_closing", (PyCFunction)Clock_set_closing, METH_O,
      "While True, a stop request is no longer raised at boundaries (the chain is closing)."},
     {"charge", (PyCFunction)Clock_charge, METH_O,
@@ -378,19 +445,6 @@ static PyObject *Probe_next(Probe *self) {
     c->self_t[self->index] += t - w[W_LAST_TICK];
     w[W_LAST_TICK] = t;
     w[W_RUNNING] = self->index + 1;
-    if (c->starve && t - c->last_beat > c->starve) {
-        /* pipebench's thread has not had the GIL for a while: some user code (text file
-         * iteration, for one) releases and retakes it so often that a waiting thread never
-         * wins it. Step aside briefly; charge the pause to the sink. */
-        struct timespec pause = {0, 100000};
-        c->last_beat = t;
-        Py_BEGIN_ALLOW_THREADS
-        nanosleep(&pause, NULL);
-        Py_END_ALLOW_THREADS
-        t = tick();
-        c->self_t[c->n] += t - w[W_LAST_TICK];
-        w[W_LAST_TICK] = t;
-    }
     if (x == NULL) {
         if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_StopIteration)) {
             if (w[W_FAILED] < 0 && !(w[W_STOP] && !c->closing)) w[W_FAILED] = self->index;
@@ -398,6 +452,25 @@ static PyObject *Probe_next(Probe *self) {
             c->done[self->index] = 1;
         }
         return NULL;
+    }
+    if (c->publish_every && t - c->last_publish > c->publish_every) {
+        /* pipebench's reading of what only this process can see, on the chain's thread
+         * (see the top of this file); charged to the sink, as pipebench's own time. */
+        PyObject *fn = c->on_publish;
+        mark_published(c, t);
+        w[W_RUNNING] = c->n;
+        Py_INCREF(fn);
+        PyObject *r = PyObject_CallNoArgs(fn);
+        Py_DECREF(fn);
+        t = tick();
+        c->self_t[c->n] += t - w[W_LAST_TICK];
+        w[W_LAST_TICK] = t;
+        w[W_RUNNING] = self->index + 1;
+        if (r == NULL) { /* a stop's signal handler raised while it ran */
+            Py_DECREF(x);
+            return NULL;
+        }
+        Py_DECREF(r);
     }
     if (w[W_STOP] && !c->closing) {
         Py_DECREF(x);

@@ -5,8 +5,9 @@ then reads its configuration from stdin, which may come later (a runner spawned 
 run was known). The main thread runs the pipeline and, in the common case, nothing else:
 the probes count into a shared counter block the parent reads, and the parent reads memory
 from ``/proc``. Only what the child alone can see (cache counters, resource contexts,
-``torch.cuda``, parallel stages) is read here, by one thread that wakes at the snapshot rate
-and exists only when there is such a thing to read.
+``torch.cuda``, parallel stages) is read here, and only when there is such a thing to read:
+by the chain's own thread at a stage boundary once a snapshot period has passed, and by a
+thread of pipebench's only while the chain is inside one long stage (``SectionsThread``).
 
 A stop comes as a request in the counter block plus a SIGINT: the handler raises ``StopRun``
 where the main thread is, and the probe raises it again at every stage boundary until the
@@ -144,60 +145,152 @@ class Outbox:
         return self._write(encode(event).encode("utf-8"), wait=False)
 
 
+class _WakePipe:
+    """A pipe whose first byte ends ``Clock.wait_stalled``. Each end is used only while it
+    is still this pipe: a pipeline may close descriptors and reuse their numbers."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        self._ids = tuple(_fd_id(fd) for fd in (self.r, self.w))
+
+    def _ours(self, i: int) -> bool:
+        return _fd_id((self.r, self.w)[i]) == self._ids[i]
+
+    def wake(self) -> None:
+        if self._ours(1):
+            with contextlib.suppress(OSError):
+                os.write(self.w, b"x")
+
+    def close(self) -> None:
+        for i, fd in enumerate((self.r, self.w)):
+            if self._ours(i):
+                os.close(fd)
+
+
+def _fd_id(fd: int) -> tuple[int, int] | None:
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class SectionsThread:
     """Reads the child-only sections at the snapshot rate and offers them to the parent.
 
-    Started only when a run has such a section (a cache found, a parallel stage, torch
-    imported, a resource context entered), so a plain pipeline runs with no thread of
-    pipebench's at all.
+    Armed only when a run has such a section (a cache found, a parallel stage, torch
+    imported, a resource context entered), so a plain pipeline runs with nothing of
+    pipebench's in its process but the probes. Once armed, the readings are made:
+
+    - by the chain's own thread, at the first stage boundary a snapshot period
+      (``snapshot_s``) after the last reading (``Clock.set_publish``): no other thread
+      has to win the GIL from the chain, which a chain reading a text file releases and
+      retakes at every read, each release waking a waiting thread only for it to lose;
+    - by this class's thread while no reading was made for ``STALL_PERIODS`` periods (the
+      chain is inside one long stage, or not built yet). It waits for that in C, without
+      the GIL (``Clock.wait_stalled``).
     """
+
+    #: Periods without a reading after which the thread reads in the chain's place.
+    STALL_PERIODS = 1.5
 
     def __init__(self, run: Run):
         self.run = run
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # starting, arming and stopping
+        self._sending = threading.Lock()  # one reading at a time, from either thread
+        self._wake: _WakePipe | None = None
+        self._armed: Any = None  # the clock that calls publish() at boundaries
+        self._pid = os.getpid()
         self._last = ""
 
     def start(self) -> None:
         with self._lock:
             if self._thread is not None or self._stop.is_set():
                 return
+            self._wake = _WakePipe()
             self._thread = threading.Thread(
                 target=self._loop, name="pipebench-sections", daemon=True
             )
             self._thread.start()
-        clock = self.run.clock
-        if clock is not None:  # let this thread have the GIL under GIL-hungry user code
-            clock.set_starve(int(max(0.05, 2.5 * self.run.config.snapshot_s) * _ticks_per_s()))
+        self.arm()
+
+    def arm(self) -> None:
+        """Have the chain's clock publish at boundaries, once the thread is started and the
+        clock exists (either can come first)."""
+        with self._lock:
+            clock = self.run.clock
+            if self._thread is None or self._stop.is_set() or clock is None:
+                return
+            if self._armed is not clock:
+                period = self.run.config.snapshot_s
+                clock.set_publish(max(1, int(period * _ticks_per_s())), self.publish)
+                self._armed = clock
+
+    def publish(self) -> None:
+        """A reading on the chain's thread (the clock calls this at a boundary). A stop's
+        signal handler raising in here goes on up the chain, as at any boundary."""
+        if os.getpid() != self._pid:  # a forked process crossing a boundary: not ours
+            return
+        try:
+            self.send(final=False)
+        except Exception:  # pipebench's fault: it must not end the user's chain
+            self._disarm()
+            traceback.print_exc()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.run.config.snapshot_s):
-            self.send(final=False)
+        assert self._wake is not None
+        wake_fd = self._wake.r
+        period = self.run.config.snapshot_s
+        stall_ns = max(1, int(self.STALL_PERIODS * period * 1e9))
+        while True:
             clock = self.run.clock
+            if clock is None:  # the factory runs: no boundary yet
+                if self._stop.wait(period):
+                    return
+            elif not clock.wait_stalled(stall_ns, wake_fd) or self._stop.is_set():
+                return
+            self.send(final=False)
             if clock is not None:
-                clock.beat()
+                clock.published()
 
     def send(self, *, final: bool) -> None:
-        values = self.run.read_sections(final=final)
-        if values.is_empty():
-            return
-        event = Sections(values)
-        text = encode(event)
-        if text == self._last and not final:
-            return
-        if final:
-            self.run.outbox.post(event)
-            self._last = text
-        elif self.run.outbox.offer(event):
-            self._last = text
+        if not self._sending.acquire(blocking=final):
+            return  # the other thread is reading them now
+        try:
+            values = self.run.read_sections(final=final)
+            if values.is_empty():
+                return
+            event = Sections(values)
+            text = encode(event)
+            if text == self._last and not final:
+                return
+            if final:
+                self.run.outbox.post(event)
+                self._last = text
+            elif self.run.outbox.offer(event):
+                self._last = text
+        finally:
+            self._sending.release()
+
+    def _disarm(self) -> None:
+        clock, self._armed = self._armed, None
+        if clock is not None:
+            clock.set_publish(0, None)
 
     def stop(self) -> None:
+        """No more readings but the final one (``send(final=True)``); the thread ends."""
         self._stop.set()
         with self._lock:
-            thread = self._thread
-        if thread is not None:
-            thread.join(5.0)
+            thread, wake = self._thread, self._wake
+            self._disarm()
+        if thread is None or wake is None:
+            return
+        wake.wake()
+        thread.join(5.0)
+        if not thread.is_alive():
+            wake.close()
 
 
 def _ticks_per_s() -> float:
@@ -316,6 +409,7 @@ class Run:
             stage_items(s, default_items) for s in stages
         ]
         self.clock = probe.make_clock(self.block, len(names), self.make_stop)
+        self.sections_thread.arm()  # started by the factory's resource context, say
         _watch_compiles(self.clock)
         self.probes = [probe.make_probe(self.clock, 0, upstream, items[0])]
         for i, s in enumerate(stages, start=1):

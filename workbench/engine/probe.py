@@ -311,7 +311,8 @@ class PyClock:
         self.counter = counter
         self.make_stop = make_stop
         self.closing = False
-        self.starve = 0
+        self.publish_every = 0
+        self.on_publish: Callable[[], object] | None = None
         for i in range(HEADER, ROLES):
             w[i] = 0
         w[LAYOUT], w[CAPACITY], w[TICKS_KIND], w[FAILED] = LAYOUT_VERSION, CAP, 0, -1
@@ -319,16 +320,39 @@ class PyClock:
         w[RUNNING] = n
         t = time.monotonic_ns()
         w[START_TICK] = w[START_NS] = w[LAST_TICK] = t
-        self.last_beat = t
+        self.last_publish = t
         w[N] = n
         w[MAGIC] = MAGIC_VALUE
 
-    def beat(self) -> None:
-        self.last_beat = time.monotonic_ns()
+    def set_publish(self, ticks: int, fn: Callable[[], object] | None) -> None:
+        if ticks < 0 or (ticks > 0 and not callable(fn)):
+            raise ValueError("set_publish(ticks > 0, callable) or (0, None)")
+        self.publish_every = 0
+        self.on_publish = fn if ticks > 0 else None
+        self.last_publish = time.monotonic_ns()
+        self.publish_every = ticks
 
-    def set_starve(self, ticks: int) -> None:
-        self.starve = ticks
-        self.last_beat = time.monotonic_ns()
+    def published(self) -> None:
+        self.last_publish = time.monotonic_ns()
+
+    def wait_stalled(self, stall_ns: int, fd: int) -> bool:
+        """As ``_probe.Clock.wait_stalled`` (this twin holds the GIL as it wakes)."""
+        if stall_ns <= 0:
+            raise ValueError("stall_ns must be > 0")
+        import select
+
+        while True:
+            left = self.last_publish + stall_ns - time.monotonic_ns()
+            if left <= 0:
+                return True
+            try:
+                ready, _w, _x = select.select([fd], [], [], left / 1e9)
+            except InterruptedError:
+                continue
+            except (OSError, ValueError):
+                return False
+            if ready:
+                return False
 
     def set_closing(self, closing: bool) -> None:
         self.closing = bool(closing)
@@ -393,6 +417,8 @@ class PyProbe:
                 w[FAILED] = i
             raise
         self._out(i)
+        if c.publish_every and w[LAST_TICK] - c.last_publish > c.publish_every:
+            self._publish()
         if w[STOP] and not c.closing:
             raise c.make_stop()
         w[ITEMS + i] += self.count(x)
@@ -408,12 +434,22 @@ class PyProbe:
         w[SELF + i] += t - w[LAST_TICK]
         w[LAST_TICK] = t
         w[RUNNING] = i + 1
-        if c.starve and t - c.last_beat > c.starve:
-            c.last_beat = t
-            time.sleep(0.0001)  # let pipebench's starved thread have the GIL (see _probe.c)
+
+    def _publish(self) -> None:
+        """pipebench's publication on the chain's thread, charged to the sink (_probe.c)."""
+        c = self.clock
+        w = c.w
+        fn = c.on_publish
+        c.last_publish = w[LAST_TICK]
+        w[RUNNING] = c.n
+        try:
+            if fn is not None:
+                fn()
+        finally:
             t = time.monotonic_ns()
             w[SELF + c.n] += t - w[LAST_TICK]
             w[LAST_TICK] = t
+            w[RUNNING] = self.index + 1
 
     def close(self) -> None:
         close = getattr(self.it, "close", None)
