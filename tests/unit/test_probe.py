@@ -292,3 +292,83 @@ def test_a_block_holds_the_roles_the_child_records():
     b.set_role(123, 1)
     b.set_role(456, 2)
     assert b.roles() == {123: "DataLoader worker", 456: "multiprocessing child"}
+
+
+def ticks(impl, seconds):
+    """``seconds`` in the clock's ticks (the C clock may count TSC cycles)."""
+    if impl == "python" or probe.TICKS == "ns":
+        return int(seconds * 1e9)
+    return int(seconds * 1e9 / probe.ns_per_tick(1))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_publication_is_made_at_a_boundary_once_its_period_passed(impl):
+    """set_publish(ticks, fn): fn runs on the chain's thread at a crossing once ``ticks``
+    passed since the last one; its time is the sink's, so the stages' self times keep
+    what they spent, and they still add up to the clock's wall time."""
+    calls = []
+
+    def publish():
+        calls.append(time.monotonic())
+        time.sleep(0.01)  # pipebench's reading: not any stage's time
+
+    def slow(it):
+        for x in it:
+            time.sleep(0.004)
+            yield x
+
+    clock, probes, block = make_chain(impl, range(50), slow)
+    clock.set_publish(ticks(impl, 0.05), publish)
+    for _ in probes[-1]:
+        pass
+    clock.finish()
+    r = block.read()
+    # 50 items of 4 ms, one reading at the first crossing after each 50 ms.
+    assert 3 <= len(calls) <= 6, calls
+    assert all(b - a >= 0.05 for a, b in itertools.pairwise(calls)), calls
+    assert r.self_ns[-1] >= 0.01e9 * len(calls)  # the sink has the readings
+    assert r.self_ns[1] < 50 * 4e6 * 1.5  # the stage has its sleeps, not the readings
+    assert sum(r.self_ns) == r.elapsed_ns
+    clock.set_publish(0, None)  # off, and the callable let go of
+    with pytest.raises(ValueError):
+        clock.set_publish(10, None)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_stop_raised_in_a_publication_goes_up_the_chain(impl):
+    """A stop's signal handler can raise while a reading runs on the chain's thread: it
+    ends the chain as it would at any boundary, and the reading is not called again."""
+    calls = []
+
+    def publish():
+        calls.append(1)
+        raise StopRun()
+
+    clock, probes, _block = make_chain(impl, itertools.count(), double)
+    clock.set_publish(1, publish)
+    with pytest.raises(StopRun):
+        for _ in probes[-1]:
+            pass
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_wait_stalled_waits_for_a_period_without_publication_or_for_its_pipe(impl):
+    """True once no publication was made for stall_ns; published() starts the period
+    again; False as soon as a byte arrives on the pipe (or the pipe is closed)."""
+    clock, probes, _block = make_chain(impl, range(3))
+    r, w = os.pipe()
+    try:
+        t0 = time.monotonic()
+        clock.published()
+        assert clock.wait_stalled(int(0.05e9), r) is True
+        assert 0.045 <= time.monotonic() - t0 < 1.0
+        os.write(w, b"x")
+        t0 = time.monotonic()
+        clock.published()
+        assert clock.wait_stalled(int(5e9), r) is False
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        os.close(r)
+        os.close(w)
+    assert clock.wait_stalled(int(5e9), r) is False  # a closed pipe ends the wait too
