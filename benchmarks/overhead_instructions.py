@@ -18,11 +18,13 @@ Printed, per case:
   the probe and everything else pipebench does on the chain's thread cost per item,
   start-up, imports, data preparation and the report left out.
 - **per run**: the runner's main thread (everything: Python's start, the engine's and the
-  module's imports, the chain) and its other threads, at 2N. Those (sections, output
-  flusher) wake on the clock, not per item, and under callgrind a run takes 50-250× longer:
-  so that they wake about as often per item as in a real run (and hand the chain's thread
-  the GIL as often), pipebench runs here with its snapshot interval ``SLOWDOWN`` times the
-  default. The factor callgrind really slowed the chain by is printed beside it.
+  module's imports, the chain) and its other threads, at 2N. What the runner does on the
+  clock rather than per item (the child-only sections, read on the chain's thread at a
+  boundary once a snapshot period, or by the sections thread while the chain is inside
+  one long stage; the output flusher) comes 50-250× more often per item under callgrind,
+  where a run takes that much longer: so that it comes about as often per item as in a
+  real run, pipebench runs here with its snapshot interval ``SLOWDOWN`` times the default.
+  The factor callgrind really slowed the chain by is printed beside it.
 - **start-up**: the main thread's instructions before the chain (the count at N less N
   items' worth), pipebench's runner over the bare twin.
 
