@@ -183,3 +183,29 @@ def test_caches_that_could_not_be_read_say_why() -> None:
             assert status(panel) == "caches not shown: TypeError: cache_info() [/x] broke"
 
     asyncio.run(scenario())
+
+
+def test_figures_that_grow_a_digit_are_shown_whole() -> None:
+    """Live counts grow (16 → 3,200 → 160,000): each shows whole on screen, its column
+    widened, never cut to ``3,20`` (as a user saw: a wrong figure, not a cut name)."""
+
+    def live(hits: int, saved: float) -> CachesSection:
+        row = make_row(
+            "load_shard", "memory", "lru_cache", hits=hits, misses=8, entries=8,
+            bytes=1000, bytes_basis="estimate", seconds_saved=saved,
+        )  # fmt: skip
+        return CachesSection(caches=(row,), live=True, pid=os.getpid())
+
+    async def scenario() -> None:
+        app = PanelApp()
+        async with app.run_test(size=(120, 12)) as pilot:
+            panel = app.query_one(CachesPanel)
+            for hits, saved in ((16, 0.002), (3_200, 0.4), (160_000, 3.23)):
+                panel.update_section(live(hits, saved))
+                await pilot.pause()
+            table = panel.query_one(DataTable)
+            screen = "\n".join(table.render_line(y).text for y in range(table.size.height))
+            assert "160,000" in screen, screen
+            assert "3.23 s" in screen and "100.0%" in screen, screen
+
+    asyncio.run(scenario())

@@ -219,8 +219,13 @@ class SweepScreen(Screen[None]):
         msg.stop()
         table = self.query_one("#sweep-points", DataTable)
         if self.running and self.running[0] == msg.size and RUNNING_KEY in table.rows:
-            table.update_cell(RUNNING_KEY, "items/s", format_rate(msg.items_per_s))
-            table.update_cell(RUNNING_KEY, "outcome", f"● {format_seconds(msg.elapsed_s)}")
+            # Widened as the figures grow a digit: a column kept narrow would cut them.
+            table.update_cell(
+                RUNNING_KEY, "items/s", format_rate(msg.items_per_s), update_width=True
+            )
+            table.update_cell(
+                RUNNING_KEY, "outcome", f"● {format_seconds(msg.elapsed_s)}", update_width=True
+            )
         self._show_progress(msg.preparing)
 
     def on_sweep_screen_point_measured(self, msg: PointMeasured) -> None:

@@ -207,7 +207,9 @@ class CachesPanel(Vertical):
         else:
             for r in rows:
                 for col, value in zip(self._layout[0], self._cells(r), strict=True):
-                    table.update_cell(r.name, col, value)
+                    # A figure that grew a digit widens its column (the name's is fixed,
+                    # cut with …); a column kept at its old width would cut the figure.
+                    table.update_cell(r.name, col, value, update_width=col != "cache")
         self._check_served()
         if self._pending or monotonic() < self._note_until:
             return
