@@ -17,13 +17,14 @@ from workbench.cli.args import (
     EXIT_RUN_FAILED,
     EXIT_USAGE,
     JSON_HELP,
+    MIN_SNAPSHOT_S,
     json_path,
     json_to_stdout,
     param,
     pipeline_params,
     positive_int,
-    seconds,
     size,
+    snapshot_interval,
     time_limit,
     write_json,
 )
@@ -75,10 +76,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--snapshot-interval",
-        type=seconds,
+        type=snapshot_interval,
         default=0.1,
         metavar="S",
-        help="seconds between live snapshots (default 0.1)",
+        help=f"seconds between live snapshots (default 0.1, at least {MIN_SNAPSHOT_S:g})",
     )
     add_instrument_argument(p)
     cli_parallel.add_arguments(p)
