@@ -117,7 +117,10 @@ def test_gpu_view_shows_the_state_when_there_is_no_gpu() -> None:
             "torch": "torch has no CUDA",
         }
     )
-    assert render(gpu_view(data)).startswith("GPU: no NVIDIA driver (NVML: no NVIDIA driver")
+    # Each thing said once: the state, NVML's detail, torch's state.
+    assert render(gpu_view(data)).strip() == (
+        "GPU: no NVIDIA driver (NVML: NVML Shared Library Not Found; torch has no CUDA)"
+    )
 
 
 def test_gpu_view_shows_now_and_peak_with_units() -> None:
@@ -150,3 +153,11 @@ def test_gpu_view_shows_now_and_peak_with_units() -> None:
     assert "device used 2.00 GiB of 80.0 GiB, this run 1.00 GiB, 40% busy" in text
     assert "torch.cuda allocated 512 MiB (peak 1.50 GiB)" in text
     assert "process 1.00 GiB (peak 2.00 GiB, NVML)" in text
+
+
+def test_contexts_are_counted_in_words_that_agree() -> None:
+    from workbench.views.resources import contexts_count
+
+    assert contexts_count(1, 0) == "1 context, 0 open"
+    assert contexts_count(2, 1, " · ") == "2 contexts · 1 open"
+    assert contexts_count(12_000, 0) == "12,000 contexts, 0 open"

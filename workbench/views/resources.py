@@ -192,7 +192,7 @@ class ContextsTable:
                 outcome_text(r),
             )
         caption = Text(
-            f"{data.total} contexts, {data.open} open; "
+            f"{contexts_count(data.total, data.open)}; "
             "RSS Δ: the runner's RSS change across the block; "
             + (
                 "GPU Δ: torch.cuda allocated change"
@@ -220,16 +220,31 @@ def contexts_view(data: ContextsSection | None) -> ContextsTable | None:
     return ContextsTable(data)
 
 
+def gpu_state_details(data: GpuSection) -> list[str]:
+    """Why there is no GPU figure, by source: NVML's state (unless it is the section's
+    state, said already) with its detail, and torch's."""
+    if data.nvml and data.nvml != data.state:
+        nvml = f"NVML: {data.nvml}" + (f" ({data.nvml_detail})" if data.nvml_detail else "")
+    else:
+        nvml = f"NVML: {data.nvml_detail}" if data.nvml_detail else ""
+    torch = data.torch or ""
+    if torch and not torch.startswith("torch"):  # its states say "torch ..." themselves
+        torch = f"torch: {torch}"
+    return [d for d in (nvml, torch) if d]
+
+
+def contexts_count(total: int, open_: int, sep: str = ", ") -> str:
+    """``1 context, 0 open``: the contexts a run entered and those still open."""
+    return f"{total:,} context{'' if total == 1 else 's'}{sep}{open_:,} open"
+
+
 def gpu_view(data: GpuSection | None) -> Text | None:
     """GPU lines: the state when there is no GPU in use, else NVML and torch.cuda figures."""
     if data is None:
         return None
     if data.state:
-        details = [
-            f"NVML: {data.nvml}" + (f" ({data.nvml_detail})" if data.nvml_detail else ""),
-            f"torch: {data.torch}",
-        ]
-        return Text(f"GPU: {data.state} ({'; '.join(details)})", style="dim")
+        details = "; ".join(gpu_state_details(data))
+        return Text(f"GPU: {data.state} ({details})", style="dim")
     out = Text()
     driver = f", driver {data.driver}" if data.driver else ""
     for d in data.devices:

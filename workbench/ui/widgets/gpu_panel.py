@@ -15,6 +15,7 @@ from textual.widgets import Sparkline, Static
 from workbench.engine.sections.gpu import GpuSection
 from workbench.ui.widgets.shown import show
 from workbench.units import format_bytes
+from workbench.views.resources import gpu_state_details
 from workbench.views.text import user_text
 
 #: GPU samples kept for the sparkline (at one sample every 0.5 s: two minutes).
@@ -26,7 +27,7 @@ def figures_text(data: GpuSection | None) -> str:
     if data is None:
         return "no run yet"
     if data.state:
-        return f"{data.state}\nNVML: {data.nvml} · torch: {data.torch}"
+        return f"{data.state}\n" + " · ".join(gpu_state_details(data))
     b = format_bytes
     lines = []
     if data.allocated_bytes is not None:

@@ -17,6 +17,7 @@ from workbench.authoring.recording import failed_outcome
 from workbench.engine.sections.resources import ContextRow, ContextsSection
 from workbench.ui.widgets.shown import show
 from workbench.units import format_bytes, format_seconds
+from workbench.views.resources import contexts_count
 from workbench.views.text import user_text
 
 #: Nodes shown at most; the report keeps what the panel leaves out.
@@ -143,7 +144,7 @@ class ResourcesPanel(Vertical):
             if leaf:
                 self._group_of[key] = (node, [r])
         not_ok = sum(1 for r in records if failed_outcome(r.outcome, r.exception))
-        text = f"{data.total} contexts · {data.open} open"
+        text = contexts_count(data.total, data.open, " · ")
         if not_ok:
             text += f" · {not_ok} not ok"
         if self._not_shown or data.dropped:
