@@ -145,15 +145,23 @@ def set_params(term: Tmux, pipeline: str, values: list[tuple[str, str]]) -> None
     term.keys("p")
     term.wait_for(lambda s: f"Parameters of {pipeline}" in s, "the parameters dialog")
     for name, value in values:
-        # The first field has the focus; Tab moves to the next.
-        term.keys("C-a", "C-k")
-        time.sleep(0.1)
-        term.type(value)
-        term.wait_for(
-            lambda s, n=name, v=value: re.search(rf"{n} \(int\)\s+{v}\s", s),
-            f"{name}={value} typed",
-            timeout=10,
-        )
+        # The first field has the focus; Tab moves to the next. On a loaded machine the
+        # dialog can be drawn a frame before its field takes the focus, and keys sent in
+        # between reach no field: type again until the value shows.
+        for attempt in range(3):
+            term.keys("C-a", "C-k")
+            time.sleep(0.1)
+            term.type(value)
+            try:
+                term.wait_for(
+                    lambda s, n=name, v=value: re.search(rf"{n} \(int\)\s+{v}\s", s),
+                    f"{name}={value} typed",
+                    timeout=5,
+                )
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
         term.keys("Tab")
     term.keys("Enter")
     term.wait_for(lambda s: "Parameters of" not in s, "the dialog to close")
