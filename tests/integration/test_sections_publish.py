@@ -12,9 +12,11 @@ probes (C and the pure-Python twin).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.integration.helpers import pipebench
 from workbench.engine.follow import Follower, RunJob, Update
 from workbench.engine.runner import RunOptions
 from workbench.engine.session import RunState
@@ -25,6 +27,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from workbench import pipeline
 
@@ -163,3 +166,112 @@ def test_a_long_step_is_read_by_pipebench_thread(
     assert state.snapshot is not None and state.snapshot.sections.caches is not None
     final = {r.name: r for r in state.snapshot.sections.caches.caches}["width"]
     assert final.misses >= hits_and_misses[-1][1]  # the final reading has every call
+
+
+HOSTILE = """
+import threading
+import time
+from collections import namedtuple
+
+from workbench import pipeline
+
+Info = namedtuple("Info", "hits misses maxsize currsize")
+lock = threading.Lock()
+
+
+class Locked:
+    '''A cache whose cache_info takes the lock the stage holds across boundaries.'''
+
+    def cache_info(self):
+        with lock:
+            return Info(1, 2, None, 3)
+
+
+class Exits:
+    def cache_info(self):
+        raise SystemExit(3)
+
+
+class Slow:
+    '''cache_info holds the GIL for 30 ms.'''
+
+    def cache_info(self):
+        end = time.perf_counter() + 0.03
+        while time.perf_counter() < end:
+            pass
+        return Info(0, 0, None, 0)
+
+
+def numbers(n):
+    yield from range(n)
+
+
+def under_lock(items):
+    with lock:
+        yield from items
+
+
+def spin(items, seconds):
+    end = time.monotonic() + seconds
+    for item in items:
+        while time.monotonic() < end and item == 0:
+            pass
+        yield item
+
+
+@pipeline
+def locked(n: int = 300_000):
+    memo = Locked()  # found by pipebench as a cache of the module
+    globals()["memo"] = memo
+    return numbers(n), under_lock
+
+
+@pipeline
+def exits(n: int = 300_000):
+    globals()["memo"] = Exits()
+    return numbers(n), under_lock
+
+
+@pipeline
+def slow(seconds: float = 1.5):
+    globals()["memo"] = Slow()
+    return numbers(2_000_000), lambda items: spin(items, seconds)
+"""
+
+
+def run_report(tmp_path: Path, target: str, *args: str) -> dict[str, Any]:
+    (tmp_path / "hostile.py").write_text(HOSTILE)
+    result = pipebench("run", f"hostile.py:{target}", *args, cwd=tmp_path, timeout=60)
+    assert result.code == 0, result.err
+    assert result.report is not None
+    return result.report
+
+
+def test_a_cache_info_waiting_for_a_lock_the_chain_holds_does_not_hang_the_run(
+    tmp_path: Path,
+) -> None:
+    """The reading is made by pipebench's thread, never on the chain's: the chain waits
+    for it 10 ms once, and the thread reads once the stage lets go of the lock (it hung
+    when the reading ran on the chain's thread)."""
+    rep = run_report(tmp_path, "locked")
+    assert rep["status"] == "finished" and rep["items"] == 300_000
+    row = {r["name"]: r for r in rep["caches"]["caches"]}["memo"]
+    assert (row["hits"], row["misses"]) == (1, 2)
+
+
+def test_a_cache_info_that_raises_system_exit_is_a_broken_row_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    rep = run_report(tmp_path, "exits")
+    assert rep["status"] == "finished" and rep["items"] == 300_000
+    row = {r["name"]: r for r in rep["caches"]["caches"]}["memo"]
+    assert not row["available"] and row["reason"] == "cache_info() raised SystemExit: 3", row
+
+
+def test_costly_readings_take_a_bounded_share_of_the_chain(tmp_path: Path) -> None:
+    """Readings of 30 ms asked for every 10 ms: they are spaced so that the chain waits
+    for them at most about 1/20 of its time (it waited for them back to back before)."""
+    rep = run_report(tmp_path, "slow", "--snapshot-interval", "0.01")
+    assert rep["status"] == "finished"
+    chain_s = rep["duration_s"]
+    assert rep["sink_s"] < 0.1 * chain_s, (rep["sink_s"], chain_s)

@@ -12,14 +12,14 @@
  * the LAYOUT tuple below; workbench/engine/probe.py holds the pure-Python twin with the same
  * semantics and the reader.
  *
- * What only the pipeline's process can read (cache counters, contexts, torch.cuda) is
- * published from the chain's own thread: at a crossing, once `publish_every` ticks have
- * passed since the last publication, the clock calls `on_publish` there.  A thread of
- * pipebench's that had to win the GIL from the chain at the snapshot rate cost more than
- * the reading itself: a chain iterating a text file releases and retakes the GIL at every
- * read, and each release woke the waiting thread only for it to lose again (thousands of
- * context switches a second).  pipebench's thread waits in wait_stalled(), without the GIL,
- * and reads only while the chain is inside one long stage and crosses no boundary.
+ * What only the pipeline's process can read (cache counters, contexts, torch.cuda) is read
+ * by a thread of pipebench's, but when the chain says so: at a crossing, once
+ * `publish_every` ticks have passed since the last publication, the clock calls
+ * `on_publish` on the chain's thread, which hands the GIL to that thread for the reading
+ * (workbench/engine/child.py, SectionsThread).  A thread that woke on its own clock had to
+ * win the GIL from the chain: a chain iterating a text file releases and retakes it at
+ * every read, and each release woke the waiting thread only for it to lose again
+ * (thousands of context switches a second, ~5% of the chain's CPU).
  *
  * The clock is the TSC where the kernel itself keeps time with it (an invariant TSC: about
  * 10 ns a read here), else CLOCK_MONOTONIC through the vDSO (about 25 ns).  Ticks are turned
@@ -27,8 +27,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <errno.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,7 +82,6 @@ typedef struct {
     int closing;         /* the chain is being closed: stops are no longer re-asserted */
     int64_t publish_every;   /* ticks between publications at crossings; 0: none */
     int64_t last_publish;    /* ticks, the last publication (at a crossing or published()) */
-    int64_t last_publish_ns; /* the same, monotonic ns, for wait_stalled() without the GIL */
     PyObject *on_publish;    /* callable() run at a crossing when a publication is due */
     PyObject *counter;   /* callable(value) -> int, for values that are not plainly one item */
     PyObject *kind_of;   /* callable(type) -> 0 (always one item) or 1 (ask counter) */
@@ -163,7 +160,6 @@ static int Clock_init(Clock *self, PyObject *args, PyObject *kwds) {
     w[W_START_NS] = mono_ns();
     w[W_START_TICK] = w[W_LAST_TICK] = t;
     self->last_publish = t;
-    __atomic_store_n(&self->last_publish_ns, w[W_START_NS], __ATOMIC_RELAXED);
     w[W_N] = n;
     w[W_MAGIC] = MAGIC;
     return 0;
@@ -179,11 +175,6 @@ static PyObject *Clock_finish(Clock *self, PyObject *unused) {
     w[W_RUNNING] = self->n;
     w[W_END_TICK] = t;
     Py_RETURN_NONE;
-}
-
-static void mark_published(Clock *self, int64_t t) {
-    self->last_publish = t;
-    __atomic_store_n(&self->last_publish_ns, mono_ns(), __ATOMIC_RELAXED);
 }
 
 /* set_publish(every_ticks, fn): call fn() at a crossing once every_ticks have passed since
@@ -203,43 +194,15 @@ static PyObject *Clock_set_publish(Clock *self, PyObject *args) {
     } else {
         Py_CLEAR(self->on_publish);
     }
-    mark_published(self, tick());
+    self->last_publish = tick();
     self->publish_every = every;
     Py_RETURN_NONE;
 }
 
 /* pipebench's thread published: the chain's next publication is due a period from now. */
 static PyObject *Clock_published(Clock *self, PyObject *unused) {
-    mark_published(self, tick());
+    self->last_publish = tick();
     Py_RETURN_NONE;
-}
-
-/* wait_stalled(stall_ns, fd) -> bool, without the GIL: True once no publication was made
- * for stall_ns (the chain is inside one long stage), False when fd becomes readable or
- * fails (pipebench's thread is asked to end). */
-static PyObject *Clock_wait_stalled(Clock *self, PyObject *args) {
-    long long stall;
-    int fd;
-    int stalled = 0;
-    if (!PyArg_ParseTuple(args, "Li", &stall, &fd)) return NULL;
-    if (stall <= 0) {
-        PyErr_SetString(PyExc_ValueError, "stall_ns must be > 0");
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    for (;;) {
-        int64_t now = mono_ns();
-        int64_t due = __atomic_load_n(&self->last_publish_ns, __ATOMIC_RELAXED) + stall;
-        if (now >= due) {
-            stalled = 1;
-            break;
-        }
-        struct pollfd p = {fd, POLLIN, 0};
-        int r = poll(&p, 1, (int)((due - now + 999999) / 1000000));
-        if (r > 0 || (r < 0 && errno != EINTR)) break;
-    }
-    Py_END_ALLOW_THREADS
-    return PyBool_FromLong(stalled);
 }
 
 static PyObject *Clock_set_closing(Clock *self, PyObject *arg) {
@@ -279,9 +242,6 @@ static PyMethodDef Clock_methods[] = {
      "publication; (0, None): never."},
     {"published", (PyCFunction)Clock_published, METH_NOARGS,
      "A publication was made off the chain: the next is due a period from now."},
-    {"wait_stalled", (PyCFunction)Clock_wait_stalled, METH_VARARGS,
-     "wait_stalled(stall_ns, fd) -> bool, GIL released: True when no publication for "
-     "stall_ns, False when fd is readable."},
     {"set_closing", (PyCFunction)Clock_set_closing, METH_O,
      "While True, a stop request is no longer raised at boundaries (the chain is closing)."},
     {"charge", (PyCFunction)Clock_charge, METH_O,
@@ -454,10 +414,11 @@ static PyObject *Probe_next(Probe *self) {
         return NULL;
     }
     if (c->publish_every && t - c->last_publish > c->publish_every) {
-        /* pipebench's reading of what only this process can see, on the chain's thread
-         * (see the top of this file); charged to the sink, as pipebench's own time. */
+        /* pipebench's reading of what only this process can see, handed over from the
+         * chain's thread (see the top of this file); charged to the sink, as pipebench's
+         * own time. */
         PyObject *fn = c->on_publish;
-        mark_published(c, t);
+        c->last_publish = t;
         w[W_RUNNING] = c->n;
         Py_INCREF(fn);
         PyObject *r = PyObject_CallNoArgs(fn);

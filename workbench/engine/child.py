@@ -98,6 +98,9 @@ class Outbox:
         self._identity = (st.st_dev, st.st_ino)
         self.broken = False
         self.lost = False  # the descriptor is no longer the pipe (the pipeline closed it)
+        #: The thread writing a line now: a stop's signal handler must not raise in it
+        #: halfway through (the parent would read the half joined to the next line).
+        self.writer: int | None = None
 
     def _ours(self) -> bool:
         try:
@@ -108,26 +111,33 @@ class Outbox:
 
     def _write(self, data: bytes, *, wait: bool) -> bool:
         with self._lock:
-            if self.broken:
-                return False
-            if not self._ours():
-                self.broken = self.lost = True
-                return False
-            if not wait:
-                try:
-                    _r, ready, _x = select.select([], [self.fd], [], 0)
-                except (OSError, ValueError):
-                    ready = []
-                if not ready:
-                    return False  # the parent is behind: the next offer carries newer values
-            view = memoryview(data)
+            self.writer = threading.get_ident()
             try:
-                while view:
-                    view = view[os.write(self.fd, view) :]
-            except OSError:
-                self.broken = True
-                return False
-            return True
+                return self._write_locked(data, wait=wait)
+            finally:
+                self.writer = None
+
+    def _write_locked(self, data: bytes, *, wait: bool) -> bool:
+        if self.broken:
+            return False
+        if not self._ours():
+            self.broken = self.lost = True
+            return False
+        if not wait:
+            try:
+                _r, ready, _x = select.select([], [self.fd], [], 0)
+            except (OSError, ValueError):
+                ready = []
+            if not ready:
+                return False  # the parent is behind: the next offer carries newer values
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError:
+            self.broken = True
+            return False
+        return True
 
     def still_ours(self) -> bool:
         """Whether the descriptor is still the parent's pipe (if not, ``lost`` is set)."""
@@ -138,70 +148,57 @@ class Outbox:
 
     def post(self, event: Event) -> None:
         """Send ``event`` (waits while the pipe is full)."""
-        self._write(encode(event).encode("utf-8"), wait=True)
+        self.write_text(encode(event), wait=True)
 
     def offer(self, event: Event) -> bool:
         """Send ``event`` if the pipe has room now; False if it was dropped."""
-        return self._write(encode(event).encode("utf-8"), wait=False)
+        return self.write_text(encode(event), wait=False)
 
-
-class _WakePipe:
-    """A pipe whose first byte ends ``Clock.wait_stalled``. Each end is used only while it
-    is still this pipe: a pipeline may close descriptors and reuse their numbers."""
-
-    def __init__(self) -> None:
-        self.r, self.w = os.pipe()
-        self._ids = tuple(_fd_id(fd) for fd in (self.r, self.w))
-
-    def _ours(self, i: int) -> bool:
-        return _fd_id((self.r, self.w)[i]) == self._ids[i]
-
-    def wake(self) -> None:
-        if self._ours(1):
-            with contextlib.suppress(OSError):
-                os.write(self.w, b"x")
-
-    def close(self) -> None:
-        for i, fd in enumerate((self.r, self.w)):
-            if self._ours(i):
-                os.close(fd)
-
-
-def _fd_id(fd: int) -> tuple[int, int] | None:
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
+    def write_text(self, line: str, *, wait: bool) -> bool:
+        """Send an event already encoded (``protocol.encode``); ``wait``: as ``post``, else
+        as ``offer``. True if it was written."""
+        return self._write(line.encode("utf-8"), wait=wait)
 
 
 class SectionsThread:
     """Reads the child-only sections at the snapshot rate and offers them to the parent.
 
-    Armed only when a run has such a section (a cache found, a parallel stage, torch
+    Started only when a run has such a section (a cache found, a parallel stage, torch
     imported, a resource context entered), so a plain pipeline runs with nothing of
-    pipebench's in its process but the probes. Once armed, the readings are made:
+    pipebench's in its process but the probes. The thread reads when it is handed the GIL:
 
-    - by the chain's own thread, at the first stage boundary a snapshot period
-      (``snapshot_s``) after the last reading (``Clock.set_publish``): no other thread
-      has to win the GIL from the chain, which a chain reading a text file releases and
-      retakes at every read, each release waking a waiting thread only for it to lose;
-    - by this class's thread while no reading was made for ``STALL_PERIODS`` periods (the
-      chain is inside one long stage, or not built yet). It waits for that in C, without
-      the GIL (``Clock.wait_stalled``).
+    - by the chain, at the first stage boundary a snapshot period after the last reading
+      (``Clock.set_publish``): the chain's thread hands the reading over and waits for it,
+      up to ``HANDOFF_WAIT_S``, with the GIL released, so the thread has it at once. On its
+      own clock the thread had to win the GIL from the chain: a chain reading a text file
+      releases and retakes it at every read, and each release woke the waiting thread only
+      for it to lose again (1,600 context switches a second, ~5% of jsonl_tokens' CPU);
+    - or by itself, when the chain handed nothing over for ``STALL_PERIODS`` periods (it
+      is inside one long stage, or not built yet).
+
+    The reading is never made on the chain's thread: it calls user code (``cache_info``)
+    that may wait for a lock the chain holds across a boundary. Such a reading makes the
+    chain wait ``HANDOFF_WAIT_S`` once, and the thread reads when the lock is let go.
     """
 
-    #: Periods without a reading after which the thread reads in the chain's place.
+    #: Periods without a handed-over reading after which the thread reads on its own.
     STALL_PERIODS = 1.5
+    #: The most the chain's thread waits for a reading it handed over.
+    HANDOFF_WAIT_S = 0.01
+    #: The readings take at most 1/SPACING of the chain's time: after one that cost c
+    #: seconds, the next is handed over no sooner than SPACING × c later.
+    SPACING = 20
 
     def __init__(self, run: Run):
         self.run = run
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # starting, arming and stopping
-        self._sending = threading.Lock()  # one reading at a time, from either thread
-        self._wake: _WakePipe | None = None
+        self._sending = threading.Lock()  # one reading at a time
+        self._asked = threading.Event()  # the chain handed a reading over (set until made)
+        self._done = threading.Event()  # ... and it was made
         self._armed: Any = None  # the clock that calls publish() at boundaries
+        self._every = run.config.snapshot_s  # the period in force (SPACING can lengthen it)
         self._pid = os.getpid()
         self._last = ""
 
@@ -209,7 +206,6 @@ class SectionsThread:
         with self._lock:
             if self._thread is not None or self._stop.is_set():
                 return
-            self._wake = _WakePipe()
             self._thread = threading.Thread(
                 target=self._loop, name="pipebench-sections", daemon=True
             )
@@ -217,80 +213,78 @@ class SectionsThread:
         self.arm()
 
     def arm(self) -> None:
-        """Have the chain's clock publish at boundaries, once the thread is started and the
-        clock exists (either can come first)."""
+        """Have the chain's clock call ``publish`` at boundaries, once the thread is started
+        and the clock exists (either can come first)."""
         with self._lock:
             clock = self.run.clock
             if self._thread is None or self._stop.is_set() or clock is None:
                 return
             if self._armed is not clock:
-                period = self.run.config.snapshot_s
-                clock.set_publish(max(1, int(period * _ticks_per_s())), self.publish)
+                clock.set_publish(max(1, int(self._every * _ticks_per_s())), self.publish)
                 self._armed = clock
 
     def publish(self) -> None:
-        """A reading on the chain's thread (the clock calls this at a boundary). A stop's
-        signal handler raising in here goes on up the chain, as at any boundary."""
-        if os.getpid() != self._pid:  # a forked process crossing a boundary: not ours
-            return
-        try:
-            self.send(final=False)
-        except Exception:  # pipebench's fault: it must not end the user's chain
-            self._disarm()
-            traceback.print_exc()
+        """The clock calls this on the chain's thread at a boundary when a reading is due:
+        hand it to the thread and wait for it (the GIL released). A stop's signal handler
+        raising in here goes on up the chain, as at any boundary."""
+        if os.getpid() != self._pid or self._asked.is_set():
+            return  # a forked process crossing a boundary; or the last reading still going
+        t0 = time.perf_counter()
+        self._done.clear()
+        self._asked.set()
+        self._done.wait(self.HANDOFF_WAIT_S)
+        every = max(self.run.config.snapshot_s, self.SPACING * (time.perf_counter() - t0))
+        if not self._every / 1.25 <= every <= self._every * 1.25:
+            self._every = every
+            with self._lock:
+                if self._armed is not None:
+                    self._armed.set_publish(max(1, int(every * _ticks_per_s())), self.publish)
 
     def _loop(self) -> None:
-        assert self._wake is not None
-        wake_fd = self._wake.r
-        period = self.run.config.snapshot_s
-        stall_ns = max(1, int(self.STALL_PERIODS * period * 1e9))
         while True:
-            clock = self.run.clock
-            if clock is None:  # the factory runs: no boundary yet
-                if self._stop.wait(period):
-                    return
-            elif not clock.wait_stalled(stall_ns, wake_fd) or self._stop.is_set():
+            asked = self._asked.wait(self.STALL_PERIODS * self._every)
+            if self._stop.is_set():
+                self._done.set()
                 return
-            self.send(final=False)
-            if clock is not None:
-                clock.published()
+            try:
+                self.send(final=False)
+            finally:
+                if asked:
+                    self._asked.clear()
+                    self._done.set()
+            clock = self.run.clock
+            if not asked and clock is not None:
+                clock.published()  # the chain's next hand-over is a period from now
 
     def send(self, *, final: bool) -> None:
-        if not self._sending.acquire(blocking=final):
-            return  # the other thread is reading them now
+        # The final reading waits for one still being made (a user's lock), but not forever.
+        held = self._sending.acquire(timeout=5.0) if final else self._sending.acquire(False)
+        if not held and not final:
+            return
         try:
             values = self.run.read_sections(final=final)
             if values.is_empty():
                 return
-            event = Sections(values)
-            text = encode(event)
+            text = encode(Sections(values))
             if text == self._last and not final:
                 return
-            if final:
-                self.run.outbox.post(event)
-                self._last = text
-            elif self.run.outbox.offer(event):
+            if self.run.outbox.write_text(text, wait=final) or final:
                 self._last = text
         finally:
-            self._sending.release()
-
-    def _disarm(self) -> None:
-        clock, self._armed = self._armed, None
-        if clock is not None:
-            clock.set_publish(0, None)
+            if held:
+                self._sending.release()
 
     def stop(self) -> None:
         """No more readings but the final one (``send(final=True)``); the thread ends."""
         self._stop.set()
         with self._lock:
-            thread, wake = self._thread, self._wake
-            self._disarm()
-        if thread is None or wake is None:
+            thread, clock, self._armed = self._thread, self._armed, None
+            if clock is not None:
+                clock.set_publish(0, None)
+        if thread is None:
             return
-        wake.wake()
+        self._asked.set()  # wakes the thread, which sees the stop
         thread.join(5.0)
-        if not thread.is_alive():
-            wake.close()
 
 
 def _ticks_per_s() -> float:
@@ -327,7 +321,13 @@ class Run:
         reason = {int(signal.SIGINT): "sigint", int(signal.SIGTERM): "sigterm"}.get(signum, "user")
         self.block.request_stop(reason)  # kept if the parent asked first, with its reason
         self.block.stop_taken()  # Python code runs: the child is not stuck in one C call
-        if self.running and threading.get_ident() == self._main_ident and not _unwinding():
+        here = threading.get_ident()
+        if (
+            self.running
+            and here == self._main_ident
+            and self.outbox.writer != here  # halfway through a line: the next boundary
+            and not _unwinding()
+        ):
             raise self.make_stop()
 
     # ---- sections ---------------------------------------------------------------------
@@ -337,8 +337,11 @@ class Run:
         for sampler in list(self.sections):
             try:
                 values[sampler.section] = sampler.read_final() if final else sampler.read()
-            except Exception as exc:  # one broken sampler must not end the run
-                unavailable[sampler.section] = f"{type(exc).__name__}: {exc}"
+            except StopRun:
+                raise
+            except BaseException as exc:  # one broken sampler (user code that raised
+                # SystemExit in its cache_info, say) must not end the run
+                unavailable[sampler.section] = exception_text(exc)
         return SnapshotSections(**values, unavailable=unavailable)
 
     def wake_sections(self) -> None:

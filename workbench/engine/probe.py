@@ -335,25 +335,6 @@ class PyClock:
     def published(self) -> None:
         self.last_publish = time.monotonic_ns()
 
-    def wait_stalled(self, stall_ns: int, fd: int) -> bool:
-        """As ``_probe.Clock.wait_stalled`` (this twin holds the GIL as it wakes)."""
-        if stall_ns <= 0:
-            raise ValueError("stall_ns must be > 0")
-        import select
-
-        while True:
-            left = self.last_publish + stall_ns - time.monotonic_ns()
-            if left <= 0:
-                return True
-            try:
-                ready, _w, _x = select.select([fd], [], [], left / 1e9)
-            except InterruptedError:
-                continue
-            except (OSError, ValueError):
-                return False
-            if ready:
-                return False
-
     def set_closing(self, closing: bool) -> None:
         self.closing = bool(closing)
 
@@ -436,7 +417,7 @@ class PyProbe:
         w[RUNNING] = i + 1
 
     def _publish(self) -> None:
-        """pipebench's publication on the chain's thread, charged to the sink (_probe.c)."""
+        """pipebench's publication, from the chain's thread, charged to the sink (_probe.c)."""
         c = self.clock
         w = c.w
         fn = c.on_publish

@@ -14,6 +14,8 @@ from typing import Any
 
 from workbench.authoring.cachestats import STATS_ATTR, CacheStats, folder_usage
 from workbench.engine.sections.json_form import JsonForm
+from workbench.errors import StopRun
+from workbench.text import exception_message
 
 #: Fields a ``cache_info()`` result may offer besides ``hits`` and ``misses``.
 _ENTRIES = ("currsize", "entries", "size")
@@ -106,7 +108,10 @@ class Entry:
         try:
             fields = self.figures(now)
             row = make_row(self.name, fields.pop("kind", self.kind), self.source, **fields)
-        except Exception as exc:  # one bad cache must not end the run
+        except StopRun:
+            raise
+        except BaseException as exc:  # one bad cache must not end the run (nor can its
+            # cache_info, raising SystemExit, end pipebench's thread)
             row = unavailable(self.name, self.kind, self.source, describe_error(exc, self))
         self._next = now + 20 * (perf_counter() - start)
         self._row = row
@@ -115,7 +120,8 @@ class Entry:
 
 def describe_error(exc: BaseException, entry: Entry) -> str:
     what = "cache_info()" if entry.source == "cache_info" else "reading it"
-    text = str(exc).splitlines()[0] if str(exc) else ""
+    message = exception_message(exc)
+    text = message.splitlines()[0] if message else ""
     return f"{what} raised {type(exc).__name__}" + (f": {text}" if text else "")
 
 
