@@ -332,7 +332,7 @@ class Registry:
                     ],
                 }
                 self._cache = (key, data)
-        return {**data, "now_s": self.now_s()}
+        return {**data, "now_s": self.now_s(), "origin_ns": round(self.origin * 1e9)}
 
     def fold_torch_peak(self, device: int, peak: int) -> None:
         """Keep a torch peak that is about to be reset (the GPU sampler reports the max)."""

@@ -201,6 +201,7 @@ class SectionsThread:
         self._every = run.config.snapshot_s  # the period in force (SPACING can lengthen it)
         self._pid = os.getpid()
         self._last = ""
+        self._last_values: SnapshotSections | None = None
 
     def start(self) -> None:
         with self._lock:
@@ -263,8 +264,9 @@ class SectionsThread:
             return
         try:
             values = self.run.read_sections(final=final)
-            if values.is_empty():
-                return
+            if values.is_empty() or (values == self._last_values and not final):
+                return  # unchanged: not encoded again (field by field, same values first)
+            self._last_values = values
             text = encode(Sections(values))
             if text == self._last and not final:
                 return

@@ -336,8 +336,14 @@ class RunHandle:
         parallel = child.parallel
         if parallel is not None:
             parallel = replace(parallel, workers_memory=workers_memory(memory))
+        contexts = child.contexts
+        if contexts is not None and contexts.now_s is None and contexts.origin_ns is not None:
+            # A live reading: the run's clock now, for the running time of open contexts.
+            now_s = (time.monotonic_ns() - contexts.origin_ns) / 1e9
+            contexts = replace(contexts, now_s=max(0.0, now_s))
         sections = replace(
             child,
+            contexts=contexts,
             torch_cuda=None,
             gpu=self.gpu.read(set(self.tree.live_pids()), child.torch_cuda),
             parallel=parallel,

@@ -104,7 +104,10 @@ class ContextsSection(JsonForm):
     ``records`` keeps every open context and the last 200 closed ones (``dropped``: the
     closed ones no longer kept); ``open`` and ``total`` count them all; ``totals``: per
     kind and name, the 50 largest summed durations; ``now_s``: the run's clock when read
-    (seconds since the run started), for the running time of open contexts.
+    (seconds since the run started), for the running time of open contexts. Live readings
+    leave ``now_s`` to their reader and give ``origin_ns`` instead, the run's start on
+    ``CLOCK_MONOTONIC`` (shared by the processes of the machine): a reading then changes
+    only when a context does, and one that did not is not sent.
     """
 
     records: tuple[ContextRow, ...] = ()
@@ -113,6 +116,7 @@ class ContextsSection(JsonForm):
     dropped: int = 0
     totals: tuple[ContextTotal, ...] = ()
     now_s: float | None = None
+    origin_ns: int | None = None
 
 
 #: Closed records in each live reading (all that are kept go in the final one): the live
@@ -160,8 +164,11 @@ class ContextsSampler(SectionSampler):
                 total=data["total"],
                 dropped=data["dropped"],
                 totals=tuple(ContextTotal(**t) for t in data["totals"]),
+                origin_ns=data["origin_ns"],
             )
             self._last = (data["records"], typed)
+        if closed is not None:
+            return self._last[1]  # the same value until a context changes
         return replace(self._last[1], now_s=data["now_s"])
 
     def close(self) -> None:
