@@ -275,3 +275,128 @@ def test_costly_readings_take_a_bounded_share_of_the_chain(tmp_path: Path) -> No
     assert rep["status"] == "finished"
     chain_s = rep["duration_s"]
     assert rep["sink_s"] < 0.1 * chain_s, (rep["sink_s"], chain_s)
+
+
+BLOCKING = """
+import queue
+import threading
+from collections import namedtuple
+
+from workbench import pipeline
+
+Info = namedtuple("Info", "hits misses maxsize currsize")
+
+
+class Memo:
+    '''A thread-safe memo: cache_info takes its lock.'''
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.hits = 0
+
+    def cache_info(self):
+        with self.lock:
+            return Info(self.hits, 0, None, 0)
+
+
+memo = Memo()
+
+
+def prefetched(n):
+    '''A daemon thread builds batches under the memo's lock, and is left blocked on the
+    full queue, holding it, when the run takes only some of them.'''
+    q = queue.Queue(maxsize=8)
+
+    def producer():
+        for i in range(n):
+            with memo.lock:
+                memo.hits += 1
+                q.put([i])
+
+    threading.Thread(target=producer, daemon=True).start()
+    while True:
+        yield q.get()
+
+
+def square(batches):
+    for b in batches:
+        yield [v * v for v in b]
+
+
+@pipeline
+def prefetch(n: int = 1_000_000):
+    return prefetched(n), square
+"""
+
+
+def test_a_cache_info_that_never_returns_does_not_keep_the_run_from_ending(
+    tmp_path: Path,
+) -> None:
+    """The run's end waits 5 s for a reading that never returns, then keeps the last
+    live one and says so (it waited forever)."""
+    (tmp_path / "blocking.py").write_text(BLOCKING)
+    result = pipebench(
+        "run", "blocking.py:prefetch", "--max-batches", "1000", cwd=tmp_path, timeout=60
+    )
+    assert result.code == 0, result.err
+    assert result.report is not None and result.report["batches"] == 1000
+    tail = "\n".join(str(line) for line in result.report["log_tail"])
+    assert "the last reading of caches and contexts did not return within 5 s" in tail, tail
+
+
+SHIELD = """
+import os
+import signal
+from pathlib import Path
+
+from workbench import pipeline
+
+
+class Guard:
+    '''Its __enter__ is where a stop lands: the runner is signalled from inside it.'''
+
+    def __init__(self, log):
+        self.log = log
+
+    def __enter__(self):
+        os.kill(os.getpid(), signal.SIGINT)  # a stop, arriving while the context enters
+        return self
+
+    def __exit__(self, *exc):
+        Path(self.log).write_text("released")
+        return False
+
+
+def numbers():
+    i = 0
+    while True:
+        i += 1
+        yield i
+
+
+def guarded(items, log):
+    for item in items:
+        if item == 100:
+            with Guard(log):
+                pass
+        yield item
+
+
+@pipeline
+def shield(log: str = ""):
+    return numbers(), lambda items: guarded(items, log)
+"""
+
+
+def test_a_stop_while_a_context_enters_still_leaves_it(tmp_path: Path) -> None:
+    """The stop is held back while pipebench records the entry, and raised as the entry
+    ends: inside __enter__, where `with` would never call __exit__ (the resource kept, its
+    cleanup never run). The context is left as if the stop landed in its body."""
+    (tmp_path / "shield.py").write_text(SHIELD)
+    log = tmp_path / "released.txt"
+    result = pipebench("run", "shield.py:shield", "--param", f"log={log}", cwd=tmp_path)
+    assert result.report is not None, result.err
+    assert result.report["status"] == "stopped", result.report["message"]
+    assert log.read_text() == "released"
+    (guard,) = [r for r in result.report["contexts"]["records"] if r["name"] == "Guard"]
+    assert guard["exits"] == 1 and guard["outcome"].startswith("stopped"), guard

@@ -147,6 +147,7 @@ def record_context_class(cls: type) -> bool:
         if key in busy:
             return enter(self)
         busy.add(key)
+        entered = False
         try:
             with shielded():
                 rec = REGISTRY.enter("context", type(self).__qualname__, owner_frame())
@@ -156,9 +157,15 @@ def record_context_class(cls: type) -> bool:
                     REGISTRY.exit(rec, *_outcome(type(exc), exc, False, []))
                     raise
                 _open.setdefault(key, []).append(rec)
-            return value
+                entered = True
+        except BaseException as exc:
+            if not entered:
+                raise
+            busy.discard(key)
+            return _stopped_on_entry(self, exc, value)
         finally:
             busy.discard(key)
+        return value
 
     @functools.wraps(leave)
     def __exit__(
@@ -188,6 +195,16 @@ def record_context_class(cls: type) -> bool:
     return True
 
 
+def _stopped_on_entry(cm: Any, exc: BaseException, value: Any) -> Any:
+    """A stop held back while ``cm`` was entered (see ``recording._Shield``) is raised as
+    the shield ends: inside ``__enter__``, where ``with`` would take the context as never
+    entered and never call its ``__exit__`` (the resource kept, its cleanup never run). It
+    is left here as if the stop had landed on the first line of the ``with`` body."""
+    if not type(cm).__exit__(cm, type(exc), exc, exc.__traceback__):
+        raise exc
+    return value  # its __exit__ swallowed the stop: the body runs (the next boundary stops)
+
+
 _RECORD_ATTR = "_pipebench_record"
 _user_code: list[Callable[[Any], bool]] = []  # the predicate the contextlib wrappers use
 
@@ -215,14 +232,21 @@ def _wrap_generator_cm(cls: type) -> None:
         func = _recorded_func(self)  # contextlib deletes self.func as it enters
         if func is None:
             return enter(self)
-        with shielded():
-            rec = REGISTRY.enter("context", func.__qualname__, owner_frame())
-            try:
-                value = enter(self)
-            except BaseException as exc:
-                REGISTRY.exit(rec, *_outcome(type(exc), exc, False, []))
+        entered = False
+        try:
+            with shielded():
+                rec = REGISTRY.enter("context", func.__qualname__, owner_frame())
+                try:
+                    value = enter(self)
+                except BaseException as exc:
+                    REGISTRY.exit(rec, *_outcome(type(exc), exc, False, []))
+                    raise
+                setattr(self, _RECORD_ATTR, (rec, _watched_calls(getattr(func, "__code__", None))))
+                entered = True
+        except BaseException as exc:
+            if not entered:
                 raise
-            setattr(self, _RECORD_ATTR, (rec, _watched_calls(getattr(func, "__code__", None))))
+            return _stopped_on_entry(self, exc, value)
         return value
 
     @functools.wraps(leave)

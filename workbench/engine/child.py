@@ -160,6 +160,10 @@ class Outbox:
         return self._write(line.encode("utf-8"), wait=wait)
 
 
+#: How long the end of a run waits for a reading of the child-only sections.
+STOP_WAIT_S = 5.0
+
+
 class SectionsThread:
     """Reads the child-only sections at the snapshot rate and offers them to the parent.
 
@@ -202,6 +206,8 @@ class SectionsThread:
         self._pid = os.getpid()
         self._last = ""
         self._last_values: SnapshotSections | None = None
+        self.stuck = False  # the thread did not end when stopped: a reading never returned
+        self.abandoned = False  # the run ended without the final reading
 
     def start(self) -> None:
         with self._lock:
@@ -259,7 +265,7 @@ class SectionsThread:
 
     def send(self, *, final: bool) -> None:
         # The final reading waits for one still being made (a user's lock), but not forever.
-        held = self._sending.acquire(timeout=5.0) if final else self._sending.acquire(False)
+        held = self._sending.acquire(timeout=STOP_WAIT_S) if final else self._sending.acquire(False)
         if not held and not final:
             return
         try:
@@ -268,6 +274,8 @@ class SectionsThread:
                 return  # unchanged: not encoded again (field by field, same values first)
             self._last_values = values
             text = encode(Sections(values))
+            if self.abandoned:
+                return  # too late: the run ended without it (Run.finish_sections)
             if text == self._last and not final:
                 return
             if self.run.outbox.write_text(text, wait=final) or final:
@@ -286,7 +294,8 @@ class SectionsThread:
         if thread is None:
             return
         self._asked.set()  # wakes the thread, which sees the stop
-        thread.join(5.0)
+        thread.join(STOP_WAIT_S)
+        self.stuck = thread.is_alive()
 
 
 def _ticks_per_s() -> float:
@@ -345,6 +354,40 @@ class Run:
                 # SystemExit in its cache_info, say) must not end the run
                 unavailable[sampler.section] = exception_text(exc)
         return SnapshotSections(**values, unavailable=unavailable)
+
+    def finish_sections(self) -> None:
+        """Close the section samplers and send their final reading: on a thread of its own,
+        waited for ``STOP_WAIT_S`` at most. Both call user code (``cache_info``), which
+        may wait for a lock that a thread of the pipeline keeps forever; the run must still
+        end (the parent then keeps the last live reading)."""
+        self.sections_thread.stop()
+
+        def finish() -> None:
+            for section in self.sections:
+                try:
+                    section.close()
+                except Exception as exc:
+                    self.outbox.post(
+                        Log("pipebench", f"{section.section} sampler: {exception_text(exc)}")
+                    )
+            if self.clock is not None and not self.sections_thread.stuck:
+                self.sections_thread.send(final=True)
+
+        if not self.sections:
+            return
+        done = threading.Thread(target=finish, name="pipebench-final", daemon=True)
+        done.start()
+        done.join(STOP_WAIT_S)
+        if done.is_alive() or self.sections_thread.stuck:
+            self.sections_thread.abandoned = True
+            self.outbox.post(
+                Log(
+                    "pipebench",
+                    f"the last reading of caches and contexts did not return within "
+                    f"{STOP_WAIT_S:g} s (a cache_info() that blocks?): the report has the "
+                    "last live reading",
+                )
+            )
 
     def wake_sections(self) -> None:
         """Something only the child can read appeared: start the sections thread."""
@@ -526,14 +569,7 @@ class Run:
         self.close_chain()
         end_memory, peak_rss = own_memory()  # the chain's, not pipebench's work below
         self.block.phase = probe.CLOSED
-        self.sections_thread.stop()
-        for section in self.sections:
-            try:
-                section.close()
-            except Exception as exc:
-                self.outbox.post(Log("pipebench", f"{section.section} sampler: {exc}"))
-        if self.clock is not None:
-            self.sections_thread.send(final=True)
+        self.finish_sections()
         stopped_by = self.stop_reason
         if status == FINISHED and stopped_by is not None:
             status = BUDGET_EXCEEDED if stopped_by == "memory_budget" else STOPPED

@@ -338,9 +338,10 @@ class RunHandle:
             parallel = replace(parallel, workers_memory=workers_memory(memory))
         contexts = child.contexts
         if contexts is not None and contexts.now_s is None and contexts.origin_ns is not None:
-            # A live reading: the run's clock now, for the running time of open contexts.
-            now_s = (time.monotonic_ns() - contexts.origin_ns) / 1e9
-            contexts = replace(contexts, now_s=max(0.0, now_s))
+            # A live reading: the run's clock now (frozen at the chain's end once it ended),
+            # for the running time of open contexts.
+            clock_ns = self.block.words[probe.START_NS] + r.elapsed_ns
+            contexts = replace(contexts, now_s=max(0.0, (clock_ns - contexts.origin_ns) / 1e9))
         sections = replace(
             child,
             contexts=contexts,
