@@ -345,6 +345,7 @@ def test_a_cache_info_that_never_returns_does_not_keep_the_run_from_ending(
 
 
 SHIELD = """
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -367,6 +368,15 @@ class Guard:
         return False
 
 
+@contextlib.contextmanager
+def guard(log):
+    os.kill(os.getpid(), signal.SIGINT)
+    try:
+        yield
+    finally:
+        Path(log).write_text("released")
+
+
 def numbers():
     i = 0
     while True:
@@ -374,29 +384,33 @@ def numbers():
         yield i
 
 
-def guarded(items, log):
+def guarded(items, log, kind):
     for item in items:
         if item == 100:
-            with Guard(log):
+            with Guard(log) if kind == "class" else guard(log):
                 pass
         yield item
 
 
 @pipeline
-def shield(log: str = ""):
-    return numbers(), lambda items: guarded(items, log)
+def shield(log: str = "", kind: str = "class"):
+    return numbers(), lambda items: guarded(items, log, kind)
 """
 
 
-def test_a_stop_while_a_context_enters_still_leaves_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind, name", [("class", "Guard"), ("generator", "guard")])
+def test_a_stop_while_a_context_enters_still_leaves_it(
+    tmp_path: Path, kind: str, name: str
+) -> None:
     """The stop is held back while pipebench records the entry, and raised as the entry
     ends: inside __enter__, where `with` would never call __exit__ (the resource kept, its
     cleanup never run). The context is left as if the stop landed in its body."""
     (tmp_path / "shield.py").write_text(SHIELD)
     log = tmp_path / "released.txt"
-    result = pipebench("run", "shield.py:shield", "--param", f"log={log}", cwd=tmp_path)
+    args = ("--param", f"log={log}", "--param", f"kind={kind}")
+    result = pipebench("run", "shield.py:shield", *args, cwd=tmp_path)
     assert result.report is not None, result.err
     assert result.report["status"] == "stopped", result.report["message"]
     assert log.read_text() == "released"
-    (guard,) = [r for r in result.report["contexts"]["records"] if r["name"] == "Guard"]
+    (guard,) = [r for r in result.report["contexts"]["records"] if r["name"] == name]
     assert guard["exits"] == 1 and guard["outcome"].startswith("stopped"), guard
