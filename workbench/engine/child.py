@@ -6,8 +6,9 @@ run was known). The main thread runs the pipeline and, in the common case, nothi
 the probes count into a shared counter block the parent reads, and the parent reads memory
 from ``/proc``. Only what the child alone can see (cache counters, resource contexts,
 ``torch.cuda``, parallel stages) is read here, and only when there is such a thing to read:
-by the chain's own thread at a stage boundary once a snapshot period has passed, and by a
-thread of pipebench's only while the chain is inside one long stage (``SectionsThread``).
+by a thread of pipebench's, which the chain hands the GIL at a stage boundary once a
+snapshot period has passed, and which reads on its own only while the chain is inside one
+long stage (``SectionsThread``).
 
 A stop comes as a request in the counter block plus a SIGINT: the handler raises ``StopRun``
 where the main thread is, and the probe raises it again at every stage boundary until the
