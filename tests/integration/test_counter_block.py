@@ -70,10 +70,7 @@ def test_the_block_s_size_is_sealed() -> None:
         block.close()
 
 
-def test_a_pipeline_that_meddles_with_descriptors_is_measured_as_any_other(
-    tmp_path: Path, monkeypatch
-) -> None:
-    monkeypatch.setenv("PIPEBENCH_HOME", str(tmp_path / "home"))
+def test_a_pipeline_that_meddles_with_descriptors_is_measured_as_any_other(tmp_path: Path) -> None:
     (tmp_path / "meddler.py").write_text(MEDDLER)
     seen = tmp_path / "seen.txt"
     r = pipebench("run", "meddler.py", "--param", f"out={seen}", cwd=tmp_path)

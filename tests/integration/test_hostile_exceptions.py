@@ -33,10 +33,7 @@ def bad_str(n: int = 10):
 """
 
 
-def test_an_exception_whose_str_raises_fails_the_run_in_one_line(
-    tmp_path: Path, monkeypatch
-) -> None:
-    monkeypatch.setenv("PIPEBENCH_HOME", str(tmp_path / "home"))
+def test_an_exception_whose_str_raises_fails_the_run_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad_str.py").write_text(BAD_STR)
     r = pipebench("run", "bad_str.py", cwd=tmp_path)
     assert r.code == 1, r.err

@@ -53,10 +53,7 @@ def plain(n: int = 50, out: str = "modules.json"):
 """
 
 
-def test_a_plain_pipeline_s_runner_starts_without_what_it_does_not_use(
-    tmp_path: Path, monkeypatch
-) -> None:
-    monkeypatch.setenv("PIPEBENCH_HOME", str(tmp_path / "home"))
+def test_a_plain_pipeline_s_runner_starts_without_what_it_does_not_use(tmp_path: Path) -> None:
     (tmp_path / "plain.py").write_text(PLAIN)
     out = tmp_path / "modules.json"
     r = pipebench("run", "plain.py", "--param", f"out={out}", cwd=tmp_path)
@@ -108,11 +105,10 @@ def changes_env(n: int = 20):
 
 
 def test_the_report_s_backend_is_the_run_s_choice_not_what_the_pipeline_set_later(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path,
 ) -> None:
     # The section of a run without parallel stages is read as the chain closes: the choice
     # in it is the environment's as the run started.
-    monkeypatch.setenv("PIPEBENCH_HOME", str(tmp_path / "home"))
     (tmp_path / "changes_env.py").write_text(CHANGES_ITS_ENV)
     r = pipebench("run", "changes_env.py", "--backend", "threading", cwd=tmp_path)
     assert r.code == 0, r.err

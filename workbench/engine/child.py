@@ -205,8 +205,7 @@ class SectionsThread:
         self._armed: Any = None  # the clock that calls publish() at boundaries
         self._every = run.config.snapshot_s  # the period in force (SPACING can lengthen it)
         self._pid = os.getpid()
-        self._last = ""
-        self._last_values: SnapshotSections | None = None
+        self._last_sent: SnapshotSections | None = None
         self.stuck = False  # the thread did not end when stopped: a reading never returned
         self.abandoned = False  # the run ended without the final reading
 
@@ -271,16 +270,13 @@ class SectionsThread:
             return
         try:
             values = self.run.read_sections(final=final)
-            if values.is_empty() or (values == self._last_values and not final):
+            if values.is_empty() or (values == self._last_sent and not final):
                 return  # unchanged: not encoded again (field by field, same values first)
-            self._last_values = values
             text = encode(Sections(values))
             if self.abandoned:
                 return  # too late: the run ended without it (Run.finish_sections)
-            if text == self._last and not final:
-                return
-            if self.run.outbox.write_text(text, wait=final) or final:
-                self._last = text
+            if self.run.outbox.write_text(text, wait=final):
+                self._last_sent = values  # one dropped (the pipe full) is offered again
         finally:
             if held:
                 self._sending.release()
